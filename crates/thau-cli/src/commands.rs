@@ -1,0 +1,286 @@
+//! One function per subcommand.
+
+use crate::progress::{ctrl_c_flag, Bar};
+use crate::{GenerateArgs, TrainArgs};
+use anyhow::{Context, Result};
+use candle_core::Device;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thau::checkpoint::RunDir;
+use thau::infer::{generate as gen, GenerateOptions, SamplingOptions};
+use thau::model::{Llama, ModelConfig, AGES};
+use thau::tokenizer::Tokenizer;
+use thau::train::{self, Budget, CorpusSource, TrainConfig, TrainRequest};
+
+pub fn tokenizer_train(corpus: &[PathBuf], vocab_size: usize, out: &Path) -> Result<()> {
+    let files = thau::data::scan_corpus(corpus)?;
+    let docs = thau::data::read_documents(&files)?;
+    let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
+    eprintln!("training a {vocab_size}-token BPE on {} documents ({:.1} MB) from {} files", docs.len(), bytes as f64 / 1e6, files.len());
+    let tok = Tokenizer::train(docs.into_iter().map(|d| d.text), vocab_size)?;
+    tok.save(out)?;
+    println!("wrote {} ({} tokens)", out.display(), tok.vocab_size());
+    Ok(())
+}
+
+pub fn tokenizer_encode(path: &Path, text: &str) -> Result<()> {
+    let tok = Tokenizer::load(path)?;
+    let ids = tok.encode(text);
+    for id in &ids {
+        let piece = tok.decode(&[*id]);
+        println!("{id:>6}  {piece:?}");
+    }
+    println!("{} tokens, {} bytes ({:.2} bytes/token)", ids.len(), text.len(), text.len() as f64 / ids.len().max(1) as f64);
+    Ok(())
+}
+
+pub fn ages() -> Result<()> {
+    println!("{:<8} {:>14} {:>8} {:>7} {:>6} {:>4} {:>6} {:>7} {:>7}", "preset", "parameters", "d_model", "layers", "heads", "kv", "ffn", "vocab", "context");
+    let mut rows: Vec<ModelConfig> = AGES.iter().map(|&a| ModelConfig::age(a)).collect::<thau::Result<_>>()?;
+    rows.insert(0, ModelConfig::tiny());
+    rows.insert(1, ModelConfig::demo());
+    for c in rows {
+        println!(
+            "{:<8} {:>14} {:>8} {:>7} {:>6} {:>4} {:>6} {:>7} {:>7}",
+            c.name,
+            group_digits(c.param_count()),
+            c.d_model,
+            c.n_layers,
+            c.n_heads,
+            c.n_kv_heads,
+            c.ffn_hidden,
+            c.vocab_size,
+            c.max_seq_len
+        );
+    }
+    println!("\nAll ages use head_dim 64, RMSNorm, RoPE (θ=10000), SwiGLU, grouped-query attention and tied embeddings.");
+    println!("The vocabulary is the run's tokenizer's (default {}), shared by every age so growth keeps it.", thau::model::DEFAULT_VOCAB);
+    Ok(())
+}
+
+fn group_digits(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn budget(a: &TrainArgs) -> Budget {
+    match (a.steps, a.tokens, a.minutes) {
+        (Some(s), _, _) => Budget::Steps(s),
+        (_, Some(t), _) => Budget::Tokens(t),
+        (_, _, Some(m)) => Budget::Minutes(m),
+        _ => Budget::Steps(1000),
+    }
+}
+
+pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
+    let corpus = if a.synthetic {
+        CorpusSource::Synthetic { bytes: 2_000_000 }
+    } else if a.corpus.is_empty() {
+        CorpusSource::Existing
+    } else {
+        CorpusSource::Paths(a.corpus.clone())
+    };
+    let config = TrainConfig {
+        batch_size: a.batch_size,
+        seq_len: a.seq_len,
+        grad_accum: a.grad_accum,
+        lr: a.lr,
+        min_lr_ratio: a.min_lr_ratio,
+        warmup_steps: a.warmup,
+        weight_decay: a.weight_decay,
+        grad_clip: a.grad_clip,
+        seed: a.seed,
+        eval_every: a.eval_every,
+        eval_batches: a.eval_batches,
+        log_every: a.log_every,
+        checkpoint_every: a.checkpoint_every,
+        keep_checkpoints: a.keep,
+        budget: budget(&a),
+        ..TrainConfig::default()
+    };
+    let req = TrainRequest {
+        run: a.run.clone(),
+        age: a.age,
+        preset: a.preset.clone(),
+        corpus,
+        vocab_size: a.vocab_size,
+        config,
+        resume: a.resume,
+        device: device.clone(),
+    };
+    let mut bar = Bar::new(ctrl_c_flag(), a.quiet);
+    let summary = train::train(&req, &mut bar)?;
+    bar.finish();
+    let s = &summary.state;
+    let verb = if summary.interrupted { "stopped" } else { "finished" };
+    println!(
+        "{verb} age {} at step {}/{} ({} tokens), loss {}, best val loss {}; checkpoint {}",
+        s.age,
+        s.step,
+        s.total_steps,
+        s.tokens,
+        s.last_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
+        s.best_val_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
+        summary.checkpoint.dir.display()
+    );
+    if summary.interrupted {
+        println!("continue with the same command plus --resume");
+    }
+    Ok(())
+}
+
+pub fn status(run: &Path, json: bool) -> Result<()> {
+    let st = thau::status::run_status(&RunDir::new(run))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(());
+    }
+    println!("run {}", st.run.display());
+    println!(
+        "tokenizer: {} tokens · data: {} train / {} val tokens · {} logged steps",
+        st.vocab_size.map(|v| v.to_string()).unwrap_or("-".into()),
+        st.train_tokens.map(|v| v.to_string()).unwrap_or("-".into()),
+        st.val_tokens.map(|v| v.to_string()).unwrap_or("-".into()),
+        st.logged_steps
+    );
+    if st.ages.is_empty() {
+        println!("no age trained yet: run `thau train --run {} --corpus PATH`", run.display());
+    }
+    println!("{:<5} {:<8} {:>9} {:>13} {:>12} {:>8} {:>9} {:>9} {:>8}", "age", "preset", "params", "steps", "tokens", "loss", "best val", "tok/s", "time");
+    for a in &st.ages {
+        println!(
+            "{:<5} {:<8} {:>8.2}M {:>13} {:>12} {:>8} {:>9} {:>9} {:>7.0}s{}",
+            a.age,
+            a.preset,
+            a.params as f64 / 1e6,
+            format!("{}/{}", a.step, a.total_steps),
+            a.tokens,
+            a.last_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
+            a.best_val_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
+            a.tokens_per_second.map(|l| format!("{l:.0}")).unwrap_or("-".into()),
+            a.train_seconds,
+            if a.complete { "" } else { "  (incomplete: --resume)" }
+        );
+        if let Some(c) = &a.last_checkpoint {
+            println!("      last checkpoint {}", c.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn plot(run: &Path, out: &Path) -> Result<()> {
+    let n = thau::plot::plot_metrics(&RunDir::new(run).metrics_path(), out, (1000, 600))?;
+    println!("wrote {} ({n} logged steps)", out.display());
+    Ok(())
+}
+
+/// Load the tokenizer and the model of an age (default: newest).
+pub fn load_model(run: &Path, age: Option<u32>, device: &Device) -> Result<(Tokenizer, Llama, u32)> {
+    let rd = RunDir::new(run);
+    let age = match age {
+        Some(a) => a,
+        None => rd.latest_age()?,
+    };
+    let tok = Tokenizer::load(&rd.tokenizer_path())?;
+    let cfg = rd.load_config(age)?;
+    let ck = rd.latest(age)?;
+    let model = ck.load_model(&cfg, device).with_context(|| format!("loading age {age} from {}", ck.dir.display()))?;
+    Ok((tok, model, age))
+}
+
+pub fn generate(a: GenerateArgs, device: &Device) -> Result<()> {
+    let (tok, model, _) = load_model(&a.run, a.age, device)?;
+    let opts = GenerateOptions {
+        max_tokens: a.max_tokens,
+        sampling: SamplingOptions { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, repetition_penalty: a.repeat_penalty, seed: a.seed },
+        stop_at_eos: true,
+    };
+    print!("{}", a.prompt);
+    std::io::stdout().flush()?;
+    gen(&model, &tok, &a.prompt, &opts, |piece| {
+        print!("{piece}");
+        let _ = std::io::stdout().flush();
+    })?;
+    println!();
+    Ok(())
+}
+
+pub fn eval(run: &Path, age: Option<u32>, text: &Path, seq_len: Option<usize>, json: bool, device: &Device) -> Result<()> {
+    let (tok, model, age) = load_model(run, age, device)?;
+    let content = std::fs::read(text).with_context(|| format!("reading {}", text.display()))?;
+    let content = String::from_utf8(content).map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (byte {})", text.display(), e.utf8_error().valid_up_to()))?;
+    let r = thau::eval::evaluate_text(&model, &tok, &content, seq_len.unwrap_or(model.cfg.max_seq_len))?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "age {age} on {}: {} tokens, {} bytes · loss {:.4} · perplexity {:.2} · {:.4} bits/byte",
+            text.display(),
+            r.tokens,
+            r.bytes,
+            r.loss,
+            r.perplexity,
+            r.bits_per_byte
+        );
+    }
+    Ok(())
+}
+
+pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Result<()> {
+    if run.exists() {
+        std::fs::remove_dir_all(run).with_context(|| format!("clearing the previous demo run {}", run.display()))?;
+    }
+    println!("THAU demo: growing a {} model from nothing on the embedded bilingual data for {minutes} minutes.", ModelConfig::demo().name);
+    println!("(The corpus is generated by THAU itself, so this works offline.)\n");
+    let config = TrainConfig {
+        batch_size: 16,
+        seq_len: 128,
+        lr: 2e-3,
+        warmup_steps: 30,
+        eval_every: 100,
+        eval_batches: 4,
+        log_every: 10,
+        checkpoint_every: 200,
+        budget: Budget::Minutes(minutes),
+        ..TrainConfig::default()
+    };
+    let req = TrainRequest {
+        run: run.to_path_buf(),
+        age: 0,
+        preset: Some("demo".into()),
+        corpus: CorpusSource::Synthetic { bytes: 1_500_000 },
+        vocab_size: Some(2048),
+        config,
+        resume: false,
+        device: device.clone(),
+    };
+    let mut bar = Bar::new(ctrl_c_flag(), false);
+    let summary = train::train(&req, &mut bar)?;
+    bar.finish();
+    let s = &summary.state;
+    println!(
+        "\ntrained {} steps, {} tokens in {:.0}s: loss {:.3}, validation loss {}",
+        s.step,
+        s.tokens,
+        s.train_seconds,
+        s.last_loss.unwrap_or(f32::NAN),
+        s.best_val_loss.map(|v| format!("{v:.3}")).unwrap_or("-".into())
+    );
+    let (tok, model, _) = load_model(run, Some(0), device)?;
+    let defaults = ["¿Qué día viene después del lunes?".to_string(), "Two plus three is".to_string(), "El gato".to_string()];
+    let prompts: &[String] = if prompts.is_empty() { &defaults } else { prompts };
+    for p in prompts {
+        let opts = GenerateOptions { max_tokens: 60, sampling: SamplingOptions { temperature: 0.0, repetition_penalty: 1.0, ..Default::default() }, stop_at_eos: true };
+        let (text, _) = gen(&model, &tok, p, &opts, |_| {})?;
+        println!("\n> {p}{text}");
+    }
+    println!("\nNext: `thau status --run {0}`, `thau plot --run {0} --out loss.png`, `thau generate --run {0} --prompt \"...\"`.", run.display());
+    Ok(())
+}

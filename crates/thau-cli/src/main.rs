@@ -1,0 +1,242 @@
+//! `thau`: grow your own bilingual LLM from nothing. Each subcommand parses its arguments and
+//! calls one library function; progress bars and printing live here, compute in `thau`.
+
+mod bench;
+mod commands;
+mod progress;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "thau", version, about = "Grow your own bilingual (es/en) LLM from nothing, on your own machine.", long_about = None)]
+struct Cli {
+    /// Worker threads for compute (default: all cores; also RAYON_NUM_THREADS).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Compute device: cpu, or cuda[:N] when built with --features cuda.
+    #[arg(long, global = true, default_value = "cpu")]
+    device: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a small model on the embedded bilingual data for a few minutes, then generate.
+    Demo(DemoArgs),
+    /// Train or inspect a byte-level BPE tokenizer.
+    #[command(subcommand)]
+    Tokenizer(TokenizerCmd),
+    /// Print each age preset's exact parameter count and shape.
+    Ages,
+    /// Train one age of a run (fresh, or --resume from its last checkpoint).
+    Train(TrainArgs),
+    /// What a run has trained so far: ages, steps, tokens, losses, throughput.
+    Status {
+        #[arg(long)]
+        run: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plot loss against tokens seen, coloured by age, to a PNG.
+    Plot {
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long, default_value = "loss.png")]
+        out: PathBuf,
+    },
+    /// Continue a prompt with a trained model.
+    Generate(GenerateArgs),
+    /// Loss, perplexity and bits per byte of a model on a text file.
+    Eval {
+        #[arg(long)]
+        run: PathBuf,
+        /// Age to evaluate (default: the newest trained age).
+        #[arg(long)]
+        age: Option<u32>,
+        /// UTF-8 text file to score.
+        #[arg(long)]
+        text: PathBuf,
+        /// Window length in tokens (default: the model's context).
+        #[arg(long)]
+        seq_len: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks (see bench/ for the side-by-side PyTorch comparison).
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// Run folder for the demo (reused: a second demo resumes nothing, it starts fresh).
+    #[arg(long, default_value = "runs/demo")]
+    pub(crate) run: PathBuf,
+    /// Minutes of training.
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) minutes: f64,
+    /// Prompts to continue after training (default: one Spanish, one English).
+    #[arg(long)]
+    pub(crate) prompt: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenizerCmd {
+    /// Train a byte-level BPE tokenizer (GPT-2 pre-tokenizer, THAU special tokens).
+    Train {
+        /// Files or folders of .txt/.md/.jsonl (searched recursively).
+        #[arg(long, required = true, num_args = 1..)]
+        corpus: Vec<PathBuf>,
+        #[arg(long, default_value_t = 16384)]
+        vocab_size: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show how a tokenizer splits a text.
+    Encode {
+        #[arg(long)]
+        tokenizer: PathBuf,
+        text: String,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct TrainArgs {
+    /// Run folder (created if missing): tokenizer, shards, age-N checkpoints, metrics.
+    #[arg(long)]
+    pub(crate) run: PathBuf,
+    /// Age to train (0, 1, 3, 6, 12, 15).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) age: u32,
+    /// Model preset instead of the age's own (tiny, demo, bench, age-N).
+    #[arg(long)]
+    pub(crate) preset: Option<String>,
+    /// Files or folders of .txt/.md/.jsonl (`text` field), searched recursively.
+    #[arg(long, num_args = 1..)]
+    pub(crate) corpus: Vec<PathBuf>,
+    /// Use the embedded, generated bilingual corpus instead of --corpus.
+    #[arg(long, conflicts_with = "corpus")]
+    pub(crate) synthetic: bool,
+    /// Vocabulary size when the run has no tokenizer yet (default: the preset's).
+    #[arg(long)]
+    pub(crate) vocab_size: Option<usize>,
+    /// Train for this many optimizer steps.
+    #[arg(long, group = "budget")]
+    pub(crate) steps: Option<u64>,
+    /// Train for this many tokens.
+    #[arg(long, group = "budget")]
+    pub(crate) tokens: Option<u64>,
+    /// Train for this many minutes (converted to steps after timing the first steps).
+    #[arg(long, group = "budget")]
+    pub(crate) minutes: Option<f64>,
+    #[arg(long, default_value_t = 8)]
+    pub(crate) batch_size: usize,
+    #[arg(long, default_value_t = 256)]
+    pub(crate) seq_len: usize,
+    #[arg(long, default_value_t = 1)]
+    pub(crate) grad_accum: usize,
+    #[arg(long, default_value_t = 3e-4)]
+    pub(crate) lr: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub(crate) min_lr_ratio: f64,
+    #[arg(long, default_value_t = 100)]
+    pub(crate) warmup: u64,
+    #[arg(long, default_value_t = 0.1)]
+    pub(crate) weight_decay: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) grad_clip: f64,
+    #[arg(long, default_value_t = 1337)]
+    pub(crate) seed: u64,
+    /// Validate every N steps (0 = never).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) eval_every: u64,
+    #[arg(long, default_value_t = 8)]
+    pub(crate) eval_batches: usize,
+    #[arg(long, default_value_t = 10)]
+    pub(crate) log_every: u64,
+    #[arg(long, default_value_t = 200)]
+    pub(crate) checkpoint_every: u64,
+    /// Checkpoints kept per age.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) keep: usize,
+    /// Continue the age from its latest checkpoint, exactly where it stopped.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// No progress bar (log lines only).
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateArgs {
+    #[arg(long)]
+    pub(crate) run: PathBuf,
+    /// Age to use (default: the newest trained age).
+    #[arg(long)]
+    pub(crate) age: Option<u32>,
+    #[arg(long)]
+    pub(crate) prompt: String,
+    #[arg(long, default_value_t = 128)]
+    pub(crate) max_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.8)]
+    pub(crate) temperature: f32,
+    #[arg(long, default_value_t = 40)]
+    pub(crate) top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    pub(crate) top_p: f32,
+    #[arg(long, default_value_t = 1.1)]
+    pub(crate) repeat_penalty: f32,
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Time THAU's full training step on the shared benchmark config (bench/train_step.sh).
+    TrainStep {
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// Print one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("THAU_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(n) = cli.threads {
+        // candle's matmul reads RAYON_NUM_THREADS; the fused ops use the global rayon pool.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global()?;
+    }
+    let device = thau::device(&cli.device)?;
+    match cli.command {
+        Command::Demo(a) => commands::demo(&a.run, a.minutes, &a.prompt, &device),
+        Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out }) => commands::tokenizer_train(&corpus, vocab_size, &out),
+        Command::Tokenizer(TokenizerCmd::Encode { tokenizer, text }) => commands::tokenizer_encode(&tokenizer, &text),
+        Command::Ages => commands::ages(),
+        Command::Train(a) => commands::train(a, &device),
+        Command::Status { run, json } => commands::status(&run, json),
+        Command::Plot { run, out } => commands::plot(&run, &out),
+        Command::Generate(a) => commands::generate(a, &device),
+        Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
+        Command::Bench(BenchCmd::TrainStep { steps, warmup, json }) => bench::train_step(steps, warmup, json, cli.threads),
+    }
+}

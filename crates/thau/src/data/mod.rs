@@ -1,0 +1,10 @@
+//! Corpus in, token shards out: find and read corpus files, tokenise them into memory-mapped
+//! shards with a stable train/validation split, and the built-in bilingual demo corpus.
+
+mod corpus;
+mod shards;
+pub mod synthetic;
+
+pub use corpus::{documents_from_text, read_documents, scan_corpus, Document, EXTENSIONS};
+pub use shards::{build_shards, write_shard, ShardStats, SplitConfig, TokenShard};
+pub use synthetic::bilingual_corpus;

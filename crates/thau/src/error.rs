@@ -1,0 +1,87 @@
+//! One error type for the library. Every variant that concerns a file names it, and the
+//! message ends with what the user can do next (the `hint`), as llm.c's `---> HINT` does.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- files and I/O -------------------------------------------------------------
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} not found: {hint}")]
+    NotFound { path: PathBuf, hint: String },
+    #[error("{path} is corrupt or not a THAU file ({reason}): {hint}")]
+    Corrupt {
+        path: PathBuf,
+        reason: String,
+        hint: String,
+    },
+
+    // ---- inputs --------------------------------------------------------------------
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error("corpus problem: {reason}")]
+    Corpus { reason: String },
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("incompatible checkpoint {path}: {reason}: {hint}")]
+    Incompatible {
+        path: PathBuf,
+        reason: String,
+        hint: String,
+    },
+
+    // ---- compute -------------------------------------------------------------------
+    #[error("tensor: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("training diverged at step {step}: loss is {loss}; lower --lr or check the data")]
+    Diverged { step: u64, loss: f32 },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+    pub fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+            hint: hint.into(),
+        }
+    }
+    pub fn not_found(path: impl Into<PathBuf>, hint: impl Into<String>) -> Self {
+        Error::NotFound {
+            path: path.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// Read a whole file, mapping "not found" to an error with a hint.
+pub fn read_file(path: &std::path::Path, hint: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::not_found(path, hint)
+        } else {
+            Error::io(path, e)
+        }
+    })
+}

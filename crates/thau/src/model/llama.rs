@@ -1,0 +1,311 @@
+//! The Llama architecture (Touvron et al. 2023): pre-norm decoder blocks with RMSNorm, rotary
+//! position embedding, grouped-query causal attention and a SwiGLU MLP; optional tied
+//! input/output embeddings. Tensor names follow Hugging Face's LlamaForCausalLM.
+//!
+//! Shape legend: B batch, T sequence, C d_model, H query heads, KV key/value heads,
+//! D head_dim, F ffn_hidden, V vocab, N = B·T tokens.
+
+use super::config::ModelConfig;
+use super::ops::{self, cross_entropy, RopeTables};
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One decoder block's parameters.
+pub struct Block {
+    pub attn_norm: Var, // (C)
+    pub wq: Var,        // (H·D, C)
+    pub wk: Var,        // (KV·D, C)
+    pub wv: Var,        // (KV·D, C)
+    pub wo: Var,        // (C, H·D)
+    pub mlp_norm: Var,  // (C)
+    pub w_gate: Var,    // (F, C)
+    pub w_up: Var,      // (F, C)
+    pub w_down: Var,    // (C, F)
+}
+
+/// A Llama model whose parameters are candle `Var`s, so the same struct trains and infers.
+pub struct Llama {
+    pub cfg: ModelConfig,
+    pub embed: Var, // (V, C)
+    pub blocks: Vec<Block>,
+    pub norm: Var,            // (C)
+    pub lm_head: Option<Var>, // (V, C); None when tied to `embed`
+    rope: RopeTables,
+}
+
+/// Per-layer key/value cache for incremental decoding: (B, T_past, KV, D) each.
+#[derive(Default, Clone)]
+pub struct KvCache {
+    pub layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    /// Number of positions already cached.
+    pub fn len(&self) -> usize {
+        self.layers.first().and_then(|l| l.as_ref()).map(|(k, _)| k.dim(1).unwrap_or(0)).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Normal(0, std) samples from a seeded generator (Box–Muller), reproducible everywhere.
+fn normal(rng: &mut StdRng, n: usize, std: f64) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.gen();
+        let r = (-2.0 * u1.ln()).sqrt() * std;
+        let a = 2.0 * std::f64::consts::PI * u2;
+        out.push((r * a.cos()) as f32);
+        if out.len() < n {
+            out.push((r * a.sin()) as f32);
+        }
+    }
+    out
+}
+
+impl Llama {
+    /// Fresh weights: N(0, 0.02) for matrices, with the residual output projections (o, down)
+    /// scaled by 1/√(2L) as in GPT-2; RMSNorm gains at 1.
+    pub fn new_random(cfg: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (c, kv, f, v) = (cfg.d_model, cfg.kv_dim(), cfg.ffn_hidden, cfg.vocab_size);
+        let std = 0.02;
+        let proj_std = std / (2.0 * cfg.n_layers as f64).sqrt();
+        let mut mat = |rows: usize, cols: usize, s: f64| -> Result<Var> {
+            Ok(Var::from_vec(normal(&mut rng, rows * cols, s), (rows, cols), device)?)
+        };
+        let ones = |n: usize| -> Result<Var> { Ok(Var::ones(n, DType::F32, device)?) };
+        let embed = mat(v, c, std)?;
+        let mut blocks = Vec::with_capacity(cfg.n_layers);
+        for _ in 0..cfg.n_layers {
+            blocks.push(Block {
+                attn_norm: ones(c)?,
+                wq: mat(c, c, std)?,
+                wk: mat(kv, c, std)?,
+                wv: mat(kv, c, std)?,
+                wo: mat(c, c, proj_std)?,
+                mlp_norm: ones(c)?,
+                w_gate: mat(f, c, std)?,
+                w_up: mat(f, c, std)?,
+                w_down: mat(c, f, proj_std)?,
+            });
+        }
+        let norm = ones(c)?;
+        let lm_head = if cfg.tie_embeddings { None } else { Some(mat(v, c, std)?) };
+        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta) })
+    }
+
+    /// Every parameter with its Hugging Face name, in a fixed order.
+    pub fn named_vars(&self) -> Vec<(String, &Var)> {
+        let mut out = vec![("model.embed_tokens.weight".to_string(), &self.embed)];
+        for (i, b) in self.blocks.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push((format!("{p}.input_layernorm.weight"), &b.attn_norm));
+            out.push((format!("{p}.self_attn.q_proj.weight"), &b.wq));
+            out.push((format!("{p}.self_attn.k_proj.weight"), &b.wk));
+            out.push((format!("{p}.self_attn.v_proj.weight"), &b.wv));
+            out.push((format!("{p}.self_attn.o_proj.weight"), &b.wo));
+            out.push((format!("{p}.post_attention_layernorm.weight"), &b.mlp_norm));
+            out.push((format!("{p}.mlp.gate_proj.weight"), &b.w_gate));
+            out.push((format!("{p}.mlp.up_proj.weight"), &b.w_up));
+            out.push((format!("{p}.mlp.down_proj.weight"), &b.w_down));
+        }
+        out.push(("model.norm.weight".to_string(), &self.norm));
+        if let Some(h) = &self.lm_head {
+            out.push(("lm_head.weight".to_string(), h));
+        }
+        out
+    }
+
+    /// Expected shape of each named parameter, for validating loaded files.
+    fn expected_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+        let (c, kv, f, v) = (cfg.d_model, cfg.kv_dim(), cfg.ffn_hidden, cfg.vocab_size);
+        let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, c])];
+        for i in 0..cfg.n_layers {
+            let p = format!("model.layers.{i}");
+            out.push((format!("{p}.input_layernorm.weight"), vec![c]));
+            out.push((format!("{p}.self_attn.q_proj.weight"), vec![c, c]));
+            out.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, c]));
+            out.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, c]));
+            out.push((format!("{p}.self_attn.o_proj.weight"), vec![c, c]));
+            out.push((format!("{p}.post_attention_layernorm.weight"), vec![c]));
+            out.push((format!("{p}.mlp.gate_proj.weight"), vec![f, c]));
+            out.push((format!("{p}.mlp.up_proj.weight"), vec![f, c]));
+            out.push((format!("{p}.mlp.down_proj.weight"), vec![c, f]));
+        }
+        out.push(("model.norm.weight".to_string(), vec![c]));
+        if !cfg.tie_embeddings {
+            out.push(("lm_head.weight".to_string(), vec![v, c]));
+        }
+        out
+    }
+
+    /// Build from named tensors (as loaded from safetensors), checking every name and shape.
+    pub fn from_tensors(cfg: &ModelConfig, mut tensors: HashMap<String, Tensor>, source: &Path) -> Result<Self> {
+        cfg.validate()?;
+        let hint = "the weights do not match config.json; re-export or retrain this age";
+        let mut take = |name: &str, shape: &[usize]| -> Result<Var> {
+            let t = tensors
+                .remove(name)
+                .ok_or_else(|| Error::corrupt(source, format!("tensor {name} is missing"), hint))?;
+            if t.dims() != shape {
+                return Err(Error::corrupt(source, format!("tensor {name} has shape {:?}, expected {shape:?}", t.dims()), hint));
+            }
+            Ok(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
+        };
+        let shapes = Self::expected_shapes(cfg);
+        let mut vars: Vec<Var> = Vec::with_capacity(shapes.len());
+        for (name, shape) in &shapes {
+            vars.push(take(name, shape)?);
+        }
+        let mut it = vars.into_iter();
+        let mut next = || it.next().expect("one var per expected shape");
+        let embed = next();
+        let blocks = (0..cfg.n_layers)
+            .map(|_| Block {
+                attn_norm: next(),
+                wq: next(),
+                wk: next(),
+                wv: next(),
+                wo: next(),
+                mlp_norm: next(),
+                w_gate: next(),
+                w_up: next(),
+                w_down: next(),
+            })
+            .collect();
+        let norm = next();
+        let lm_head = if cfg.tie_embeddings { None } else { Some(next()) };
+        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta) })
+    }
+
+    /// Load weights from a safetensors file.
+    pub fn load(cfg: &ModelConfig, path: &Path, device: &Device) -> Result<Self> {
+        let bytes = crate::error::read_file(path, "train this age first with `thau train`")?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, device)
+            .map_err(|e| Error::corrupt(path, e.to_string(), "the weights file is damaged; resume from an earlier checkpoint or retrain"))?;
+        Self::from_tensors(cfg, tensors, path)
+    }
+
+    /// The weights as safetensors bytes (HF names), with `metadata` in the header.
+    pub fn to_safetensors(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+        let tensors: Vec<(String, Tensor)> = self.named_vars().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+        tensors_to_safetensors(&tensors, metadata)
+    }
+
+    /// A copy of the model with every parameter in `dtype` (f64 for gradient checks).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
+        let conv = |v: &Var| -> Result<Var> { Ok(Var::from_tensor(&v.as_tensor().to_dtype(dtype)?)?) };
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| {
+                Ok(Block {
+                    attn_norm: conv(&b.attn_norm)?,
+                    wq: conv(&b.wq)?,
+                    wk: conv(&b.wk)?,
+                    wv: conv(&b.wv)?,
+                    wo: conv(&b.wo)?,
+                    mlp_norm: conv(&b.mlp_norm)?,
+                    w_gate: conv(&b.w_gate)?,
+                    w_up: conv(&b.w_up)?,
+                    w_down: conv(&b.w_down)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            cfg: self.cfg.clone(),
+            embed: conv(&self.embed)?,
+            blocks,
+            norm: conv(&self.norm)?,
+            lm_head: self.lm_head.as_ref().map(conv).transpose()?,
+            rope: self.rope.clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.embed.device()
+    }
+
+    /// Training forward: `ids` (B, T) u32 → logits (N, V).
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let mut cache = KvCache::default();
+        self.forward_cached(ids, &mut cache, false)
+    }
+
+    /// Mean cross-entropy of predicting `targets` (B, T) from `ids` (B, T).
+    pub fn loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let logits = self.forward(ids)?; // (N, V)
+        Ok(cross_entropy(&logits, &targets.flatten_all()?)?)
+    }
+
+    /// Forward with a KV cache: `ids` (B, T) at positions cache.len()..; appends to the
+    /// cache when `update` is set. Returns logits (N, V).
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache, update: bool) -> Result<Tensor> {
+        self.forward_impl(ids, cache, update, true)
+    }
+
+    /// The same forward built only from the basic-op references of every fused op (slow):
+    /// the end-to-end reference the fused model is tested against.
+    pub fn forward_reference(&self, ids: &Tensor) -> Result<Tensor> {
+        self.forward_impl(ids, &mut KvCache::default(), false, false)
+    }
+
+    fn forward_impl(&self, ids: &Tensor, cache: &mut KvCache, update: bool, fused: bool) -> Result<Tensor> {
+        let rms_norm = if fused { ops::rms_norm } else { ops::rms_norm_reference };
+        let rope = if fused { ops::rope } else { ops::rope_reference };
+        let causal_attention = if fused { ops::causal_attention } else { ops::causal_attention_reference };
+        let swiglu = if fused { ops::swiglu } else { ops::swiglu_reference };
+        let cfg = &self.cfg;
+        let (b, t) = ids.dims2()?;
+        let pos0 = cache.len();
+        if pos0 + t > cfg.max_seq_len {
+            return Err(Error::invalid(
+                "sequence",
+                format!("{} positions exceed the model's max_seq_len {}", pos0 + t, cfg.max_seq_len),
+            ));
+        }
+        if cache.layers.len() != cfg.n_layers {
+            cache.layers = vec![None; cfg.n_layers];
+        }
+        let (h, kvh, d, c) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_model);
+        let mut x = self.embed.as_tensor().embedding(&ids.flatten_all()?)?; // (N, C)
+        for (blk, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+            let hn = rms_norm(&x, blk.attn_norm.as_tensor(), cfg.norm_eps)?; // (N, C)
+            let q = hn.matmul(&blk.wq.as_tensor().t()?)?.reshape((b, t, h, d))?; // (B, T, H, D)
+            let k = hn.matmul(&blk.wk.as_tensor().t()?)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
+            let v = hn.matmul(&blk.wv.as_tensor().t()?)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
+            let q = rope(&q, &self.rope, pos0)?;
+            let k = rope(&k, &self.rope, pos0)?;
+            let (k, v) = match slot.as_ref() {
+                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?), // (B, Tk, KV, D)
+                None => (k, v),
+            };
+            if update {
+                *slot = Some((k.clone(), v.clone()));
+            }
+            let a = causal_attention(&q, &k, &v)?.reshape((b * t, c))?; // (N, C)
+            x = (x + a.matmul(&blk.wo.as_tensor().t()?)?)?;
+            let hn = rms_norm(&x, blk.mlp_norm.as_tensor(), cfg.norm_eps)?; // (N, C)
+            let g = hn.matmul(&blk.w_gate.as_tensor().t()?)?; // (N, F)
+            let u = hn.matmul(&blk.w_up.as_tensor().t()?)?; // (N, F)
+            x = (x + swiglu(&g, &u)?.matmul(&blk.w_down.as_tensor().t()?)?)?; // (N, C)
+        }
+        let x = rms_norm(&x, self.norm.as_tensor(), cfg.norm_eps)?; // (N, C)
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        Ok(x.matmul(&head.as_tensor().t()?)?) // (N, V)
+    }
+}
+
+/// Serialise named tensors to safetensors bytes.
+pub fn tensors_to_safetensors(tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    let views: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    safetensors::tensor::serialize(views, Some(metadata))
+        .map_err(|e| Error::invalid("safetensors", e.to_string()))
+}

@@ -1,0 +1,109 @@
+//! Mean token cross-entropy from logits, fused on CPU (log-softmax never materialised).
+//!
+//! loss = (1/N') Σ_valid [logsumexp(z_n) − z_n[t_n]], over rows whose target is not
+//! [`IGNORE`] (N' of them). Backward: dz_n = g/N' · (softmax(z_n) − onehot(t_n)), zero on
+//! ignored rows.
+
+use super::kernel::{dispatch_float, rows_per_chunk, slice, Elem};
+use num_traits::Float;
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+
+/// Target id that contributes no loss and no gradient (prompt tokens in fine-tuning, padding).
+pub const IGNORE: u32 = u32::MAX;
+
+/// Mean cross-entropy. `logits`: (N, V) float, `targets`: (N) u32. Returns a scalar.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (n, _) = logits.dims2()?;
+    if targets.dims() != [n] || targets.dtype() != DType::U32 {
+        candle_core::bail!("cross_entropy: targets must be u32 ({n}), got {:?} {:?}", targets.dtype(), targets.dims())
+    }
+    if !logits.device().is_cpu() {
+        return cross_entropy_reference(logits, targets);
+    }
+    logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropy { scale: None })
+}
+
+/// Reference from basic ops (also the non-CPU path). Ignored targets are not supported here.
+pub fn cross_entropy_reference(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let max = logits.max_keepdim(1)?.detach();
+    let shifted = logits.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(1)?.log()?; // (N, 1)
+    let picked = shifted.gather(&targets.unsqueeze(1)?, 1)?; // (N, 1)
+    (lse - picked)?.mean_all()
+}
+
+/// `scale: None` = forward (loss); `Some(g)` = backward (dlogits for upstream gradient g).
+struct CrossEntropy {
+    scale: Option<f64>,
+}
+
+fn forward<T: Elem>(z: &[T], t: &[u32], v: usize) -> Result<T> {
+    let rows = t.len();
+    let chunk = rows_per_chunk(rows);
+    if let Some(&bad) = t.iter().find(|&&x| x != IGNORE && x as usize >= v) {
+        candle_core::bail!("cross_entropy: target {bad} out of range for vocab {v}")
+    }
+    let partial: Vec<(T, usize)> = z
+        .par_chunks(chunk * v)
+        .zip(t.par_chunks(chunk))
+        .map(|(zc, tc)| {
+            let mut sum = T::zero();
+            let mut count = 0;
+            for (row, &target) in zc.chunks(v).zip(tc) {
+                if target == IGNORE {
+                    continue;
+                }
+                let max = row.iter().fold(T::neg_infinity(), |m, &x| Float::max(m, x));
+                let lse = row.iter().map(|&x| (x - max).exp()).sum::<T>().ln() + max;
+                sum = sum + lse - row[target as usize];
+                count += 1;
+            }
+            (sum, count)
+        })
+        .collect();
+    let (sum, count) = partial.into_iter().fold((T::zero(), 0), |(s, c), (ps, pc)| (s + ps, c + pc));
+    Ok(if count == 0 { T::zero() } else { sum / T::from(count).unwrap() })
+}
+
+fn backward<T: Elem>(z: &[T], t: &[u32], v: usize, g: f64) -> Vec<T> {
+    let valid = t.iter().filter(|&&x| x != IGNORE).count().max(1);
+    let scale = T::from(g / valid as f64).unwrap();
+    let mut dz = vec![T::zero(); z.len()];
+    dz.par_chunks_mut(v).zip(z.par_chunks(v)).zip(t.par_iter()).for_each(|((d, row), &target)| {
+        if target == IGNORE {
+            return;
+        }
+        let max = row.iter().fold(T::neg_infinity(), |m, &x| Float::max(m, x));
+        let mut sum = T::zero();
+        for (di, &x) in d.iter_mut().zip(row) {
+            *di = (x - max).exp();
+            sum = sum + *di;
+        }
+        let k = scale / sum;
+        d.iter_mut().for_each(|x| *x = *x * k);
+        d[target as usize] = d[target as usize] - scale;
+    });
+    dz
+}
+
+impl CustomOp2 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "thau-cross-entropy"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (_, v) = l1.shape().dims2()?;
+        let t: &[u32] = slice(s2, l2, "cross-entropy")?;
+        dispatch_float!(s1, self.name(), |T| {
+            let z: &[T] = slice(s1, l1, "cross-entropy")?;
+            match self.scale {
+                None => Ok((T::to_cpu_storage_owned(vec![forward(z, t, v)?]), Shape::from(()))),
+                Some(g) => Ok((T::to_cpu_storage_owned(backward(z, t, v, g)), l1.shape().clone())),
+            }
+        })
+    }
+    fn bwd(&self, z: &Tensor, t: &Tensor, _res: &Tensor, dloss: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = dloss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        Ok((Some(z.apply_op2_no_bwd(t, &CrossEntropy { scale: Some(g) })?), None))
+    }
+}

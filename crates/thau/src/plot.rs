@@ -1,0 +1,92 @@
+//! `thau plot`: training and validation loss against tokens seen, one colour per age.
+
+use crate::error::{Error, Result};
+use crate::train::{MetricsLog, StepMetrics};
+use plotters::prelude::*;
+use std::path::Path;
+
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+fn register_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // DejaVu Sans ships inside the `dejavu` crate, so plots render text on any machine.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// Draw `metrics.jsonl` of a run to a PNG at `out` (width × height pixels).
+pub fn plot_metrics(metrics: &Path, out: &Path, size: (u32, u32)) -> Result<usize> {
+    let records = MetricsLog::read(metrics)?;
+    if records.is_empty() {
+        return Err(Error::not_found(metrics, "the run has no logged steps yet: train it first with `thau train`"));
+    }
+    register_fonts();
+    // Tokens keep counting across ages so the x axis is the run's whole life.
+    let mut ages: Vec<u32> = records.iter().map(|m| m.age).collect();
+    ages.sort_unstable();
+    ages.dedup();
+    let mut offset = 0u64;
+    let mut series: Vec<(u32, Vec<(f64, f64)>, Vec<(f64, f64)>)> = Vec::new();
+    for &age in &ages {
+        let rows: Vec<&StepMetrics> = records.iter().filter(|m| m.age == age).collect();
+        let train: Vec<(f64, f64)> = rows.iter().map(|m| ((offset + m.tokens) as f64, m.loss as f64)).collect();
+        let val: Vec<(f64, f64)> = rows.iter().filter_map(|m| m.val_loss.map(|v| ((offset + m.tokens) as f64, v as f64))).collect();
+        offset += rows.iter().map(|m| m.tokens).max().unwrap_or(0);
+        series.push((age, train, val));
+    }
+    let all = series.iter().flat_map(|(_, t, v)| t.iter().chain(v.iter()));
+    let (mut xmax, mut ymin, mut ymax) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in all {
+        xmax = xmax.max(x);
+        if y.is_finite() {
+            ymin = ymin.min(y);
+            ymax = ymax.max(y);
+        }
+    }
+    if !ymin.is_finite() {
+        return Err(Error::invalid("metrics", "no finite loss values to plot"));
+    }
+    let pad = ((ymax - ymin) * 0.05).max(0.01);
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(out, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("THAU training loss", ("sans-serif", 24))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..xmax * 1.02, (ymin - pad)..(ymax + pad))?;
+        chart
+            .configure_mesh()
+            .x_desc("tokens seen")
+            .y_desc("loss (nats/token)")
+            .x_label_formatter(&|x| if *x >= 1e6 { format!("{:.1}M", x / 1e6) } else { format!("{:.0}k", x / 1e3) })
+            .draw()?;
+        for (i, (age, train, val)) in series.iter().enumerate() {
+            let c = COLOURS[i % COLOURS.len()];
+            chart
+                .draw_series(LineSeries::new(train.iter().copied(), c.stroke_width(2)))?
+                .label(format!("age {age} train"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+            if !val.is_empty() {
+                chart
+                    .draw_series(val.iter().map(|&p| Circle::new(p, 4, c.filled())))?
+                    .label(format!("age {age} validation"))
+                    .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
+            }
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| Error::invalid(format!("plot {}", out.display()), e.to_string()))?;
+    Ok(records.len())
+}

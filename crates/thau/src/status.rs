@@ -1,0 +1,73 @@
+//! `thau status`: what a run has learned so far (the seed's `get_training_stats`).
+
+use crate::checkpoint::RunDir;
+use crate::error::Result;
+use crate::train::MetricsLog;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgeStatus {
+    pub age: u32,
+    pub preset: String,
+    pub params: usize,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub step: u64,
+    pub total_steps: u64,
+    pub tokens: u64,
+    pub last_loss: Option<f32>,
+    pub best_val_loss: Option<f32>,
+    pub train_seconds: f64,
+    pub tokens_per_second: Option<f64>,
+    pub last_checkpoint: Option<PathBuf>,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    pub run: PathBuf,
+    pub vocab_size: Option<usize>,
+    pub train_tokens: Option<u64>,
+    pub val_tokens: Option<u64>,
+    pub ages: Vec<AgeStatus>,
+    pub total_tokens: u64,
+    pub logged_steps: usize,
+}
+
+/// Collect the status of a run folder.
+pub fn run_status(run: &RunDir) -> Result<RunStatus> {
+    let mut ages = Vec::new();
+    for age in run.ages()? {
+        let cfg = run.load_config(age)?;
+        let last = run.checkpoints(age)?.pop();
+        let st = last.as_ref().map(|c| c.load_state()).transpose()?;
+        ages.push(AgeStatus {
+            age,
+            preset: cfg.name.clone(),
+            params: cfg.param_count(),
+            d_model: cfg.d_model,
+            n_layers: cfg.n_layers,
+            step: st.as_ref().map_or(0, |s| s.step),
+            total_steps: st.as_ref().map_or(0, |s| s.total_steps),
+            tokens: st.as_ref().map_or(0, |s| s.tokens),
+            last_loss: st.as_ref().and_then(|s| s.last_loss),
+            best_val_loss: st.as_ref().and_then(|s| s.best_val_loss),
+            train_seconds: st.as_ref().map_or(0.0, |s| s.train_seconds),
+            tokens_per_second: st.as_ref().and_then(|s| s.tokens_per_second),
+            last_checkpoint: last.map(|c| c.dir),
+            complete: st.as_ref().is_some_and(|s| s.total_steps > 0 && s.step >= s.total_steps),
+        });
+    }
+    let vocab_size = crate::tokenizer::Tokenizer::load(&run.tokenizer_path()).ok().map(|t| t.vocab_size());
+    let shards = crate::data::ShardStats::load(&run.data_dir()).ok();
+    Ok(RunStatus {
+        run: run.root.clone(),
+        vocab_size,
+        train_tokens: shards.as_ref().map(|s| s.train_tokens as u64),
+        val_tokens: shards.as_ref().map(|s| s.val_tokens as u64),
+        total_tokens: ages.iter().map(|a| a.tokens).sum(),
+        ages,
+        logged_steps: MetricsLog::read(&run.metrics_path())?.len(),
+    })
+}

@@ -1,0 +1,80 @@
+//! Getting a run ready to train: tokenizer and token shards, made once and reused.
+
+use crate::checkpoint::RunDir;
+use crate::data::{self, Document, ShardStats, SplitConfig, TokenShard};
+use crate::error::{Error, Result};
+use crate::tokenizer::Tokenizer;
+use std::path::PathBuf;
+
+/// Where the training text comes from.
+#[derive(Debug, Clone)]
+pub enum CorpusSource {
+    /// Files or folders of .txt/.md/.jsonl.
+    Paths(Vec<PathBuf>),
+    /// The embedded, generated bilingual corpus (see data::synthetic), of about this many bytes.
+    Synthetic { bytes: usize },
+    /// Use what the run already has (resume, or a second age).
+    Existing,
+}
+
+/// A run's tokenizer and its train/validation shards.
+pub struct Prepared {
+    pub tokenizer: Tokenizer,
+    pub train: TokenShard,
+    pub val: TokenShard,
+    pub stats: ShardStats,
+}
+
+fn documents(source: &CorpusSource, seed: u64) -> Result<Vec<Document>> {
+    match source {
+        CorpusSource::Paths(paths) => {
+            let files = data::scan_corpus(paths)?;
+            tracing::info!(files = files.len(), "reading corpus");
+            data::read_documents(&files)
+        }
+        CorpusSource::Synthetic { bytes } => Ok(data::synthetic::bilingual_corpus(seed, *bytes)),
+        CorpusSource::Existing => Err(Error::Corpus {
+            reason: "this run has no tokenised data yet: pass --corpus PATH (files or folders of .txt/.md/.jsonl)".into(),
+        }),
+    }
+}
+
+/// Load or build the run's tokenizer (`vocab_size` when training one) and token shards.
+pub fn prepare(run: &RunDir, source: &CorpusSource, vocab_size: usize, split: &SplitConfig) -> Result<Prepared> {
+    let tok_path = run.tokenizer_path();
+    let data_dir = run.data_dir();
+    let have_tok = tok_path.exists();
+    let have_shards = data_dir.join("train.bin").exists() && data_dir.join("val.bin").exists();
+    if have_tok && have_shards {
+        if !matches!(source, CorpusSource::Existing) {
+            tracing::info!(run = %run.root.display(), "run already has a tokenizer and token shards; reusing them (delete data/ to re-tokenise)");
+        }
+    } else {
+        let docs = documents(source, split.seed)?;
+        if docs.is_empty() {
+            return Err(Error::Corpus { reason: "the corpus has no text".into() });
+        }
+        let tok = if have_tok {
+            Tokenizer::load(&tok_path)?
+        } else {
+            tracing::info!(vocab_size, documents = docs.len(), "training tokenizer");
+            let tok = Tokenizer::train(docs.iter().map(|d| d.text.clone()), vocab_size)?;
+            tok.save(&tok_path)?;
+            tok
+        };
+        tracing::info!("tokenising corpus into shards");
+        data::build_shards(&docs, &tok, &data_dir, split)?;
+    }
+    let tokenizer = Tokenizer::load(&tok_path)?;
+    let train = TokenShard::open(&data_dir.join("train.bin"))?;
+    let val = TokenShard::open(&data_dir.join("val.bin"))?;
+    if train.vocab_size() != tokenizer.vocab_size() as u32 as usize {
+        return Err(Error::Incompatible {
+            path: data_dir.join("train.bin"),
+            reason: format!("shards were made with vocab {}, tokenizer has {}", train.vocab_size(), tokenizer.vocab_size()),
+            hint: "delete the run's data/ folder to re-tokenise".into(),
+        });
+    }
+    let stats = ShardStats::load(&data_dir)?;
+    Ok(Prepared { tokenizer, train, val, stats })
+}

@@ -1,0 +1,422 @@
+//! The training loop: AdamW with warmup + cosine, gradient accumulation and clipping,
+//! periodic validation, `metrics.jsonl`, and atomic per-age checkpoints that resume exactly.
+
+use super::adamw::{to_vec_f32, AdamW, AdamWParams};
+use super::batch::{train_batch, val_batches, Batch};
+use super::metrics::{MetricsLog, StepMetrics};
+use super::prepare::{prepare, CorpusSource, Prepared};
+use super::schedule::lr_at;
+use crate::checkpoint::{Checkpoint, RunDir, TrainState};
+use crate::data::SplitConfig;
+use crate::error::{Error, Result};
+use crate::model::{Llama, ModelConfig};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How long an age trains.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budget {
+    Steps(u64),
+    Tokens(u64),
+    Minutes(f64),
+}
+
+/// Optimisation hyperparameters; saved in every checkpoint's state.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    pub seq_len: usize,
+    pub grad_accum: usize,
+    pub lr: f64,
+    pub min_lr_ratio: f64,
+    pub warmup_steps: u64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub adam_eps: f64,
+    pub grad_clip: f64,
+    pub seed: u64,
+    pub eval_every: u64,
+    pub eval_batches: usize,
+    pub log_every: u64,
+    pub checkpoint_every: u64,
+    pub keep_checkpoints: usize,
+    pub budget: Budget,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 8,
+            seq_len: 256,
+            grad_accum: 1,
+            lr: 3e-4,
+            min_lr_ratio: 0.1,
+            warmup_steps: 100,
+            weight_decay: 0.1,
+            beta1: 0.9,
+            beta2: 0.95,
+            adam_eps: 1e-8,
+            grad_clip: 1.0,
+            seed: 1337,
+            eval_every: 100,
+            eval_batches: 8,
+            log_every: 10,
+            checkpoint_every: 200,
+            keep_checkpoints: 2,
+            budget: Budget::Steps(1000),
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, why: &str| Err(Error::invalid(what, why));
+        if self.batch_size == 0 || self.seq_len == 0 || self.grad_accum == 0 {
+            return bad("--batch-size/--seq-len/--grad-accum", "must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("--lr", "must be a positive number");
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) || !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
+            return bad("schedule/optimizer", "min_lr_ratio in [0,1], betas in [0,1)");
+        }
+        match self.budget {
+            Budget::Steps(0) | Budget::Tokens(0) => bad("budget", "train for at least one step/token"),
+            Budget::Minutes(m) if !(m > 0.0) => bad("--minutes", "must be positive"),
+            _ => Ok(()),
+        }
+    }
+    pub fn tokens_per_step(&self) -> u64 {
+        (self.batch_size * self.seq_len * self.grad_accum) as u64
+    }
+}
+
+/// Everything `train` needs.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    pub run: PathBuf,
+    pub age: u32,
+    /// Model preset; defaults to the age's preset.
+    pub preset: Option<String>,
+    pub corpus: CorpusSource,
+    /// Vocabulary size when the run has no tokenizer yet (default: the preset's).
+    pub vocab_size: Option<usize>,
+    pub config: TrainConfig,
+    pub resume: bool,
+    pub device: Device,
+}
+
+/// Events the caller (CLI progress bar, server) can observe; all methods have defaults.
+pub trait TrainObserver {
+    fn on_start(&mut self, _info: &StartInfo) {}
+    fn on_step(&mut self, _m: &StepMetrics) {}
+    fn on_checkpoint(&mut self, _c: &Checkpoint) {}
+    /// Polled once per step; returning true saves a checkpoint and stops cleanly.
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl TrainObserver for Silent {}
+
+/// What is known when the loop starts.
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+    pub age: u32,
+    pub model: ModelConfig,
+    pub params: usize,
+    pub start_step: u64,
+    /// None while a `--minutes` budget is still being converted into steps.
+    pub total_steps: Option<u64>,
+    pub train_tokens: usize,
+    pub val_tokens: usize,
+    pub resumed_from: Option<PathBuf>,
+}
+
+/// The result of a training call.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub state: TrainState,
+    pub checkpoint: Checkpoint,
+    pub interrupted: bool,
+}
+
+/// Mean loss over fixed validation batches.
+pub fn evaluate(model: &Llama, batches: &[Batch], batch: usize, seq: usize) -> Result<f32> {
+    let mut sum = 0.0f64;
+    for b in batches {
+        let dev = model.device();
+        let ids = Tensor::from_slice(&b.inputs, (batch, seq), dev)?;
+        let tg = Tensor::from_slice(&b.targets, (batch, seq), dev)?;
+        sum += model.loss(&ids, &tg)?.to_scalar::<f32>()? as f64;
+    }
+    Ok((sum / batches.len().max(1) as f64) as f32)
+}
+
+/// Loss and gradient norm (before clipping) of one optimizer step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepOutcome {
+    pub loss: f32,
+    pub grad_norm: f32,
+}
+
+/// One optimizer step at 0-based `step`: forward and backward over the micro-batches
+/// (gradients averaged), global-norm clipping, AdamW update. Shared by the trainer and the
+/// benchmark so both measure the same work.
+#[allow(clippy::too_many_arguments)]
+pub fn optimizer_step(
+    model: &Llama,
+    vars: &[(String, &candle_core::Var)],
+    decay: &[bool],
+    opt: &mut AdamW,
+    micro: &[Batch],
+    (batch, seq): (usize, usize),
+    lr: f64,
+    grad_clip: f64,
+    step: u64,
+) -> Result<StepOutcome> {
+    let dev = model.device();
+    let mut grads: Vec<Vec<f32>> = vars.iter().map(|(_, v)| vec![0.0; v.elem_count()]).collect();
+    let mut loss_sum = 0.0f64;
+    for b in micro {
+        let ids = Tensor::from_slice(&b.inputs, (batch, seq), dev)?;
+        let tg = Tensor::from_slice(&b.targets, (batch, seq), dev)?;
+        let loss = model.loss(&ids, &tg)?;
+        loss_sum += loss.to_scalar::<f32>()? as f64;
+        let store = (loss / micro.len() as f64)?.backward()?;
+        for (acc, (name, var)) in grads.iter_mut().zip(vars) {
+            match store.get(var.as_tensor()) {
+                Some(g) => {
+                    let g = to_vec_f32(g)?;
+                    acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+                }
+                None => tracing::debug!(param = %name, "no gradient"),
+            }
+        }
+    }
+    let loss = (loss_sum / micro.len().max(1) as f64) as f32;
+    if !loss.is_finite() {
+        return Err(Error::Diverged { step, loss });
+    }
+    let norm = grads.iter().flat_map(|g| g.iter()).map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
+    if grad_clip > 0.0 && norm > grad_clip {
+        let k = (grad_clip / (norm + 1e-6)) as f32;
+        grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= k));
+    }
+    opt.step(vars, &grads, decay, lr, step + 1)?;
+    Ok(StepOutcome { loss, grad_norm: norm as f32 })
+}
+
+/// Train one age of a run (fresh or resumed) until its budget is spent.
+pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSummary> {
+    let run = RunDir::new(&req.run);
+    let preset_name = req.preset.clone().unwrap_or_else(|| format!("age-{}", req.age));
+    let preset = ModelConfig::preset(&preset_name)?;
+    let existing = run.checkpoints(req.age)?;
+
+    // ---- resume or fresh start ------------------------------------------------------------
+    let resume_from = if req.resume {
+        Some(existing.last().cloned().ok_or_else(|| {
+            Error::not_found(run.age_dir(req.age).join("step-*"), "there is nothing to resume: run the same command without --resume")
+        })?)
+    } else {
+        if let Some(last) = existing.last() {
+            return Err(Error::invalid(
+                format!("run {}", run.root.display()),
+                format!("age {} already has checkpoints (latest step {}): pass --resume to continue it, or choose a new --run", req.age, last.step),
+            ));
+        }
+        None
+    };
+    let cfg = match &resume_from {
+        Some(ck) => ck.load_state()?.config,
+        None => req.config.clone(),
+    };
+    if resume_from.is_some() && cfg.budget != req.config.budget {
+        tracing::warn!("resuming with the checkpoint's hyperparameters and budget; the command line's are ignored");
+    }
+    cfg.validate()?;
+
+    let split = SplitConfig { val_fraction: 0.05, seed: cfg.seed };
+    let source = if resume_from.is_some() { CorpusSource::Existing } else { req.corpus.clone() };
+    let Prepared { tokenizer, train: train_shard, val: val_shard, .. } =
+        prepare(&run, &source, req.vocab_size.unwrap_or(preset.vocab_size), &split)?;
+
+    let mut mcfg = preset.clone();
+    mcfg.vocab_size = tokenizer.vocab_size();
+    if cfg.seq_len > mcfg.max_seq_len {
+        return Err(Error::invalid("--seq-len", format!("{} exceeds the model's max_seq_len {}", cfg.seq_len, mcfg.max_seq_len)));
+    }
+    let dev = &req.device;
+    let (model, mut state, mut opt);
+    let adam = AdamWParams { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adam_eps, weight_decay: cfg.weight_decay };
+    match &resume_from {
+        Some(ck) => {
+            let saved = run.load_config(req.age)?;
+            if saved != mcfg {
+                return Err(Error::Incompatible {
+                    path: run.config_path(req.age),
+                    reason: format!("age {} was trained as preset '{}' ({} layers, d_model {}), not '{}'", req.age, saved.name, saved.n_layers, saved.d_model, mcfg.name),
+                    hint: format!("resume with --preset {} or start a new --run", saved.name),
+                });
+            }
+            model = ck.load_model(&mcfg, dev)?;
+            state = ck.load_state()?;
+            opt = AdamW::new(adam, &model.named_vars());
+            opt.load_state(ck.load_optim(dev)?, &ck.optim_path())?;
+            tracing::info!(step = state.step, dir = %ck.dir.display(), "resuming");
+        }
+        None => {
+            model = Llama::new_random(&mcfg, cfg.seed, dev)?;
+            run.save_config(req.age, &mcfg)?;
+            opt = AdamW::new(adam, &model.named_vars());
+            state = TrainState {
+                age: req.age,
+                step: 0,
+                total_steps: 0,
+                tokens: 0,
+                best_val_loss: None,
+                last_val_loss: None,
+                last_loss: None,
+                train_seconds: 0.0,
+                tokens_per_second: None,
+                config: cfg.clone(),
+                data_sampling: "stateless: window start = splitmix64(seed, step, micro, row)".into(),
+                thau_version: env!("CARGO_PKG_VERSION").into(),
+            };
+        }
+    }
+    let mut log = MetricsLog::open(&run.metrics_path())?;
+    log.truncate_after(req.age, state.step)?;
+
+    let tps = cfg.tokens_per_step();
+    let fixed_total = match cfg.budget {
+        Budget::Steps(n) => Some(n),
+        Budget::Tokens(n) => Some(n.div_ceil(tps)),
+        Budget::Minutes(_) => (state.total_steps > 0).then_some(state.total_steps),
+    };
+    if let Some(t) = fixed_total {
+        state.total_steps = t;
+    }
+    // With a time budget, the step count is fixed after timing the first steps (inside warmup,
+    // where the LR does not depend on the total) and then saved, so resumes keep the curve.
+    let measure_steps = (cfg.warmup_steps.clamp(1, 5)).max(1);
+
+    let vars = model.named_vars();
+    let decay: Vec<bool> = vars.iter().map(|(_, v)| v.rank() >= 2).collect();
+    let val = if cfg.eval_every > 0 {
+        let seq = cfg.seq_len.min(val_shard.len().saturating_sub(1));
+        if seq < 2 {
+            tracing::warn!("validation split too small to evaluate; skipping validation");
+            None
+        } else {
+            Some((val_batches(&val_shard, cfg.eval_batches.max(1), cfg.batch_size, seq)?, seq))
+        }
+    } else {
+        None
+    };
+
+    obs.on_start(&StartInfo {
+        age: req.age,
+        model: mcfg.clone(),
+        params: mcfg.param_count(),
+        start_step: state.step,
+        total_steps: (state.total_steps > 0).then_some(state.total_steps),
+        train_tokens: train_shard.len(),
+        val_tokens: val_shard.len(),
+        resumed_from: resume_from.as_ref().map(|c| c.dir.clone()),
+    });
+
+    let session_start = Instant::now();
+    let seconds_before = state.train_seconds;
+    let mut interval_start = Instant::now();
+    let mut interval_tokens = 0u64;
+    let mut last_ckpt: Option<Checkpoint> = resume_from.clone();
+    let mut interrupted = false;
+    let mut loop_start: Option<Instant> = None;
+
+    loop {
+        if state.total_steps > 0 && state.step >= state.total_steps {
+            break;
+        }
+        if obs.should_stop() {
+            interrupted = true;
+            break;
+        }
+        if state.total_steps == 0 && state.step >= measure_steps {
+            if let (Budget::Minutes(m), Some(t0)) = (cfg.budget, loop_start) {
+                let per_step = t0.elapsed().as_secs_f64() / state.step.max(1) as f64;
+                state.total_steps = ((m * 60.0 - seconds_before) / per_step).floor().max((state.step + 1) as f64) as u64;
+                tracing::info!(total_steps = state.total_steps, "time budget converted to steps");
+            }
+        }
+        loop_start.get_or_insert_with(Instant::now);
+        let step = state.step;
+        let lr = lr_at(step, if state.total_steps > 0 { state.total_steps } else { u64::MAX }, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio);
+
+        let micro: Vec<Batch> = (0..cfg.grad_accum as u64)
+            .map(|m| train_batch(&train_shard, cfg.seed, step, m, cfg.batch_size, cfg.seq_len))
+            .collect::<Result<_>>()?;
+        let out = optimizer_step(&model, &vars, &decay, &mut opt, &micro, (cfg.batch_size, cfg.seq_len), lr, cfg.grad_clip, step)?;
+        let (loss, norm) = (out.loss, out.grad_norm);
+        state.step += 1;
+        state.tokens += tps;
+        interval_tokens += tps;
+        state.last_loss = Some(loss);
+
+        // ---- evaluate, log, checkpoint --------------------------------------------------------
+        let last = state.total_steps > 0 && state.step >= state.total_steps;
+        let mut val_loss = None;
+        if let Some((batches, seq)) = &val {
+            if state.step % cfg.eval_every == 0 || last {
+                let v = evaluate(&model, batches, cfg.batch_size, *seq)?;
+                val_loss = Some(v);
+                state.last_val_loss = Some(v);
+                if state.best_val_loss.is_none_or(|b| v < b) {
+                    state.best_val_loss = Some(v);
+                }
+            }
+        }
+        state.train_seconds = seconds_before + session_start.elapsed().as_secs_f64();
+        if state.step % cfg.log_every.max(1) == 0 || last || val_loss.is_some() {
+            let secs = interval_start.elapsed().as_secs_f64();
+            let tok_s = interval_tokens as f64 / secs.max(1e-9);
+            state.tokens_per_second = Some(tok_s);
+            let m = StepMetrics {
+                age: req.age,
+                step: state.step,
+                tokens: state.tokens,
+                loss,
+                val_loss,
+                lr,
+                grad_norm: norm,
+                tokens_per_second: tok_s,
+                seconds: state.train_seconds,
+                total_steps: (state.total_steps > 0).then_some(state.total_steps),
+            };
+            log.append(&m)?;
+            obs.on_step(&m);
+            interval_start = Instant::now();
+            interval_tokens = 0;
+        }
+        if (cfg.checkpoint_every > 0 && state.step % cfg.checkpoint_every == 0) || last {
+            let ck = run.save_checkpoint(&model, &opt.state_tensors(&vars)?, &state, cfg.keep_checkpoints)?;
+            obs.on_checkpoint(&ck);
+            last_ckpt = Some(ck);
+        }
+    }
+    // Always leave a checkpoint of where we stopped (interrupt, or budget met before any save).
+    let need_save = last_ckpt.as_ref().is_none_or(|c| c.step != state.step);
+    if need_save {
+        let ck = run.save_checkpoint(&model, &opt.state_tensors(&vars)?, &state, cfg.keep_checkpoints)?;
+        obs.on_checkpoint(&ck);
+        last_ckpt = Some(ck);
+    }
+    Ok(TrainSummary { state, checkpoint: last_ckpt.expect("a checkpoint was just saved"), interrupted })
+}
