@@ -185,7 +185,7 @@ mod tests {
     fn scan_errors_name_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err = scan_corpus(&[missing.clone()]).unwrap_err();
+        let err = scan_corpus(std::slice::from_ref(&missing)).unwrap_err();
         assert!(
             matches!(err, Error::NotFound { ref path, .. } if *path == missing),
             "{err}"
@@ -231,20 +231,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.jsonl");
         write(&bad, "{\"text\":\"ok\"}\n{not json}\n");
-        let msg = read_documents(&[bad.clone()]).unwrap_err().to_string();
+        let msg = read_documents(std::slice::from_ref(&bad))
+            .unwrap_err()
+            .to_string();
         assert!(
             msg.contains("bad.jsonl:2") && msg.contains("not valid JSON"),
             "{msg}"
         );
         write(&bad, "{\"text\":3}\n");
-        let msg = read_documents(&[bad.clone()]).unwrap_err().to_string();
+        let msg = read_documents(std::slice::from_ref(&bad))
+            .unwrap_err()
+            .to_string();
         assert!(
             msg.contains("bad.jsonl:1") && msg.contains("\"text\""),
             "{msg}"
         );
         let latin1 = dir.path().join("l.txt");
         std::fs::write(&latin1, b"ni\xf1o").unwrap();
-        let err = read_documents(&[latin1.clone()]).unwrap_err();
+        let err = read_documents(std::slice::from_ref(&latin1)).unwrap_err();
         assert!(
             matches!(err, Error::Corrupt { ref path, .. } if *path == latin1),
             "{err}"

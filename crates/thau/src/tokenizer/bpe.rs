@@ -202,7 +202,7 @@ impl Tokenizer {
         }
 
         let n = inner.get_vocab_size(true);
-        if n < NUM_SPECIAL + 256 || n > MAX_VOCAB_SIZE {
+        if !(NUM_SPECIAL + 256..=MAX_VOCAB_SIZE).contains(&n) {
             return Err(corrupt(format!(
                 "vocabulary of {n} tokens is outside {}..={MAX_VOCAB_SIZE}",
                 NUM_SPECIAL + 256
