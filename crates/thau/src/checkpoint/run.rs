@@ -128,10 +128,10 @@ impl RunDir {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // One metadata key only: safetensors writes a HashMap in arbitrary order, and a
+        // checkpoint must be byte-for-byte reproducible from the same seed and data.
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), "pt".to_string());
-        meta.insert("thau.step".to_string(), state.step.to_string());
-        meta.insert("thau.age".to_string(), state.age.to_string());
         write_synced(&tmp.join("model.safetensors"), &model.to_safetensors(meta.clone())?)?;
         write_synced(&tmp.join("optim.safetensors"), &crate::model::llama::tensors_to_safetensors(optim, meta)?)?;
         let json = serde_json::to_vec_pretty(state).map_err(|e| Error::invalid("state", e.to_string()))?;
