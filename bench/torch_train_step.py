@@ -30,6 +30,9 @@ def parse_args():
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--kv-heads", type=int, default=4, help="number of KV heads (GQA when < 4)")
     p.add_argument("--untied", action="store_true", help="separate lm_head instead of tied embeddings")
+    p.add_argument("--match-params", type=int, default=None, metavar="N",
+                   help="pick tied or untied embeddings so that the parameter count equals N "
+                        "(train_step.sh passes THAU's count); error if neither matches")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON line only")
     return p.parse_args()
@@ -176,6 +179,19 @@ class Llama(nn.Module):
 def main():
     torch.manual_seed(args.seed)
     tied = not args.untied
+    if args.match_params is not None:
+        # unique parameters: embedding + layers + final norm (+ lm_head when untied)
+        kv_dim = args.kv_heads * HEAD_DIM
+        block = 2 * D_MODEL * D_MODEL + 2 * D_MODEL * kv_dim + 3 * D_MODEL * FFN_HIDDEN + 2 * D_MODEL
+        n_tied = VOCAB * D_MODEL + N_LAYERS * block + D_MODEL
+        if args.match_params == n_tied:
+            tied = True
+        elif args.match_params == n_tied + VOCAB * D_MODEL:
+            tied = False
+        else:
+            print(f"--match-params {args.match_params}: no match (tied {n_tied}, "
+                  f"untied {n_tied + VOCAB * D_MODEL} with kv_heads {args.kv_heads})", file=sys.stderr)
+            sys.exit(2)
     model = Llama(args.kv_heads, tied)
     model.train()
 

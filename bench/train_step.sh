@@ -68,7 +68,9 @@ for n in $THREADS; do
         THAU_VER=$(json_field version <<<"$out")
         thau_params=$(json_field params <<<"$out")
 
-        out=$("$PY" bench/torch_train_step.py --threads "$n" --steps "$STEPS" --warmup "$WARMUP" --json | last_json)
+        # --match-params: same tied/untied embeddings as THAU's bench model (PyTorch's default is tied)
+        out=$("$PY" bench/torch_train_step.py --threads "$n" --steps "$STEPS" --warmup "$WARMUP" \
+            --match-params "$thau_params" --json | last_json)
         [[ -n "$out" ]] || { echo "error: PyTorch printed no JSON line (threads $n)" >&2; exit 1; }
         echo "$out" >&2
         torch_runs+=("$(json_field tok_per_s <<<"$out")")

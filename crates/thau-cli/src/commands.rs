@@ -256,7 +256,7 @@ pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Re
         age: 0,
         preset: Some("demo".into()),
         corpus: CorpusSource::Synthetic { bytes: 1_500_000 },
-        vocab_size: Some(2048),
+        vocab_size: Some(1800),
         config,
         resume: false,
         device: device.clone(),
