@@ -35,7 +35,10 @@ def parse_args():
                         "(train_step.sh passes THAU's count); error if neither matches")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON line only")
-    return p.parse_args()
+    a = p.parse_args()
+    if a.steps < 1 or a.warmup < 0 or a.threads < 1:
+        p.error("need --steps >= 1, --warmup >= 0, --threads >= 1")
+    return a
 
 
 args = parse_args()

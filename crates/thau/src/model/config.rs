@@ -146,11 +146,12 @@ impl ModelConfig {
         self.param_count() - self.vocab_size * self.d_model
     }
 
-    /// Training FLOPs per token: 6·N for the matmuls (forward + backward, including the output
-    /// projection) plus 6·L·T·C for causal attention scores and values (half of the dense 12·L·T·C).
+    /// Training FLOPs per token as in the PaLM/nanoGPT MFU formula: 6·N for the matmuls
+    /// (forward + backward; N excludes the input embedding table but includes the output
+    /// projection, which a tied model shares) plus 12·L·T·C for attention scores and values.
     pub fn train_flops_per_token(&self, seq_len: usize) -> f64 {
         let n = (self.param_count() - if self.tie_embeddings { 0 } else { self.vocab_size * self.d_model }) as f64;
-        6.0 * n + 6.0 * (self.n_layers * seq_len * self.d_model) as f64
+        6.0 * n + 12.0 * (self.n_layers * seq_len * self.d_model) as f64
     }
 }
 
