@@ -6,6 +6,7 @@
 //! D head_dim, F ffn_hidden, V vocab, N = B·T tokens.
 
 use super::config::ModelConfig;
+use super::ops::gemm::Precision;
 use super::ops::{self, cross_entropy, RopeTables};
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
@@ -34,6 +35,8 @@ pub struct Llama {
     pub norm: Var,            // (C)
     pub lm_head: Option<Var>, // (V, C); None when tied to `embed`
     rope: RopeTables,
+    /// Precision of the linear layers' matmuls on CPU (weights and accumulation stay f32).
+    pub matmul: Precision,
 }
 
 /// Per-layer key/value cache for incremental decoding: (B, T_past, KV, D) each.
@@ -98,7 +101,7 @@ impl Llama {
         }
         let norm = ones(c)?;
         let lm_head = if cfg.tie_embeddings { None } else { Some(mat(v, c, std)?) };
-        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta) })
+        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta), matmul: Precision::from_env() })
     }
 
     /// Every parameter with its Hugging Face name, in a fixed order.
@@ -182,7 +185,7 @@ impl Llama {
             .collect();
         let norm = next();
         let lm_head = if cfg.tie_embeddings { None } else { Some(next()) };
-        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta) })
+        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta), matmul: Precision::from_env() })
     }
 
     /// Load weights from a safetensors file.
@@ -226,6 +229,7 @@ impl Llama {
             norm: conv(&self.norm)?,
             lm_head: self.lm_head.as_ref().map(conv).transpose()?,
             rope: self.rope.clone(),
+            matmul: self.matmul,
         })
     }
 
@@ -262,6 +266,14 @@ impl Llama {
         let rope = if fused { ops::rope } else { ops::rope_reference };
         let causal_attention = if fused { ops::causal_attention } else { ops::causal_attention_reference };
         let swiglu = if fused { ops::swiglu } else { ops::swiglu_reference };
+        let prec = self.matmul;
+        let linear = |x: &Tensor, w: &Var| -> candle_core::Result<Tensor> {
+            if fused {
+                ops::linear_with(x, w.as_tensor(), prec)
+            } else {
+                ops::linear_reference(x, w.as_tensor())
+            }
+        };
         let cfg = &self.cfg;
         let (b, t) = ids.dims2()?;
         let pos0 = cache.len();
@@ -278,9 +290,9 @@ impl Llama {
         let mut x = self.embed.as_tensor().embedding(&ids.flatten_all()?)?; // (N, C)
         for (blk, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
             let hn = rms_norm(&x, blk.attn_norm.as_tensor(), cfg.norm_eps)?; // (N, C)
-            let q = hn.matmul(&blk.wq.as_tensor().t()?)?.reshape((b, t, h, d))?; // (B, T, H, D)
-            let k = hn.matmul(&blk.wk.as_tensor().t()?)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
-            let v = hn.matmul(&blk.wv.as_tensor().t()?)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
+            let q = linear(&hn, &blk.wq)?.reshape((b, t, h, d))?; // (B, T, H, D)
+            let k = linear(&hn, &blk.wk)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
+            let v = linear(&hn, &blk.wv)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
             let q = rope(&q, &self.rope, pos0)?;
             let k = rope(&k, &self.rope, pos0)?;
             let (k, v) = match slot.as_ref() {
@@ -291,15 +303,15 @@ impl Llama {
                 *slot = Some((k.clone(), v.clone()));
             }
             let a = causal_attention(&q, &k, &v)?.reshape((b * t, c))?; // (N, C)
-            x = (x + a.matmul(&blk.wo.as_tensor().t()?)?)?;
+            x = (x + linear(&a, &blk.wo)?)?;
             let hn = rms_norm(&x, blk.mlp_norm.as_tensor(), cfg.norm_eps)?; // (N, C)
-            let g = hn.matmul(&blk.w_gate.as_tensor().t()?)?; // (N, F)
-            let u = hn.matmul(&blk.w_up.as_tensor().t()?)?; // (N, F)
-            x = (x + swiglu(&g, &u)?.matmul(&blk.w_down.as_tensor().t()?)?)?; // (N, C)
+            let g = linear(&hn, &blk.w_gate)?; // (N, F)
+            let u = linear(&hn, &blk.w_up)?; // (N, F)
+            x = (x + linear(&swiglu(&g, &u)?, &blk.w_down)?)?; // (N, C)
         }
         let x = rms_norm(&x, self.norm.as_tensor(), cfg.norm_eps)?; // (N, C)
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        Ok(x.matmul(&head.as_tensor().t()?)?) // (N, V)
+        Ok(linear(&x, head)?) // (N, V)
     }
 }
 

@@ -47,7 +47,7 @@ pub fn prepare(run: &RunDir, source: &CorpusSource, vocab_size: usize, split: &S
     let have_shards = data_dir.join("train.bin").exists() && data_dir.join("val.bin").exists();
     if have_tok && have_shards {
         if !matches!(source, CorpusSource::Existing) {
-            tracing::info!(run = %run.root.display(), "run already has a tokenizer and token shards; reusing them (delete data/ to re-tokenise)");
+            tracing::warn!(run = %run.root.display(), "the run already has a tokenizer and token shards: --corpus is ignored (delete the run's data/ folder to re-tokenise)");
         }
     } else {
         let docs = documents(source, split.seed)?;
