@@ -172,6 +172,15 @@ fn cross_entropy_gradients_and_ignore() {
     assert!((loss.to_scalar::<f64>().unwrap() - want.to_scalar::<f64>().unwrap()).abs() < 1e-12);
     let g = loss.backward().unwrap().get(zv.as_tensor()).unwrap().to_vec2::<f64>().unwrap();
     assert!(g[1].iter().chain(g[3].iter()).all(|&x| x == 0.0));
+    // A second backward over the same graph recomputes the gradient (the forward's saved
+    // buffer is used once): both must agree.
+    let zv = Var::from_tensor(&z).unwrap();
+    let loss = (ops::cross_entropy(zv.as_tensor(), &t).unwrap() * 3.0).unwrap();
+    let first = loss.backward().unwrap().get(zv.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let second = loss.backward().unwrap().get(zv.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    for (a, b) in first.iter().zip(&second) {
+        assert!((a - b).abs() < 1e-14, "{a} vs {b}");
+    }
     // Out-of-range targets are an error, not a panic.
     let bad = Tensor::new(&[0u32, 11, 3, 3, 7, 1], &Device::Cpu).unwrap();
     assert!(ops::cross_entropy(&z, &bad).is_err());

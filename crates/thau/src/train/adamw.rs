@@ -2,7 +2,8 @@
 //! parallel over chunks. Moments live in plain `Vec<f32>` so they save and load exactly.
 
 use crate::error::{Error, Result};
-use candle_core::{Tensor, Var};
+use candle_core::{CpuStorage, InplaceOp1, Layout, Storage, Tensor, Var};
+use std::cell::RefCell;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -29,6 +30,77 @@ pub(crate) fn to_vec_f32(t: &Tensor) -> Result<Vec<f32>> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?)
 }
 
+/// Run `f` on the f32 values of `t` without copying them when `t` is a contiguous CPU tensor
+/// (a copy otherwise).
+pub fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    {
+        let (storage, layout) = t.storage_and_layout();
+        if let (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) = (&*storage, layout.contiguous_offsets()) {
+            return Ok(f(&v[a..b]));
+        }
+    }
+    Ok(f(&to_vec_f32(t)?))
+}
+
+/// The fused update of one parameter, applied in place to the weight's own storage.
+struct Update<'a> {
+    g: &'a [f32],
+    m: RefCell<&'a mut [f32]>,
+    v: RefCell<&'a mut [f32]>,
+    /// Multiplier on the gradient (global-norm clipping).
+    g_scale: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    step_size: f32,
+    inv_sqrt_bc2: f32,
+    decay: f32,
+}
+
+#[derive(Clone, Copy)]
+struct Coeffs {
+    g_scale: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    step_size: f32,
+    inv_sqrt_bc2: f32,
+    decay: f32,
+}
+
+impl Update<'_> {
+    fn apply(&self, w: &mut [f32]) {
+        let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
+        let u = Coeffs { g_scale: self.g_scale, b1: self.b1, b2: self.b2, eps: self.eps, step_size: self.step_size, inv_sqrt_bc2: self.inv_sqrt_bc2, decay: self.decay };
+        w.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK)).zip(self.g.par_chunks(CHUNK)).for_each(
+            |(((w, m), v), g)| {
+                for j in 0..w.len() {
+                    let gj = g[j] * u.g_scale;
+                    m[j] = u.b1 * m[j] + (1.0 - u.b1) * gj;
+                    v[j] = u.b2 * v[j] + (1.0 - u.b2) * gj * gj;
+                    let denom = v[j].sqrt() * u.inv_sqrt_bc2 + u.eps;
+                    w[j] = w[j] * u.decay - u.step_size * m[j] / denom;
+                }
+            },
+        );
+    }
+}
+
+impl InplaceOp1 for Update<'_> {
+    fn name(&self) -> &'static str {
+        "thau-adamw"
+    }
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        match (storage, layout.contiguous_offsets()) {
+            (CpuStorage::F32(w), Some((a, b))) if b - a == self.g.len() => {
+                self.apply(&mut w[a..b]);
+                Ok(())
+            }
+            _ => candle_core::bail!("adamw: parameters must be contiguous f32 of the gradient's size"),
+        }
+    }
+}
+
 impl AdamW {
     pub fn new(params: AdamWParams, vars: &[(String, &Var)]) -> Self {
         let names = vars.iter().map(|(n, _)| n.clone()).collect();
@@ -36,32 +108,41 @@ impl AdamW {
         Self { params, names, m: zeros.clone(), v: zeros }
     }
 
-    /// One update at 1-based step `t` with learning rate `lr`. `grads[i]` is the (already
-    /// clipped) gradient of `vars[i]`; `decay[i]` says whether weight decay applies.
-    pub fn step(&mut self, vars: &[(String, &Var)], grads: &[Vec<f32>], decay: &[bool], lr: f64, t: u64) -> Result<()> {
+    /// One update at 1-based step `t` with learning rate `lr`. `grads[i]` is the gradient of
+    /// `vars[i]`, multiplied by `g_scale` (global-norm clipping) as it is read; `decay[i]`
+    /// says whether weight decay applies. On CPU the weights are updated in place.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(&mut self, vars: &[(String, &Var)], grads: &[Tensor], g_scale: f32, decay: &[bool], lr: f64, t: u64) -> Result<()> {
         let p = self.params;
         let bc1 = 1.0 - p.beta1.powi(t as i32);
         let bc2 = 1.0 - p.beta2.powi(t as i32);
-        let (b1, b2, eps) = (p.beta1 as f32, p.beta2 as f32, p.eps as f32);
-        let step_size = (lr / bc1) as f32;
-        let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
-        for (i, (_, var)) in vars.iter().enumerate() {
-            let mut w = to_vec_f32(var.as_tensor())?;
-            let wd = if decay[i] { (1.0 - lr * p.weight_decay) as f32 } else { 1.0 };
-            let g = &grads[i];
-            w.par_chunks_mut(CHUNK)
-                .zip(self.m[i].par_chunks_mut(CHUNK))
-                .zip(self.v[i].par_chunks_mut(CHUNK))
-                .zip(g.par_chunks(CHUNK))
-                .for_each(|(((w, m), v), g)| {
-                    for j in 0..w.len() {
-                        m[j] = b1 * m[j] + (1.0 - b1) * g[j];
-                        v[j] = b2 * v[j] + (1.0 - b2) * g[j] * g[j];
-                        let denom = v[j].sqrt() * inv_sqrt_bc2 + eps;
-                        w[j] = w[j] * wd - step_size * m[j] / denom;
-                    }
-                });
-            var.set(&Tensor::from_vec(w, var.shape(), var.device())?)?;
+        for (i, (name, var)) in vars.iter().enumerate() {
+            if grads[i].elem_count() != var.elem_count() {
+                return Err(Error::invalid("gradient", format!("{name}: {} values for {} parameters", grads[i].elem_count(), var.elem_count())));
+            }
+            let (m, v) = (&mut self.m[i], &mut self.v[i]);
+            with_f32(&grads[i], |g| -> Result<()> {
+                let up = Update {
+                    g,
+                    m: RefCell::new(m),
+                    v: RefCell::new(v),
+                    g_scale,
+                    b1: p.beta1 as f32,
+                    b2: p.beta2 as f32,
+                    eps: p.eps as f32,
+                    step_size: (lr / bc1) as f32,
+                    inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+                    decay: if decay[i] { (1.0 - lr * p.weight_decay) as f32 } else { 1.0 },
+                };
+                if var.device().is_cpu() && var.dtype() == candle_core::DType::F32 && var.is_contiguous() {
+                    var.as_tensor().inplace_op1(&up)?;
+                } else {
+                    let mut w = to_vec_f32(var.as_tensor())?;
+                    up.apply(&mut w);
+                    var.set(&Tensor::from_vec(w, var.shape(), var.device())?)?;
+                }
+                Ok(())
+            })??;
         }
         Ok(())
     }
@@ -111,7 +192,8 @@ mod tests {
         for t in 1..=5u64 {
             let g: Vec<f32> = w.iter().map(|x| (2.0 * x + 0.3) as f32).collect();
             let lr = 0.01;
-            opt.step(&vars, &[g.clone()], &[true], lr, t).unwrap();
+            let gt = Tensor::from_slice(&g, 3, &Device::Cpu).unwrap();
+            opt.step(&vars, &[gt], 1.0, &[true], lr, t).unwrap();
             for j in 0..3 {
                 let gj = g[j] as f64;
                 m[j] = 0.9 * m[j] + 0.1 * gj;

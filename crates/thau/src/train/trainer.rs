@@ -1,7 +1,7 @@
 //! The training loop: AdamW with warmup + cosine, gradient accumulation and clipping,
 //! periodic validation, `metrics.jsonl`, and atomic per-age checkpoints that resume exactly.
 
-use super::adamw::{to_vec_f32, AdamW, AdamWParams};
+use super::adamw::{with_f32, AdamW, AdamWParams};
 use super::batch::{train_batch, val_batches, Batch};
 use super::metrics::{MetricsLog, StepMetrics};
 use super::prepare::{prepare, CorpusSource, Prepared};
@@ -182,20 +182,17 @@ pub fn optimizer_step(
     step: u64,
 ) -> Result<StepOutcome> {
     let dev = model.device();
-    let mut grads: Vec<Vec<f32>> = vars.iter().map(|(_, v)| vec![0.0; v.elem_count()]).collect();
+    let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
     let mut loss_sum = 0.0f64;
     for b in micro {
         let ids = Tensor::from_slice(&b.inputs, (batch, seq), dev)?;
         let tg = Tensor::from_slice(&b.targets, (batch, seq), dev)?;
         let loss = model.loss(&ids, &tg)?;
         loss_sum += loss.to_scalar::<f32>()? as f64;
-        let store = (loss / micro.len() as f64)?.backward()?;
+        let store = if micro.len() == 1 { loss.backward()? } else { (loss / micro.len() as f64)?.backward()? };
         for (acc, (name, var)) in grads.iter_mut().zip(vars) {
             match store.get(var.as_tensor()) {
-                Some(g) => {
-                    let g = to_vec_f32(g)?;
-                    acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
-                }
+                Some(g) => *acc = Some(match acc.take() { Some(a) => (a + g)?, None => g.clone() }),
                 None => tracing::debug!(param = %name, "no gradient"),
             }
         }
@@ -204,12 +201,22 @@ pub fn optimizer_step(
     if !loss.is_finite() {
         return Err(Error::Diverged { step, loss });
     }
-    let norm = grads.iter().flat_map(|g| g.iter()).map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt();
-    if grad_clip > 0.0 && norm > grad_clip {
-        let k = (grad_clip / (norm + 1e-6)) as f32;
-        grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= k));
+    let grads: Vec<Tensor> = grads
+        .into_iter()
+        .zip(vars)
+        .map(|(g, (_, v))| match g {
+            Some(g) => Ok(g.contiguous()?),
+            None => Ok(v.as_tensor().zeros_like()?),
+        })
+        .collect::<Result<_>>()?;
+    // Global gradient norm in f64, summed in a fixed order (deterministic).
+    let mut sq = 0.0f64;
+    for g in &grads {
+        sq += with_f32(g, |s| s.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())?;
     }
-    opt.step(vars, &grads, decay, lr, step + 1)?;
+    let norm = sq.sqrt();
+    let g_scale = if grad_clip > 0.0 && norm > grad_clip { (grad_clip / (norm + 1e-6)) as f32 } else { 1.0 };
+    opt.step(vars, &grads, g_scale, decay, lr, step + 1)?;
     Ok(StepOutcome { loss, grad_norm: norm as f32 })
 }
 

@@ -3,11 +3,16 @@
 //! loss = (1/N') Σ_valid [logsumexp(z_n) − z_n[t_n]], over rows whose target is not
 //! [`IGNORE`] (N' of them). Backward: dz_n = g/N' · (softmax(z_n) − onehot(t_n)), zero on
 //! ignored rows.
+//!
+//! When the logits require a gradient, the forward pass writes softmax − onehot into a buffer
+//! while it has the exponentials at hand, and the backward only scales it: one pass of `exp`
+//! over the (N, V) logits instead of two.
 
 use super::kernel::{dispatch_float, rows_per_chunk, slice, Elem};
-use num_traits::Float;
+use num_traits::{Float, Zero};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Target id that contributes no loss and no gradient (prompt tokens in fine-tuning, padding).
 pub const IGNORE: u32 = u32::MAX;
@@ -21,7 +26,8 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     if !logits.device().is_cpu() {
         return cross_entropy_reference(logits, targets);
     }
-    logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropy { scale: None })
+    let op = CrossEntropy { scale: None, keep_grad: logits.is_variable() || logits.track_op(), saved: Mutex::new(None) };
+    logits.contiguous()?.apply_op2(&targets.contiguous()?, op)
 }
 
 /// Reference from basic ops (also the non-CPU path). Ignored targets are not supported here.
@@ -36,34 +42,71 @@ pub fn cross_entropy_reference(logits: &Tensor, targets: &Tensor) -> Result<Tens
 /// `scale: None` = forward (loss); `Some(g)` = backward (dlogits for upstream gradient g).
 struct CrossEntropy {
     scale: Option<f64>,
+    /// Forward also computes (softmax − onehot)/N' into `saved` for the backward.
+    keep_grad: bool,
+    saved: Mutex<Option<CpuStorage>>,
 }
 
-fn forward<T: Elem>(z: &[T], t: &[u32], v: usize) -> Result<T> {
+/// Mean loss, and with `grad` the unscaled gradient (softmax − onehot)/N' of every row.
+fn forward<T: Elem>(z: &[T], t: &[u32], v: usize, grad: Option<&mut [T]>) -> Result<T> {
     let rows = t.len();
     let chunk = rows_per_chunk(rows);
     if let Some(&bad) = t.iter().find(|&&x| x != IGNORE && x as usize >= v) {
         candle_core::bail!("cross_entropy: target {bad} out of range for vocab {v}")
     }
-    let partial: Vec<(T, usize)> = z
-        .par_chunks(chunk * v)
-        .zip(t.par_chunks(chunk))
-        .map(|(zc, tc)| {
-            let mut sum = T::zero();
-            let mut count = 0;
-            for (row, &target) in zc.chunks(v).zip(tc) {
-                if target == IGNORE {
-                    continue;
-                }
-                let max = row.iter().fold(T::neg_infinity(), |m, &x| Float::max(m, x));
+    let valid = t.iter().filter(|&&x| x != IGNORE).count();
+    let inv_valid = T::from(1.0 / valid.max(1) as f64).unwrap();
+    let row_loss = |row: &[T], target: u32, g: Option<&mut [T]>| -> T {
+        let max = row.iter().fold(T::neg_infinity(), |m, &x| Float::max(m, x));
+        match g {
+            None => {
                 let lse = row.iter().map(|&x| (x - max).exp()).sum::<T>().ln() + max;
-                sum = sum + lse - row[target as usize];
-                count += 1;
+                lse - row[target as usize]
             }
-            (sum, count)
-        })
-        .collect();
-    let (sum, count) = partial.into_iter().fold((T::zero(), 0), |(s, c), (ps, pc)| (s + ps, c + pc));
-    Ok(if count == 0 { T::zero() } else { sum / T::from(count).unwrap() })
+            Some(g) => {
+                let mut sum = T::zero();
+                for (gi, &x) in g.iter_mut().zip(row) {
+                    *gi = (x - max).exp();
+                    sum = sum + *gi;
+                }
+                let k = inv_valid / sum;
+                g.iter_mut().for_each(|x| *x = *x * k);
+                g[target as usize] = g[target as usize] - inv_valid;
+                sum.ln() + max - row[target as usize]
+            }
+        }
+    };
+    let partial: Vec<(T, usize)> = match grad {
+        None => z
+            .par_chunks(chunk * v)
+            .zip(t.par_chunks(chunk))
+            .map(|(zc, tc)| {
+                let mut sum = T::zero();
+                for (row, &target) in zc.chunks(v).zip(tc).filter(|(_, &t)| t != IGNORE) {
+                    sum = sum + row_loss(row, target, None);
+                }
+                (sum, 0)
+            })
+            .collect(),
+        Some(grad) => grad
+            .par_chunks_mut(chunk * v)
+            .zip(z.par_chunks(chunk * v))
+            .zip(t.par_chunks(chunk))
+            .map(|((gc, zc), tc)| {
+                let mut sum = T::zero();
+                for ((g, row), &target) in gc.chunks_mut(v).zip(zc.chunks(v)).zip(tc) {
+                    if target == IGNORE {
+                        g.iter_mut().for_each(|x| *x = T::zero());
+                    } else {
+                        sum = sum + row_loss(row, target, Some(g));
+                    }
+                }
+                (sum, 0)
+            })
+            .collect(),
+    };
+    let sum = partial.into_iter().fold(T::zero(), |s, (ps, _)| s + ps);
+    Ok(if valid == 0 { T::zero() } else { sum * inv_valid })
 }
 
 fn backward<T: Elem>(z: &[T], t: &[u32], v: usize, g: f64) -> Vec<T> {
@@ -97,13 +140,29 @@ impl CustomOp2 for CrossEntropy {
         dispatch_float!(s1, self.name(), |T| {
             let z: &[T] = slice(s1, l1, "cross-entropy")?;
             match self.scale {
-                None => Ok((T::to_cpu_storage_owned(vec![forward(z, t, v)?]), Shape::from(()))),
+                None if self.keep_grad => {
+                    let mut g = vec![T::zero(); z.len()];
+                    let loss = forward(z, t, v, Some(&mut g))?;
+                    *self.saved.lock().expect("cross-entropy buffer lock") = Some(T::to_cpu_storage_owned(g));
+                    Ok((T::to_cpu_storage_owned(vec![loss]), Shape::from(())))
+                }
+                None => Ok((T::to_cpu_storage_owned(vec![forward(z, t, v, None)?]), Shape::from(()))),
                 Some(g) => Ok((T::to_cpu_storage_owned(backward(z, t, v, g)), l1.shape().clone())),
             }
         })
     }
     fn bwd(&self, z: &Tensor, t: &Tensor, _res: &Tensor, dloss: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = dloss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        Ok((Some(z.apply_op2_no_bwd(t, &CrossEntropy { scale: Some(g) })?), None))
+        if let Some(saved) = self.saved.lock().expect("cross-entropy buffer lock").take() {
+            // The forward already holds (softmax − onehot)/N'; scale by the upstream gradient.
+            let grad = match saved {
+                CpuStorage::F32(v) => Tensor::from_vec(v, z.shape(), z.device())?,
+                CpuStorage::F64(v) => Tensor::from_vec(v, z.shape(), z.device())?,
+                other => candle_core::bail!("cross_entropy: unexpected saved dtype {:?}", candle_core::backend::BackendStorage::dtype(&other)),
+            };
+            return Ok((Some(if g == 1.0 { grad } else { (grad * g)? }), None));
+        }
+        let op = CrossEntropy { scale: Some(g), keep_grad: false, saved: Mutex::new(None) };
+        Ok((Some(z.apply_op2_no_bwd(t, &op)?), None))
     }
 }
