@@ -12,6 +12,7 @@
 #   THREADS="1 2"        thread counts to run
 #   ROUNDS=1             rounds of (THAU, PyTorch) per thread count; the table shows the median
 #   STEPS=10 WARMUP=3    timed and warm-up steps for both engines
+#   THAU_BF16=1          also time THAU with bf16 matmuls (--matmul bf16, f32 master weights)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."   # repo root
@@ -56,10 +57,10 @@ last_json() { { grep -E '^[[:space:]]*\{' || true; } | tail -n 1; }
 # median of the numbers given as arguments
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A THAU_TPS TORCH_TPS
+declare -A THAU_TPS TORCH_TPS BF16_TPS
 THAU_VER="" TORCH_VER=""
 for n in $THREADS; do
-    thau_runs=() torch_runs=()
+    thau_runs=() torch_runs=() bf16_runs=()
     for ((r = 1; r <= ROUNDS; r++)); do
         out=$("$THAU_BIN" bench train-step --threads "$n" --steps "$STEPS" --warmup "$WARMUP" --json | last_json)
         [[ -n "$out" ]] || { echo "error: THAU printed no JSON line (threads $n)" >&2; exit 1; }
@@ -67,6 +68,11 @@ for n in $THREADS; do
         thau_runs+=("$(json_field tok_per_s <<<"$out")")
         THAU_VER=$(json_field version <<<"$out")
         thau_params=$(json_field params <<<"$out")
+        if [[ "${THAU_BF16:-0}" == "1" ]]; then
+            out=$("$THAU_BIN" bench train-step --matmul bf16 --threads "$n" --steps "$STEPS" --warmup "$WARMUP" --json | last_json)
+            echo "bf16: $out" >&2
+            bf16_runs+=("$(json_field tok_per_s <<<"$out")")
+        fi
 
         # --match-params: same tied/untied embeddings as THAU's bench model (PyTorch's default is tied)
         out=$("$PY" bench/torch_train_step.py --threads "$n" --steps "$STEPS" --warmup "$WARMUP" \
@@ -82,6 +88,7 @@ for n in $THREADS; do
     done
     THAU_TPS[$n]=$(median "${thau_runs[@]}")
     TORCH_TPS[$n]=$(median "${torch_runs[@]}")
+    if [[ "${THAU_BF16:-0}" == "1" ]]; then BF16_TPS[$n]=$(median "${bf16_runs[@]}"); fi
 done
 
 echo
@@ -93,3 +100,12 @@ for n in $THREADS; do
     awk -v n="$n" -v a="${THAU_TPS[$n]}" -v b="${TORCH_TPS[$n]}" \
         'BEGIN { printf "%-8s | %11.1f | %14.1f | %.3f\n", n, a, b, (b > 0 ? a / b : 0) }'
 done
+if [[ "${THAU_BF16:-0}" == "1" ]]; then
+    echo
+    echo "THAU with bf16 matmuls (AVX512_BF16, f32 accumulation and master weights) vs the same PyTorch f32 runs"
+    printf '%-8s | %-15s | %s\n' "threads" "THAU bf16 tok/s" "ratio (THAU bf16/PyTorch f32)"
+    for n in $THREADS; do
+        awk -v n="$n" -v a="${BF16_TPS[$n]}" -v b="${TORCH_TPS[$n]}" \
+            'BEGIN { printf "%-8s | %15.1f | %.3f\n", n, a, (b > 0 ? a / b : 0) }'
+    done
+fi

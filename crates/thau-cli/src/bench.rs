@@ -4,15 +4,23 @@
 use anyhow::Result;
 use candle_core::Device;
 use std::time::Instant;
+use thau::model::ops::gemm::Precision;
 use thau::model::{Llama, ModelConfig};
 use thau::train::adamw::{AdamW, AdamWParams};
 use thau::train::batch::{splitmix64, Batch};
 use thau::train::optimizer_step;
 
-pub fn train_step(steps: usize, warmup: usize, json: bool, threads: Option<usize>) -> Result<()> {
+pub fn train_step(steps: usize, warmup: usize, json: bool, threads: Option<usize>, matmul: Option<Precision>) -> Result<()> {
     let cfg = ModelConfig::bench();
     let (batch, seq) = (8usize, 256usize);
-    let model = Llama::new_random(&cfg, 0, &Device::Cpu)?;
+    let mut model = Llama::new_random(&cfg, 0, &Device::Cpu)?;
+    if let Some(m) = matmul {
+        model.matmul = m;
+    }
+    let precision = match model.matmul {
+        Precision::Bf16 if thau::model::ops::gemm::bf16_available() => "bf16",
+        _ => "f32",
+    };
     let vars = model.named_vars();
     let decay: Vec<bool> = vars.iter().map(|(_, v)| v.rank() >= 2).collect();
     let mut opt = AdamW::new(AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 }, &vars);
@@ -36,13 +44,13 @@ pub fn train_step(steps: usize, warmup: usize, json: bool, threads: Option<usize
     let threads = threads.unwrap_or_else(|| candle_core::utils::get_num_threads());
     if json {
         println!(
-            "{{\"engine\":\"thau\",\"version\":\"{}\",\"threads\":{threads},\"tok_per_s\":{tok_s:.1},\"step_ms_median\":{:.2},\"params\":{},\"gflops\":{flops:.1}}}",
+            "{{\"engine\":\"thau\",\"version\":\"{}\",\"threads\":{threads},\"matmul\":\"{precision}\",\"tok_per_s\":{tok_s:.1},\"step_ms_median\":{:.2},\"params\":{},\"gflops\":{flops:.1}}}",
             env!("CARGO_PKG_VERSION"),
             median * 1e3,
             cfg.param_count()
         );
     } else {
-        println!("thau train step ({} params, batch {batch}, seq {seq}, {threads} threads): median {:.1} ms, {tok_s:.0} tok/s, {flops:.1} GFLOP/s", cfg.param_count(), median * 1e3);
+        println!("thau train step ({} params, batch {batch}, seq {seq}, {threads} threads, {precision} matmuls): median {:.1} ms, {tok_s:.0} tok/s, {flops:.1} GFLOP/s", cfg.param_count(), median * 1e3);
     }
     Ok(())
 }

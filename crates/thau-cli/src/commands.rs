@@ -103,6 +103,7 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         checkpoint_every: a.checkpoint_every,
         keep_checkpoints: a.keep,
         budget: budget(&a),
+        matmul: a.matmul.into(),
         ..TrainConfig::default()
     };
     let req = TrainRequest {

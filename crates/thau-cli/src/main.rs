@@ -175,12 +175,31 @@ pub(crate) struct TrainArgs {
     /// Checkpoints kept per age.
     #[arg(long, default_value_t = 2)]
     pub(crate) keep: usize,
+    /// Matmul arithmetic: f32, or bf16 products with f32 accumulation and master weights
+    /// (about 1.2-1.4x faster on CPUs with AVX512_BF16; see BENCHMARKS.md).
+    #[arg(long, value_enum, default_value_t = Matmul::F32)]
+    pub(crate) matmul: Matmul,
     /// Continue the age from its latest checkpoint, exactly where it stopped.
     #[arg(long)]
     pub(crate) resume: bool,
     /// No progress bar (log lines only).
     #[arg(long)]
     pub(crate) quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Matmul {
+    F32,
+    Bf16,
+}
+
+impl From<Matmul> for thau::model::ops::gemm::Precision {
+    fn from(m: Matmul) -> Self {
+        match m {
+            Matmul::F32 => Self::F32,
+            Matmul::Bf16 => Self::Bf16,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -218,6 +237,9 @@ enum BenchCmd {
         /// Print one JSON line.
         #[arg(long)]
         json: bool,
+        /// Matmul arithmetic (default f32).
+        #[arg(long, value_enum)]
+        matmul: Option<Matmul>,
     },
 }
 
@@ -257,6 +279,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plot { run, out } => commands::plot(&run, &out),
         Command::Generate(a) => commands::generate(a, &device),
         Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
-        Command::Bench(BenchCmd::TrainStep { steps, warmup, json }) => bench::train_step(steps, warmup, json, cli.threads),
+        Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into)),
     }
 }

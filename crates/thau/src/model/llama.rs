@@ -101,7 +101,7 @@ impl Llama {
         }
         let norm = ones(c)?;
         let lm_head = if cfg.tie_embeddings { None } else { Some(mat(v, c, std)?) };
-        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta), matmul: Precision::from_env() })
+        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta), matmul: Precision::F32 })
     }
 
     /// Every parameter with its Hugging Face name, in a fixed order.
@@ -185,7 +185,7 @@ impl Llama {
             .collect();
         let norm = next();
         let lm_head = if cfg.tie_embeddings { None } else { Some(next()) };
-        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta), matmul: Precision::from_env() })
+        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta), matmul: Precision::F32 })
     }
 
     /// Load weights from a safetensors file.

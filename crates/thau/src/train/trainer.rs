@@ -9,6 +9,7 @@ use super::schedule::lr_at;
 use crate::checkpoint::{Checkpoint, RunDir, TrainState};
 use crate::data::SplitConfig;
 use crate::error::{Error, Result};
+use crate::model::ops::gemm::Precision;
 use crate::model::{Llama, ModelConfig};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,10 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     pub keep_checkpoints: usize,
     pub budget: Budget,
+    /// Arithmetic of the linear layers' matmuls: f32, or bf16 products with f32 accumulation
+    /// and f32 master weights (AVX512_BF16; falls back to f32 on CPUs without it).
+    #[serde(default)]
+    pub matmul: Precision,
 }
 
 impl Default for TrainConfig {
@@ -68,6 +73,7 @@ impl Default for TrainConfig {
             checkpoint_every: 200,
             keep_checkpoints: 2,
             budget: Budget::Steps(1000),
+            matmul: Precision::F32,
         }
     }
 }
@@ -261,7 +267,7 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
         return Err(Error::invalid("--seq-len", format!("{} exceeds the model's max_seq_len {}", cfg.seq_len, mcfg.max_seq_len)));
     }
     let dev = &req.device;
-    let (model, mut state, mut opt);
+    let (mut model, mut state, mut opt);
     let adam = AdamWParams { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adam_eps, weight_decay: cfg.weight_decay };
     match &resume_from {
         Some(ck) => {
@@ -299,6 +305,7 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
             };
         }
     }
+    model.matmul = cfg.matmul;
     let mut log = MetricsLog::open(&run.metrics_path())?;
     log.truncate_after(req.age, state.step)?;
 

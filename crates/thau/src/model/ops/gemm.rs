@@ -25,8 +25,10 @@ use std::sync::OnceLock;
 /// Arithmetic of the f32 products. `Bf16` rounds both operands to bf16 (round to nearest
 /// even) when packing and accumulates in f32; it needs AVX512_BF16 and falls back to `F32`
 /// where the CPU lacks it. f64 always runs in f64.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
+    #[default]
     F32,
     Bf16,
 }
