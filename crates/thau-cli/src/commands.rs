@@ -16,7 +16,12 @@ pub fn tokenizer_train(corpus: &[PathBuf], vocab_size: usize, out: &Path) -> Res
     let files = thau::data::scan_corpus(corpus)?;
     let docs = thau::data::read_documents(&files)?;
     let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
-    eprintln!("training a {vocab_size}-token BPE on {} documents ({:.1} MB) from {} files", docs.len(), bytes as f64 / 1e6, files.len());
+    eprintln!(
+        "training a {vocab_size}-token BPE on {} documents ({:.1} MB) from {} files",
+        docs.len(),
+        bytes as f64 / 1e6,
+        files.len()
+    );
     let tok = Tokenizer::train(docs.into_iter().map(|d| d.text), vocab_size)?;
     tok.save(out)?;
     println!("wrote {} ({} tokens)", out.display(), tok.vocab_size());
@@ -30,12 +35,20 @@ pub fn tokenizer_encode(path: &Path, text: &str) -> Result<()> {
         let piece = tok.decode(&[*id]);
         println!("{id:>6}  {piece:?}");
     }
-    println!("{} tokens, {} bytes ({:.2} bytes/token)", ids.len(), text.len(), text.len() as f64 / ids.len().max(1) as f64);
+    println!(
+        "{} tokens, {} bytes ({:.2} bytes/token)",
+        ids.len(),
+        text.len(),
+        text.len() as f64 / ids.len().max(1) as f64
+    );
     Ok(())
 }
 
 pub fn ages() -> Result<()> {
-    println!("{:<8} {:>14} {:>8} {:>7} {:>6} {:>4} {:>6} {:>7} {:>7}", "preset", "parameters", "d_model", "layers", "heads", "kv", "ffn", "vocab", "context");
+    println!(
+        "{:<8} {:>14} {:>8} {:>7} {:>6} {:>4} {:>6} {:>7} {:>7}",
+        "preset", "parameters", "d_model", "layers", "heads", "kv", "ffn", "vocab", "context"
+    );
     let mut rows: Vec<ModelConfig> = AGES.iter().map(|&a| ModelConfig::age(a)).collect::<thau::Result<_>>()?;
     rows.insert(0, ModelConfig::tiny());
     rows.insert(1, ModelConfig::demo());
@@ -53,8 +66,13 @@ pub fn ages() -> Result<()> {
             c.max_seq_len
         );
     }
-    println!("\nAll ages use head_dim 64, RMSNorm, RoPE (θ=10000), SwiGLU, grouped-query attention and tied embeddings.");
-    println!("The vocabulary is the run's tokenizer's (default {}), shared by every age so growth keeps it.", thau::model::DEFAULT_VOCAB);
+    println!(
+        "\nAll ages use head_dim 64, RMSNorm, RoPE (θ=10000), SwiGLU, grouped-query attention and tied embeddings."
+    );
+    println!(
+        "The vocabulary is the run's tokenizer's (default {}), shared by every age so growth keeps it.",
+        thau::model::DEFAULT_VOCAB
+    );
     Ok(())
 }
 
@@ -154,7 +172,10 @@ pub fn status(run: &Path, json: bool) -> Result<()> {
     if st.ages.is_empty() {
         println!("no age trained yet: run `thau train --run {} --corpus PATH`", run.display());
     }
-    println!("{:<5} {:<8} {:>9} {:>13} {:>12} {:>8} {:>9} {:>9} {:>8}", "age", "preset", "params", "steps", "tokens", "loss", "best val", "tok/s", "time");
+    println!(
+        "{:<5} {:<8} {:>9} {:>13} {:>12} {:>8} {:>9} {:>9} {:>8}",
+        "age", "preset", "params", "steps", "tokens", "loss", "best val", "tok/s", "time"
+    );
     for a in &st.ages {
         println!(
             "{:<5} {:<8} {:>8.2}M {:>13} {:>12} {:>8} {:>9} {:>9} {:>7.0}s{}",
@@ -200,7 +221,13 @@ pub fn generate(a: GenerateArgs, device: &Device) -> Result<()> {
     let (tok, model, _) = load_model(&a.run, a.age, device)?;
     let opts = GenerateOptions {
         max_tokens: a.max_tokens,
-        sampling: SamplingOptions { temperature: a.temperature, top_k: a.top_k, top_p: a.top_p, repetition_penalty: a.repeat_penalty, seed: a.seed },
+        sampling: SamplingOptions {
+            temperature: a.temperature,
+            top_k: a.top_k,
+            top_p: a.top_p,
+            repetition_penalty: a.repeat_penalty,
+            seed: a.seed,
+        },
         stop_at_eos: true,
     };
     print!("{}", a.prompt);
@@ -213,10 +240,18 @@ pub fn generate(a: GenerateArgs, device: &Device) -> Result<()> {
     Ok(())
 }
 
-pub fn eval(run: &Path, age: Option<u32>, text: &Path, seq_len: Option<usize>, json: bool, device: &Device) -> Result<()> {
+pub fn eval(
+    run: &Path,
+    age: Option<u32>,
+    text: &Path,
+    seq_len: Option<usize>,
+    json: bool,
+    device: &Device,
+) -> Result<()> {
     let (tok, model, age) = load_model(run, age, device)?;
     let content = std::fs::read(text).with_context(|| format!("reading {}", text.display()))?;
-    let content = String::from_utf8(content).map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (byte {})", text.display(), e.utf8_error().valid_up_to()))?;
+    let content = String::from_utf8(content)
+        .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (byte {})", text.display(), e.utf8_error().valid_up_to()))?;
     let r = thau::eval::evaluate_text(&model, &tok, &content, seq_len.unwrap_or(model.cfg.max_seq_len))?;
     if json {
         println!("{}", serde_json::to_string(&r)?);
@@ -238,7 +273,10 @@ pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Re
     if run.exists() {
         std::fs::remove_dir_all(run).with_context(|| format!("clearing the previous demo run {}", run.display()))?;
     }
-    println!("THAU demo: growing a {} model from nothing on the embedded bilingual data for {minutes} minutes.", ModelConfig::demo().name);
+    println!(
+        "THAU demo: growing a {} model from nothing on the embedded bilingual data for {minutes} minutes.",
+        ModelConfig::demo().name
+    );
     println!("(The corpus is generated by THAU itself, so this works offline.)\n");
     let config = TrainConfig {
         batch_size: 16,
@@ -275,10 +313,15 @@ pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Re
         s.best_val_loss.map(|v| format!("{v:.3}")).unwrap_or("-".into())
     );
     let (tok, model, _) = load_model(run, Some(0), device)?;
-    let defaults = ["¿Qué día viene después del lunes?".to_string(), "Two plus three is".to_string(), "El gato".to_string()];
+    let defaults =
+        ["¿Qué día viene después del lunes?".to_string(), "Two plus three is".to_string(), "El gato".to_string()];
     let prompts: &[String] = if prompts.is_empty() { &defaults } else { prompts };
     for p in prompts {
-        let opts = GenerateOptions { max_tokens: 60, sampling: SamplingOptions { temperature: 0.0, repetition_penalty: 1.0, ..Default::default() }, stop_at_eos: true };
+        let opts = GenerateOptions {
+            max_tokens: 60,
+            sampling: SamplingOptions { temperature: 0.0, repetition_penalty: 1.0, ..Default::default() },
+            stop_at_eos: true,
+        };
         let (text, _) = gen(&model, &tok, p, &opts, |_| {})?;
         println!("\n> {p}{text}");
     }

@@ -271,7 +271,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let device = thau::device(&cli.device)?;
     match cli.command {
         Command::Demo(a) => commands::demo(&a.run, a.minutes, &a.prompt, &device),
-        Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out }) => commands::tokenizer_train(&corpus, vocab_size, &out),
+        Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out }) => {
+            commands::tokenizer_train(&corpus, vocab_size, &out)
+        }
         Command::Tokenizer(TokenizerCmd::Encode { tokenizer, text }) => commands::tokenizer_encode(&tokenizer, &text),
         Command::Ages => commands::ages(),
         Command::Train(a) => commands::train(a, &device),
@@ -279,6 +281,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plot { run, out } => commands::plot(&run, &out),
         Command::Generate(a) => commands::generate(a, &device),
         Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
-        Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into)),
+        Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
+            bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))
+        }
     }
 }

@@ -16,17 +16,46 @@ fn corpus() -> PathBuf {
 }
 
 fn train_args(run: &Path, steps: u64) -> Vec<String> {
-    let mut a: Vec<String> = ["train", "--quiet", "--preset", "tiny", "--vocab-size", "512", "--batch-size", "4", "--seq-len", "32", "--warmup", "5", "--lr", "3e-3"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut a: Vec<String> = [
+        "train",
+        "--quiet",
+        "--preset",
+        "tiny",
+        "--vocab-size",
+        "512",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "32",
+        "--warmup",
+        "5",
+        "--lr",
+        "3e-3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     a.extend(["--run".into(), run.display().to_string(), "--corpus".into(), corpus().display().to_string()]);
-    a.extend(["--steps".into(), steps.to_string(), "--log-every".into(), "1".into(), "--eval-every".into(), "25".into(), "--checkpoint-every".into(), "7".into()]);
+    a.extend([
+        "--steps".into(),
+        steps.to_string(),
+        "--log-every".into(),
+        "1".into(),
+        "--eval-every".into(),
+        "25".into(),
+        "--checkpoint-every".into(),
+        "7".into(),
+    ]);
     a
 }
 
 fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "thau failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "thau failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -92,7 +121,11 @@ fn sigkill_then_resume_continues_the_same_trajectory() {
         ok(thau().args(args).output().unwrap());
         assert_eq!(trajectory(dir.path()), want, "resumed run diverged (killed after step {kill_after})");
         // No temporary checkpoint folders are left behind.
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("age-0")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("age-0"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
     }
 }
@@ -110,12 +143,18 @@ fn bad_input_gives_clear_errors() {
     fails_with(thau().args(&a).output().unwrap(), &["no-such-corpus"]);
 
     // Nothing trained yet: generate, status and eval say what to run.
-    fails_with(thau().args(["generate", "--run"]).arg(&run).args(["--prompt", "hola"]).output().unwrap(), &["thau train"]);
+    fails_with(
+        thau().args(["generate", "--run"]).arg(&run).args(["--prompt", "hola"]).output().unwrap(),
+        &["thau train"],
+    );
 
     // Train a little, then misuse the run.
     ok(thau().args(train_args(&run, 3)).output().unwrap());
     fails_with(thau().args(train_args(&run, 3)).output().unwrap(), &["--resume"]);
-    fails_with(thau().args(["generate", "--run"]).arg(&run).args(["--age", "3", "--prompt", "hola"]).output().unwrap(), &["age 3"]);
+    fails_with(
+        thau().args(["generate", "--run"]).arg(&run).args(["--age", "3", "--prompt", "hola"]).output().unwrap(),
+        &["age 3"],
+    );
     let mut a = train_args(&run, 3);
     a.push("--resume".into());
     let p = a.iter().position(|s| s == "tiny").unwrap();
@@ -124,17 +163,31 @@ fn bad_input_gives_clear_errors() {
     let mut a = train_args(&run, 3);
     a.extend(["--resume".into(), "--age".into(), "1".into()]);
     fails_with(thau().args(&a).output().unwrap(), &["nothing to resume"]);
-    fails_with(thau().args(["train", "--run"]).arg(&run).args(["--age", "2", "--steps", "1"]).output().unwrap(), &["age"]);
+    fails_with(
+        thau().args(["train", "--run"]).arg(&run).args(["--age", "2", "--steps", "1"]).output().unwrap(),
+        &["age"],
+    );
 
     // Corrupt files are rejected with their path.
-    let ck = std::fs::read_dir(run.join("age-0")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("step-")).unwrap().path();
+    let ck = std::fs::read_dir(run.join("age-0"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("step-"))
+        .unwrap()
+        .path();
     let weights = ck.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
-    fails_with(thau().args(["generate", "--run"]).arg(&run).args(["--prompt", "hola"]).output().unwrap(), &["model.safetensors"]);
+    fails_with(
+        thau().args(["generate", "--run"]).arg(&run).args(["--prompt", "hola"]).output().unwrap(),
+        &["model.safetensors"],
+    );
     let good_tokenizer = std::fs::read(run.join("tokenizer.json")).unwrap();
     std::fs::write(run.join("tokenizer.json"), b"{ not json").unwrap();
-    fails_with(thau().args(["generate", "--run"]).arg(&run).args(["--prompt", "hola"]).output().unwrap(), &["tokenizer.json"]);
+    fails_with(
+        thau().args(["generate", "--run"]).arg(&run).args(["--prompt", "hola"]).output().unwrap(),
+        &["tokenizer.json"],
+    );
     std::fs::write(run.join("age-0/config.json"), b"{}").unwrap();
     fails_with(thau().args(["status", "--run"]).arg(&run).output().unwrap(), &["config.json"]);
 
@@ -158,9 +211,26 @@ fn bad_input_gives_clear_errors() {
     // Tokenizer training on a folder with no usable files.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    fails_with(thau().args(["tokenizer", "train", "--corpus"]).arg(&empty).args(["--out"]).arg(dir.path().join("t.json")).output().unwrap(), &["empty"]);
+    fails_with(
+        thau()
+            .args(["tokenizer", "train", "--corpus"])
+            .arg(&empty)
+            .args(["--out"])
+            .arg(dir.path().join("t.json"))
+            .output()
+            .unwrap(),
+        &["empty"],
+    );
     // An unknown preset and an unknown device.
-    fails_with(thau().args(["train", "--run"]).arg(dir.path().join("x")).args(["--preset", "huge", "--synthetic", "--steps", "1"]).output().unwrap(), &["huge"]);
+    fails_with(
+        thau()
+            .args(["train", "--run"])
+            .arg(dir.path().join("x"))
+            .args(["--preset", "huge", "--synthetic", "--steps", "1"])
+            .output()
+            .unwrap(),
+        &["huge"],
+    );
     fails_with(thau().args(["--device", "tpu", "ages"]).output().unwrap(), &["tpu"]);
 }
 
@@ -177,8 +247,16 @@ fn status_plot_generate_eval_work_on_a_trained_run() {
     let png = dir.path().join("loss.png");
     ok(thau().args(["plot", "--run"]).arg(&run).arg("--out").arg(&png).output().unwrap());
     assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
-    let g1 = ok(thau().args(["generate", "--max-tokens", "12", "--seed", "3", "--prompt", "El barco", "--run"]).arg(&run).output().unwrap());
-    let g2 = ok(thau().args(["generate", "--max-tokens", "12", "--seed", "3", "--prompt", "El barco", "--run"]).arg(&run).output().unwrap());
+    let g1 = ok(thau()
+        .args(["generate", "--max-tokens", "12", "--seed", "3", "--prompt", "El barco", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap());
+    let g2 = ok(thau()
+        .args(["generate", "--max-tokens", "12", "--seed", "3", "--prompt", "El barco", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap());
     assert_eq!(g1.stdout, g2.stdout, "same seed, same text");
     assert!(String::from_utf8_lossy(&g1.stdout).starts_with("El barco"));
     let out = ok(thau().args(["eval", "--json", "--run"]).arg(&run).arg("--text").arg(corpus()).output().unwrap());

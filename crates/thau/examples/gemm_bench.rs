@@ -45,14 +45,18 @@ fn main() -> candle_core::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).map(|s| s.parse().unwrap()).unwrap_or(2048);
     let k: usize = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(256);
-    let ms: Vec<usize> = args.get(3).map(|s| s.split(',').map(|x| x.parse().unwrap()).collect()).unwrap_or(vec![688, 256, 8192]);
+    let ms: Vec<usize> =
+        args.get(3).map(|s| s.split(',').map(|x| x.parse().unwrap()).collect()).unwrap_or(vec![688, 256, 8192]);
     println!(
         "threads: rayon {} (CANDLE_NUM_THREADS={}), bf16 kernel: {}",
         rayon::current_num_threads(),
         std::env::var("CANDLE_NUM_THREADS").unwrap_or_default(),
         bf16_available()
     );
-    println!("{:<28} {:>10} {:>10} {:>10} {:>9} {:>9}", "product (N,K,M)", "candle", "thau f32", "thau bf16", "f32/cndl", "bf16/f32");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "product (N,K,M)", "candle", "thau f32", "thau bf16", "f32/cndl", "bf16/f32"
+    );
     let dev = Device::Cpu;
     for &m in &ms {
         let x = rand_vec(n * k, 1);
@@ -63,7 +67,16 @@ fn main() -> candle_core::Result<()> {
         let dyt = Tensor::from_slice(&dy, (n, m), &dev)?;
         let flops = 2.0 * (n * k * m) as f64 / 1e9;
         for layout in ["fwd  y=x·wT", "dx   dy·w", "dw   dyT·x"] {
-            let mut out = vec![0f32; if layout.starts_with("dw") { m * k } else if layout.starts_with("dx") { n * k } else { n * m }];
+            let mut out = vec![
+                0f32;
+                if layout.starts_with("dw") {
+                    m * k
+                } else if layout.starts_with("dx") {
+                    n * k
+                } else {
+                    n * m
+                }
+            ];
             let run_thau = |prec: Precision, out: &mut Vec<f32>| match &layout[..2] {
                 "fw" => gemm_nt(&x, &w, out, n, k, m, false, prec),
                 "dx" => gemm_nn(&dy, &w, out, n, m, k, false, prec),
@@ -85,7 +98,15 @@ fn main() -> candle_core::Result<()> {
                 tb.push(time(&mut || run_thau(Precision::Bf16, &mut out)));
             }
             let (c, f, b) = (flops / median(tc), flops / median(tf), flops / median(tb));
-            println!("{:<28} {:>10.1} {:>10.1} {:>10.1} {:>8.2}x {:>8.2}x", format!("{layout} ({n},{k},{m})"), c, f, b, f / c, b / f);
+            println!(
+                "{:<28} {:>10.1} {:>10.1} {:>10.1} {:>8.2}x {:>8.2}x",
+                format!("{layout} ({n},{k},{m})"),
+                c,
+                f,
+                b,
+                f / c,
+                b / f
+            );
         }
     }
     Ok(())

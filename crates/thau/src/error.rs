@@ -18,11 +18,7 @@ pub enum Error {
     #[error("{path} not found: {hint}")]
     NotFound { path: PathBuf, hint: String },
     #[error("{path} is corrupt or not a THAU file ({reason}): {hint}")]
-    Corrupt {
-        path: PathBuf,
-        reason: String,
-        hint: String,
-    },
+    Corrupt { path: PathBuf, reason: String, hint: String },
 
     // ---- inputs --------------------------------------------------------------------
     #[error("invalid {what}: {reason}")]
@@ -32,11 +28,7 @@ pub enum Error {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("incompatible checkpoint {path}: {reason}: {hint}")]
-    Incompatible {
-        path: PathBuf,
-        reason: String,
-        hint: String,
-    },
+    Incompatible { path: PathBuf, reason: String, hint: String },
 
     // ---- compute -------------------------------------------------------------------
     #[error("tensor: {0}")]
@@ -49,29 +41,16 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Invalid {
-            what: what.into(),
-            reason: reason.into(),
-        }
+        Error::Invalid { what: what.into(), reason: reason.into() }
     }
     pub fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Corrupt {
-            path: path.into(),
-            reason: reason.into(),
-            hint: hint.into(),
-        }
+        Error::Corrupt { path: path.into(), reason: reason.into(), hint: hint.into() }
     }
     pub fn not_found(path: impl Into<PathBuf>, hint: impl Into<String>) -> Self {
-        Error::NotFound {
-            path: path.into(),
-            hint: hint.into(),
-        }
+        Error::NotFound { path: path.into(), hint: hint.into() }
     }
 }
 

@@ -42,5 +42,11 @@ pub fn evaluate_text(model: &Llama, tok: &Tokenizer, text: &str, seq_len: usize)
     }
     let bytes = text.len();
     let loss = nll / count as f64;
-    Ok(EvalReport { tokens: count, bytes, loss, perplexity: loss.exp(), bits_per_byte: nll / std::f64::consts::LN_2 / bytes.max(1) as f64 })
+    Ok(EvalReport {
+        tokens: count,
+        bytes,
+        loss,
+        perplexity: loss.exp(),
+        bits_per_byte: nll / std::f64::consts::LN_2 / bytes.max(1) as f64,
+    })
 }

@@ -39,11 +39,18 @@ pub fn device(name: &str) -> Result<candle_core::Device> {
     match name {
         "cpu" => Ok(candle_core::Device::Cpu),
         n if n == "cuda" || n.starts_with("cuda:") => {
-            let ordinal = n.strip_prefix("cuda:").map(|o| o.parse::<usize>()).transpose().map_err(|_| Error::invalid("--device", format!("'{n}': use cuda or cuda:N")))?;
+            let ordinal = n
+                .strip_prefix("cuda:")
+                .map(|o| o.parse::<usize>())
+                .transpose()
+                .map_err(|_| Error::invalid("--device", format!("'{n}': use cuda or cuda:N")))?;
             if cfg!(feature = "cuda") {
                 Ok(candle_core::Device::new_cuda(ordinal.unwrap_or(0))?)
             } else {
-                Err(Error::invalid("--device", "this thau was built without CUDA: rebuild with `cargo build --release --features cuda`"))
+                Err(Error::invalid(
+                    "--device",
+                    "this thau was built without CUDA: rebuild with `cargo build --release --features cuda`",
+                ))
             }
         }
         other => Err(Error::invalid("--device", format!("'{other}' is unknown; use cpu or cuda[:N]"))),

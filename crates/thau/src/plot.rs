@@ -38,7 +38,8 @@ pub fn plot_metrics(metrics: &Path, out: &Path, size: (u32, u32)) -> Result<usiz
     for &age in &ages {
         let rows: Vec<&StepMetrics> = records.iter().filter(|m| m.age == age).collect();
         let train: Vec<(f64, f64)> = rows.iter().map(|m| ((offset + m.tokens) as f64, m.loss as f64)).collect();
-        let val: Vec<(f64, f64)> = rows.iter().filter_map(|m| m.val_loss.map(|v| ((offset + m.tokens) as f64, v as f64))).collect();
+        let val: Vec<(f64, f64)> =
+            rows.iter().filter_map(|m| m.val_loss.map(|v| ((offset + m.tokens) as f64, v as f64))).collect();
         offset += rows.iter().map(|m| m.tokens).max().unwrap_or(0);
         series.push((age, train, val));
     }

@@ -35,11 +35,17 @@ fn check_op(name: &str, inputs: Vec<Tensor>, f: &dyn Fn(&[Tensor]) -> Tensor) {
             let eval = |delta: f64| {
                 let mut x = base.clone();
                 x[j] += delta;
-                let xs: Vec<Tensor> = ts
-                    .iter()
-                    .enumerate()
-                    .map(|(k, t)| if k == i { Tensor::from_vec(x.clone(), t.shape(), &Device::Cpu).unwrap() } else { t.clone() })
-                    .collect();
+                let xs: Vec<Tensor> =
+                    ts.iter()
+                        .enumerate()
+                        .map(|(k, t)| {
+                            if k == i {
+                                Tensor::from_vec(x.clone(), t.shape(), &Device::Cpu).unwrap()
+                            } else {
+                                t.clone()
+                            }
+                        })
+                        .collect();
                 objective(&f(&xs), &r).to_scalar::<f64>().unwrap()
             };
             let numeric = (eval(eps) - eval(-eps)) / (2.0 * eps);
@@ -51,7 +57,13 @@ fn check_op(name: &str, inputs: Vec<Tensor>, f: &dyn Fn(&[Tensor]) -> Tensor) {
 }
 
 /// The fused op and its reference agree on values and on gradients (f32 and f64).
-fn check_against_reference(name: &str, inputs: Vec<Tensor>, fused: &dyn Fn(&[Tensor]) -> Tensor, reference: &dyn Fn(&[Tensor]) -> Tensor, tol: f64) {
+fn check_against_reference(
+    name: &str,
+    inputs: Vec<Tensor>,
+    fused: &dyn Fn(&[Tensor]) -> Tensor,
+    reference: &dyn Fn(&[Tensor]) -> Tensor,
+    tol: f64,
+) {
     let run = |f: &dyn Fn(&[Tensor]) -> Tensor| {
         let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
         let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
@@ -61,7 +73,9 @@ fn check_against_reference(name: &str, inputs: Vec<Tensor>, fused: &dyn Fn(&[Ten
         let g = objective(&out, &r).backward().unwrap();
         let grads: Vec<Vec<f64>> = vars
             .iter()
-            .map(|v| g.get(v.as_tensor()).unwrap().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap())
+            .map(|v| {
+                g.get(v.as_tensor()).unwrap().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+            })
             .collect();
         (out.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap(), grads)
     };
@@ -207,7 +221,13 @@ fn whole_tiny_model_gradients() {
     let mut rng = StdRng::seed_from_u64(9);
     let eps = 1e-6;
     for (name, var) in model.named_vars() {
-        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient")).flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name}: no gradient"))
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         let base = var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         for _ in 0..6 {
             let j = rng.gen_range(0..base.len());
@@ -221,7 +241,11 @@ fn whole_tiny_model_gradients() {
             };
             let numeric = (eval(eps) - eval(-eps)) / (2.0 * eps);
             let err = (numeric - g[j]).abs() / (1e-4 + numeric.abs().max(g[j].abs()));
-            assert!(err < 1e-5 || (numeric - g[j]).abs() < 1e-9, "{name}[{j}]: numeric {numeric:e} vs backward {:e}", g[j]);
+            assert!(
+                err < 1e-5 || (numeric - g[j]).abs() < 1e-9,
+                "{name}[{j}]: numeric {numeric:e} vs backward {:e}",
+                g[j]
+            );
         }
     }
 }
@@ -234,7 +258,8 @@ fn every_parameter_gets_a_gradient() {
         let cfg = ModelConfig { vocab_size: 50, tie_embeddings: tied, ..ModelConfig::tiny() };
         let model = Llama::new_random(&cfg, 3, &Device::Cpu).unwrap();
         let ids = Tensor::from_vec((0..32u32).map(|i| i % 50).collect::<Vec<_>>(), (2, 16), &Device::Cpu).unwrap();
-        let tg = Tensor::from_vec((0..32u32).map(|i| (i * 7 + 1) % 50).collect::<Vec<_>>(), (2, 16), &Device::Cpu).unwrap();
+        let tg =
+            Tensor::from_vec((0..32u32).map(|i| (i * 7 + 1) % 50).collect::<Vec<_>>(), (2, 16), &Device::Cpu).unwrap();
         let grads = model.loss(&ids, &tg).unwrap().backward().unwrap();
         for (name, var) in model.named_vars() {
             let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient"));

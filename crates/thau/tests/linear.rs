@@ -24,7 +24,18 @@ fn naive(layout: usize, a: &[f64], b: &[f64], n: usize, k: usize, m: usize) -> V
 
 /// Run one layout in f32 (or f64 when `f64_mode`), returning the result as f64.
 #[allow(clippy::too_many_arguments)]
-fn run(layout: usize, a: &[f64], b: &[f64], init: &[f64], n: usize, k: usize, m: usize, acc: bool, prec: Precision, f64_mode: bool) -> Vec<f64> {
+fn run(
+    layout: usize,
+    a: &[f64],
+    b: &[f64],
+    init: &[f64],
+    n: usize,
+    k: usize,
+    m: usize,
+    acc: bool,
+    prec: Precision,
+    f64_mode: bool,
+) -> Vec<f64> {
     macro_rules! go {
         ($t:ty) => {{
             let a: Vec<$t> = a.iter().map(|&v| v as $t).collect();
@@ -122,7 +133,10 @@ fn gemm_is_independent_of_thread_count() {
                     pool.install(|| run(layout, &a, &b, &init, n, k, m, true, prec, false))
                 })
                 .collect();
-            assert!(results.windows(2).all(|w| w[0] == w[1]), "{prec:?} layout {layout}: results depend on thread count");
+            assert!(
+                results.windows(2).all(|w| w[0] == w[1]),
+                "{prec:?} layout {layout}: results depend on thread count"
+            );
         }
     }
 }
@@ -159,11 +173,17 @@ fn check_op(name: &str, inputs: Vec<Tensor>, f: &dyn Fn(&[Tensor]) -> Tensor) {
             let eval = |delta: f64| {
                 let mut x = base.clone();
                 x[j] += delta;
-                let xs: Vec<Tensor> = ts
-                    .iter()
-                    .enumerate()
-                    .map(|(k, t)| if k == i { Tensor::from_vec(x.clone(), t.shape(), &Device::Cpu).unwrap() } else { t.clone() })
-                    .collect();
+                let xs: Vec<Tensor> =
+                    ts.iter()
+                        .enumerate()
+                        .map(|(k, t)| {
+                            if k == i {
+                                Tensor::from_vec(x.clone(), t.shape(), &Device::Cpu).unwrap()
+                            } else {
+                                t.clone()
+                            }
+                        })
+                        .collect();
                 objective(&f(&xs), &r).to_scalar::<f64>().unwrap()
             };
             let numeric = (eval(eps) - eval(-eps)) / (2.0 * eps);
@@ -174,7 +194,13 @@ fn check_op(name: &str, inputs: Vec<Tensor>, f: &dyn Fn(&[Tensor]) -> Tensor) {
 }
 
 /// Output and gradients of `fused` vs `reference`, relative tolerance `tol`.
-fn check_against_reference(name: &str, inputs: Vec<Tensor>, fused: &dyn Fn(&[Tensor]) -> Tensor, reference: &dyn Fn(&[Tensor]) -> Tensor, tol: f64) {
+fn check_against_reference(
+    name: &str,
+    inputs: Vec<Tensor>,
+    fused: &dyn Fn(&[Tensor]) -> Tensor,
+    reference: &dyn Fn(&[Tensor]) -> Tensor,
+    tol: f64,
+) {
     let run = |f: &dyn Fn(&[Tensor]) -> Tensor| {
         let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
         let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
@@ -184,7 +210,9 @@ fn check_against_reference(name: &str, inputs: Vec<Tensor>, fused: &dyn Fn(&[Ten
         let g = objective(&out, &r).backward().unwrap();
         let grads: Vec<Vec<f64>> = vars
             .iter()
-            .map(|v| g.get(v.as_tensor()).unwrap().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap())
+            .map(|v| {
+                g.get(v.as_tensor()).unwrap().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+            })
             .collect();
         (out.dims().to_vec(), out.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap(), grads)
     };
@@ -262,7 +290,10 @@ fn bf16_training_trajectory_tracks_f32() {
         let target = ops::linear_reference(&x, &teacher).unwrap().tanh().unwrap();
         let ws: Vec<Var> = [(h, d), (h, h), (d, h)]
             .iter()
-            .map(|&(o, i)| Var::from_tensor(&randn(&mut rng, &[o, i], (3.0 / i as f64).sqrt()).to_dtype(DType::F32).unwrap()).unwrap())
+            .map(|&(o, i)| {
+                Var::from_tensor(&randn(&mut rng, &[o, i], (3.0 / i as f64).sqrt()).to_dtype(DType::F32).unwrap())
+                    .unwrap()
+            })
             .collect();
         let mut losses = Vec::new();
         for _ in 0..50 {

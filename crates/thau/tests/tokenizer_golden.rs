@@ -55,17 +55,11 @@ fn tokenizer_matches_golden_files() -> Result<()> {
     assert_eq!(trained.vocab_size(), VOCAB);
     let json = trained.to_json()?;
     let lines = input_lines()?;
-    let expected_now: String = lines
-        .iter()
-        .map(|l| format_ids(&trained.encode(l)) + "\n")
-        .collect();
+    let expected_now: String = lines.iter().map(|l| format_ids(&trained.encode(l)) + "\n").collect();
     if bless() {
         trained.save(&dir().join("tokenizer.json"))?;
         std::fs::write(dir().join("expected.txt"), &expected_now)?;
-        eprintln!(
-            "THAU_BLESS=1: rewrote tokenizer.json and expected.txt in {}",
-            dir().display()
-        );
+        eprintln!("THAU_BLESS=1: rewrote tokenizer.json and expected.txt in {}", dir().display());
     }
 
     // Training is reproducible down to the byte.
@@ -79,16 +73,8 @@ fn tokenizer_matches_golden_files() -> Result<()> {
     let golden = Tokenizer::load(&dir().join("tokenizer.json"))?;
     assert_eq!(golden.to_json()?, golden_json);
     let expected = read("expected.txt")?;
-    let expected: Vec<&str> = expected
-        .strip_suffix('\n')
-        .unwrap_or(&expected)
-        .split('\n')
-        .collect();
-    assert_eq!(
-        expected.len(),
-        lines.len(),
-        "expected.txt and input.txt differ in line count"
-    );
+    let expected: Vec<&str> = expected.strip_suffix('\n').unwrap_or(&expected).split('\n').collect();
+    assert_eq!(expected.len(), lines.len(), "expected.txt and input.txt differ in line count");
     for (line, want) in lines.iter().zip(&expected) {
         let got = format_ids(&golden.encode(line));
         assert_eq!(&got, want, "ids changed for {line:?}");
@@ -103,10 +89,7 @@ fn golden_inputs_round_trip() -> Result<()> {
     for line in input_lines()? {
         let ids = tok.encode(&line);
         assert_eq!(tok.decode(&ids), line);
-        assert!(
-            ids.iter().all(|&id| id >= 20),
-            "special id injected by {line:?}"
-        );
+        assert!(ids.iter().all(|&id| id >= 20), "special id injected by {line:?}");
     }
     let corpus = read("corpus.txt")?;
     assert_eq!(tok.decode(&tok.encode(&corpus)), corpus);

@@ -47,13 +47,18 @@ impl RunDir {
         let rd = match std::fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::not_found(&self.root, "no such run; start one with `thau train --run DIR --corpus PATH`"))
+                return Err(Error::not_found(
+                    &self.root,
+                    "no such run; start one with `thau train --run DIR --corpus PATH`",
+                ))
             }
             Err(e) => return Err(Error::io(&self.root, e)),
         };
         for entry in rd {
             let entry = entry.map_err(|e| Error::io(&self.root, e))?;
-            if let Some(age) = entry.file_name().to_str().and_then(|n| n.strip_prefix("age-")).and_then(|n| n.parse::<u32>().ok()) {
+            if let Some(age) =
+                entry.file_name().to_str().and_then(|n| n.strip_prefix("age-")).and_then(|n| n.parse::<u32>().ok())
+            {
                 if entry.path().join("config.json").exists() {
                     ages.push(age);
                 }
@@ -66,9 +71,17 @@ impl RunDir {
     /// The model config saved for an age.
     pub fn load_config(&self, age: u32) -> Result<ModelConfig> {
         let path = self.config_path(age);
-        let bytes = read_file(&path, &format!("age {age} has not been trained in {}: run `thau train --run {} --age {age}`", self.root.display(), self.root.display()))?;
-        let cfg: ModelConfig = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::corrupt(&path, e.to_string(), "restore it from a backup or delete the age folder and retrain"))?;
+        let bytes = read_file(
+            &path,
+            &format!(
+                "age {age} has not been trained in {}: run `thau train --run {} --age {age}`",
+                self.root.display(),
+                self.root.display()
+            ),
+        )?;
+        let cfg: ModelConfig = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::corrupt(&path, e.to_string(), "restore it from a backup or delete the age folder and retrain")
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -91,7 +104,8 @@ impl RunDir {
         for entry in rd {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             let name = entry.file_name();
-            if let Some(step) = name.to_str().and_then(|n| n.strip_prefix("step-")).and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(step) = name.to_str().and_then(|n| n.strip_prefix("step-")).and_then(|n| n.parse::<u64>().ok())
+            {
                 out.push(Checkpoint { dir: entry.path(), age, step });
             }
         }
@@ -104,7 +118,10 @@ impl RunDir {
         self.checkpoints(age)?.pop().ok_or_else(|| {
             Error::not_found(
                 self.age_dir(age).join("step-*"),
-                format!("age {age} has no checkpoint yet: run `thau train --run {} --age {age}` first", self.root.display()),
+                format!(
+                    "age {age} has no checkpoint yet: run `thau train --run {} --age {age}` first",
+                    self.root.display()
+                ),
             )
         })
     }
@@ -120,7 +137,13 @@ impl RunDir {
     }
 
     /// Save a checkpoint atomically and keep only the newest `keep` of this age.
-    pub fn save_checkpoint(&self, model: &Llama, optim: &[(String, Tensor)], state: &TrainState, keep: usize) -> Result<Checkpoint> {
+    pub fn save_checkpoint(
+        &self,
+        model: &Llama,
+        optim: &[(String, Tensor)],
+        state: &TrainState,
+        keep: usize,
+    ) -> Result<Checkpoint> {
         let age_dir = self.age_dir(state.age);
         let final_dir = age_dir.join(format!("step-{:08}", state.step));
         let tmp = age_dir.join(format!(".tmp-step-{:08}-{}", state.step, std::process::id()));
@@ -181,11 +204,17 @@ impl Checkpoint {
 
     pub fn load_state(&self) -> Result<TrainState> {
         let path = self.state_path();
-        let bytes = read_file(&path, "the checkpoint is incomplete; delete this step folder to fall back to the previous one")?;
-        let st: TrainState = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::corrupt(&path, e.to_string(), "delete this step folder to fall back to the previous checkpoint"))?;
+        let bytes =
+            read_file(&path, "the checkpoint is incomplete; delete this step folder to fall back to the previous one")?;
+        let st: TrainState = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::corrupt(&path, e.to_string(), "delete this step folder to fall back to the previous checkpoint")
+        })?;
         if st.step != self.step || st.age != self.age {
-            return Err(Error::corrupt(&path, format!("records age {} step {}, folder says age {} step {}", st.age, st.step, self.age, self.step), "delete this step folder"));
+            return Err(Error::corrupt(
+                &path,
+                format!("records age {} step {}, folder says age {} step {}", st.age, st.step, self.age, self.step),
+                "delete this step folder",
+            ));
         }
         Ok(st)
     }
@@ -198,7 +227,8 @@ impl Checkpoint {
     pub fn load_optim(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
         let path = self.optim_path();
         let bytes = read_file(&path, "the checkpoint is incomplete; delete this step folder")?;
-        candle_core::safetensors::load_buffer(&bytes, device)
-            .map_err(|e| Error::corrupt(&path, e.to_string(), "delete this step folder to fall back to the previous checkpoint"))
+        candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+            Error::corrupt(&path, e.to_string(), "delete this step folder to fall back to the previous checkpoint")
+        })
     }
 }

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 pub const EXTENSIONS: &[&str] = &["txt", "md", "jsonl"];
 
 /// Hint for a corpus path that does not exist.
-const MISSING_HINT: &str =
-    "check the --corpus path; it must be a .txt/.md/.jsonl file or a folder holding some";
+const MISSING_HINT: &str = "check the --corpus path; it must be a .txt/.md/.jsonl file or a folder holding some";
 
 /// One unit of training text and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,9 +27,7 @@ fn corpus_extension(path: &Path) -> Option<String> {
 
 /// True for names starting with a dot (hidden files and folders).
 fn is_hidden(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.'))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
 /// Collect corpus files under `dir`, recursively, skipping hidden entries.
@@ -93,10 +90,7 @@ pub fn documents_from_text(source: &str, text: &str) -> Vec<Document> {
     if text.trim().is_empty() {
         return Vec::new();
     }
-    vec![Document {
-        source: source.to_string(),
-        text: text.to_string(),
-    }]
+    vec![Document { source: source.to_string(), text: text.to_string() }]
 }
 
 /// Read corpus files (as given by [`scan_corpus`]) into documents, in file order.
@@ -133,12 +127,9 @@ fn read_jsonl(source: &str, text: &str, docs: &mut Vec<Document>) -> Result<()> 
                 "{at}: not valid JSON ({e}); each line of a .jsonl file must be an object like {{\"text\": \"...\"}}"
             ),
         })?;
-        let body = value
-            .get("text")
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| Error::Corpus {
-                reason: format!("{at}: expected an object with a string field \"text\""),
-            })?;
+        let body = value.get("text").and_then(|t| t.as_str()).ok_or_else(|| Error::Corpus {
+            reason: format!("{at}: expected an object with a string field \"text\""),
+        })?;
         docs.extend(documents_from_text(&at, body));
     }
     Ok(())
@@ -164,18 +155,8 @@ mod tests {
         write(&d.join(".hidden/h.txt"), "no");
         write(&d.join("a/.h.txt"), "no");
         let files = scan_corpus(&[d.to_path_buf()]).unwrap();
-        let rel: Vec<_> = files
-            .iter()
-            .map(|f| f.strip_prefix(d).unwrap().to_path_buf())
-            .collect();
-        assert_eq!(
-            rel,
-            vec![
-                PathBuf::from("a/deep/c.MD"),
-                PathBuf::from("a/x.JsonL"),
-                PathBuf::from("b.txt")
-            ]
-        );
+        let rel: Vec<_> = files.iter().map(|f| f.strip_prefix(d).unwrap().to_path_buf()).collect();
+        assert_eq!(rel, vec![PathBuf::from("a/deep/c.MD"), PathBuf::from("a/x.JsonL"), PathBuf::from("b.txt")]);
         // The same file twice (folder + file) is listed once.
         let again = scan_corpus(&[d.to_path_buf(), d.join("b.txt")]).unwrap();
         assert_eq!(again.len(), 3);
@@ -186,18 +167,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
         let err = scan_corpus(std::slice::from_ref(&missing)).unwrap_err();
-        assert!(
-            matches!(err, Error::NotFound { ref path, .. } if *path == missing),
-            "{err}"
-        );
+        assert!(matches!(err, Error::NotFound { ref path, .. } if *path == missing), "{err}");
         write(&dir.path().join("data.csv"), "x");
         let err = scan_corpus(&[dir.path().to_path_buf()]).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::Corpus { .. }));
-        assert!(
-            msg.contains(&dir.path().display().to_string()) && msg.contains(".jsonl"),
-            "{msg}"
-        );
+        assert!(msg.contains(&dir.path().display().to_string()) && msg.contains(".jsonl"), "{msg}");
     }
 
     #[test]
@@ -206,24 +181,11 @@ mod tests {
         let d = dir.path();
         write(&d.join("a.txt"), "Hola mundo.\n");
         write(&d.join("b.md"), "   \n");
-        write(
-            &d.join("c.jsonl"),
-            "{\"text\":\"uno\"}\n\n{\"text\":\"\",\"x\":1}\n{\"text\":\"dos\"}\n",
-        );
+        write(&d.join("c.jsonl"), "{\"text\":\"uno\"}\n\n{\"text\":\"\",\"x\":1}\n{\"text\":\"dos\"}\n");
         let files = scan_corpus(&[d.to_path_buf()]).unwrap();
         let docs = read_documents(&files).unwrap();
-        let got: Vec<_> = docs
-            .iter()
-            .map(|d| (d.source.rsplit('/').next().unwrap(), d.text.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("a.txt", "Hola mundo.\n"),
-                ("c.jsonl:1", "uno"),
-                ("c.jsonl:4", "dos")
-            ]
-        );
+        let got: Vec<_> = docs.iter().map(|d| (d.source.rsplit('/').next().unwrap(), d.text.as_str())).collect();
+        assert_eq!(got, vec![("a.txt", "Hola mundo.\n"), ("c.jsonl:1", "uno"), ("c.jsonl:4", "dos")]);
     }
 
     #[test]
@@ -231,28 +193,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.jsonl");
         write(&bad, "{\"text\":\"ok\"}\n{not json}\n");
-        let msg = read_documents(std::slice::from_ref(&bad))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("bad.jsonl:2") && msg.contains("not valid JSON"),
-            "{msg}"
-        );
+        let msg = read_documents(std::slice::from_ref(&bad)).unwrap_err().to_string();
+        assert!(msg.contains("bad.jsonl:2") && msg.contains("not valid JSON"), "{msg}");
         write(&bad, "{\"text\":3}\n");
-        let msg = read_documents(std::slice::from_ref(&bad))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("bad.jsonl:1") && msg.contains("\"text\""),
-            "{msg}"
-        );
+        let msg = read_documents(std::slice::from_ref(&bad)).unwrap_err().to_string();
+        assert!(msg.contains("bad.jsonl:1") && msg.contains("\"text\""), "{msg}");
         let latin1 = dir.path().join("l.txt");
         std::fs::write(&latin1, b"ni\xf1o").unwrap();
         let err = read_documents(std::slice::from_ref(&latin1)).unwrap_err();
-        assert!(
-            matches!(err, Error::Corrupt { ref path, .. } if *path == latin1),
-            "{err}"
-        );
+        assert!(matches!(err, Error::Corrupt { ref path, .. } if *path == latin1), "{err}");
     }
 
     #[test]

@@ -27,8 +27,7 @@ const VERSION: u32 = 1;
 /// Header size in bytes.
 const HEADER: usize = 32;
 /// Hint for a damaged shard.
-const CORRUPT_HINT: &str =
-    "delete the run's data/ folder and run `thau train` again to re-tokenise";
+const CORRUPT_HINT: &str = "delete the run's data/ folder and run `thau train` again to re-tokenise";
 /// Hint for a missing shard.
 const MISSING_HINT: &str = "run `thau train` to tokenise the corpus into shards";
 /// Blocks grow paragraph by paragraph until at least this many bytes.
@@ -70,22 +69,12 @@ fn dtype_for(vocab_size: usize) -> u32 {
 /// Write `tokens` (all below `vocab_size`) as a shard file, atomically.
 pub fn write_shard(path: &Path, tokens: &[u32], vocab_size: usize) -> Result<()> {
     if vocab_size == 0 || vocab_size > u32::MAX as usize {
-        return Err(Error::invalid(
-            "shard vocab size",
-            format!("{vocab_size} must be in 1..=2^32-1"),
-        ));
+        return Err(Error::invalid("shard vocab size", format!("{vocab_size} must be in 1..=2^32-1")));
     }
-    if let Some((i, &t)) = tokens
-        .iter()
-        .enumerate()
-        .find(|(_, &t)| t as usize >= vocab_size)
-    {
+    if let Some((i, &t)) = tokens.iter().enumerate().find(|(_, &t)| t as usize >= vocab_size) {
         return Err(Error::invalid(
             "shard tokens",
-            format!(
-                "token {t} at position {i} is not below the vocab size {vocab_size} ({})",
-                path.display()
-            ),
+            format!("token {t} at position {i} is not below the vocab size {vocab_size} ({})", path.display()),
         ));
     }
     let dtype = dtype_for(vocab_size);
@@ -136,21 +125,15 @@ impl TokenShard {
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         let corrupt = |reason: String| Error::corrupt(path, reason, CORRUPT_HINT);
         if mmap.len() < HEADER {
-            return Err(corrupt(format!(
-                "{} bytes, shorter than the {HEADER}-byte header",
-                mmap.len()
-            )));
+            return Err(corrupt(format!("{} bytes, shorter than the {HEADER}-byte header", mmap.len())));
         }
-        let u32_at =
-            |o: usize| u32::from_le_bytes([mmap[o], mmap[o + 1], mmap[o + 2], mmap[o + 3]]);
+        let u32_at = |o: usize| u32::from_le_bytes([mmap[o], mmap[o + 1], mmap[o + 2], mmap[o + 3]]);
         if &mmap[..8] != MAGIC {
             return Err(corrupt("bad magic, not a THAU token shard".into()));
         }
         let version = u32_at(8);
         if version != VERSION {
-            return Err(corrupt(format!(
-                "shard version {version}, this THAU reads version {VERSION}"
-            )));
+            return Err(corrupt(format!("shard version {version}, this THAU reads version {VERSION}")));
         }
         let dtype = u32_at(12);
         let mut count_bytes = [0u8; 8];
@@ -159,19 +142,13 @@ impl TokenShard {
         let vocab_size = u32_at(24) as usize;
         let checksum = u32_at(28);
         if dtype != 2 && dtype != 4 {
-            return Err(corrupt(format!(
-                "token width {dtype} bytes, expected 2 or 4"
-            )));
+            return Err(corrupt(format!("token width {dtype} bytes, expected 2 or 4")));
         }
         if vocab_size == 0 || (dtype == 2 && vocab_size > 65536) {
-            return Err(corrupt(format!(
-                "vocab size {vocab_size} does not fit {dtype}-byte tokens"
-            )));
+            return Err(corrupt(format!("vocab size {vocab_size} does not fit {dtype}-byte tokens")));
         }
-        let expected = usize::try_from(count)
-            .ok()
-            .and_then(|c| c.checked_mul(dtype as usize))
-            .and_then(|b| b.checked_add(HEADER));
+        let expected =
+            usize::try_from(count).ok().and_then(|c| c.checked_mul(dtype as usize)).and_then(|b| b.checked_add(HEADER));
         if expected != Some(mmap.len()) {
             return Err(corrupt(format!(
                 "header says {count} tokens of {dtype} bytes but the file is {} bytes (truncated?)",
@@ -181,22 +158,12 @@ impl TokenShard {
         let body = &mmap[HEADER..];
         let actual = fnv1a32(body);
         if actual != checksum {
-            return Err(corrupt(format!(
-                "checksum mismatch: header {checksum:08x}, data {actual:08x}"
-            )));
+            return Err(corrupt(format!("checksum mismatch: header {checksum:08x}, data {actual:08x}")));
         }
-        let shard = Self {
-            path: path.to_path_buf(),
-            width: dtype as usize,
-            len: count as usize,
-            vocab_size,
-            mmap,
-        };
+        let shard = Self { path: path.to_path_buf(), width: dtype as usize, len: count as usize, vocab_size, mmap };
         let max = shard.max_token();
         if let Some(max) = max.filter(|&m| m as usize >= vocab_size) {
-            return Err(shard.corrupt(format!(
-                "token {max} is not below the vocab size {vocab_size}"
-            )));
+            return Err(shard.corrupt(format!("token {max} is not below the vocab size {vocab_size}")));
         }
         Ok(shard)
     }
@@ -210,13 +177,9 @@ impl TokenShard {
     fn max_token(&self) -> Option<u32> {
         let body = &self.mmap[HEADER..];
         if self.width == 2 {
-            body.chunks_exact(2)
-                .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
-                .max()
+            body.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))).max()
         } else {
-            body.chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .max()
+            body.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).max()
         }
     }
 
@@ -242,11 +205,7 @@ impl TokenShard {
 
     /// Token at position `i`. Panics if `i >= len()`, like slice indexing.
     pub fn get(&self, i: usize) -> u32 {
-        assert!(
-            i < self.len,
-            "token index {i} out of range for a shard of {} tokens",
-            self.len
-        );
+        assert!(i < self.len, "token index {i} out of range for a shard of {} tokens", self.len);
         let o = HEADER + i * self.width;
         let m = &self.mmap;
         if self.width == 2 {
@@ -259,25 +218,13 @@ impl TokenShard {
     /// Append tokens `start..start + len` to `out`. Panics if the range is past the end.
     pub fn copy_range(&self, start: usize, len: usize, out: &mut Vec<u32>) {
         let end = start.checked_add(len).filter(|&e| e <= self.len);
-        assert!(
-            end.is_some(),
-            "range {start}+{len} out of range for a shard of {} tokens",
-            self.len
-        );
+        assert!(end.is_some(), "range {start}+{len} out of range for a shard of {} tokens", self.len);
         let bytes = &self.mmap[HEADER + start * self.width..HEADER + (start + len) * self.width];
         out.reserve(len);
         if self.width == 2 {
-            out.extend(
-                bytes
-                    .chunks_exact(2)
-                    .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))),
-            );
+            out.extend(bytes.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))));
         } else {
-            out.extend(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            );
+            out.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
         }
     }
 
@@ -300,10 +247,7 @@ pub struct SplitConfig {
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        Self {
-            val_fraction: 0.05,
-            seed: 0,
-        }
+        Self { val_fraction: 0.05, seed: 0 }
     }
 }
 
@@ -338,8 +282,7 @@ impl ShardStats {
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(Self::FILE);
         let bytes = crate::error::read_file(&path, MISSING_HINT)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::corrupt(&path, format!("bad JSON: {e}"), CORRUPT_HINT))
+        serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, format!("bad JSON: {e}"), CORRUPT_HINT))
     }
 
     /// Write `dir/shards.json` atomically.
@@ -402,12 +345,7 @@ fn source_file(source: &str) -> &str {
 /// Each run of consecutive blocks of a document that land in the same split is written as
 /// BOS + tokens + EOS. Output is deterministic and each block's split does not depend on the
 /// order of the documents.
-pub fn build_shards(
-    docs: &[Document],
-    tok: &Tokenizer,
-    out_dir: &Path,
-    split: &SplitConfig,
-) -> Result<ShardStats> {
+pub fn build_shards(docs: &[Document], tok: &Tokenizer, out_dir: &Path, split: &SplitConfig) -> Result<ShardStats> {
     if !(0.0..1.0).contains(&split.val_fraction) {
         return Err(Error::invalid(
             "validation fraction",
@@ -423,8 +361,7 @@ pub fn build_shards(
     }
     if all.is_empty() {
         return Err(Error::Corpus {
-            reason: "the corpus has no text: add .txt/.md/.jsonl files with some text in them"
-                .into(),
+            reason: "the corpus has no text: add .txt/.md/.jsonl files with some text in them".into(),
         });
     }
     if !all.iter().any(|b| b.2) {
@@ -446,15 +383,11 @@ pub fn build_shards(
         });
     }
 
-    let encoded: Vec<Vec<u32>> = all
-        .par_iter()
-        .map(|(_, text, _)| tok.encode(text))
-        .collect();
+    let encoded: Vec<Vec<u32>> = all.par_iter().map(|(_, text, _)| tok.encode(text)).collect();
 
     let mut train = Vec::new();
     let mut val = Vec::new();
-    let (mut train_bytes, mut val_bytes, mut train_blocks, mut val_blocks) =
-        (0u64, 0u64, 0usize, 0usize);
+    let (mut train_bytes, mut val_bytes, mut train_blocks, mut val_blocks) = (0u64, 0u64, 0usize, 0usize);
     for (i, ((doc, text, to_val), ids)) in all.iter().zip(&encoded).enumerate() {
         let first_of_run = i == 0 || all[i - 1].0 != *doc || all[i - 1].2 != *to_val;
         let last_of_run = i + 1 == all.len() || all[i + 1].0 != *doc || all[i + 1].2 != *to_val;
@@ -533,10 +466,7 @@ mod tests {
             let mut out = vec![42];
             s.copy_range(10, 5, &mut out);
             assert_eq!(out[1..], tokens[10..15]);
-            assert_eq!(
-                std::fs::metadata(&p).unwrap().len(),
-                32 + 1000 * u64::from(width)
-            );
+            assert_eq!(std::fs::metadata(&p).unwrap().len(), 32 + 1000 * u64::from(width));
         }
         let empty = dir.path().join("e.bin");
         write_shard(&empty, &[], 300).unwrap();
@@ -588,10 +518,7 @@ mod tests {
         let sum = fnv1a32(&b[32..]);
         b[28..32].copy_from_slice(&sum.to_le_bytes());
         std::fs::write(&p, &b).unwrap();
-        assert!(TokenShard::open(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("not below"));
+        assert!(TokenShard::open(&p).unwrap_err().to_string().contains("not below"));
         let missing = TokenShard::open(&dir.path().join("none.bin")).unwrap_err();
         assert!(matches!(missing, Error::NotFound { .. }));
     }
@@ -604,11 +531,7 @@ mod tests {
         assert_eq!(bs.concat(), text);
         assert!(bs.len() > 3);
         for b in &bs[..bs.len() - 1] {
-            assert!(
-                b.len() >= BLOCK_MIN_BYTES && b.len() <= BLOCK_MAX_BYTES + para.len() + 8,
-                "{}",
-                b.len()
-            );
+            assert!(b.len() >= BLOCK_MIN_BYTES && b.len() <= BLOCK_MAX_BYTES + para.len() + 8, "{}", b.len());
             assert!(b.ends_with("\n\n"));
         }
         let long = "x".repeat(100) + "\n";
@@ -623,20 +546,13 @@ mod tests {
     fn build_shards_deterministic_and_order_independent() {
         let tok = tiny_tokenizer();
         let docs = crate::data::bilingual_corpus(7, 60_000);
-        let split = SplitConfig {
-            val_fraction: 0.1,
-            seed: 3,
-        };
+        let split = SplitConfig { val_fraction: 0.1, seed: 3 };
         let d1 = tempfile::tempdir().unwrap();
         let s1 = build_shards(&docs, &tok, d1.path(), &split).unwrap();
         let d2 = tempfile::tempdir().unwrap();
         build_shards(&docs, &tok, d2.path(), &split).unwrap();
         for f in ["train.bin", "val.bin", "shards.json"] {
-            assert_eq!(
-                std::fs::read(d1.path().join(f)).unwrap(),
-                std::fs::read(d2.path().join(f)).unwrap(),
-                "{f}"
-            );
+            assert_eq!(std::fs::read(d1.path().join(f)).unwrap(), std::fs::read(d2.path().join(f)).unwrap(), "{f}");
         }
         assert_eq!(ShardStats::load(d1.path()).unwrap(), s1);
         let total: u64 = docs.iter().map(|d| d.text.len() as u64).sum();
@@ -652,14 +568,8 @@ mod tests {
         rev.reverse();
         let d3 = tempfile::tempdir().unwrap();
         let s3 = build_shards(&rev, &tok, d3.path(), &split).unwrap();
-        assert_eq!(
-            (s3.train_bytes, s3.val_bytes),
-            (s1.train_bytes, s1.val_bytes)
-        );
-        assert_eq!(
-            (s3.train_tokens, s3.val_tokens),
-            (s1.train_tokens, s1.val_tokens)
-        );
+        assert_eq!((s3.train_bytes, s3.val_bytes), (s1.train_bytes, s1.val_bytes));
+        assert_eq!((s3.train_tokens, s3.val_tokens), (s1.train_tokens, s1.val_tokens));
     }
 
     #[test]
@@ -667,29 +577,16 @@ mod tests {
         let tok = tiny_tokenizer();
         let docs = documents_from_text("one.txt", "Hola, ¿qué tal?\n\nHello there.\n");
         let dir = tempfile::tempdir().unwrap();
-        let split = SplitConfig {
-            val_fraction: 0.0,
-            seed: 0,
-        };
+        let split = SplitConfig { val_fraction: 0.0, seed: 0 };
         // A single block: it must go to validation and leave nothing to train on.
         let err = build_shards(&docs, &tok, dir.path(), &split).unwrap_err();
         assert!(err.to_string().contains("corpus too small"), "{err}");
         let mut docs = docs;
-        docs.extend(documents_from_text(
-            "two.jsonl:4",
-            "Second document, segundo documento.",
-        ));
+        docs.extend(documents_from_text("two.jsonl:4", "Second document, segundo documento."));
         let stats = build_shards(&docs, &tok, dir.path(), &split).unwrap();
-        assert_eq!(
-            stats.files,
-            vec!["one.txt".to_string(), "two.jsonl".to_string()]
-        );
-        let train = TokenShard::open(&dir.path().join("train.bin"))
-            .unwrap()
-            .to_vec();
-        let val = TokenShard::open(&dir.path().join("val.bin"))
-            .unwrap()
-            .to_vec();
+        assert_eq!(stats.files, vec!["one.txt".to_string(), "two.jsonl".to_string()]);
+        let train = TokenShard::open(&dir.path().join("train.bin")).unwrap().to_vec();
+        let val = TokenShard::open(&dir.path().join("val.bin")).unwrap().to_vec();
         assert_eq!(tok.decode(&train[1..train.len() - 1]), docs[0].text);
         assert_eq!(tok.decode(&val[1..val.len() - 1]), docs[1].text);
         assert_eq!(stats.val_bytes, docs[1].text.len() as u64);
@@ -700,16 +597,7 @@ mod tests {
         let tok = tiny_tokenizer();
         let dir = tempfile::tempdir().unwrap();
         let docs = documents_from_text("a", "text");
-        assert!(build_shards(
-            &docs,
-            &tok,
-            dir.path(),
-            &SplitConfig {
-                val_fraction: 1.0,
-                seed: 0
-            }
-        )
-        .is_err());
+        assert!(build_shards(&docs, &tok, dir.path(), &SplitConfig { val_fraction: 1.0, seed: 0 }).is_err());
         assert!(build_shards(&[], &tok, dir.path(), &SplitConfig::default()).is_err());
     }
 }

@@ -83,24 +83,8 @@ const NUM_EN: [&str; 21] = [
     "twenty",
 ];
 /// Days of the week, Monday first.
-const DAYS_ES: [&str; 7] = [
-    "lunes",
-    "martes",
-    "miércoles",
-    "jueves",
-    "viernes",
-    "sábado",
-    "domingo",
-];
-const DAYS_EN: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+const DAYS_ES: [&str; 7] = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"];
+const DAYS_EN: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 /// Months, January first.
 const MONTHS_ES: [&str; 12] = [
     "enero",
@@ -146,8 +130,8 @@ const ORD_ES: [&str; 12] = [
     "duodécimo",
 ];
 const ORD_EN: [&str; 12] = [
-    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-    "eleventh", "twelfth",
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
+    "twelfth",
 ];
 
 /// A Spanish noun with its gender and plural, and its English singular and plural.
@@ -160,20 +144,8 @@ struct Noun {
 }
 
 /// Shorthand constructor for the tables.
-const fn n(
-    es: &'static str,
-    es_pl: &'static str,
-    fem: bool,
-    en: &'static str,
-    en_pl: &'static str,
-) -> Noun {
-    Noun {
-        es,
-        es_pl,
-        fem,
-        en,
-        en_pl,
-    }
+const fn n(es: &'static str, es_pl: &'static str, fem: bool, en: &'static str, en_pl: &'static str) -> Noun {
+    Noun { es, es_pl, fem, en, en_pl }
 }
 
 const ANIMALS: [Noun; 16] = [
@@ -209,17 +181,8 @@ impl Adj {
 }
 
 /// Shorthand constructor for the tables.
-const fn a(
-    ms: &'static str,
-    fs: &'static str,
-    mp: &'static str,
-    fp: &'static str,
-    en: &'static str,
-) -> Adj {
-    Adj {
-        forms: [ms, fs, mp, fp],
-        en,
-    }
+const fn a(ms: &'static str, fs: &'static str, mp: &'static str, fp: &'static str, en: &'static str) -> Adj {
+    Adj { forms: [ms, fs, mp, fp], en }
 }
 
 const COLOURS: [Adj; 8] = [
@@ -300,101 +263,44 @@ const PEOPLE: [(&str, bool); 12] = [
 ];
 
 /// Pet names for stories.
-const PET_NAMES: [&str; 8] = [
-    "Luna", "Max", "Coco", "Nube", "Toby", "Kira", "Bruno", "Pipo",
-];
+const PET_NAMES: [&str; 8] = ["Luna", "Max", "Coco", "Nube", "Toby", "Kira", "Bruno", "Pipo"];
 
 /// What a character can give an animal: (Spanish, English).
-const FOODS: [(&str, &str); 4] = [
-    ("agua", "water"),
-    ("pan", "bread"),
-    ("una manzana", "an apple"),
-    ("un poco de leche", "some milk"),
-];
+const FOODS: [(&str, &str); 4] =
+    [("agua", "water"), ("pan", "bread"), ("una manzana", "an apple"), ("un poco de leche", "some milk")];
 
 /// Simple facts, Spanish and English.
 const FACTS: [(&str, &str); 30] = [
-    (
-        "El sol sale por el este y se pone por el oeste.",
-        "The sun rises in the east and sets in the west.",
-    ),
-    (
-        "El agua hierve a cien grados.",
-        "Water boils at one hundred degrees.",
-    ),
+    ("El sol sale por el este y se pone por el oeste.", "The sun rises in the east and sets in the west."),
+    ("El agua hierve a cien grados.", "Water boils at one hundred degrees."),
     ("Una semana tiene siete días.", "A week has seven days."),
     ("Un año tiene doce meses.", "A year has twelve months."),
     ("Los peces viven en el agua.", "Fish live in water."),
     ("Las abejas hacen miel.", "Bees make honey."),
     ("Las vacas dan leche.", "Cows give milk."),
-    (
-        "La luna gira alrededor de la Tierra.",
-        "The moon goes around the Earth.",
-    ),
-    (
-        "La Tierra gira alrededor del sol.",
-        "The Earth goes around the sun.",
-    ),
-    (
-        "El hielo es agua fría y sólida.",
-        "Ice is cold, solid water.",
-    ),
-    (
-        "Los pájaros tienen alas y plumas.",
-        "Birds have wings and feathers.",
-    ),
+    ("La luna gira alrededor de la Tierra.", "The moon goes around the Earth."),
+    ("La Tierra gira alrededor del sol.", "The Earth goes around the sun."),
+    ("El hielo es agua fría y sólida.", "Ice is cold, solid water."),
+    ("Los pájaros tienen alas y plumas.", "Birds have wings and feathers."),
     ("Un gato tiene cuatro patas.", "A cat has four legs."),
     ("Una araña tiene ocho patas.", "A spider has eight legs."),
-    (
-        "Las plantas necesitan agua y luz.",
-        "Plants need water and light.",
-    ),
-    (
-        "El cielo es azul durante el día.",
-        "The sky is blue during the day.",
-    ),
-    (
-        "De noche se ven las estrellas.",
-        "At night you can see the stars.",
-    ),
-    (
-        "En invierno hace frío y en verano hace calor.",
-        "In winter it is cold and in summer it is hot.",
-    ),
+    ("Las plantas necesitan agua y luz.", "Plants need water and light."),
+    ("El cielo es azul durante el día.", "The sky is blue during the day."),
+    ("De noche se ven las estrellas.", "At night you can see the stars."),
+    ("En invierno hace frío y en verano hace calor.", "In winter it is cold and in summer it is hot."),
     ("La nieve es blanca.", "Snow is white."),
-    (
-        "Las hojas de los árboles son verdes.",
-        "The leaves of the trees are green.",
-    ),
+    ("Las hojas de los árboles son verdes.", "The leaves of the trees are green."),
     ("Los plátanos son amarillos.", "Bananas are yellow."),
     ("El fuego quema.", "Fire burns."),
-    (
-        "Una hora tiene sesenta minutos.",
-        "An hour has sixty minutes.",
-    ),
-    (
-        "Un día tiene veinticuatro horas.",
-        "A day has twenty-four hours.",
-    ),
+    ("Una hora tiene sesenta minutos.", "An hour has sixty minutes."),
+    ("Un día tiene veinticuatro horas.", "A day has twenty-four hours."),
     ("El corazón bombea la sangre.", "The heart pumps blood."),
-    (
-        "Cada mano tiene cinco dedos.",
-        "Each hand has five fingers.",
-    ),
-    (
-        "El mar es muy grande y su agua es salada.",
-        "The sea is very big and its water is salty.",
-    ),
+    ("Cada mano tiene cinco dedos.", "Each hand has five fingers."),
+    ("El mar es muy grande y su agua es salada.", "The sea is very big and its water is salty."),
     ("Los leones comen carne.", "Lions eat meat."),
     ("Los conejos comen zanahorias.", "Rabbits eat carrots."),
-    (
-        "Madrid es la capital de España.",
-        "Madrid is the capital of Spain.",
-    ),
-    (
-        "Londres es la capital del Reino Unido.",
-        "London is the capital of the United Kingdom.",
-    ),
+    ("Madrid es la capital de España.", "Madrid is the capital of Spain."),
+    ("Londres es la capital del Reino Unido.", "London is the capital of the United Kingdom."),
 ];
 
 /// First letter upper-cased.
@@ -445,13 +351,7 @@ fn arithmetic(r: &mut Rng) -> Pair {
             let b = r.range(0, 10);
             let c = a + b;
             (
-                format!(
-                    "{} más {} {} {}.",
-                    cap(NUM_ES[a]),
-                    NUM_ES[b],
-                    es_verb(c),
-                    NUM_ES[c]
-                ),
+                format!("{} más {} {} {}.", cap(NUM_ES[a]), NUM_ES[b], es_verb(c), NUM_ES[c]),
                 format!("{} plus {} is {}.", cap(NUM_EN[a]), NUM_EN[b], NUM_EN[c]),
             )
         }
@@ -460,13 +360,7 @@ fn arithmetic(r: &mut Rng) -> Pair {
             let b = r.range(0, a);
             let c = a - b;
             (
-                format!(
-                    "{} menos {} {} {}.",
-                    cap(NUM_ES[a]),
-                    NUM_ES[b],
-                    es_verb(c),
-                    NUM_ES[c]
-                ),
+                format!("{} menos {} {} {}.", cap(NUM_ES[a]), NUM_ES[b], es_verb(c), NUM_ES[c]),
                 format!("{} minus {} is {}.", cap(NUM_EN[a]), NUM_EN[b], NUM_EN[c]),
             )
         }
@@ -475,13 +369,7 @@ fn arithmetic(r: &mut Rng) -> Pair {
             let b = r.range(1, 20 / a);
             let c = a * b;
             (
-                format!(
-                    "{} por {} {} {}.",
-                    cap(NUM_ES[a]),
-                    NUM_ES[b],
-                    es_verb(c),
-                    NUM_ES[c]
-                ),
+                format!("{} por {} {} {}.", cap(NUM_ES[a]), NUM_ES[b], es_verb(c), NUM_ES[c]),
                 format!("{} times {} is {}.", cap(NUM_EN[a]), NUM_EN[b], NUM_EN[c]),
             )
         }
@@ -490,18 +378,8 @@ fn arithmetic(r: &mut Rng) -> Pair {
             let b = r.range(0, 10);
             let c = a + b;
             (
-                format!(
-                    "¿Cuánto son {} más {}? {}.",
-                    NUM_ES[a],
-                    NUM_ES[b],
-                    cap(NUM_ES[c])
-                ),
-                format!(
-                    "What is {} plus {}? {}.",
-                    NUM_EN[a],
-                    NUM_EN[b],
-                    cap(NUM_EN[c])
-                ),
+                format!("¿Cuánto son {} más {}? {}.", NUM_ES[a], NUM_ES[b], cap(NUM_ES[c])),
+                format!("What is {} plus {}? {}.", NUM_EN[a], NUM_EN[b], cap(NUM_EN[c])),
             )
         }
         _ => {
@@ -516,12 +394,7 @@ fn arithmetic(r: &mut Rng) -> Pair {
                     NUM_ES[start + len - 1],
                     NUM_ES[start + len]
                 ),
-                format!(
-                    "{}. After {} comes {}.",
-                    cap(&en.join(", ")),
-                    NUM_EN[start + len - 1],
-                    NUM_EN[start + len]
-                ),
+                format!("{}. After {} comes {}.", cap(&en.join(", ")), NUM_EN[start + len - 1], NUM_EN[start + len]),
             )
         }
     }
@@ -543,36 +416,19 @@ fn days(r: &mut Rng) -> Pair {
         ),
         2 => (
             format!("Hoy es {} y mañana será {}.", DAYS_ES[d], DAYS_ES[next]),
-            format!(
-                "Today is {} and tomorrow will be {}.",
-                DAYS_EN[d], DAYS_EN[next]
-            ),
+            format!("Today is {} and tomorrow will be {}.", DAYS_EN[d], DAYS_EN[next]),
         ),
         3 => (
-            format!(
-                "¿Qué día viene después del {}? El {}.",
-                DAYS_ES[d], DAYS_ES[next]
-            ),
+            format!("¿Qué día viene después del {}? El {}.", DAYS_ES[d], DAYS_ES[next]),
             format!("What day comes after {}? {}.", DAYS_EN[d], DAYS_EN[next]),
         ),
         4 => (
-            format!(
-                "Los días de la semana son {} y {}.",
-                DAYS_ES[..6].join(", "),
-                DAYS_ES[6]
-            ),
-            format!(
-                "The days of the week are {} and {}.",
-                DAYS_EN[..6].join(", "),
-                DAYS_EN[6]
-            ),
+            format!("Los días de la semana son {} y {}.", DAYS_ES[..6].join(", "), DAYS_ES[6]),
+            format!("The days of the week are {} and {}.", DAYS_EN[..6].join(", "), DAYS_EN[6]),
         ),
         _ => (
             format!("Si hoy es {}, ayer fue {}.", DAYS_ES[d], DAYS_ES[prev]),
-            format!(
-                "If today is {}, yesterday was {}.",
-                DAYS_EN[d], DAYS_EN[prev]
-            ),
+            format!("If today is {}, yesterday was {}.", DAYS_EN[d], DAYS_EN[prev]),
         ),
     }
 }
@@ -587,15 +443,8 @@ fn months(r: &mut Rng) -> Pair {
             format!("After {} comes {}.", MONTHS_EN[m], MONTHS_EN[next]),
         ),
         1 => (
-            format!(
-                "¿Qué mes viene después de {}? {}.",
-                MONTHS_ES[m],
-                cap(MONTHS_ES[next])
-            ),
-            format!(
-                "What month comes after {}? {}.",
-                MONTHS_EN[m], MONTHS_EN[next]
-            ),
+            format!("¿Qué mes viene después de {}? {}.", MONTHS_ES[m], cap(MONTHS_ES[next])),
+            format!("What month comes after {}? {}.", MONTHS_EN[m], MONTHS_EN[next]),
         ),
         2 => (
             format!("{} es el {} mes del año.", cap(MONTHS_ES[m]), ORD_ES[m]),
@@ -606,16 +455,8 @@ fn months(r: &mut Rng) -> Pair {
             let es: Vec<&str> = (0..len).map(|i| MONTHS_ES[(m + i) % 12]).collect();
             let en: Vec<&str> = (0..len).map(|i| MONTHS_EN[(m + i) % 12]).collect();
             (
-                format!(
-                    "{} y {} van seguidos.",
-                    cap(&es[..len - 1].join(", ")),
-                    es[len - 1]
-                ),
-                format!(
-                    "{} and {} come one after another.",
-                    en[..len - 1].join(", "),
-                    en[len - 1]
-                ),
+                format!("{} y {} van seguidos.", cap(&es[..len - 1].join(", ")), es[len - 1]),
+                format!("{} and {} come one after another.", en[..len - 1].join(", "), en[len - 1]),
             )
         }
     }
@@ -633,29 +474,14 @@ fn animals(r: &mut Rng) -> Pair {
             format!("The {} is {}.", an.en, col.en),
         ),
         1 => (
-            format!(
-                "{} {} {} es {}.",
-                cap(el(f, false)),
-                an.es,
-                col.es(f, false),
-                size.es(f, false)
-            ),
+            format!("{} {} {} es {}.", cap(el(f, false)), an.es, col.es(f, false), size.es(f, false)),
             format!("The {} {} is {}.", col.en, an.en, size.en),
         ),
         2 => (
-            format!(
-                "{} {} {} son {}.",
-                cap(el(f, true)),
-                an.es_pl,
-                col.es(f, true),
-                size.es(f, true)
-            ),
+            format!("{} {} {} son {}.", cap(el(f, true)), an.es_pl, col.es(f, true), size.es(f, true)),
             format!("The {} {} are {}.", col.en, an.en_pl, size.en),
         ),
-        3 => (
-            format!("Veo {} {} {}.", un(f), an.es, col.es(f, false)),
-            format!("I see a {} {}.", col.en, an.en),
-        ),
+        3 => (format!("Veo {} {} {}.", un(f), an.es, col.es(f, false)), format!("I see a {} {}.", col.en, an.en)),
         _ => {
             let k = r.range(2, 10);
             (
@@ -701,10 +527,7 @@ fn translation(r: &mut Rng) -> Pair {
             format!("How do you say «{es}» in English? You say «{en}»."),
         )
     } else {
-        (
-            format!("«{es}» en inglés es «{en}»."),
-            format!("«{en}» in Spanish is «{es}»."),
-        )
+        (format!("«{es}» en inglés es «{en}»."), format!("«{en}» in Spanish is «{es}»."))
     }
 }
 
@@ -720,11 +543,7 @@ fn story(r: &mut Rng) -> Pair {
     let an = r.pick(&ANIMALS);
     let col = r.pick(&COLOURS);
     let f = an.fem;
-    let (ella, she_en, her_en) = if she {
-        ("ella", "she", "her")
-    } else {
-        ("él", "he", "him")
-    };
+    let (ella, she_en, her_en) = if she { ("ella", "she", "her") } else { ("él", "he", "him") };
     match r.below(3) {
         0 => {
             let d = r.below(7);
@@ -757,7 +576,13 @@ fn story(r: &mut Rng) -> Pair {
                 format!(
                     "{name} tiene {} {} {} que se llama {pet}. Todos los días, {name} y {pet} pasean por {} {}. \
                      {pet} es muy {}. El {} no salieron porque llovía.",
-                    un(f), an.es, col.es(f, false), el(place.fem, false), place.es, mood.es(f, false), DAYS_ES[d]
+                    un(f),
+                    an.es,
+                    col.es(f, false),
+                    el(place.fem, false),
+                    place.es,
+                    mood.es(f, false),
+                    DAYS_ES[d]
                 ),
                 format!(
                     "{name} has a {} {} called {pet}. Every day, {name} and {pet} walk in the {}. \
@@ -774,12 +599,22 @@ fn story(r: &mut Rng) -> Pair {
                 format!(
                     "{name} tenía {} manzanas. Su hermano le dio {} más. Ahora {name} tiene {} manzanas, \
                      porque {} más {} son {}.",
-                    NUM_ES[a], NUM_ES[b], NUM_ES[a + b], NUM_ES[a], NUM_ES[b], NUM_ES[a + b]
+                    NUM_ES[a],
+                    NUM_ES[b],
+                    NUM_ES[a + b],
+                    NUM_ES[a],
+                    NUM_ES[b],
+                    NUM_ES[a + b]
                 ),
                 format!(
                     "{name} had {} apples. {her} brother gave {her_en} {} more. Now {name} has {} apples, \
                      because {} plus {} is {}.",
-                    NUM_EN[a], NUM_EN[b], NUM_EN[a + b], NUM_EN[a], NUM_EN[b], NUM_EN[a + b]
+                    NUM_EN[a],
+                    NUM_EN[b],
+                    NUM_EN[a + b],
+                    NUM_EN[a],
+                    NUM_EN[b],
+                    NUM_EN[a + b]
                 ),
             )
         }
@@ -794,46 +629,26 @@ pub fn bilingual_corpus(seed: u64, approx_bytes: usize) -> Vec<Document> {
     let mut r = Rng(seed ^ 0x7448_4155_5f44_4154); // "tHAU_DAT"
     let mut docs = Vec::new();
     let mut total = 0;
-    let topics: [fn(&mut Rng) -> Pair; 7] =
-        [arithmetic, days, months, animals, translation, fact, story];
+    let topics: [fn(&mut Rng) -> Pair; 7] = [arithmetic, days, months, animals, translation, fact, story];
     while total < approx_bytes {
         let topic = r.below(topics.len() + 1);
-        let count = if topic == 6 {
-            r.range(1, 2)
-        } else {
-            r.range(3, 7)
-        };
+        let count = if topic == 6 { r.range(1, 2) } else { r.range(3, 7) };
         let pairs: Vec<Pair> = (0..count)
             .map(|_| {
                 // The extra slot mixes topics within a paragraph, like a short quiz.
-                let t = if topic == topics.len() {
-                    r.below(topics.len() - 1)
-                } else {
-                    topic
-                };
+                let t = if topic == topics.len() { r.below(topics.len() - 1) } else { topic };
                 topics[t](&mut r)
             })
             .collect();
-        let es = pairs
-            .iter()
-            .map(|p| p.0.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let en = pairs
-            .iter()
-            .map(|p| p.1.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let es = pairs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(" ");
+        let en = pairs.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join(" ");
         let text = match r.below(5) {
             0 | 1 => es + "\n",
             2 | 3 => en + "\n",
             _ => format!("{es}\n\n{en}\n"),
         };
         total += text.len();
-        docs.push(Document {
-            source: format!("synthetic:{}", docs.len() + 1),
-            text,
-        });
+        docs.push(Document { source: format!("synthetic:{}", docs.len() + 1), text });
     }
     docs
 }
@@ -856,10 +671,7 @@ mod tests {
         for target in [5_000usize, 100_000, 1_000_000] {
             let docs = bilingual_corpus(42, target);
             let total: usize = docs.iter().map(|d| d.text.len()).sum();
-            assert!(
-                total >= target && total < target + 3_000,
-                "{target}: {total}"
-            );
+            assert!(total >= target && total < target + 3_000, "{target}: {total}");
             let all: String = docs.iter().map(|d| d.text.as_str()).collect();
             for w in ["más", "plus", "martes", "Tuesday", "¿", "«", "the", "el"] {
                 assert!(all.contains(w), "{target}: missing {w}");
@@ -872,8 +684,7 @@ mod tests {
     #[test]
     fn varied_not_one_repeated_line() {
         let docs = bilingual_corpus(3, 200_000);
-        let sentences: std::collections::HashSet<&str> =
-            docs.iter().flat_map(|d| d.text.split(". ")).collect();
+        let sentences: std::collections::HashSet<&str> = docs.iter().flat_map(|d| d.text.split(". ")).collect();
         assert!(sentences.len() > 1_000, "{}", sentences.len());
     }
 

@@ -34,7 +34,13 @@ pub enum FinishReason {
 
 /// Continue `prompt`, calling `on_text` with each complete piece of UTF-8 text as it is
 /// produced. Returns the generated text and why it stopped.
-pub fn generate(model: &Llama, tok: &Tokenizer, prompt: &str, opts: &GenerateOptions, mut on_text: impl FnMut(&str)) -> Result<(String, FinishReason)> {
+pub fn generate(
+    model: &Llama,
+    tok: &Tokenizer,
+    prompt: &str,
+    opts: &GenerateOptions,
+    mut on_text: impl FnMut(&str),
+) -> Result<(String, FinishReason)> {
     let mut ids = vec![BOS];
     ids.extend(tok.encode(prompt));
     let ctx = model.cfg.max_seq_len;

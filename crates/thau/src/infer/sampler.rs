@@ -110,7 +110,8 @@ mod tests {
         let mut s = Sampler::new(SamplingOptions { temperature: 0.0, repetition_penalty: 1.5, ..Default::default() });
         assert_eq!(s.sample(&logits, &[1]), 3);
         let draw = |seed| {
-            let mut s = Sampler::new(SamplingOptions { seed, temperature: 1.0, top_k: 0, top_p: 1.0, repetition_penalty: 1.0 });
+            let mut s =
+                Sampler::new(SamplingOptions { seed, temperature: 1.0, top_k: 0, top_p: 1.0, repetition_penalty: 1.0 });
             (0..50).map(|_| s.sample(&logits, &[])).collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));

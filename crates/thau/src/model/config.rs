@@ -33,7 +33,15 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     #[allow(clippy::too_many_arguments)]
-    fn new(name: &str, d_model: usize, n_layers: usize, n_heads: usize, n_kv_heads: usize, ffn_hidden: usize, max_seq_len: usize) -> Self {
+    fn new(
+        name: &str,
+        d_model: usize,
+        n_layers: usize,
+        n_heads: usize,
+        n_kv_heads: usize,
+        ffn_hidden: usize,
+        max_seq_len: usize,
+    ) -> Self {
         Self {
             name: name.to_string(),
             vocab_size: DEFAULT_VOCAB,
@@ -108,7 +116,8 @@ impl ModelConfig {
     /// Check internal consistency (used on every config loaded from disk).
     pub fn validate(&self) -> Result<()> {
         let bad = |r: String| Err(Error::invalid(format!("model config '{}'", self.name), r));
-        if self.vocab_size == 0 || self.d_model == 0 || self.n_layers == 0 || self.n_heads == 0 || self.ffn_hidden == 0 {
+        if self.vocab_size == 0 || self.d_model == 0 || self.n_layers == 0 || self.n_heads == 0 || self.ffn_hidden == 0
+        {
             return bad("sizes must be positive".into());
         }
         if self.n_heads * self.head_dim != self.d_model {

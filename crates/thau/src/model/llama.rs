@@ -101,7 +101,15 @@ impl Llama {
         }
         let norm = ones(c)?;
         let lm_head = if cfg.tie_embeddings { None } else { Some(mat(v, c, std)?) };
-        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta), matmul: Precision::F32 })
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta),
+            matmul: Precision::F32,
+        })
     }
 
     /// Every parameter with its Hugging Face name, in a fixed order.
@@ -158,7 +166,11 @@ impl Llama {
                 .remove(name)
                 .ok_or_else(|| Error::corrupt(source, format!("tensor {name} is missing"), hint))?;
             if t.dims() != shape {
-                return Err(Error::corrupt(source, format!("tensor {name} has shape {:?}, expected {shape:?}", t.dims()), hint));
+                return Err(Error::corrupt(
+                    source,
+                    format!("tensor {name} has shape {:?}, expected {shape:?}", t.dims()),
+                    hint,
+                ));
             }
             Ok(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
         };
@@ -185,20 +197,34 @@ impl Llama {
             .collect();
         let norm = next();
         let lm_head = if cfg.tie_embeddings { None } else { Some(next()) };
-        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, lm_head, rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta), matmul: Precision::F32 })
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta),
+            matmul: Precision::F32,
+        })
     }
 
     /// Load weights from a safetensors file.
     pub fn load(cfg: &ModelConfig, path: &Path, device: &Device) -> Result<Self> {
         let bytes = crate::error::read_file(path, "train this age first with `thau train`")?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, device)
-            .map_err(|e| Error::corrupt(path, e.to_string(), "the weights file is damaged; resume from an earlier checkpoint or retrain"))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+            Error::corrupt(
+                path,
+                e.to_string(),
+                "the weights file is damaged; resume from an earlier checkpoint or retrain",
+            )
+        })?;
         Self::from_tensors(cfg, tensors, path)
     }
 
     /// The weights as safetensors bytes (HF names), with `metadata` in the header.
     pub fn to_safetensors(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
-        let tensors: Vec<(String, Tensor)> = self.named_vars().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+        let tensors: Vec<(String, Tensor)> =
+            self.named_vars().into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
         tensors_to_safetensors(&tensors, metadata)
     }
 
@@ -318,6 +344,5 @@ impl Llama {
 /// Serialise named tensors to safetensors bytes.
 pub fn tensors_to_safetensors(tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
     let views: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    safetensors::tensor::serialize(views, Some(metadata))
-        .map_err(|e| Error::invalid("safetensors", e.to_string()))
+    safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| Error::invalid("safetensors", e.to_string()))
 }

@@ -23,8 +23,7 @@ pub const MAX_VOCAB_SIZE: usize = 262_144;
 /// Hint for a missing tokenizer file.
 const LOAD_HINT: &str = "run `thau tokenizer train --corpus PATH --out FILE` first";
 /// Hint for a tokenizer file that is not one of ours.
-const CORRUPT_HINT: &str =
-    "delete it and run `thau tokenizer train --corpus PATH --out FILE` to make a new one";
+const CORRUPT_HINT: &str = "delete it and run `thau tokenizer train --corpus PATH --out FILE` to make a new one";
 
 /// Byte-level BPE tokenizer with fixed special-token ids. Cheap to share: `Clone + Send + Sync`.
 #[derive(Clone)]
@@ -45,10 +44,7 @@ pub struct Tokenizer {
 
 impl std::fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokenizer")
-            .field("vocab_size", &self.tokens.len())
-            .field("merges", &self.merges.len())
-            .finish()
+        f.debug_struct("Tokenizer").field("vocab_size", &self.tokens.len()).field("merges", &self.merges.len()).finish()
     }
 }
 
@@ -92,10 +88,7 @@ impl Tokenizer {
                 ),
             ));
         }
-        let specials = SPECIAL_TOKENS
-            .iter()
-            .map(|s| AddedToken::from(*s, true))
-            .collect();
+        let specials = SPECIAL_TOKENS.iter().map(|s| AddedToken::from(*s, true)).collect();
         let trainer = BpeTrainer::builder()
             .vocab_size(vocab_size)
             .min_frequency(2)
@@ -111,18 +104,15 @@ impl Tokenizer {
         let texts = texts.inspect(|t| {
             bytes_seen.fetch_add(t.len(), Ordering::Relaxed);
         });
-        tk.train(&mut trainer, texts)
-            .map_err(|e| Error::Tokenizer(format!("training failed: {e}")))?;
+        tk.train(&mut trainer, texts).map_err(|e| Error::Tokenizer(format!("training failed: {e}")))?;
         if bytes_seen.load(Ordering::Relaxed) == 0 {
             return Err(Error::Corpus {
-                reason: "no text to train the tokenizer on: give a corpus with some text in it"
-                    .into(),
+                reason: "no text to train the tokenizer on: give a corpus with some text in it".into(),
             });
         }
         // Go through JSON so a trained tokenizer is exactly what `load` would give back.
-        let json = tk.to_string(true).map_err(|e| {
-            Error::Tokenizer(format!("cannot serialise the trained tokenizer: {e}"))
-        })?;
+        let json =
+            tk.to_string(true).map_err(|e| Error::Tokenizer(format!("cannot serialise the trained tokenizer: {e}")))?;
         let tok = Self::from_json(&json, Path::new("<trained tokenizer>"))?;
         if tok.vocab_size() < vocab_size {
             tracing::warn!(
@@ -131,11 +121,7 @@ impl Tokenizer {
                 "corpus too small to fill the vocabulary; the tokenizer is smaller than asked"
             );
         }
-        tracing::info!(
-            vocab_size = tok.vocab_size(),
-            merges = tok.merges.len(),
-            "tokenizer trained"
-        );
+        tracing::info!(vocab_size = tok.vocab_size(), merges = tok.merges.len(), "tokenizer trained");
         Ok(tok)
     }
 
@@ -155,9 +141,7 @@ impl Tokenizer {
 
     /// The pretty `tokenizer.json` text.
     pub fn to_json(&self) -> Result<String> {
-        self.inner
-            .to_string(true)
-            .map_err(|e| Error::Tokenizer(format!("cannot serialise the tokenizer: {e}")))
+        self.inner.to_string(true).map_err(|e| Error::Tokenizer(format!("cannot serialise the tokenizer: {e}")))
     }
 
     /// Build from `tokenizer.json` text; `path` only names the source in errors.
@@ -167,9 +151,8 @@ impl Tokenizer {
             serde_json::from_str(json).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
         check_pipeline(&value).map_err(corrupt)?;
         let merges = parse_merges(&value).map_err(corrupt)?;
-        let inner: tokenizers::Tokenizer = json
-            .parse()
-            .map_err(|e| corrupt(format!("not a tokenizers tokenizer.json: {e}")))?;
+        let inner: tokenizers::Tokenizer =
+            json.parse().map_err(|e| corrupt(format!("not a tokenizers tokenizer.json: {e}")))?;
         if !matches!(inner.get_model(), ModelWrapper::BPE(_)) {
             return Err(corrupt("the model is not BPE".into()));
         }
@@ -194,10 +177,7 @@ impl Tokenizer {
                 None => return Err(corrupt(format!("special token {s} (id {id}) is missing"))),
             }
             if inner.token_to_id(s) != Some(id) {
-                return Err(corrupt(format!(
-                    "special token {s} maps to {:?}, expected id {id}",
-                    inner.token_to_id(s)
-                )));
+                return Err(corrupt(format!("special token {s} maps to {:?}, expected id {id}", inner.token_to_id(s))));
             }
         }
 
@@ -213,20 +193,15 @@ impl Tokenizer {
         let mut tokens = Vec::with_capacity(n);
         let mut token_bytes = Vec::with_capacity(n);
         for id in 0..n as u32 {
-            let tok = inner
-                .id_to_token(id)
-                .ok_or_else(|| corrupt(format!("ids are not contiguous: id {id} is missing")))?;
+            let tok =
+                inner.id_to_token(id).ok_or_else(|| corrupt(format!("ids are not contiguous: id {id} is missing")))?;
             let bytes = if (id as usize) < NUM_SPECIAL {
                 tok.as_bytes().to_vec()
             } else {
                 tok.chars()
                     .map(|c| c2b.get(&c).copied())
                     .collect::<Option<Vec<u8>>>()
-                    .ok_or_else(|| {
-                        corrupt(format!(
-                            "token {id} {tok:?} is not in the byte-level alphabet"
-                        ))
-                    })?
+                    .ok_or_else(|| corrupt(format!("token {id} {tok:?} is not in the byte-level alphabet")))?
             };
             tokens.push(tok);
             token_bytes.push(bytes);
@@ -241,14 +216,7 @@ impl Tokenizer {
 
         let mut raw = inner.clone();
         raw.set_encode_special_tokens(true);
-        Ok(Self {
-            inner,
-            raw,
-            tokens,
-            token_bytes,
-            byte_ids,
-            merges,
-        })
+        Ok(Self { inner, raw, tokens, token_bytes, byte_ids, merges })
     }
 
     /// Encode raw text: special-token strings in it are plain text, never control tokens.
@@ -344,9 +312,7 @@ fn check_pipeline(v: &serde_json::Value) -> std::result::Result<(), String> {
         p["type"] == "ByteLevel" && p["add_prefix_space"] != true && p["use_regex"] != false
     };
     if !is_byte_level("pre_tokenizer") {
-        return Err(
-            "pre_tokenizer is not ByteLevel(add_prefix_space=false, use_regex=true)".into(),
-        );
+        return Err("pre_tokenizer is not ByteLevel(add_prefix_space=false, use_regex=true)".into());
     }
     if v["decoder"]["type"] != "ByteLevel" {
         return Err("decoder is not ByteLevel".into());
@@ -359,20 +325,15 @@ fn check_pipeline(v: &serde_json::Value) -> std::result::Result<(), String> {
 
 /// Read `model.merges`, accepting both `["a", "b"]` pairs and legacy `"a b"` strings.
 fn parse_merges(v: &serde_json::Value) -> std::result::Result<Vec<(String, String)>, String> {
-    let list = v["model"]["merges"]
-        .as_array()
-        .ok_or_else(|| "model.merges is missing or not a list".to_string())?;
+    let list = v["model"]["merges"].as_array().ok_or_else(|| "model.merges is missing or not a list".to_string())?;
     list.iter()
         .enumerate()
         .map(|(i, m)| {
             let pair = match m {
-                serde_json::Value::Array(p) if p.len() == 2 => p[0]
-                    .as_str()
-                    .zip(p[1].as_str())
-                    .map(|(a, b)| (a.to_string(), b.to_string())),
-                serde_json::Value::String(s) => s
-                    .split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string())),
+                serde_json::Value::Array(p) if p.len() == 2 => {
+                    p[0].as_str().zip(p[1].as_str()).map(|(a, b)| (a.to_string(), b.to_string()))
+                }
+                serde_json::Value::String(s) => s.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())),
                 _ => None,
             };
             pair.ok_or_else(|| format!("merge {i} is not a pair of strings: {m}"))
@@ -429,12 +390,8 @@ mod tests {
         (0..len)
             .map(|_| match rng.gen_range(0..6) {
                 0 => rng.gen_range(' '..='~'),
-                1 => *['á', 'é', 'í', 'ó', 'ú', 'ñ', '¿', '¡', 'ü', 'Ñ']
-                    .get(rng.gen_range(0..10))
-                    .unwrap_or(&'a'),
-                2 => *[' ', '\n', '\t', '\r']
-                    .get(rng.gen_range(0..4))
-                    .unwrap_or(&' '),
+                1 => *['á', 'é', 'í', 'ó', 'ú', 'ñ', '¿', '¡', 'ü', 'Ñ'].get(rng.gen_range(0..10)).unwrap_or(&'a'),
+                2 => *[' ', '\n', '\t', '\r'].get(rng.gen_range(0..4)).unwrap_or(&' '),
                 3 => rng.gen_range('\u{4e00}'..='\u{9fff}'),
                 4 => rng.gen_range('\u{1f300}'..='\u{1faff}'),
                 _ => rng.gen::<char>(),
@@ -454,10 +411,7 @@ mod tests {
         // The 256 byte tokens follow the specials.
         let mut byte_ids: Vec<u32> = (0..=255u8).map(|b| tok.byte_id(b)).collect();
         byte_ids.sort_unstable();
-        assert_eq!(
-            byte_ids,
-            (NUM_SPECIAL as u32..NUM_SPECIAL as u32 + 256).collect::<Vec<_>>()
-        );
+        assert_eq!(byte_ids, (NUM_SPECIAL as u32..NUM_SPECIAL as u32 + 256).collect::<Vec<_>>());
         assert_eq!(tok.vocab_size(), 400);
         assert_eq!(tok.merges().len(), 400 - NUM_SPECIAL - 256);
     }
@@ -489,16 +443,9 @@ mod tests {
     #[test]
     fn encode_never_injects_specials() {
         let tok = trained(500);
-        for s in SPECIAL_TOKENS
-            .iter()
-            .map(|s| s.to_string())
-            .chain(TRICKY.iter().map(|s| s.to_string()))
-        {
+        for s in SPECIAL_TOKENS.iter().map(|s| s.to_string()).chain(TRICKY.iter().map(|s| s.to_string())) {
             let ids = tok.encode(&s);
-            assert!(
-                ids.iter().all(|&id| id as usize >= NUM_SPECIAL),
-                "{s:?} -> {ids:?}"
-            );
+            assert!(ids.iter().all(|&id| id as usize >= NUM_SPECIAL), "{s:?} -> {ids:?}");
         }
         let chat = "<|user|>hola<|end|><|assistant|>";
         assert_eq!(tok.encode_with_specials(chat)[0], crate::tokenizer::USER);
@@ -520,10 +467,7 @@ mod tests {
         let loaded = Tokenizer::load(&p).unwrap();
         assert_eq!(loaded.to_json().unwrap(), a);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), a);
-        assert_eq!(
-            loaded.encode("El gato número 7"),
-            trained(450).encode("El gato número 7")
-        );
+        assert_eq!(loaded.encode("El gato número 7"), trained(450).encode("El gato número 7"));
     }
 
     #[test]
@@ -549,9 +493,7 @@ mod tests {
         // Arbitrary id sequences (invalid UTF-8 included) agree with lossy decode.
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..500 {
-            let ids: Vec<u32> = (0..rng.gen_range(0..12))
-                .map(|_| rng.gen_range(0..tok.vocab_size() as u32))
-                .collect();
+            let ids: Vec<u32> = (0..rng.gen_range(0..12)).map(|_| rng.gen_range(0..tok.vocab_size() as u32)).collect();
             let mut sd = tok.stream_decoder();
             let mut out: String = ids.iter().filter_map(|&id| sd.push(id)).collect();
             out.extend(sd.finish());
@@ -578,47 +520,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.json");
         let err = Tokenizer::load(&missing).unwrap_err();
-        assert!(
-            matches!(err, Error::NotFound { .. })
-                && err.to_string().contains("thau tokenizer train"),
-            "{err}"
-        );
+        assert!(matches!(err, Error::NotFound { .. }) && err.to_string().contains("thau tokenizer train"), "{err}");
 
         let good = trained(300).to_json().unwrap();
         let p = dir.path().join("t.json");
         let cases: Vec<(&str, String)> = vec![
             ("not json", "{ nope".to_string()),
             ("truncated", good[..good.len() / 2].to_string()),
-            (
-                "renamed special",
-                good.replacen("\"<|eos|>\"", "\"<|EOS|>\"", 2),
-            ),
+            ("renamed special", good.replacen("\"<|eos|>\"", "\"<|EOS|>\"", 2)),
             (
                 "swapped specials",
                 good.replace("\"<|bos|>\"", "\"<|tmp|>\"")
                     .replace("\"<|eos|>\"", "\"<|bos|>\"")
                     .replace("\"<|tmp|>\"", "\"<|eos|>\""),
             ),
-            (
-                "normalizer",
-                good.replacen(
-                    "\"normalizer\": null",
-                    "\"normalizer\": {\"type\": \"Lowercase\"}",
-                    1,
-                ),
-            ),
-            (
-                "prefix space",
-                good.replacen(
-                    "\"add_prefix_space\": false",
-                    "\"add_prefix_space\": true",
-                    1,
-                ),
-            ),
-            (
-                "not utf8",
-                String::from_utf8_lossy(b"\xff\xfe").into_owned(),
-            ),
+            ("normalizer", good.replacen("\"normalizer\": null", "\"normalizer\": {\"type\": \"Lowercase\"}", 1)),
+            ("prefix space", good.replacen("\"add_prefix_space\": false", "\"add_prefix_space\": true", 1)),
+            ("not utf8", String::from_utf8_lossy(b"\xff\xfe").into_owned()),
         ];
         for (what, text) in cases {
             assert_ne!(text, good, "{what}: the corruption did not apply");
@@ -627,10 +545,7 @@ mod tests {
             assert!(matches!(err, Error::Corrupt { .. }), "{what}: {err}");
         }
         std::fs::write(&p, b"\xff\xfe{}").unwrap();
-        assert!(matches!(
-            Tokenizer::load(&p).unwrap_err(),
-            Error::Corrupt { .. }
-        ));
+        assert!(matches!(Tokenizer::load(&p).unwrap_err(), Error::Corrupt { .. }));
     }
 
     #[test]

@@ -15,10 +15,7 @@ pub struct StreamDecoder<'a> {
 impl<'a> StreamDecoder<'a> {
     /// A decoder with nothing pending.
     pub fn new(tok: &'a Tokenizer) -> Self {
-        Self {
-            tok,
-            pending: Vec::new(),
-        }
+        Self { tok, pending: Vec::new() }
     }
 
     /// Add one token; returns the text that is now complete, if any (unknown ids are skipped).

@@ -3,8 +3,8 @@
 
 use crate::error::{Error, Result};
 use candle_core::{CpuStorage, InplaceOp1, Layout, Storage, Tensor, Var};
-use std::cell::RefCell;
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy)]
@@ -71,9 +71,20 @@ struct Coeffs {
 impl Update<'_> {
     fn apply(&self, w: &mut [f32]) {
         let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
-        let u = Coeffs { g_scale: self.g_scale, b1: self.b1, b2: self.b2, eps: self.eps, step_size: self.step_size, inv_sqrt_bc2: self.inv_sqrt_bc2, decay: self.decay };
-        w.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK)).zip(self.g.par_chunks(CHUNK)).for_each(
-            |(((w, m), v), g)| {
+        let u = Coeffs {
+            g_scale: self.g_scale,
+            b1: self.b1,
+            b2: self.b2,
+            eps: self.eps,
+            step_size: self.step_size,
+            inv_sqrt_bc2: self.inv_sqrt_bc2,
+            decay: self.decay,
+        };
+        w.par_chunks_mut(CHUNK)
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .zip(self.g.par_chunks(CHUNK))
+            .for_each(|(((w, m), v), g)| {
                 for j in 0..w.len() {
                     let gj = g[j] * u.g_scale;
                     m[j] = u.b1 * m[j] + (1.0 - u.b1) * gj;
@@ -81,8 +92,7 @@ impl Update<'_> {
                     let denom = v[j].sqrt() * u.inv_sqrt_bc2 + u.eps;
                     w[j] = w[j] * u.decay - u.step_size * m[j] / denom;
                 }
-            },
-        );
+            });
     }
 }
 
@@ -112,13 +122,24 @@ impl AdamW {
     /// `vars[i]`, multiplied by `g_scale` (global-norm clipping) as it is read; `decay[i]`
     /// says whether weight decay applies. On CPU the weights are updated in place.
     #[allow(clippy::too_many_arguments)]
-    pub fn step(&mut self, vars: &[(String, &Var)], grads: &[Tensor], g_scale: f32, decay: &[bool], lr: f64, t: u64) -> Result<()> {
+    pub fn step(
+        &mut self,
+        vars: &[(String, &Var)],
+        grads: &[Tensor],
+        g_scale: f32,
+        decay: &[bool],
+        lr: f64,
+        t: u64,
+    ) -> Result<()> {
         let p = self.params;
         let bc1 = 1.0 - p.beta1.powi(t as i32);
         let bc2 = 1.0 - p.beta2.powi(t as i32);
         for (i, (name, var)) in vars.iter().enumerate() {
             if grads[i].elem_count() != var.elem_count() {
-                return Err(Error::invalid("gradient", format!("{name}: {} values for {} parameters", grads[i].elem_count(), var.elem_count())));
+                return Err(Error::invalid(
+                    "gradient",
+                    format!("{name}: {} values for {} parameters", grads[i].elem_count(), var.elem_count()),
+                ));
             }
             let (m, v) = (&mut self.m[i], &mut self.v[i]);
             with_f32(&grads[i], |g| -> Result<()> {
@@ -163,11 +184,19 @@ impl AdamW {
             for (prefix, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
                 let key = format!("{prefix}.{name}");
                 let t = tensors.remove(&key).ok_or_else(|| {
-                    Error::corrupt(source, format!("optimizer tensor {key} is missing"), "delete this step folder to resume from the previous checkpoint")
+                    Error::corrupt(
+                        source,
+                        format!("optimizer tensor {key} is missing"),
+                        "delete this step folder to resume from the previous checkpoint",
+                    )
                 })?;
                 let data = to_vec_f32(&t)?;
                 if data.len() != slot.len() {
-                    return Err(Error::corrupt(source, format!("optimizer tensor {key} has {} values, expected {}", data.len(), slot.len()), "delete this step folder"));
+                    return Err(Error::corrupt(
+                        source,
+                        format!("optimizer tensor {key} has {} values, expected {}", data.len(), slot.len()),
+                        "delete this step folder",
+                    ));
                 }
                 *slot = data;
             }

@@ -25,7 +25,10 @@ fn check_len(shard: &TokenShard, seq: usize, what: &str) -> Result<usize> {
     let n = shard.len();
     if n < seq + 1 {
         return Err(Error::Corpus {
-            reason: format!("the {what} split has {n} tokens but one window needs {} (seq_len + 1): add text or lower --seq-len", seq + 1),
+            reason: format!(
+                "the {what} split has {n} tokens but one window needs {} (seq_len + 1): add text or lower --seq-len",
+                seq + 1
+            ),
         });
     }
     Ok(n - seq - 1)

@@ -44,7 +44,11 @@ impl MetricsLog {
                 Ok(m) => out.push(m),
                 Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
                 Err(e) => {
-                    return Err(Error::corrupt(path, format!("line {}: {e}", i + 1), "fix or delete the line; metrics are only a log"))
+                    return Err(Error::corrupt(
+                        path,
+                        format!("line {}: {e}", i + 1),
+                        "fix or delete the line; metrics are only a log",
+                    ))
                 }
             }
         }
@@ -71,7 +75,11 @@ impl MetricsLog {
     pub fn append(&mut self, m: &StepMetrics) -> Result<()> {
         let mut line = serde_json::to_vec(m).map_err(|e| Error::invalid("metrics", e.to_string()))?;
         line.push(b'\n');
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
         f.write_all(&line).map_err(|e| Error::io(&self.path, e))
     }
 }

@@ -9,4 +9,7 @@ pub mod trainer;
 
 pub use metrics::{MetricsLog, StepMetrics};
 pub use prepare::{prepare, CorpusSource, Prepared};
-pub use trainer::{evaluate, optimizer_step, train, StepOutcome, Budget, Silent, StartInfo, TrainConfig, TrainObserver, TrainRequest, TrainSummary};
+pub use trainer::{
+    evaluate, optimizer_step, train, Budget, Silent, StartInfo, StepOutcome, TrainConfig, TrainObserver, TrainRequest,
+    TrainSummary,
+};

@@ -34,7 +34,8 @@ fn documents(source: &CorpusSource, seed: u64) -> Result<Vec<Document>> {
         }
         CorpusSource::Synthetic { bytes } => Ok(data::synthetic::bilingual_corpus(seed, *bytes)),
         CorpusSource::Existing => Err(Error::Corpus {
-            reason: "this run has no tokenised data yet: pass --corpus PATH (files or folders of .txt/.md/.jsonl)".into(),
+            reason: "this run has no tokenised data yet: pass --corpus PATH (files or folders of .txt/.md/.jsonl)"
+                .into(),
         }),
     }
 }
@@ -71,7 +72,11 @@ pub fn prepare(run: &RunDir, source: &CorpusSource, vocab_size: usize, split: &S
     if train.vocab_size() != tokenizer.vocab_size() as u32 as usize {
         return Err(Error::Incompatible {
             path: data_dir.join("train.bin"),
-            reason: format!("shards were made with vocab {}, tokenizer has {}", train.vocab_size(), tokenizer.vocab_size()),
+            reason: format!(
+                "shards were made with vocab {}, tokenizer has {}",
+                train.vocab_size(),
+                tokenizer.vocab_size()
+            ),
             hint: "delete the run's data/ folder to re-tokenise".into(),
         });
     }

@@ -87,7 +87,10 @@ impl TrainConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("--lr", "must be a positive number");
         }
-        if !(0.0..=1.0).contains(&self.min_lr_ratio) || !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
+        if !(0.0..=1.0).contains(&self.min_lr_ratio)
+            || !(0.0..1.0).contains(&self.beta1)
+            || !(0.0..1.0).contains(&self.beta2)
+        {
             return bad("schedule/optimizer", "min_lr_ratio in [0,1], betas in [0,1)");
         }
         match self.budget {
@@ -198,7 +201,12 @@ pub fn optimizer_step(
         let store = if micro.len() == 1 { loss.backward()? } else { (loss / micro.len() as f64)?.backward()? };
         for (acc, (name, var)) in grads.iter_mut().zip(vars) {
             match store.get(var.as_tensor()) {
-                Some(g) => *acc = Some(match acc.take() { Some(a) => (a + g)?, None => g.clone() }),
+                Some(g) => {
+                    *acc = Some(match acc.take() {
+                        Some(a) => (a + g)?,
+                        None => g.clone(),
+                    })
+                }
                 None => tracing::debug!(param = %name, "no gradient"),
             }
         }
@@ -236,7 +244,10 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     // ---- resume or fresh start ------------------------------------------------------------
     let resume_from = if req.resume {
         Some(existing.last().cloned().ok_or_else(|| {
-            Error::not_found(run.age_dir(req.age).join("step-*"), "there is nothing to resume: run the same command without --resume")
+            Error::not_found(
+                run.age_dir(req.age).join("step-*"),
+                "there is nothing to resume: run the same command without --resume",
+            )
         })?)
     } else {
         if let Some(last) = existing.last() {
@@ -264,7 +275,10 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     let mut mcfg = preset.clone();
     mcfg.vocab_size = tokenizer.vocab_size();
     if cfg.seq_len > mcfg.max_seq_len {
-        return Err(Error::invalid("--seq-len", format!("{} exceeds the model's max_seq_len {}", cfg.seq_len, mcfg.max_seq_len)));
+        return Err(Error::invalid(
+            "--seq-len",
+            format!("{} exceeds the model's max_seq_len {}", cfg.seq_len, mcfg.max_seq_len),
+        ));
     }
     let dev = &req.device;
     let (mut model, mut state, mut opt);
@@ -275,7 +289,10 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
             if saved != mcfg {
                 return Err(Error::Incompatible {
                     path: run.config_path(req.age),
-                    reason: format!("age {} was trained as preset '{}' ({} layers, d_model {}), not '{}'", req.age, saved.name, saved.n_layers, saved.d_model, mcfg.name),
+                    reason: format!(
+                        "age {} was trained as preset '{}' ({} layers, d_model {}), not '{}'",
+                        req.age, saved.name, saved.n_layers, saved.d_model, mcfg.name
+                    ),
                     hint: format!("resume with --preset {} or start a new --run", saved.name),
                 });
             }
@@ -366,18 +383,35 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
         if state.total_steps == 0 && state.step >= measure_steps {
             if let (Budget::Minutes(m), Some(t0)) = (cfg.budget, loop_start) {
                 let per_step = t0.elapsed().as_secs_f64() / state.step.max(1) as f64;
-                state.total_steps = ((m * 60.0 - seconds_before) / per_step).floor().max((state.step + 1) as f64) as u64;
+                state.total_steps =
+                    ((m * 60.0 - seconds_before) / per_step).floor().max((state.step + 1) as f64) as u64;
                 tracing::info!(total_steps = state.total_steps, "time budget converted to steps");
             }
         }
         loop_start.get_or_insert_with(Instant::now);
         let step = state.step;
-        let lr = lr_at(step, if state.total_steps > 0 { state.total_steps } else { u64::MAX }, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio);
+        let lr = lr_at(
+            step,
+            if state.total_steps > 0 { state.total_steps } else { u64::MAX },
+            cfg.warmup_steps,
+            cfg.lr,
+            cfg.min_lr_ratio,
+        );
 
         let micro: Vec<Batch> = (0..cfg.grad_accum as u64)
             .map(|m| train_batch(&train_shard, cfg.seed, step, m, cfg.batch_size, cfg.seq_len))
             .collect::<Result<_>>()?;
-        let out = optimizer_step(&model, &vars, &decay, &mut opt, &micro, (cfg.batch_size, cfg.seq_len), lr, cfg.grad_clip, step)?;
+        let out = optimizer_step(
+            &model,
+            &vars,
+            &decay,
+            &mut opt,
+            &micro,
+            (cfg.batch_size, cfg.seq_len),
+            lr,
+            cfg.grad_clip,
+            step,
+        )?;
         let (loss, norm) = (out.loss, out.grad_norm);
         state.step += 1;
         state.tokens += tps;

@@ -9,8 +9,8 @@
 //!   dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP − rowsum(dO ⊙ O)),  dQ = s·dS K,  dK = s·dSᵀ Q.
 
 use super::kernel::{dispatch_float, matmul, slice, Elem, Mat, SendPtr};
-use num_traits::Float;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType, D};
+use num_traits::Float;
 use rayon::prelude::*;
 
 /// Rows per tile: the causal mask lets tile r skip every key after its last query.
@@ -44,9 +44,8 @@ pub fn causal_attention_reference(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<
     let scale = 1.0 / (d.d as f64).sqrt();
     let s = (qh.matmul(&kh.t()?.contiguous()?)? * scale)?; // (B, H, Tq, Tk)
     let off = d.tk - d.tq;
-    let mask: Vec<f32> = (0..d.tq)
-        .flat_map(|i| (0..d.tk).map(move |j| if j <= off + i { 0.0 } else { f32::NEG_INFINITY }))
-        .collect();
+    let mask: Vec<f32> =
+        (0..d.tq).flat_map(|i| (0..d.tk).map(move |j| if j <= off + i { 0.0 } else { f32::NEG_INFINITY })).collect();
     let mask = Tensor::from_vec(mask, (d.tq, d.tk), q.device())?.to_dtype(q.dtype())?;
     let s = s.broadcast_add(&mask)?;
     let max = s.max_keepdim(D::Minus1)?.detach();
@@ -71,7 +70,11 @@ impl Dims {
         let (b, tq, h, d) = q.dims4()?;
         let (bk, tk, kv, dk) = k.dims4()?;
         if b != bk || d != dk || kv == 0 || h % kv != 0 || tk < tq {
-            candle_core::bail!("attention: q {:?} and k {:?} are incompatible (need same B and D, H % KV == 0, Tk >= Tq)", q.dims(), k.dims())
+            candle_core::bail!(
+                "attention: q {:?} and k {:?} are incompatible (need same B and D, H % KV == 0, Tk >= Tq)",
+                q.dims(),
+                k.dims()
+            )
         }
         Ok(Self { b, tq, tk, h, kv, d })
     }
@@ -159,7 +162,14 @@ impl CustomOp3 for Attention {
             Ok((T::to_cpu_storage_owned(o), l1.shape().clone()))
         })
     }
-    fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, d_o: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        o: &Tensor,
+        d_o: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (nq, nk) = (q.elem_count(), k.elem_count());
         // Pack (o, dO) into one tensor so the backward is a single 3-input op.
         let o_do = Tensor::cat(&[o.flatten_all()?, d_o.contiguous()?.flatten_all()?], 0)?;
@@ -212,7 +222,18 @@ fn bwd<T: Elem>(dm: Dims, q: &[T], o: &[T], d_o: &[T], k: &[T], v: &[T]) -> Vec<
                     for i0 in (0..tq).step_by(TILE) {
                         let i1 = (i0 + TILE).min(tq);
                         let lhs = Mat { ptr: dom.ptr.offset(i0 as isize * qs), ..dom };
-                        matmul(i1 - i0, off + i1, d, ds.as_mut_ptr().add(i0 * tk), tk as isize, 1, false, lhs, vt, T::one());
+                        matmul(
+                            i1 - i0,
+                            off + i1,
+                            d,
+                            ds.as_mut_ptr().add(i0 * tk),
+                            tk as isize,
+                            1,
+                            false,
+                            lhs,
+                            vt,
+                            T::one(),
+                        );
                     }
                     for i in 0..tq {
                         let last = off + i;

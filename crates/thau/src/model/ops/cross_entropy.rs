@@ -9,8 +9,8 @@
 //! over the (N, V) logits instead of two.
 
 use super::kernel::{dispatch_float, rows_per_chunk, slice, Elem};
-use num_traits::{Float, Zero};
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
+use num_traits::{Float, Zero};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -26,7 +26,8 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     if !logits.device().is_cpu() {
         return cross_entropy_reference(logits, targets);
     }
-    let op = CrossEntropy { scale: None, keep_grad: logits.is_variable() || logits.track_op(), saved: Mutex::new(None) };
+    let op =
+        CrossEntropy { scale: None, keep_grad: logits.is_variable() || logits.track_op(), saved: Mutex::new(None) };
     logits.contiguous()?.apply_op2(&targets.contiguous()?, op)
 }
 
@@ -158,7 +159,10 @@ impl CustomOp2 for CrossEntropy {
             let grad = match saved {
                 CpuStorage::F32(v) => Tensor::from_vec(v, z.shape(), z.device())?,
                 CpuStorage::F64(v) => Tensor::from_vec(v, z.shape(), z.device())?,
-                other => candle_core::bail!("cross_entropy: unexpected saved dtype {:?}", candle_core::backend::BackendStorage::dtype(&other)),
+                other => candle_core::bail!(
+                    "cross_entropy: unexpected saved dtype {:?}",
+                    candle_core::backend::BackendStorage::dtype(&other)
+                ),
             };
             return Ok((Some(if g == 1.0 { grad } else { (grad * g)? }), None));
         }

@@ -59,20 +59,38 @@ pub fn bf16_available() -> bool {
 
 /// y (N×M) = (accumulate ? y : 0) + x (N×K) · wᵀ, with w (M×K).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_nt<T: Elem>(x: &[T], w: &[T], y: &mut [T], n: usize, k: usize, m: usize, accumulate: bool, prec: Precision) {
+pub fn gemm_nt<T: Elem>(
+    x: &[T],
+    w: &[T],
+    y: &mut [T],
+    n: usize,
+    k: usize,
+    m: usize,
+    accumulate: bool,
+    prec: Precision,
+) {
     assert_eq!(x.len(), n * k, "gemm_nt: x has {} elements, expected {n}×{k}", x.len());
     assert_eq!(w.len(), m * k, "gemm_nt: w has {} elements, expected {m}×{k}", w.len());
     assert_eq!(y.len(), n * m, "gemm_nt: y has {} elements, expected {n}×{m}", y.len());
     let a = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
     let b = View { ptr: w.as_ptr(), rs: 1, cs: k as isize }; // B(p, j) = w[j, p]
-    // SAFETY: the asserts above make every (row, col) the views address lie inside x, w and y;
-    // y is borrowed mutably, so nothing else touches it.
+                                                             // SAFETY: the asserts above make every (row, col) the views address lie inside x, w and y;
+                                                             // y is borrowed mutably, so nothing else touches it.
     unsafe { gemm_strided(n, m, k, a, b, y.as_mut_ptr(), m, accumulate, prec) }
 }
 
 /// dx (N×K) = (accumulate ? dx : 0) + dy (N×M) · w (M×K).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_nn<T: Elem>(dy: &[T], w: &[T], dx: &mut [T], n: usize, m: usize, k: usize, accumulate: bool, prec: Precision) {
+pub fn gemm_nn<T: Elem>(
+    dy: &[T],
+    w: &[T],
+    dx: &mut [T],
+    n: usize,
+    m: usize,
+    k: usize,
+    accumulate: bool,
+    prec: Precision,
+) {
     assert_eq!(dy.len(), n * m, "gemm_nn: dy has {} elements, expected {n}×{m}", dy.len());
     assert_eq!(w.len(), m * k, "gemm_nn: w has {} elements, expected {m}×{k}", w.len());
     assert_eq!(dx.len(), n * k, "gemm_nn: dx has {} elements, expected {n}×{k}", dx.len());
@@ -84,7 +102,16 @@ pub fn gemm_nn<T: Elem>(dy: &[T], w: &[T], dx: &mut [T], n: usize, m: usize, k: 
 
 /// dw (M×K) = (accumulate ? dw : 0) + dyᵀ · x, with dy (N×M) and x (N×K).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_tn<T: Elem>(dy: &[T], x: &[T], dw: &mut [T], n: usize, m: usize, k: usize, accumulate: bool, prec: Precision) {
+pub fn gemm_tn<T: Elem>(
+    dy: &[T],
+    x: &[T],
+    dw: &mut [T],
+    n: usize,
+    m: usize,
+    k: usize,
+    accumulate: bool,
+    prec: Precision,
+) {
     assert_eq!(dy.len(), n * m, "gemm_tn: dy has {} elements, expected {n}×{m}", dy.len());
     assert_eq!(x.len(), n * k, "gemm_tn: x has {} elements, expected {n}×{k}", x.len());
     assert_eq!(dw.len(), m * k, "gemm_tn: dw has {} elements, expected {m}×{k}", dw.len());
@@ -184,8 +211,25 @@ unsafe fn gemm_strided<T: Elem>(
     // SAFETY: forwarded from the caller's contract (gemm takes column stride then row stride).
     unsafe {
         ::gemm::gemm(
-            m, n, k, c, 1, ldc as isize, accumulate, a.ptr, a.cs, a.rs, b.ptr, b.cs, b.rs,
-            T::one(), T::one(), false, false, false, par,
+            m,
+            n,
+            k,
+            c,
+            1,
+            ldc as isize,
+            accumulate,
+            a.ptr,
+            a.cs,
+            a.rs,
+            b.ptr,
+            b.cs,
+            b.rs,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
         )
     }
 }
@@ -216,7 +260,16 @@ trait Micro {
     unsafe fn pack_b(b: View<f32>, kc: usize, nr: usize, dst: *mut Self::P);
     /// C[0..mr, 0..nr] = (load_c ? C : 0) + A·B over kcp (padded) steps.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(kcp: usize, a: *const Self::P, b: *const Self::P, c: *mut f32, ldc: usize, mr: usize, nr: usize, load_c: bool);
+    unsafe fn kernel(
+        kcp: usize,
+        a: *const Self::P,
+        b: *const Self::P,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        load_c: bool,
+    );
 }
 
 /// A cache line; scratch buffers are vectors of these so packed panels are 64-byte aligned.
@@ -231,7 +284,11 @@ thread_local! {
 
 /// Run `f` with an aligned scratch buffer of at least `bytes` bytes, reused per thread (a fresh
 /// one if the thread's buffer is already in use by an outer call).
-fn with_scratch<R>(key: &'static std::thread::LocalKey<RefCell<Vec<Line>>>, bytes: usize, f: impl FnOnce(*mut u8) -> R) -> R {
+fn with_scratch<R>(
+    key: &'static std::thread::LocalKey<RefCell<Vec<Line>>>,
+    bytes: usize,
+    f: impl FnOnce(*mut u8) -> R,
+) -> R {
     let lines = bytes.div_ceil(64);
     key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
@@ -250,7 +307,16 @@ fn with_scratch<R>(key: &'static std::thread::LocalKey<RefCell<Vec<Line>>>, byte
 /// # Safety
 /// As [`gemm_strided`], with f32 data and the CPU features `K` needs.
 #[allow(clippy::too_many_arguments)]
-unsafe fn driver<K: Micro>(m: usize, n: usize, k: usize, a: View<f32>, b: View<f32>, c: *mut f32, ldc: usize, accumulate: bool) {
+unsafe fn driver<K: Micro>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View<f32>,
+    b: View<f32>,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
     let threads = rayon::current_num_threads().max(1);
     // Row blocks: at least one per thread and a multiple of the thread count, each a multiple
     // of MR rows. The split only changes who computes a tile, never its summation order.
@@ -334,22 +400,22 @@ fn mask(nr: usize, v: usize) -> u16 {
 /// 0..mr, columns 0..nr at stride ldc.
 macro_rules! store_tile {
     ($acc:expr, $c:expr, $ldc:expr, $mr:expr, $nr:expr, $load_c:expr) => {{
-    let (acc, c, ldc, mr, nr, load_c) = (&$acc, $c, $ldc, $mr, $nr, $load_c);
-    for r in 0..MR {
-        if r < mr {
-            // SAFETY (covered by the enclosing unsafe block): masked loads/stores touch only
-            // columns < nr of row r < mr; masked-off lanes are never accessed.
-            let p = c.add(r * ldc);
-            for v in 0..NV {
-                let m = mask(nr, v);
-                let mut x = acc[NV * r + v];
-                if load_c {
-                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, p.add(16 * v)));
+        let (acc, c, ldc, mr, nr, load_c) = (&$acc, $c, $ldc, $mr, $nr, $load_c);
+        for r in 0..MR {
+            if r < mr {
+                // SAFETY (covered by the enclosing unsafe block): masked loads/stores touch only
+                // columns < nr of row r < mr; masked-off lanes are never accessed.
+                let p = c.add(r * ldc);
+                for v in 0..NV {
+                    let m = mask(nr, v);
+                    let mut x = acc[NV * r + v];
+                    if load_c {
+                        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, p.add(16 * v)));
+                    }
+                    _mm512_mask_storeu_ps(p.add(16 * v), m, x);
                 }
-                _mm512_mask_storeu_ps(p.add(16 * v), m, x);
             }
         }
-    }
     }};
 }
 
@@ -422,7 +488,16 @@ impl Micro for F32Kernel {
         }
     }
 
-    unsafe fn kernel(kcp: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, mr: usize, nr: usize, load_c: bool) {
+    unsafe fn kernel(
+        kcp: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        load_c: bool,
+    ) {
         // SAFETY: the driver only instantiates this kernel when AVX-512F is present; pointers
         // per the trait contract.
         unsafe { kernel_f32(kcp, a, b, c, ldc, mr, nr, load_c) }
@@ -434,7 +509,16 @@ impl Micro for F32Kernel {
 /// as in `store_tile!`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel_f32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, mr: usize, nr: usize, load_c: bool) {
+unsafe fn kernel_f32(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    load_c: bool,
+) {
     let mut acc = [_mm512_setzero_ps(); NV * MR];
     // SAFETY: p < kc, so every load is inside the packed panels (caller's contract); B panel
     // rows are 128 bytes from a 64-byte aligned base.
@@ -464,7 +548,15 @@ unsafe fn kernel_f32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: 
 /// AVX-512F present; the source rows valid for kc floats; dst valid for
 /// (kc−1)·dst_stride + width floats; width ≤ 16.
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose_pack(src: *const f32, stride: isize, rows: usize, kc: usize, dst: *mut f32, dst_stride: usize, width: usize) {
+unsafe fn transpose_pack(
+    src: *const f32,
+    stride: isize,
+    rows: usize,
+    kc: usize,
+    dst: *mut f32,
+    dst_stride: usize,
+    width: usize,
+) {
     let wmask = ((1u32 << width) - 1) as u16;
     let mut p0 = 0;
     while p0 < kc {
@@ -546,7 +638,6 @@ mod tests {
 
 struct Bf16Kernel;
 
-
 impl Micro for Bf16Kernel {
     type P = u16;
     const KSTEP: usize = 2;
@@ -577,7 +668,16 @@ impl Micro for Bf16Kernel {
         }
     }
 
-    unsafe fn kernel(kcp: usize, a: *const u16, b: *const u16, c: *mut f32, ldc: usize, mr: usize, nr: usize, load_c: bool) {
+    unsafe fn kernel(
+        kcp: usize,
+        a: *const u16,
+        b: *const u16,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+        load_c: bool,
+    ) {
         // SAFETY: the driver only instantiates this kernel when AVX512_BF16 is present.
         unsafe { kernel_bf16(kcp / 2, a, b, c, ldc, mr, nr, load_c) }
     }
@@ -618,7 +718,16 @@ unsafe fn interleave_bf16(src: *const f32, w: usize, kp: usize, dst: *mut u16) {
 /// C tile as in `store_tile!`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn kernel_bf16(kp: usize, a: *const u16, b: *const u16, c: *mut f32, ldc: usize, mr: usize, nr: usize, load_c: bool) {
+unsafe fn kernel_bf16(
+    kp: usize,
+    a: *const u16,
+    b: *const u16,
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    load_c: bool,
+) {
     let mut acc = [_mm512_setzero_ps(); NV * MR];
     // SAFETY: q < kp, so every load is inside the packed panels (caller's contract); each B
     // row pair is 128 bytes from a 64-byte aligned base. The transmutes reinterpret 512 bits

@@ -87,7 +87,16 @@ impl CustomOp2 for LinearGradX {
         let n = l1.shape().elem_count() / m.max(1);
         dispatch_float!(s1, self.name(), |T| {
             let mut dx = vec![<T as num_traits::Zero>::zero(); n * k];
-            gemm_nn::<T>(slice(s1, l1, "linear-grad-x")?, slice(s2, l2, "linear-grad-x")?, &mut dx, n, m, k, false, self.precision);
+            gemm_nn::<T>(
+                slice(s1, l1, "linear-grad-x")?,
+                slice(s2, l2, "linear-grad-x")?,
+                &mut dx,
+                n,
+                m,
+                k,
+                false,
+                self.precision,
+            );
             Ok((T::to_cpu_storage_owned(dx), out_shape(l1.shape(), k)))
         })
     }
@@ -111,7 +120,16 @@ impl CustomOp2 for LinearGradW {
         }
         dispatch_float!(s1, self.name(), |T| {
             let mut dw = vec![<T as num_traits::Zero>::zero(); m * k];
-            gemm_tn::<T>(slice(s1, l1, "linear-grad-w")?, slice(s2, l2, "linear-grad-w")?, &mut dw, n, m, k, false, self.precision);
+            gemm_tn::<T>(
+                slice(s1, l1, "linear-grad-w")?,
+                slice(s2, l2, "linear-grad-w")?,
+                &mut dw,
+                n,
+                m,
+                k,
+                false,
+                self.precision,
+            );
             Ok((T::to_cpu_storage_owned(dw), Shape::from((m, k))))
         })
     }

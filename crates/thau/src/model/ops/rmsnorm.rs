@@ -130,7 +130,13 @@ impl CustomOp3 for RmsNormBwd {
         let (_, c) = check(l1, l2, self.name())?;
         dispatch_float!(s1, self.name(), |T| {
             let n = l1.shape().elem_count();
-            let out = bwd::<T>(slice(s1, l1, "rms-norm-bwd")?, slice(s2, l2, "rms-norm-bwd")?, slice(s3, l3, "rms-norm-bwd")?, c, self.eps);
+            let out = bwd::<T>(
+                slice(s1, l1, "rms-norm-bwd")?,
+                slice(s2, l2, "rms-norm-bwd")?,
+                slice(s3, l3, "rms-norm-bwd")?,
+                c,
+                self.eps,
+            );
             Ok((T::to_cpu_storage_owned(out), Shape::from(n + c)))
         })
     }

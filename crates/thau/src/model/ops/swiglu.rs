@@ -3,8 +3,8 @@
 //! Backward: dg = dy · u · σ(g) · (1 + g·(1 − σ(g))),  du = dy · silu(g).
 
 use super::kernel::{dispatch_float, slice, Elem};
-use num_traits::{One, Zero};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
+use num_traits::{One, Zero};
 use rayon::prelude::*;
 
 const CHUNK: usize = 4096;
@@ -72,7 +72,8 @@ impl CustomOp3 for SwiGluBwd {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         dispatch_float!(s1, self.name(), |T| {
-            let (g, u, dy): (&[T], &[T], &[T]) = (slice(s1, l1, "swiglu-bwd")?, slice(s2, l2, "swiglu-bwd")?, slice(s3, l3, "swiglu-bwd")?);
+            let (g, u, dy): (&[T], &[T], &[T]) =
+                (slice(s1, l1, "swiglu-bwd")?, slice(s2, l2, "swiglu-bwd")?, slice(s3, l3, "swiglu-bwd")?);
             let n = g.len();
             let mut out = vec![T::zero(); 2 * n];
             let (dg, du) = out.split_at_mut(n);
