@@ -51,7 +51,7 @@ pub fn train_step(
     let median = times[times.len() / 2];
     let tok_s = (batch * seq) as f64 / median;
     let flops = cfg.train_flops_per_token(seq) * tok_s / 1e9;
-    let threads = threads.unwrap_or_else(|| candle_core::utils::get_num_threads());
+    let threads = threads.unwrap_or_else(candle_core::utils::get_num_threads);
     if json {
         println!(
             "{{\"engine\":\"thau\",\"version\":\"{}\",\"threads\":{threads},\"matmul\":\"{precision}\",\"tok_per_s\":{tok_s:.1},\"step_ms_median\":{:.2},\"params\":{},\"gflops\":{flops:.1}}}",

@@ -34,7 +34,9 @@ pub fn plot_metrics(metrics: &Path, out: &Path, size: (u32, u32)) -> Result<usiz
     ages.sort_unstable();
     ages.dedup();
     let mut offset = 0u64;
-    let mut series: Vec<(u32, Vec<(f64, f64)>, Vec<(f64, f64)>)> = Vec::new();
+    // (age, training points, validation points), points as (tokens, loss).
+    type Points = Vec<(f64, f64)>;
+    let mut series: Vec<(u32, Points, Points)> = Vec::new();
     for &age in &ages {
         let rows: Vec<&StepMetrics> = records.iter().filter(|m| m.age == age).collect();
         let train: Vec<(f64, f64)> = rows.iter().map(|m| ((offset + m.tokens) as f64, m.loss as f64)).collect();

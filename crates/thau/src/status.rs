@@ -64,8 +64,8 @@ pub fn run_status(run: &RunDir) -> Result<RunStatus> {
     Ok(RunStatus {
         run: run.root.clone(),
         vocab_size,
-        train_tokens: shards.as_ref().map(|s| s.train_tokens as u64),
-        val_tokens: shards.as_ref().map(|s| s.val_tokens as u64),
+        train_tokens: shards.as_ref().map(|s| s.train_tokens),
+        val_tokens: shards.as_ref().map(|s| s.val_tokens),
         total_tokens: ages.iter().map(|a| a.tokens).sum(),
         ages,
         logged_steps: MetricsLog::read(&run.metrics_path())?.len(),

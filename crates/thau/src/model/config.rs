@@ -123,13 +123,14 @@ impl ModelConfig {
         if self.n_heads * self.head_dim != self.d_model {
             return bad(format!("n_heads {} × head_dim {} != d_model {}", self.n_heads, self.head_dim, self.d_model));
         }
-        if self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return bad(format!("n_heads {} is not a multiple of n_kv_heads {}", self.n_heads, self.n_kv_heads));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return bad(format!("head_dim {} must be even for RoPE", self.head_dim));
         }
-        if self.max_seq_len == 0 || !(self.norm_eps > 0.0) || !(self.rope_theta > 0.0) {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if self.max_seq_len == 0 || !positive(self.norm_eps) || !positive(self.rope_theta) {
             return bad("max_seq_len, norm_eps and rope_theta must be positive".into());
         }
         Ok(())

@@ -95,7 +95,7 @@ impl TrainConfig {
         }
         match self.budget {
             Budget::Steps(0) | Budget::Tokens(0) => bad("budget", "train for at least one step/token"),
-            Budget::Minutes(m) if !(m > 0.0) => bad("--minutes", "must be positive"),
+            Budget::Minutes(m) if !(m.is_finite() && m > 0.0) => bad("--minutes", "must be positive"),
             _ => Ok(()),
         }
     }

@@ -102,10 +102,10 @@ unsafe fn probs<T: Elem>(dm: Dims, q: Mat<T>, k: Mat<T>, p: &mut [T], scale: T) 
         let mut sum = T::zero();
         for x in row[..=last].iter_mut() {
             *x = (*x - max).exp();
-            sum = sum + *x;
+            sum += *x;
         }
         let inv = sum.recip();
-        row[..=last].iter_mut().for_each(|x| *x = *x * inv);
+        row[..=last].iter_mut().for_each(|x| *x *= inv);
         row[last + 1..].iter_mut().for_each(|x| *x = T::zero());
     }
 }
@@ -213,9 +213,9 @@ fn bwd<T: Elem>(dm: Dims, q: &[T], o: &[T], d_o: &[T], k: &[T], v: &[T]) -> Vec<
                     let qm = Mat { ptr: q.as_ptr().add(qo), rs: qs, cs: 1 };
                     let dom = Mat { ptr: d_o.as_ptr().add(qo), rs: qs, cs: 1 };
                     probs(dm, qm, km, p, scale);
-                    for i in 0..tq {
+                    for (i, rd) in rowdot.iter_mut().enumerate() {
                         let r = qo + i * dm.h * d;
-                        rowdot[i] = (0..d).map(|x| d_o[r + x] * o[r + x]).sum();
+                        *rd = (0..d).map(|x| d_o[r + x] * o[r + x]).sum();
                     }
                     // dP = dO Vᵀ, tile by tile over the visible keys, then dS in place.
                     let vt = Mat { ptr: vm.ptr, rs: 1, cs: ks };
@@ -235,11 +235,11 @@ fn bwd<T: Elem>(dm: Dims, q: &[T], o: &[T], d_o: &[T], k: &[T], v: &[T]) -> Vec<
                             T::one(),
                         );
                     }
-                    for i in 0..tq {
+                    for (i, &rd) in rowdot.iter().enumerate() {
                         let last = off + i;
                         for j in 0..tk {
                             let x = i * tk + j;
-                            ds[x] = if j <= last { p[x] * (ds[x] - rowdot[i]) } else { T::zero() };
+                            ds[x] = if j <= last { p[x] * (ds[x] - rd) } else { T::zero() };
                         }
                     }
                     // dQ_h = s · dS K (query tile i sees keys < off + i1).

@@ -68,11 +68,11 @@ fn forward<T: Elem>(z: &[T], t: &[u32], v: usize, grad: Option<&mut [T]>) -> Res
                 let mut sum = T::zero();
                 for (gi, &x) in g.iter_mut().zip(row) {
                     *gi = (x - max).exp();
-                    sum = sum + *gi;
+                    sum += *gi;
                 }
                 let k = inv_valid / sum;
-                g.iter_mut().for_each(|x| *x = *x * k);
-                g[target as usize] = g[target as usize] - inv_valid;
+                g.iter_mut().for_each(|x| *x *= k);
+                g[target as usize] -= inv_valid;
                 sum.ln() + max - row[target as usize]
             }
         }
@@ -84,7 +84,7 @@ fn forward<T: Elem>(z: &[T], t: &[u32], v: usize, grad: Option<&mut [T]>) -> Res
             .map(|(zc, tc)| {
                 let mut sum = T::zero();
                 for (row, &target) in zc.chunks(v).zip(tc).filter(|(_, &t)| t != IGNORE) {
-                    sum = sum + row_loss(row, target, None);
+                    sum += row_loss(row, target, None);
                 }
                 (sum, 0)
             })
@@ -99,7 +99,7 @@ fn forward<T: Elem>(z: &[T], t: &[u32], v: usize, grad: Option<&mut [T]>) -> Res
                     if target == IGNORE {
                         g.iter_mut().for_each(|x| *x = T::zero());
                     } else {
-                        sum = sum + row_loss(row, target, Some(g));
+                        sum += row_loss(row, target, Some(g));
                     }
                 }
                 (sum, 0)
@@ -122,11 +122,11 @@ fn backward<T: Elem>(z: &[T], t: &[u32], v: usize, g: f64) -> Vec<T> {
         let mut sum = T::zero();
         for (di, &x) in d.iter_mut().zip(row) {
             *di = (x - max).exp();
-            sum = sum + *di;
+            sum += *di;
         }
         let k = scale / sum;
-        d.iter_mut().for_each(|x| *x = *x * k);
-        d[target as usize] = d[target as usize] - scale;
+        d.iter_mut().for_each(|x| *x *= k);
+        d[target as usize] -= scale;
     });
     dz
 }

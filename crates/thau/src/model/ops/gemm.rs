@@ -613,25 +613,6 @@ fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn transpose16_is_a_transpose() {
-        if !super::avx512_available() {
-            return;
-        }
-        let src: Vec<f32> = (0..256).map(|i| i as f32).collect();
-        let mut dst = vec![0f32; 256];
-        // SAFETY: AVX-512F checked; 16 rows of 16 floats in, 16×16 out.
-        unsafe { super::transpose_pack(src.as_ptr(), 16, 16, 16, dst.as_mut_ptr(), 16, 16) };
-        for i in 0..16 {
-            for j in 0..16 {
-                assert_eq!(dst[j * 16 + i], src[i * 16 + j], "({i},{j})");
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // bf16 kernel: operands rounded to bf16 when packing, pairs along k interleaved so one
 // `vdpbf16ps` does two k steps: A panel [p/2][MR][2], B panel [p/2][NR][2] (u16 bits).
@@ -748,5 +729,24 @@ unsafe fn kernel_bf16(
             }
         }
         store_tile!(acc, c, ldc, mr, nr, load_c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transpose16_is_a_transpose() {
+        if !super::avx512_available() {
+            return;
+        }
+        let src: Vec<f32> = (0..256).map(|i| i as f32).collect();
+        let mut dst = vec![0f32; 256];
+        // SAFETY: AVX-512F checked; 16 rows of 16 floats in, 16×16 out.
+        unsafe { super::transpose_pack(src.as_ptr(), 16, 16, 16, dst.as_mut_ptr(), 16, 16) };
+        for i in 0..16 {
+            for j in 0..16 {
+                assert_eq!(dst[j * 16 + i], src[i * 16 + j], "({i},{j})");
+            }
+        }
     }
 }

@@ -5,7 +5,18 @@ use candle_core::{CpuStorage, DType, Layout, Result, WithDType};
 use num_traits::Float;
 
 /// Element types the fused kernels run on: f32 for training, f64 for gradient checks.
-pub trait Elem: Float + WithDType + Send + Sync + std::iter::Sum + 'static {}
+pub trait Elem:
+    Float
+    + WithDType
+    + Send
+    + Sync
+    + std::iter::Sum
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+    + std::ops::MulAssign
+    + 'static
+{
+}
 impl Elem for f32 {}
 impl Elem for f64 {}
 

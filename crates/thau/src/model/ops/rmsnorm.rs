@@ -95,8 +95,8 @@ fn bwd<T: Elem>(x: &[T], w: &[T], dy: &[T], c: usize, eps: f64) -> Vec<T> {
                 let mut dot = T::zero(); // Σ g·x̂
                 for i in 0..c {
                     let xh = xr[i] * r;
-                    dot = dot + dyr[i] * w[i] * xh;
-                    dwp[i] = dwp[i] + dyr[i] * xh;
+                    dot += dyr[i] * w[i] * xh;
+                    dwp[i] += dyr[i] * xh;
                 }
                 let mean = dot / cf;
                 for i in 0..c {
@@ -108,7 +108,7 @@ fn bwd<T: Elem>(x: &[T], w: &[T], dy: &[T], c: usize, eps: f64) -> Vec<T> {
         .collect();
     for p in partials {
         for (a, b) in dw.iter_mut().zip(p) {
-            *a = *a + b;
+            *a += b;
         }
     }
     out
