@@ -270,9 +270,20 @@ pub fn eval(
 }
 
 pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Result<()> {
+    // The demo starts fresh each time, but only ever deletes a folder an earlier demo made.
+    let marker = run.join(".thau-demo");
     if run.exists() {
+        if !marker.exists() {
+            anyhow::bail!(
+                "{} exists and was not made by `thau demo`; it is left untouched: pick another folder with --run",
+                run.display()
+            );
+        }
         std::fs::remove_dir_all(run).with_context(|| format!("clearing the previous demo run {}", run.display()))?;
     }
+    std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
+    std::fs::write(&marker, b"made by `thau demo`; the next demo deletes this folder\n")
+        .with_context(|| format!("writing {}", marker.display()))?;
     println!(
         "THAU demo: growing a {} model from nothing on the embedded bilingual data for {minutes} minutes.",
         ModelConfig::demo().name
@@ -323,7 +334,7 @@ pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Re
             stop_at_eos: true,
         };
         let (text, _) = gen(&model, &tok, p, &opts, |_| {})?;
-        println!("\n> {p}{text}");
+        println!("\n> {p}{}", text.trim_end());
     }
     println!("\nNext: `thau status --run {0}`, `thau plot --run {0} --out loss.png`, `thau generate --run {0} --prompt \"...\"`.", run.display());
     Ok(())
