@@ -41,13 +41,20 @@ fn documents(source: &CorpusSource, seed: u64) -> Result<Vec<Document>> {
 }
 
 /// Load or build the run's tokenizer (`vocab_size` when training one) and token shards.
-pub fn prepare(run: &RunDir, source: &CorpusSource, vocab_size: usize, split: &SplitConfig) -> Result<Prepared> {
+/// `resuming` silences the note that a given corpus is not re-read.
+pub fn prepare(
+    run: &RunDir,
+    source: &CorpusSource,
+    vocab_size: usize,
+    split: &SplitConfig,
+    resuming: bool,
+) -> Result<Prepared> {
     let tok_path = run.tokenizer_path();
     let data_dir = run.data_dir();
     let have_tok = tok_path.exists();
     let have_shards = data_dir.join("train.bin").exists() && data_dir.join("val.bin").exists();
     if have_tok && have_shards {
-        if !matches!(source, CorpusSource::Existing) {
+        if !resuming && !matches!(source, CorpusSource::Existing) {
             tracing::warn!(run = %run.root.display(), "the run already has a tokenizer and token shards: --corpus is ignored (delete the run's data/ folder to re-tokenise)");
         }
     } else {

@@ -268,9 +268,9 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     cfg.validate()?;
 
     let split = SplitConfig { val_fraction: 0.05, seed: cfg.seed };
-    let source = if resume_from.is_some() { CorpusSource::Existing } else { req.corpus.clone() };
+    // A resume reuses the run's shards; the corpus is only read again if they were deleted.
     let Prepared { tokenizer, train: train_shard, val: val_shard, .. } =
-        prepare(&run, &source, req.vocab_size.unwrap_or(preset.vocab_size), &split)?;
+        prepare(&run, &req.corpus, req.vocab_size.unwrap_or(preset.vocab_size), &split, resume_from.is_some())?;
 
     let mut mcfg = preset.clone();
     mcfg.vocab_size = tokenizer.vocab_size();
