@@ -330,7 +330,7 @@ pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Re
     for p in prompts {
         let opts = GenerateOptions {
             max_tokens: 60,
-            sampling: SamplingOptions { temperature: 0.0, repetition_penalty: 1.0, ..Default::default() },
+            sampling: SamplingOptions { temperature: 0.0, repetition_penalty: 1.15, ..Default::default() },
             stop_at_eos: true,
         };
         let (text, _) = gen(&model, &tok, p, &opts, |_| {})?;
