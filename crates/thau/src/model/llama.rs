@@ -71,116 +71,74 @@ fn normal(rng: &mut StdRng, n: usize, std: f64) -> Vec<f32> {
     out
 }
 
+/// How a parameter starts out.
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    /// Normal(0, std).
+    Normal(f64),
+    /// All ones (RMSNorm gains).
+    Ones,
+}
+
+/// One parameter of the architecture: Hugging Face name, shape and initialisation.
+#[derive(Debug, Clone)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+/// Every parameter of `cfg`, in the order of [`Llama::named_vars`]. This table is the one
+/// place that lists the architecture's tensors.
+pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
+    let (c, kv, f, v) = (cfg.d_model, cfg.kv_dim(), cfg.ffn_hidden, cfg.vocab_size);
+    // N(0, 0.02) for matrices; the residual output projections (o, down) scaled by 1/√(2L)
+    // as in GPT-2; RMSNorm gains at 1.
+    let std = Init::Normal(0.02);
+    let proj = Init::Normal(0.02 / (2.0 * cfg.n_layers as f64).sqrt());
+    let spec = |name: String, shape: &[usize], init: Init| ParamSpec { name, shape: shape.to_vec(), init };
+    let mut out = vec![spec("model.embed_tokens.weight".into(), &[v, c], std)];
+    for i in 0..cfg.n_layers {
+        let p = format!("model.layers.{i}");
+        out.push(spec(format!("{p}.input_layernorm.weight"), &[c], Init::Ones));
+        out.push(spec(format!("{p}.self_attn.q_proj.weight"), &[c, c], std));
+        out.push(spec(format!("{p}.self_attn.k_proj.weight"), &[kv, c], std));
+        out.push(spec(format!("{p}.self_attn.v_proj.weight"), &[kv, c], std));
+        out.push(spec(format!("{p}.self_attn.o_proj.weight"), &[c, c], proj));
+        out.push(spec(format!("{p}.post_attention_layernorm.weight"), &[c], Init::Ones));
+        out.push(spec(format!("{p}.mlp.gate_proj.weight"), &[f, c], std));
+        out.push(spec(format!("{p}.mlp.up_proj.weight"), &[f, c], std));
+        out.push(spec(format!("{p}.mlp.down_proj.weight"), &[c, f], proj));
+    }
+    out.push(spec("model.norm.weight".into(), &[c], Init::Ones));
+    if !cfg.tie_embeddings {
+        out.push(spec("lm_head.weight".into(), &[v, c], std));
+    }
+    out
+}
+
+impl Block {
+    /// The block's parameters in [`param_specs`] order.
+    fn vars(&self) -> [&Var; 9] {
+        [
+            &self.attn_norm,
+            &self.wq,
+            &self.wk,
+            &self.wv,
+            &self.wo,
+            &self.mlp_norm,
+            &self.w_gate,
+            &self.w_up,
+            &self.w_down,
+        ]
+    }
+}
+
 impl Llama {
-    /// Fresh weights: N(0, 0.02) for matrices, with the residual output projections (o, down)
-    /// scaled by 1/√(2L) as in GPT-2; RMSNorm gains at 1.
-    pub fn new_random(cfg: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
-        cfg.validate()?;
-        let mut rng = StdRng::seed_from_u64(seed);
-        let (c, kv, f, v) = (cfg.d_model, cfg.kv_dim(), cfg.ffn_hidden, cfg.vocab_size);
-        let std = 0.02;
-        let proj_std = std / (2.0 * cfg.n_layers as f64).sqrt();
-        let mut mat = |rows: usize, cols: usize, s: f64| -> Result<Var> {
-            Ok(Var::from_vec(normal(&mut rng, rows * cols, s), (rows, cols), device)?)
-        };
-        let ones = |n: usize| -> Result<Var> { Ok(Var::ones(n, DType::F32, device)?) };
-        let embed = mat(v, c, std)?;
-        let mut blocks = Vec::with_capacity(cfg.n_layers);
-        for _ in 0..cfg.n_layers {
-            blocks.push(Block {
-                attn_norm: ones(c)?,
-                wq: mat(c, c, std)?,
-                wk: mat(kv, c, std)?,
-                wv: mat(kv, c, std)?,
-                wo: mat(c, c, proj_std)?,
-                mlp_norm: ones(c)?,
-                w_gate: mat(f, c, std)?,
-                w_up: mat(f, c, std)?,
-                w_down: mat(c, f, proj_std)?,
-            });
-        }
-        let norm = ones(c)?;
-        let lm_head = if cfg.tie_embeddings { None } else { Some(mat(v, c, std)?) };
-        Ok(Self {
-            cfg: cfg.clone(),
-            embed,
-            blocks,
-            norm,
-            lm_head,
-            rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta),
-            matmul: Precision::F32,
-        })
-    }
-
-    /// Every parameter with its Hugging Face name, in a fixed order.
-    pub fn named_vars(&self) -> Vec<(String, &Var)> {
-        let mut out = vec![("model.embed_tokens.weight".to_string(), &self.embed)];
-        for (i, b) in self.blocks.iter().enumerate() {
-            let p = format!("model.layers.{i}");
-            out.push((format!("{p}.input_layernorm.weight"), &b.attn_norm));
-            out.push((format!("{p}.self_attn.q_proj.weight"), &b.wq));
-            out.push((format!("{p}.self_attn.k_proj.weight"), &b.wk));
-            out.push((format!("{p}.self_attn.v_proj.weight"), &b.wv));
-            out.push((format!("{p}.self_attn.o_proj.weight"), &b.wo));
-            out.push((format!("{p}.post_attention_layernorm.weight"), &b.mlp_norm));
-            out.push((format!("{p}.mlp.gate_proj.weight"), &b.w_gate));
-            out.push((format!("{p}.mlp.up_proj.weight"), &b.w_up));
-            out.push((format!("{p}.mlp.down_proj.weight"), &b.w_down));
-        }
-        out.push(("model.norm.weight".to_string(), &self.norm));
-        if let Some(h) = &self.lm_head {
-            out.push(("lm_head.weight".to_string(), h));
-        }
-        out
-    }
-
-    /// Expected shape of each named parameter, for validating loaded files.
-    fn expected_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
-        let (c, kv, f, v) = (cfg.d_model, cfg.kv_dim(), cfg.ffn_hidden, cfg.vocab_size);
-        let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, c])];
-        for i in 0..cfg.n_layers {
-            let p = format!("model.layers.{i}");
-            out.push((format!("{p}.input_layernorm.weight"), vec![c]));
-            out.push((format!("{p}.self_attn.q_proj.weight"), vec![c, c]));
-            out.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, c]));
-            out.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, c]));
-            out.push((format!("{p}.self_attn.o_proj.weight"), vec![c, c]));
-            out.push((format!("{p}.post_attention_layernorm.weight"), vec![c]));
-            out.push((format!("{p}.mlp.gate_proj.weight"), vec![f, c]));
-            out.push((format!("{p}.mlp.up_proj.weight"), vec![f, c]));
-            out.push((format!("{p}.mlp.down_proj.weight"), vec![c, f]));
-        }
-        out.push(("model.norm.weight".to_string(), vec![c]));
-        if !cfg.tie_embeddings {
-            out.push(("lm_head.weight".to_string(), vec![v, c]));
-        }
-        out
-    }
-
-    /// Build from named tensors (as loaded from safetensors), checking every name and shape.
-    pub fn from_tensors(cfg: &ModelConfig, mut tensors: HashMap<String, Tensor>, source: &Path) -> Result<Self> {
-        cfg.validate()?;
-        let hint = "the weights do not match config.json; re-export or retrain this age";
-        let mut take = |name: &str, shape: &[usize]| -> Result<Var> {
-            let t = tensors
-                .remove(name)
-                .ok_or_else(|| Error::corrupt(source, format!("tensor {name} is missing"), hint))?;
-            if t.dims() != shape {
-                return Err(Error::corrupt(
-                    source,
-                    format!("tensor {name} has shape {:?}, expected {shape:?}", t.dims()),
-                    hint,
-                ));
-            }
-            Ok(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
-        };
-        let shapes = Self::expected_shapes(cfg);
-        let mut vars: Vec<Var> = Vec::with_capacity(shapes.len());
-        for (name, shape) in &shapes {
-            vars.push(take(name, shape)?);
-        }
+    /// Assemble a model from its parameters in [`param_specs`] order (shapes already checked).
+    fn from_ordered(cfg: &ModelConfig, vars: Vec<Var>) -> Self {
         let mut it = vars.into_iter();
-        let mut next = || it.next().expect("one var per expected shape");
+        let mut next = || it.next().expect("one var per parameter spec");
         let embed = next();
         let blocks = (0..cfg.n_layers)
             .map(|_| Block {
@@ -197,7 +155,7 @@ impl Llama {
             .collect();
         let norm = next();
         let lm_head = if cfg.tie_embeddings { None } else { Some(next()) };
-        Ok(Self {
+        Self {
             cfg: cfg.clone(),
             embed,
             blocks,
@@ -205,7 +163,55 @@ impl Llama {
             lm_head,
             rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta),
             matmul: Precision::F32,
-        })
+        }
+    }
+
+    /// Fresh weights drawn from a seeded generator, as [`param_specs`] says.
+    pub fn new_random(cfg: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let vars = param_specs(cfg)
+            .into_iter()
+            .map(|p| -> Result<Var> {
+                let n = p.shape.iter().product();
+                Ok(match p.init {
+                    Init::Normal(std) => Var::from_vec(normal(&mut rng, n, std), p.shape, device)?,
+                    Init::Ones => Var::ones(p.shape, DType::F32, device)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::from_ordered(cfg, vars))
+    }
+
+    /// Every parameter with its Hugging Face name, in a fixed order.
+    pub fn named_vars(&self) -> Vec<(String, &Var)> {
+        let mut vars: Vec<&Var> = vec![&self.embed];
+        for b in &self.blocks {
+            vars.extend(b.vars());
+        }
+        vars.push(&self.norm);
+        vars.extend(self.lm_head.as_ref());
+        param_specs(&self.cfg).into_iter().map(|p| p.name).zip(vars).collect()
+    }
+
+    /// Build from named tensors (as loaded from safetensors), checking every name and shape.
+    pub fn from_tensors(cfg: &ModelConfig, mut tensors: HashMap<String, Tensor>, source: &Path) -> Result<Self> {
+        cfg.validate()?;
+        let hint = "the weights do not match config.json; re-export or retrain this age";
+        let vars = param_specs(cfg)
+            .into_iter()
+            .map(|p| -> Result<Var> {
+                let t = tensors
+                    .remove(&p.name)
+                    .ok_or_else(|| Error::corrupt(source, format!("tensor {} is missing", p.name), hint))?;
+                if t.dims() != p.shape.as_slice() {
+                    let reason = format!("tensor {} has shape {:?}, expected {:?}", p.name, t.dims(), p.shape);
+                    return Err(Error::corrupt(source, reason, hint));
+                }
+                Ok(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::from_ordered(cfg, vars))
     }
 
     /// Load weights from a safetensors file.
@@ -230,33 +236,14 @@ impl Llama {
 
     /// A copy of the model with every parameter in `dtype` (f64 for gradient checks).
     pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
-        let conv = |v: &Var| -> Result<Var> { Ok(Var::from_tensor(&v.as_tensor().to_dtype(dtype)?)?) };
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| {
-                Ok(Block {
-                    attn_norm: conv(&b.attn_norm)?,
-                    wq: conv(&b.wq)?,
-                    wk: conv(&b.wk)?,
-                    wv: conv(&b.wv)?,
-                    wo: conv(&b.wo)?,
-                    mlp_norm: conv(&b.mlp_norm)?,
-                    w_gate: conv(&b.w_gate)?,
-                    w_up: conv(&b.w_up)?,
-                    w_down: conv(&b.w_down)?,
-                })
-            })
+        let vars = self
+            .named_vars()
+            .into_iter()
+            .map(|(_, v)| Ok(Var::from_tensor(&v.as_tensor().to_dtype(dtype)?)?))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            cfg: self.cfg.clone(),
-            embed: conv(&self.embed)?,
-            blocks,
-            norm: conv(&self.norm)?,
-            lm_head: self.lm_head.as_ref().map(conv).transpose()?,
-            rope: self.rope.clone(),
-            matmul: self.matmul,
-        })
+        let mut model = Self::from_ordered(&self.cfg, vars);
+        model.matmul = self.matmul;
+        Ok(model)
     }
 
     pub fn device(&self) -> &Device {
