@@ -17,6 +17,9 @@ pub fn train_step(
     threads: Option<usize>,
     matmul: Option<Precision>,
 ) -> Result<()> {
+    if steps == 0 {
+        anyhow::bail!("--steps must be at least 1");
+    }
     let cfg = ModelConfig::bench();
     let (batch, seq) = (8usize, 256usize);
     let mut model = Llama::new_random(&cfg, 0, &Device::Cpu)?;

@@ -12,7 +12,13 @@ use thau::model::{Llama, ModelConfig, AGES};
 use thau::tokenizer::Tokenizer;
 use thau::train::{self, Budget, CorpusSource, TrainConfig, TrainRequest};
 
-pub fn tokenizer_train(corpus: &[PathBuf], vocab_size: usize, out: &Path) -> Result<()> {
+pub fn tokenizer_train(corpus: &[PathBuf], vocab_size: usize, out: &Path, force: bool) -> Result<()> {
+    if out.exists() && !force {
+        anyhow::bail!(
+            "{} already exists; a run's tokenizer must never change under its checkpoints: choose another --out, or pass --force",
+            out.display()
+        );
+    }
     let files = thau::data::scan_corpus(corpus)?;
     let docs = thau::data::read_documents(&files)?;
     let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
@@ -129,6 +135,7 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         age: a.age,
         preset: a.preset.clone(),
         corpus,
+        tokenizer: a.tokenizer.clone(),
         vocab_size: a.vocab_size,
         config,
         resume: a.resume,
@@ -188,7 +195,11 @@ pub fn status(run: &Path, json: bool) -> Result<()> {
             a.best_val_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
             a.tokens_per_second.map(|l| format!("{l:.0}")).unwrap_or("-".into()),
             a.train_seconds,
-            if a.complete { "" } else { "  (incomplete: --resume)" }
+            match (&a.last_checkpoint, a.complete) {
+                (None, _) => "  (no checkpoint yet)",
+                (Some(_), false) => "  (incomplete: continue with --resume)",
+                (Some(_), true) => "",
+            }
         );
         if let Some(c) = &a.last_checkpoint {
             println!("      last checkpoint {}", c.display());
@@ -306,6 +317,7 @@ pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Re
         age: 0,
         preset: Some("demo".into()),
         corpus: CorpusSource::Synthetic { bytes: 1_500_000 },
+        tokenizer: None,
         vocab_size: Some(1800),
         config,
         resume: false,

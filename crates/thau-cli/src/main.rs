@@ -109,6 +109,9 @@ enum TokenizerCmd {
         vocab_size: usize,
         #[arg(long)]
         out: PathBuf,
+        /// Replace --out if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Show how a tokenizer splits a text.
     Encode {
@@ -135,8 +138,11 @@ pub(crate) struct TrainArgs {
     /// Use the embedded, generated bilingual corpus instead of --corpus.
     #[arg(long, conflicts_with = "corpus")]
     pub(crate) synthetic: bool,
-    /// Vocabulary size when the run has no tokenizer yet (default: the preset's).
+    /// Use this tokenizer (from `thau tokenizer train`) when the run has none yet.
     #[arg(long)]
+    pub(crate) tokenizer: Option<PathBuf>,
+    /// Vocabulary size when the run has no tokenizer yet and trains one (default: the preset's).
+    #[arg(long, conflicts_with = "tokenizer")]
     pub(crate) vocab_size: Option<usize>,
     /// Train for this many optimizer steps.
     #[arg(long, group = "budget")]
@@ -273,8 +279,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let device = thau::device(&cli.device)?;
     match cli.command {
         Command::Demo(a) => commands::demo(&a.run, a.minutes, &a.prompt, &device),
-        Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out }) => {
-            commands::tokenizer_train(&corpus, vocab_size, &out)
+        Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out, force }) => {
+            commands::tokenizer_train(&corpus, vocab_size, &out, force)
         }
         Command::Tokenizer(TokenizerCmd::Encode { tokenizer, text }) => commands::tokenizer_encode(&tokenizer, &text),
         Command::Ages => commands::ages(),

@@ -91,14 +91,15 @@ fn latest_step(run: &Path) -> Option<u64> {
 
 #[test]
 fn sigkill_then_resume_continues_the_same_trajectory() {
-    let steps = 150;
+    let steps = 400;
     let reference = tempfile::tempdir().unwrap();
     ok(thau().args(train_args(reference.path(), steps)).output().unwrap());
     let want = trajectory(reference.path());
     assert_eq!(want.len() as u64, steps);
 
-    // Kill at two different moments: early (right after the first checkpoint) and later.
-    for kill_after in [7u64, 60] {
+    // Kill at different moments: right after the first checkpoint appears, and a few
+    // milliseconds into later steps (mid-step or mid-checkpoint-write).
+    for (kill_after, extra_ms) in [(7u64, 0u64), (28, 3), (60, 11)] {
         let dir = tempfile::tempdir().unwrap();
         let mut child = thau().args(train_args(dir.path(), steps)).spawn().unwrap();
         let t0 = Instant::now();
@@ -107,15 +108,12 @@ fn sigkill_then_resume_continues_the_same_trajectory() {
                 break;
             }
             assert!(t0.elapsed() < Duration::from_secs(120), "training made no checkpoint");
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(1));
         }
-        let finished_early = child.try_wait().unwrap().is_some();
+        std::thread::sleep(Duration::from_millis(extra_ms));
+        assert!(child.try_wait().unwrap().is_none(), "training finished before the kill: make the run longer");
         child.kill().unwrap(); // SIGKILL on Unix: no chance to clean up
         child.wait().unwrap();
-        if finished_early {
-            eprintln!("warning: training finished before the kill (machine too fast for this test)");
-            continue;
-        }
         let mut args = train_args(dir.path(), steps);
         args.push("--resume".into());
         ok(thau().args(args).output().unwrap());
@@ -290,4 +288,42 @@ fn demo_runs_end_to_end_and_never_deletes_foreign_folders() {
         &["not made by `thau demo`"],
     );
     assert_eq!(std::fs::read(mine.join("precious.txt")).unwrap(), b"keep me");
+}
+
+#[test]
+fn a_trained_tokenizer_can_be_given_to_train_and_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("tok.json");
+    let mk = |force: bool| {
+        let mut c = thau();
+        c.args(["tokenizer", "train", "--vocab-size", "400", "--corpus"]).arg(corpus()).arg("--out").arg(&tok);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    ok(mk(false));
+    fails_with(mk(false), &["already exists", "--force"]);
+    ok(mk(true));
+    let run = dir.path().join("run");
+    let mut a = train_args(&run, 2);
+    let i = a.iter().position(|s| s == "--vocab-size").unwrap();
+    a.drain(i..i + 2);
+    a.extend(["--tokenizer".into(), tok.display().to_string()]);
+    ok(thau().args(&a).output().unwrap());
+    assert_eq!(std::fs::read(run.join("tokenizer.json")).unwrap(), std::fs::read(&tok).unwrap());
+    // A different tokenizer for an existing run is refused.
+    let other = dir.path().join("other.json");
+    ok(thau()
+        .args(["tokenizer", "train", "--vocab-size", "300", "--corpus"])
+        .arg(corpus())
+        .arg("--out")
+        .arg(&other)
+        .output()
+        .unwrap());
+    let mut a = train_args(&run, 4);
+    let i = a.iter().position(|s| s == "--vocab-size").unwrap();
+    a.drain(i..i + 2);
+    a.extend(["--resume".into(), "--tokenizer".into(), other.display().to_string()]);
+    fails_with(thau().args(&a).output().unwrap(), &["different tokenizer"]);
 }

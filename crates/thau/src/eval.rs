@@ -3,7 +3,7 @@
 //! tokenizers compare fairly.
 
 use crate::error::{Error, Result};
-use crate::model::ops::cross_entropy;
+use crate::model::ops::cross_entropy_eval;
 use crate::model::Llama;
 use crate::tokenizer::{Tokenizer, BOS};
 use candle_core::Tensor;
@@ -35,7 +35,7 @@ pub fn evaluate_text(model: &Llama, tok: &Tokenizer, text: &str, seq_len: usize)
         let n = end - start;
         let x = Tensor::from_slice(&ids[start..end], (1, n), model.device())?;
         let y = Tensor::from_slice(&ids[start + 1..end + 1], n, model.device())?;
-        let loss = cross_entropy(&model.forward(&x)?, &y)?.to_scalar::<f32>()? as f64;
+        let loss = cross_entropy_eval(&model.forward(&x)?, &y)?.to_scalar::<f32>()? as f64;
         nll += loss * n as f64;
         count += n;
         start = end;

@@ -19,6 +19,7 @@ fn request(run: &Path, steps: u64) -> TrainRequest {
         age: 0,
         preset: Some("tiny".into()),
         corpus: CorpusSource::Paths(vec![golden_dir().join("tokenizer/corpus.txt")]),
+        tokenizer: None,
         vocab_size: Some(512),
         config: TrainConfig {
             batch_size: 4,
@@ -164,4 +165,47 @@ fn gradient_accumulation_run_is_deterministic() {
     train::train(&req, &mut Silent).unwrap();
     assert_eq!(losses(a.path()), losses(b.path()));
     assert_eq!(RunDir::new(a.path()).latest(0).unwrap().load_state().unwrap().tokens, 8 * 2 * 2 * 32);
+}
+
+#[test]
+fn minutes_budget_survives_an_early_interrupt() {
+    // Stop after 2 steps (before the time budget was converted into steps), then resume: the
+    // budget must count the time already spent, not restart or overshoot.
+    struct StopAt(u64, u64);
+    impl thau::train::TrainObserver for StopAt {
+        fn on_step(&mut self, m: &thau::train::StepMetrics) {
+            self.1 = m.step;
+        }
+        fn should_stop(&self) -> bool {
+            self.1 >= self.0
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = request(dir.path(), 1);
+    req.config.budget = Budget::Minutes(2.0 / 60.0);
+    req.config.warmup_steps = 10;
+    req.config.checkpoint_every = 1;
+    let s = train::train(&req, &mut StopAt(2, 0)).unwrap();
+    assert!(s.interrupted);
+    assert_eq!(s.state.total_steps, 0, "not converted yet");
+    req.resume = true;
+    let s = train::train(&req, &mut Silent).unwrap();
+    assert!(s.state.total_steps > 2 && s.state.step == s.state.total_steps);
+    assert!(s.state.train_seconds < 8.0, "a 2 s budget took {} s of training", s.state.train_seconds);
+}
+
+#[test]
+fn bad_hyperparameters_are_rejected_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, f) in [
+        ("weight decay", (|c: &mut TrainConfig| c.weight_decay = f64::NAN) as fn(&mut TrainConfig)),
+        ("grad clip", |c: &mut TrainConfig| c.grad_clip = -1.0),
+        ("seq len", |c: &mut TrainConfig| c.seq_len = 100_000),
+        ("minutes", |c: &mut TrainConfig| c.budget = Budget::Minutes(f64::INFINITY)),
+    ] {
+        let mut req = request(dir.path(), 3);
+        f(&mut req.config);
+        assert!(train::train(&req, &mut Silent).is_err(), "{name} accepted");
+        assert!(!dir.path().join("tokenizer.json").exists(), "{name}: work was done before validation");
+    }
 }

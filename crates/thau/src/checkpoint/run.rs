@@ -160,16 +160,29 @@ impl RunDir {
         let json = serde_json::to_vec_pretty(state).map_err(|e| Error::invalid("state", e.to_string()))?;
         write_synced(&tmp.join("state.json"), &json)?;
         crate::fs::sync_dir(&tmp)?;
-        if final_dir.exists() {
-            // Same step saved twice (e.g. final save right after a periodic one): replace it.
-            std::fs::remove_dir_all(&final_dir).map_err(|e| Error::io(&final_dir, e))?;
+        // Same step saved twice (e.g. a final save right after a periodic one): move the old
+        // folder aside first, so a kill at any point leaves one complete `step-S`.
+        let aside = age_dir.join(format!(".tmp-step-{:08}-old-{}", state.step, std::process::id()));
+        let replaced = final_dir.exists();
+        if replaced {
+            std::fs::rename(&final_dir, &aside).map_err(|e| Error::io(&final_dir, e))?;
         }
         std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
         crate::fs::sync_dir(&age_dir)?;
+        if replaced {
+            let _ = std::fs::remove_dir_all(&aside);
+        }
+        // Retention: rename a pruned folder out of the `step-*` namespace before deleting it, so
+        // a half-deleted checkpoint is never mistaken for a complete one. A failed prune only
+        // costs disk space: warn and go on.
         let all = self.checkpoints(state.age)?;
         if all.len() > keep.max(1) {
             for old in &all[..all.len() - keep.max(1)] {
-                std::fs::remove_dir_all(&old.dir).map_err(|e| Error::io(&old.dir, e))?;
+                let doomed = age_dir.join(format!(".tmp-step-{:08}-pruned", old.step));
+                let res = std::fs::rename(&old.dir, &doomed).and_then(|_| std::fs::remove_dir_all(&doomed));
+                if let Err(e) = res {
+                    tracing::warn!(dir = %old.dir.display(), error = %e, "could not delete an old checkpoint");
+                }
             }
         }
         // Leftover temp folders of killed runs are garbage.

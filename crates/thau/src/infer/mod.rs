@@ -44,8 +44,11 @@ pub fn generate(
     let mut ids = vec![BOS];
     ids.extend(tok.encode(prompt));
     let ctx = model.cfg.max_seq_len;
-    if ids.len() >= ctx {
-        return Err(Error::invalid("prompt", format!("{} tokens do not fit the model's context of {ctx}", ids.len())));
+    if ids.len() > ctx {
+        return Err(Error::invalid(
+            "prompt",
+            format!("{} tokens do not fit the model's context of {ctx}: shorten the prompt", ids.len()),
+        ));
     }
     let mut sampler = Sampler::new(opts.sampling.clone());
     let mut cache = KvCache::default();
@@ -68,7 +71,7 @@ pub fn generate(
             on_text(&piece);
             out.push_str(&piece);
         }
-        if cache.len() + 1 >= ctx {
+        if cache.len() + 1 > ctx {
             reason = FinishReason::ContextFull;
             break;
         }

@@ -262,6 +262,12 @@ impl Llama {
         Ok(cross_entropy(&logits, &targets.flatten_all()?)?)
     }
 
+    /// Mean cross-entropy for evaluation (no gradient buffers are prepared).
+    pub fn eval_loss(&self, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let logits = self.forward(ids)?; // (N, V)
+        Ok(ops::cross_entropy_eval(&logits, &targets.flatten_all()?)?)
+    }
+
     /// Forward with a KV cache: `ids` (B, T) at positions cache.len()..; appends to the
     /// cache when `update` is set. Returns logits (N, V).
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache, update: bool) -> Result<Tensor> {
@@ -313,7 +319,8 @@ impl Llama {
                 None => (k, v),
             };
             if update {
-                *slot = Some((k.clone(), v.clone()));
+                // Detached: the cache must not keep every decoding step's autograd graph alive.
+                *slot = Some((k.detach(), v.detach()));
             }
             let a = causal_attention(&q, &k, &v)?.reshape((b * t, c))?; // (N, C)
             x = (x + linear(&a, &blk.wo)?)?;

@@ -44,11 +44,8 @@ impl MetricsLog {
                 Ok(m) => out.push(m),
                 Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
                 Err(e) => {
-                    return Err(Error::corrupt(
-                        path,
-                        format!("line {}: {e}", i + 1),
-                        "fix or delete the line; metrics are only a log",
-                    ))
+                    // Metrics are only a log: a damaged line must not block training or status.
+                    tracing::warn!(file = %path.display(), line = i + 1, error = %e, "skipping an unreadable metrics line");
                 }
             }
         }

@@ -4,7 +4,7 @@ use crate::checkpoint::RunDir;
 use crate::data::{self, Document, ShardStats, SplitConfig, TokenShard};
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where the training text comes from.
 #[derive(Debug, Clone)]
@@ -40,19 +40,37 @@ fn documents(source: &CorpusSource, seed: u64) -> Result<Vec<Document>> {
     }
 }
 
-/// Load or build the run's tokenizer (`vocab_size` when training one) and token shards.
-/// `resuming` silences the note that a given corpus is not re-read.
+/// Load or build the run's tokenizer and token shards. A run without a tokenizer adopts
+/// `tokenizer` when given (from `thau tokenizer train`), else trains one of `vocab_size` on the
+/// corpus. `resuming` silences the note that a given corpus is not re-read.
 pub fn prepare(
     run: &RunDir,
     source: &CorpusSource,
+    tokenizer: Option<&Path>,
     vocab_size: usize,
     split: &SplitConfig,
     resuming: bool,
 ) -> Result<Prepared> {
     let tok_path = run.tokenizer_path();
     let data_dir = run.data_dir();
+    if let Some(given) = tokenizer {
+        let tok = Tokenizer::load(given)?;
+        if tok_path.exists() {
+            if Tokenizer::load(&tok_path)?.to_json()? != tok.to_json()? {
+                return Err(Error::Incompatible {
+                    path: tok_path.clone(),
+                    reason: format!("the run already has a different tokenizer than {}", given.display()),
+                    hint: "a run keeps one tokenizer for life: drop --tokenizer or start a new --run".into(),
+                });
+            }
+        } else {
+            std::fs::create_dir_all(&run.root).map_err(|e| Error::io(&run.root, e))?;
+            tok.save(&tok_path)?;
+        }
+    }
     let have_tok = tok_path.exists();
-    let have_shards = data_dir.join("train.bin").exists() && data_dir.join("val.bin").exists();
+    // shards.json is written last by build_shards: without it the shards are incomplete.
+    let have_shards = ["train.bin", "val.bin", "shards.json"].iter().all(|f| data_dir.join(f).exists());
     if have_tok && have_shards {
         if !resuming && !matches!(source, CorpusSource::Existing) {
             tracing::warn!(run = %run.root.display(), "the run already has a tokenizer and token shards: --corpus is ignored (delete the run's data/ folder to re-tokenise)");

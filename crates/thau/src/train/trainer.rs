@@ -93,6 +93,15 @@ impl TrainConfig {
         {
             return bad("schedule/optimizer", "min_lr_ratio in [0,1], betas in [0,1)");
         }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0 && self.lr * self.weight_decay < 1.0) {
+            return bad("--weight-decay", "must be a finite number >= 0 with lr × weight_decay < 1");
+        }
+        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
+            return bad("adam_eps", "must be a positive number");
+        }
+        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
+            return bad("--grad-clip", "must be a finite number >= 0 (0 turns clipping off)");
+        }
         match self.budget {
             Budget::Steps(0) | Budget::Tokens(0) => bad("budget", "train for at least one step/token"),
             Budget::Minutes(m) if !(m.is_finite() && m > 0.0) => bad("--minutes", "must be positive"),
@@ -112,6 +121,8 @@ pub struct TrainRequest {
     /// Model preset; defaults to the age's preset.
     pub preset: Option<String>,
     pub corpus: CorpusSource,
+    /// A tokenizer file for a run that has none yet (else one is trained on the corpus).
+    pub tokenizer: Option<PathBuf>,
     /// Vocabulary size when the run has no tokenizer yet (default: the preset's).
     pub vocab_size: Option<usize>,
     pub config: TrainConfig,
@@ -163,7 +174,7 @@ pub fn evaluate(model: &Llama, batches: &[Batch], batch: usize, seq: usize) -> R
         let dev = model.device();
         let ids = Tensor::from_slice(&b.inputs, (batch, seq), dev)?;
         let tg = Tensor::from_slice(&b.targets, (batch, seq), dev)?;
-        sum += model.loss(&ids, &tg)?.to_scalar::<f32>()? as f64;
+        sum += model.eval_loss(&ids, &tg)?.to_scalar::<f32>()? as f64;
     }
     Ok((sum / batches.len().max(1) as f64) as f32)
 }
@@ -229,9 +240,23 @@ pub fn optimizer_step(
         sq += with_f32(g, |s| s.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>())?;
     }
     let norm = sq.sqrt();
+    if !norm.is_finite() {
+        // Never apply (or checkpoint) a NaN/inf update: the last checkpoint stays good.
+        return Err(Error::Diverged { step, loss: f32::NAN });
+    }
     let g_scale = if grad_clip > 0.0 && norm > grad_clip { (grad_clip / (norm + 1e-6)) as f32 } else { 1.0 };
     opt.step(vars, &grads, g_scale, decay, lr, step + 1)?;
     Ok(StepOutcome { loss, grad_norm: norm as f32 })
+}
+
+/// Names of the hyperparameters whose values differ between two configs.
+fn differing_fields(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(a), serde_json::to_value(b))
+    else {
+        return Vec::new();
+    };
+    a.iter().filter(|(k, v)| b.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect()
 }
 
 /// Train one age of a run (fresh or resumed) until its budget is spent.
@@ -262,24 +287,40 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
         Some(ck) => ck.load_state()?.config,
         None => req.config.clone(),
     };
-    if resume_from.is_some() && cfg.budget != req.config.budget {
-        tracing::warn!("resuming with the checkpoint's hyperparameters and budget; the command line's are ignored");
+    if resume_from.is_some() {
+        let ignored = differing_fields(&cfg, &req.config);
+        if !ignored.is_empty() {
+            tracing::warn!(
+                ignored = %ignored.join(", "),
+                "resuming with the checkpoint's hyperparameters; these command-line values differ and are ignored \
+                 (an age's budget and schedule are fixed when it starts)"
+            );
+        }
     }
     cfg.validate()?;
+    if cfg.seq_len > preset.max_seq_len {
+        return Err(Error::invalid(
+            "--seq-len",
+            format!(
+                "{} exceeds the model's context of {} positions (preset {})",
+                cfg.seq_len, preset.max_seq_len, preset.name
+            ),
+        ));
+    }
 
     let split = SplitConfig { val_fraction: 0.05, seed: cfg.seed };
     // A resume reuses the run's shards; the corpus is only read again if they were deleted.
-    let Prepared { tokenizer, train: train_shard, val: val_shard, .. } =
-        prepare(&run, &req.corpus, req.vocab_size.unwrap_or(preset.vocab_size), &split, resume_from.is_some())?;
+    let Prepared { tokenizer, train: train_shard, val: val_shard, .. } = prepare(
+        &run,
+        &req.corpus,
+        req.tokenizer.as_deref(),
+        req.vocab_size.unwrap_or(preset.vocab_size),
+        &split,
+        resume_from.is_some(),
+    )?;
 
     let mut mcfg = preset.clone();
     mcfg.vocab_size = tokenizer.vocab_size();
-    if cfg.seq_len > mcfg.max_seq_len {
-        return Err(Error::invalid(
-            "--seq-len",
-            format!("{} exceeds the model's max_seq_len {}", cfg.seq_len, mcfg.max_seq_len),
-        ));
-    }
     let dev = &req.device;
     let (mut model, mut state, mut opt);
     let adam = AdamWParams { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adam_eps, weight_decay: cfg.weight_decay };
@@ -337,7 +378,9 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     }
     // With a time budget, the step count is fixed after timing the first steps (inside warmup,
     // where the LR does not depend on the total) and then saved, so resumes keep the curve.
-    let measure_steps = (cfg.warmup_steps.clamp(1, 5)).max(1);
+    // The first step of a session (allocation, page faults) is not timed.
+    let measure_steps = cfg.warmup_steps.clamp(2, 6);
+    let session_first_step = state.step;
 
     let vars = model.named_vars();
     let decay: Vec<bool> = vars.iter().map(|(_, v)| v.rank() >= 2).collect();
@@ -370,7 +413,7 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     let mut interval_tokens = 0u64;
     let mut last_ckpt: Option<Checkpoint> = resume_from.clone();
     let mut interrupted = false;
-    let mut loop_start: Option<Instant> = None;
+    let mut timing_start: Option<(Instant, u64)> = None;
 
     loop {
         if state.total_steps > 0 && state.step >= state.total_steps {
@@ -380,15 +423,21 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
             interrupted = true;
             break;
         }
-        if state.total_steps == 0 && state.step >= measure_steps {
-            if let (Budget::Minutes(m), Some(t0)) = (cfg.budget, loop_start) {
-                let per_step = t0.elapsed().as_secs_f64() / state.step.max(1) as f64;
-                state.total_steps =
-                    ((m * 60.0 - seconds_before) / per_step).floor().max((state.step + 1) as f64) as u64;
+        if state.total_steps == 0 && state.step >= session_first_step + 1 && timing_start.is_none() {
+            timing_start = Some((Instant::now(), state.step));
+        }
+        if let (0, Budget::Minutes(m), Some((t0, s0))) = (state.total_steps, cfg.budget, timing_start) {
+            let timed = state.step - s0;
+            if timed + 1 >= measure_steps {
+                // Time left in the budget (earlier sessions included), divided by this session's
+                // measured step time. Validation and checkpoint time are not included, so the
+                // wall time can run over by their share (a few percent at the default settings).
+                let per_step = t0.elapsed().as_secs_f64() / timed.max(1) as f64;
+                let left = (m * 60.0 - state.train_seconds).max(0.0);
+                state.total_steps = state.step + ((left / per_step).floor() as u64).max(1);
                 tracing::info!(total_steps = state.total_steps, "time budget converted to steps");
             }
         }
-        loop_start.get_or_insert_with(Instant::now);
         let step = state.step;
         let lr = lr_at(
             step,

@@ -1,7 +1,8 @@
 //! Causal multi-head attention with grouped-query heads (Ainslie et al. 2023, GQA), fused on
 //! CPU: scores, masked softmax and the weighted sum in one op, with a backward pass that
 //! recomputes the attention probabilities instead of storing them (as FlashAttention does,
-//! Dao et al. 2022), so memory stays O(T·D) per head outside the working tile.
+//! Dao et al. 2022): nothing of size T×T outlives the op. While it runs, each worker thread
+//! holds a Tq×Tk score buffer (two in the backward).
 //!
 //! Shapes: q (B, Tq, H, D), k and v (B, Tk, KV, D) with H % KV == 0 and Tk ≥ Tq; query i sits at
 //! absolute position Tk − Tq + i and sees keys 0..=that position. Output (B, Tq, H, D).

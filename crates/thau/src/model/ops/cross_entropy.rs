@@ -31,6 +31,19 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     logits.contiguous()?.apply_op2(&targets.contiguous()?, op)
 }
 
+/// [`cross_entropy`] for evaluation: never prepares a gradient (saves an N×V buffer).
+pub fn cross_entropy_eval(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (n, _) = logits.dims2()?;
+    if targets.dims() != [n] || targets.dtype() != DType::U32 {
+        candle_core::bail!("cross_entropy: targets must be u32 ({n}), got {:?} {:?}", targets.dtype(), targets.dims())
+    }
+    if !logits.device().is_cpu() {
+        return cross_entropy_reference(&logits.detach(), targets);
+    }
+    let op = CrossEntropy { scale: None, keep_grad: false, saved: Mutex::new(None) };
+    logits.detach().contiguous()?.apply_op2_no_bwd(&targets.contiguous()?, &op)
+}
+
 /// Reference from basic ops (also the non-CPU path). Ignored targets are not supported here.
 pub fn cross_entropy_reference(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let max = logits.max_keepdim(1)?.detach();

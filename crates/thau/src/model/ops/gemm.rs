@@ -468,7 +468,17 @@ impl Micro for F32Kernel {
                 // Columns contiguous along k: transpose 16 columns at a time (pad zero).
                 for g in 0..NV {
                     let cols = nr.saturating_sub(16 * g).min(16);
-                    transpose_pack(b.ptr.offset((16 * g) as isize * b.cs), b.cs, cols, kc, dst.add(16 * g), NR, 16);
+                    // wrapping_offset: for an empty group (cols == 0) the address may lie past
+                    // the matrix; it is never read then, but must not be formed with `offset`.
+                    transpose_pack(
+                        b.ptr.wrapping_offset((16 * g) as isize * b.cs),
+                        b.cs,
+                        cols,
+                        kc,
+                        dst.add(16 * g),
+                        NR,
+                        16,
+                    );
                 }
             } else {
                 for j in 0..nr {

@@ -14,7 +14,7 @@ mod rope;
 mod swiglu;
 
 pub use attention::{causal_attention, causal_attention_reference};
-pub use cross_entropy::{cross_entropy, cross_entropy_reference, IGNORE};
+pub use cross_entropy::{cross_entropy, cross_entropy_eval, cross_entropy_reference, IGNORE};
 pub use linear::{linear, linear_reference, linear_with};
 pub use rmsnorm::{rms_norm, rms_norm_reference};
 pub use rope::{rope, rope_reference, RopeTables};
