@@ -423,7 +423,7 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
             interrupted = true;
             break;
         }
-        if state.total_steps == 0 && state.step >= session_first_step + 1 && timing_start.is_none() {
+        if state.total_steps == 0 && state.step > session_first_step && timing_start.is_none() {
             timing_start = Some((Instant::now(), state.step));
         }
         if let (0, Budget::Minutes(m), Some((t0, s0))) = (state.total_steps, cfg.budget, timing_start) {
