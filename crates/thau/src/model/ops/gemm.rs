@@ -18,7 +18,6 @@
 use super::kernel::Elem;
 use rayon::prelude::*;
 use std::any::TypeId;
-use std::arch::x86_64::*;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
@@ -48,13 +47,19 @@ impl Precision {
 /// Whether the AVX-512 f32 kernels run on this CPU.
 pub fn avx512_available() -> bool {
     static A: OnceLock<bool> = OnceLock::new();
-    *A.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    #[cfg(target_arch = "x86_64")]
+    return *A.get_or_init(|| is_x86_feature_detected!("avx512f"));
+    #[cfg(not(target_arch = "x86_64"))]
+    return *A.get_or_init(|| false);
 }
 
 /// Whether the bf16 kernels run on this CPU (else `Precision::Bf16` computes in f32).
 pub fn bf16_available() -> bool {
     static A: OnceLock<bool> = OnceLock::new();
-    *A.get_or_init(|| avx512_available() && is_x86_feature_detected!("avx512bf16"))
+    #[cfg(target_arch = "x86_64")]
+    return *A.get_or_init(|| avx512_available() && is_x86_feature_detected!("avx512bf16"));
+    #[cfg(not(target_arch = "x86_64"))]
+    return *A.get_or_init(|| false);
 }
 
 /// y (N×M) = (accumulate ? y : 0) + x (N×K) · wᵀ, with w (M×K).
@@ -193,15 +198,16 @@ unsafe fn gemm_strided<T: Elem>(
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
     if TypeId::of::<T>() == TypeId::of::<f32>() && avx512_available() {
         let (a, b, c) = (a.cast::<f32>(), b.cast::<f32>(), c as *mut f32);
         // SAFETY: T is f32 (checked by TypeId), so the casts are identities; the CPU has
         // AVX-512F (checked), and AVX512_BF16 for the bf16 kernel; the rest is the caller's.
         unsafe {
             if prec == Precision::Bf16 && bf16_available() {
-                driver::<Bf16Kernel>(m, n, k, a, b, c, ldc, accumulate)
+                x86::driver::<x86::Bf16Kernel>(m, n, k, a, b, c, ldc, accumulate)
             } else {
-                driver::<F32Kernel>(m, n, k, a, b, c, ldc, accumulate)
+                x86::driver::<x86::F32Kernel>(m, n, k, a, b, c, ldc, accumulate)
             }
         }
         return;
@@ -234,272 +240,299 @@ unsafe fn gemm_strided<T: Elem>(
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Blocking driver
+/// The AVX-512 driver and microkernels (x86-64 only; elsewhere the `gemm` crate runs).
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use std::arch::x86_64::*;
 
-/// Microkernel tile: MR rows × NR columns of C held in NV·MR zmm accumulators.
-const MR: usize = 12;
-/// zmm vectors per tile row.
-const NV: usize = 2;
-const NR: usize = 16 * NV;
-/// Depth of a packed slice of the inner dimension.
-const KC: usize = 256;
-const MC: usize = 144;
-const NC: usize = 2048;
+    // ---------------------------------------------------------------------------------------------
+    // Blocking driver
 
-/// One microkernel family: how operands are packed and how a packed MR×kc by kc×NR product
-/// is added to C.
-trait Micro {
-    /// Packed element (f32, or u16 bf16 bits).
-    type P: Copy;
-    /// kc is padded up to a multiple of this (bf16 multiplies pairs along k).
-    const KSTEP: usize;
-    /// Pack A rows 0..mr, columns 0..kc into an MR×kcp micro-panel (zero padded).
-    unsafe fn pack_a(a: View<f32>, mr: usize, kc: usize, dst: *mut Self::P);
-    /// Pack B rows 0..kc, columns 0..nr into a kcp×NR micro-panel (zero padded).
-    unsafe fn pack_b(b: View<f32>, kc: usize, nr: usize, dst: *mut Self::P);
-    /// C[0..mr, 0..nr] = (load_c ? C : 0) + A·B over kcp (padded) steps.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(
-        kcp: usize,
-        a: *const Self::P,
-        b: *const Self::P,
-        c: *mut f32,
-        ldc: usize,
-        mr: usize,
-        nr: usize,
-        load_c: bool,
-    );
-}
+    /// Microkernel tile: MR rows × NR columns of C held in NV·MR zmm accumulators.
+    const MR: usize = 12;
+    /// zmm vectors per tile row.
+    const NV: usize = 2;
+    const NR: usize = 16 * NV;
+    /// Depth of a packed slice of the inner dimension.
+    const KC: usize = 256;
+    const MC: usize = 144;
+    const NC: usize = 2048;
 
-/// A cache line; scratch buffers are vectors of these so packed panels are 64-byte aligned.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([u8; 64]);
-
-thread_local! {
-    static A_SCRATCH: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
-    static B_SCRATCH: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Run `f` with an aligned scratch buffer of at least `bytes` bytes, reused per thread (a fresh
-/// one if the thread's buffer is already in use by an outer call).
-fn with_scratch<R>(
-    key: &'static std::thread::LocalKey<RefCell<Vec<Line>>>,
-    bytes: usize,
-    f: impl FnOnce(*mut u8) -> R,
-) -> R {
-    let lines = bytes.div_ceil(64);
-    key.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < lines {
-                buf.resize(lines, Line([0; 64]));
-            }
-            f(buf.as_mut_ptr() as *mut u8)
-        }
-        Err(_) => {
-            let mut buf = vec![Line([0; 64]); lines];
-            f(buf.as_mut_ptr() as *mut u8)
-        }
-    })
-}
-
-/// # Safety
-/// As [`gemm_strided`], with f32 data and the CPU features `K` needs.
-#[allow(clippy::too_many_arguments)]
-unsafe fn driver<K: Micro>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: View<f32>,
-    b: View<f32>,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    let threads = rayon::current_num_threads().max(1);
-    // Row blocks: at least one per thread and a multiple of the thread count, each a multiple
-    // of MR rows. The split only changes who computes a tile, never its summation order.
-    let mut blocks = m.div_ceil(MC).max(threads);
-    blocks = blocks.div_ceil(threads) * threads;
-    let mc = m.div_ceil(blocks).div_ceil(MR) * MR;
-    let blocks = m.div_ceil(mc);
-    let kcp_max = KC.div_ceil(K::KSTEP) * K::KSTEP;
-    let psize = std::mem::size_of::<K::P>();
-    let b_bytes = NC.min(n.div_ceil(NR) * NR) * kcp_max * psize;
-    let a_bytes = mc.div_ceil(MR) * MR * kcp_max * psize;
-    let out = OutPtr(c);
-    with_scratch(&B_SCRATCH, b_bytes, |bbuf| {
-        let bbuf = OutPtr(bbuf as *mut K::P);
-        for jc in (0..n).step_by(NC) {
-            let nc = NC.min(n - jc);
-            let npanels = nc.div_ceil(NR);
-            for pc in (0..k).step_by(KC) {
-                let kc = KC.min(k - pc);
-                let kcp = kc.div_ceil(K::KSTEP) * K::KSTEP;
-                let load_c = accumulate || pc > 0;
-                // Pack the kc×nc block of B, one NR-wide panel per task.
-                (0..npanels).into_par_iter().for_each(|jp| {
-                    let j0 = jc + jp * NR;
-                    // SAFETY: rows pc..pc+kc and columns j0..j0+nr lie inside B; panel jp of the
-                    // scratch (kcp·NR elements) lies inside it and is written by this task only.
-                    unsafe { K::pack_b(b.at(pc, j0), kc, NR.min(n - j0), bbuf.get().add(jp * kcp * NR)) }
-                });
-                // Row blocks in parallel; each owns rows i0..i0+mcur of C.
-                (0..blocks).into_par_iter().for_each(|ib| {
-                    let i0 = ib * mc;
-                    let mcur = mc.min(m - i0);
-                    let apanels = mcur.div_ceil(MR);
-                    with_scratch(&A_SCRATCH, a_bytes, |abuf| {
-                        let abuf = abuf as *mut K::P;
-                        for ip in 0..apanels {
-                            let r0 = i0 + ip * MR;
-                            // SAFETY: rows r0..r0+mr, columns pc..pc+kc lie inside A; panel ip
-                            // lies inside this thread's scratch.
-                            unsafe { K::pack_a(a.at(r0, pc), MR.min(m - r0), kc, abuf.add(ip * kcp * MR)) }
-                        }
-                        for jp in 0..npanels {
-                            let j0 = jc + jp * NR;
-                            let nr = NR.min(n - j0);
-                            for ip in 0..apanels {
-                                let r0 = i0 + ip * MR;
-                                // SAFETY: the packed panels were fully written above (padding
-                                // included); the C tile (rows r0..r0+mr, columns j0..j0+nr) is
-                                // inside C and inside this task's row block, so no other task
-                                // touches it; the B scratch is only read until the next join.
-                                unsafe {
-                                    K::kernel(
-                                        kcp,
-                                        abuf.add(ip * kcp * MR),
-                                        bbuf.get().add(jp * kcp * NR),
-                                        out.get().add(r0 * ldc + j0),
-                                        ldc,
-                                        MR.min(m - r0),
-                                        nr,
-                                        load_c,
-                                    )
-                                }
-                            }
-                        }
-                    })
-                });
-            }
-        }
-    })
-}
-
-/// Lane mask of vector `v` (columns 16v..16v+16) of a tile row holding `nr` valid columns.
-#[inline(always)]
-fn mask(nr: usize, v: usize) -> u16 {
-    let valid = nr.saturating_sub(16 * v).min(16);
-    ((1u32 << valid) - 1) as u16
-}
-
-/// Write (or add) the accumulators to the C tile (a macro so it inlines into each kernel's
-/// target-feature context). Must be used inside an `unsafe` block whose contract covers C rows
-/// 0..mr, columns 0..nr at stride ldc.
-macro_rules! store_tile {
-    ($acc:expr, $c:expr, $ldc:expr, $mr:expr, $nr:expr, $load_c:expr) => {{
-        let (acc, c, ldc, mr, nr, load_c) = (&$acc, $c, $ldc, $mr, $nr, $load_c);
-        for r in 0..MR {
-            if r < mr {
-                // SAFETY (covered by the enclosing unsafe block): masked loads/stores touch only
-                // columns < nr of row r < mr; masked-off lanes are never accessed.
-                let p = c.add(r * ldc);
-                for v in 0..NV {
-                    let m = mask(nr, v);
-                    let mut x = acc[NV * r + v];
-                    if load_c {
-                        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, p.add(16 * v)));
-                    }
-                    _mm512_mask_storeu_ps(p.add(16 * v), m, x);
-                }
-            }
-        }
-    }};
-}
-
-// ---------------------------------------------------------------------------------------------
-// f32 kernel: A panel [p][MR], B panel [p][NR]; per k step 2 vector loads, MR broadcasts,
-// 2·MR FMAs.
-
-struct F32Kernel;
-
-impl Micro for F32Kernel {
-    type P = f32;
-    const KSTEP: usize = 1;
-
-    unsafe fn pack_a(a: View<f32>, mr: usize, kc: usize, dst: *mut f32) {
-        // SAFETY: reads rows < mr, columns < kc of A and writes MR·kc elements of dst (caller).
-        unsafe {
-            if a.cs == 1 {
-                // Rows contiguous along k: transpose 16×16 blocks in registers (pad rows zero).
-                transpose_pack(a.ptr, a.rs, mr, kc, dst, MR, MR);
-                return;
-            } else {
-                for p in 0..kc {
-                    for r in 0..mr {
-                        *dst.add(p * MR + r) = *a.ptr.offset(r as isize * a.rs + p as isize * a.cs);
-                    }
-                }
-            }
-            if mr < MR {
-                for p in 0..kc {
-                    for r in mr..MR {
-                        *dst.add(p * MR + r) = 0.0;
-                    }
-                }
-            }
-        }
+    /// One microkernel family: how operands are packed and how a packed MR×kc by kc×NR product
+    /// is added to C.
+    pub(super) trait Micro {
+        /// Packed element (f32, or u16 bf16 bits).
+        type P: Copy;
+        /// kc is padded up to a multiple of this (bf16 multiplies pairs along k).
+        const KSTEP: usize;
+        /// Pack A rows 0..mr, columns 0..kc into an MR×kcp micro-panel (zero padded).
+        unsafe fn pack_a(a: View<f32>, mr: usize, kc: usize, dst: *mut Self::P);
+        /// Pack B rows 0..kc, columns 0..nr into a kcp×NR micro-panel (zero padded).
+        unsafe fn pack_b(b: View<f32>, kc: usize, nr: usize, dst: *mut Self::P);
+        /// C[0..mr, 0..nr] = (load_c ? C : 0) + A·B over kcp (padded) steps.
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn kernel(
+            kcp: usize,
+            a: *const Self::P,
+            b: *const Self::P,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            load_c: bool,
+        );
     }
 
-    unsafe fn pack_b(b: View<f32>, kc: usize, nr: usize, dst: *mut f32) {
-        // SAFETY: reads rows < kc, columns < nr of B and writes kc·NR elements of dst (caller).
-        unsafe {
-            if b.cs == 1 {
-                for p in 0..kc {
-                    let src = b.ptr.offset(p as isize * b.rs);
-                    std::ptr::copy_nonoverlapping(src, dst.add(p * NR), nr);
-                    for j in nr..NR {
-                        *dst.add(p * NR + j) = 0.0;
+    /// A cache line; scratch buffers are vectors of these so packed panels are 64-byte aligned.
+    #[derive(Clone, Copy)]
+    #[repr(C, align(64))]
+    struct Line([u8; 64]);
+
+    thread_local! {
+        static A_SCRATCH: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+        static B_SCRATCH: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Run `f` with an aligned scratch buffer of at least `bytes` bytes, reused per thread (a fresh
+    /// one if the thread's buffer is already in use by an outer call).
+    fn with_scratch<R>(
+        key: &'static std::thread::LocalKey<RefCell<Vec<Line>>>,
+        bytes: usize,
+        f: impl FnOnce(*mut u8) -> R,
+    ) -> R {
+        let lines = bytes.div_ceil(64);
+        key.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                if buf.len() < lines {
+                    buf.resize(lines, Line([0; 64]));
+                }
+                f(buf.as_mut_ptr() as *mut u8)
+            }
+            Err(_) => {
+                let mut buf = vec![Line([0; 64]); lines];
+                f(buf.as_mut_ptr() as *mut u8)
+            }
+        })
+    }
+
+    /// # Safety
+    /// As [`gemm_strided`], with f32 data and the CPU features `K` needs.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn driver<K: Micro>(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: View<f32>,
+        b: View<f32>,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        let threads = rayon::current_num_threads().max(1);
+        // Row blocks: at least one per thread and a multiple of the thread count, each a multiple
+        // of MR rows. The split only changes who computes a tile, never its summation order.
+        let mut blocks = m.div_ceil(MC).max(threads);
+        blocks = blocks.div_ceil(threads) * threads;
+        let mc = m.div_ceil(blocks).div_ceil(MR) * MR;
+        let blocks = m.div_ceil(mc);
+        let kcp_max = KC.div_ceil(K::KSTEP) * K::KSTEP;
+        let psize = std::mem::size_of::<K::P>();
+        let b_bytes = NC.min(n.div_ceil(NR) * NR) * kcp_max * psize;
+        let a_bytes = mc.div_ceil(MR) * MR * kcp_max * psize;
+        let out = OutPtr(c);
+        with_scratch(&B_SCRATCH, b_bytes, |bbuf| {
+            let bbuf = OutPtr(bbuf as *mut K::P);
+            for jc in (0..n).step_by(NC) {
+                let nc = NC.min(n - jc);
+                let npanels = nc.div_ceil(NR);
+                for pc in (0..k).step_by(KC) {
+                    let kc = KC.min(k - pc);
+                    let kcp = kc.div_ceil(K::KSTEP) * K::KSTEP;
+                    let load_c = accumulate || pc > 0;
+                    // Pack the kc×nc block of B, one NR-wide panel per task.
+                    (0..npanels).into_par_iter().for_each(|jp| {
+                        let j0 = jc + jp * NR;
+                        // SAFETY: rows pc..pc+kc and columns j0..j0+nr lie inside B; panel jp of the
+                        // scratch (kcp·NR elements) lies inside it and is written by this task only.
+                        unsafe { K::pack_b(b.at(pc, j0), kc, NR.min(n - j0), bbuf.get().add(jp * kcp * NR)) }
+                    });
+                    // Row blocks in parallel; each owns rows i0..i0+mcur of C.
+                    (0..blocks).into_par_iter().for_each(|ib| {
+                        let i0 = ib * mc;
+                        let mcur = mc.min(m - i0);
+                        let apanels = mcur.div_ceil(MR);
+                        with_scratch(&A_SCRATCH, a_bytes, |abuf| {
+                            let abuf = abuf as *mut K::P;
+                            for ip in 0..apanels {
+                                let r0 = i0 + ip * MR;
+                                // SAFETY: rows r0..r0+mr, columns pc..pc+kc lie inside A; panel ip
+                                // lies inside this thread's scratch.
+                                unsafe { K::pack_a(a.at(r0, pc), MR.min(m - r0), kc, abuf.add(ip * kcp * MR)) }
+                            }
+                            for jp in 0..npanels {
+                                let j0 = jc + jp * NR;
+                                let nr = NR.min(n - j0);
+                                for ip in 0..apanels {
+                                    let r0 = i0 + ip * MR;
+                                    // SAFETY: the packed panels were fully written above (padding
+                                    // included); the C tile (rows r0..r0+mr, columns j0..j0+nr) is
+                                    // inside C and inside this task's row block, so no other task
+                                    // touches it; the B scratch is only read until the next join.
+                                    unsafe {
+                                        K::kernel(
+                                            kcp,
+                                            abuf.add(ip * kcp * MR),
+                                            bbuf.get().add(jp * kcp * NR),
+                                            out.get().add(r0 * ldc + j0),
+                                            ldc,
+                                            MR.min(m - r0),
+                                            nr,
+                                            load_c,
+                                        )
+                                    }
+                                }
+                            }
+                        })
+                    });
+                }
+            }
+        })
+    }
+
+    /// Lane mask of vector `v` (columns 16v..16v+16) of a tile row holding `nr` valid columns.
+    #[inline(always)]
+    fn mask(nr: usize, v: usize) -> u16 {
+        let valid = nr.saturating_sub(16 * v).min(16);
+        ((1u32 << valid) - 1) as u16
+    }
+
+    /// Write (or add) the accumulators to the C tile (a macro so it inlines into each kernel's
+    /// target-feature context). Must be used inside an `unsafe` block whose contract covers C rows
+    /// 0..mr, columns 0..nr at stride ldc.
+    macro_rules! store_tile {
+        ($acc:expr, $c:expr, $ldc:expr, $mr:expr, $nr:expr, $load_c:expr) => {{
+            let (acc, c, ldc, mr, nr, load_c) = (&$acc, $c, $ldc, $mr, $nr, $load_c);
+            for r in 0..MR {
+                if r < mr {
+                    // SAFETY (covered by the enclosing unsafe block): masked loads/stores touch only
+                    // columns < nr of row r < mr; masked-off lanes are never accessed.
+                    let p = c.add(r * ldc);
+                    for v in 0..NV {
+                        let m = mask(nr, v);
+                        let mut x = acc[NV * r + v];
+                        if load_c {
+                            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, p.add(16 * v)));
+                        }
+                        _mm512_mask_storeu_ps(p.add(16 * v), m, x);
                     }
                 }
-            } else if b.rs == 1 {
-                // Columns contiguous along k: transpose 16 columns at a time (pad zero).
-                for g in 0..NV {
-                    let cols = nr.saturating_sub(16 * g).min(16);
-                    // wrapping_offset: for an empty group (cols == 0) the address may lie past
-                    // the matrix; it is never read then, but must not be formed with `offset`.
-                    transpose_pack(
-                        b.ptr.wrapping_offset((16 * g) as isize * b.cs),
-                        b.cs,
-                        cols,
-                        kc,
-                        dst.add(16 * g),
-                        NR,
-                        16,
-                    );
-                }
-            } else {
-                for j in 0..nr {
-                    let col = b.ptr.offset(j as isize * b.cs);
+            }
+        }};
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // f32 kernel: A panel [p][MR], B panel [p][NR]; per k step 2 vector loads, MR broadcasts,
+    // 2·MR FMAs.
+
+    pub(super) struct F32Kernel;
+
+    impl Micro for F32Kernel {
+        type P = f32;
+        const KSTEP: usize = 1;
+
+        unsafe fn pack_a(a: View<f32>, mr: usize, kc: usize, dst: *mut f32) {
+            // SAFETY: reads rows < mr, columns < kc of A and writes MR·kc elements of dst (caller).
+            unsafe {
+                if a.cs == 1 {
+                    // Rows contiguous along k: transpose 16×16 blocks in registers (pad rows zero).
+                    transpose_pack(a.ptr, a.rs, mr, kc, dst, MR, MR);
+                    return;
+                } else {
                     for p in 0..kc {
-                        *dst.add(p * NR + j) = *col.offset(p as isize * b.rs);
+                        for r in 0..mr {
+                            *dst.add(p * MR + r) = *a.ptr.offset(r as isize * a.rs + p as isize * a.cs);
+                        }
                     }
                 }
-                if nr < NR {
+                if mr < MR {
                     for p in 0..kc {
+                        for r in mr..MR {
+                            *dst.add(p * MR + r) = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+
+        unsafe fn pack_b(b: View<f32>, kc: usize, nr: usize, dst: *mut f32) {
+            // SAFETY: reads rows < kc, columns < nr of B and writes kc·NR elements of dst (caller).
+            unsafe {
+                if b.cs == 1 {
+                    for p in 0..kc {
+                        let src = b.ptr.offset(p as isize * b.rs);
+                        std::ptr::copy_nonoverlapping(src, dst.add(p * NR), nr);
                         for j in nr..NR {
                             *dst.add(p * NR + j) = 0.0;
                         }
                     }
+                } else if b.rs == 1 {
+                    // Columns contiguous along k: transpose 16 columns at a time (pad zero).
+                    for g in 0..NV {
+                        let cols = nr.saturating_sub(16 * g).min(16);
+                        // wrapping_offset: for an empty group (cols == 0) the address may lie past
+                        // the matrix; it is never read then, but must not be formed with `offset`.
+                        transpose_pack(
+                            b.ptr.wrapping_offset((16 * g) as isize * b.cs),
+                            b.cs,
+                            cols,
+                            kc,
+                            dst.add(16 * g),
+                            NR,
+                            16,
+                        );
+                    }
+                } else {
+                    for j in 0..nr {
+                        let col = b.ptr.offset(j as isize * b.cs);
+                        for p in 0..kc {
+                            *dst.add(p * NR + j) = *col.offset(p as isize * b.rs);
+                        }
+                    }
+                    if nr < NR {
+                        for p in 0..kc {
+                            for j in nr..NR {
+                                *dst.add(p * NR + j) = 0.0;
+                            }
+                        }
+                    }
                 }
             }
         }
+
+        unsafe fn kernel(
+            kcp: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            load_c: bool,
+        ) {
+            // SAFETY: the driver only instantiates this kernel when AVX-512F is present; pointers
+            // per the trait contract.
+            unsafe { kernel_f32(kcp, a, b, c, ldc, mr, nr, load_c) }
+        }
     }
 
-    unsafe fn kernel(
-        kcp: usize,
+    /// # Safety
+    /// AVX-512F present; a: kc·MR packed floats, b: kc·NR packed floats (64-byte aligned); C tile
+    /// as in `store_tile!`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn kernel_f32(
+        kc: usize,
         a: *const f32,
         b: *const f32,
         c: *mut f32,
@@ -508,159 +541,188 @@ impl Micro for F32Kernel {
         nr: usize,
         load_c: bool,
     ) {
-        // SAFETY: the driver only instantiates this kernel when AVX-512F is present; pointers
-        // per the trait contract.
-        unsafe { kernel_f32(kcp, a, b, c, ldc, mr, nr, load_c) }
-    }
-}
-
-/// # Safety
-/// AVX-512F present; a: kc·MR packed floats, b: kc·NR packed floats (64-byte aligned); C tile
-/// as in `store_tile!`.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-unsafe fn kernel_f32(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    mr: usize,
-    nr: usize,
-    load_c: bool,
-) {
-    let mut acc = [_mm512_setzero_ps(); NV * MR];
-    // SAFETY: p < kc, so every load is inside the packed panels (caller's contract); B panel
-    // rows are 128 bytes from a 64-byte aligned base.
-    unsafe {
-        for p in 0..kc {
-            let mut bv = [_mm512_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = _mm512_load_ps(b.add(p * NR + 16 * v));
-            }
-            let ap = a.add(p * MR);
-            for r in 0..MR {
-                let av = _mm512_set1_ps(*ap.add(r));
-                for v in 0..NV {
-                    acc[NV * r + v] = _mm512_fmadd_ps(av, bv[v], acc[NV * r + v]);
+        let mut acc = [_mm512_setzero_ps(); NV * MR];
+        // SAFETY: p < kc, so every load is inside the packed panels (caller's contract); B panel
+        // rows are 128 bytes from a 64-byte aligned base.
+        unsafe {
+            for p in 0..kc {
+                let mut bv = [_mm512_setzero_ps(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = _mm512_load_ps(b.add(p * NR + 16 * v));
+                }
+                let ap = a.add(p * MR);
+                for r in 0..MR {
+                    let av = _mm512_set1_ps(*ap.add(r));
+                    for v in 0..NV {
+                        acc[NV * r + v] = _mm512_fmadd_ps(av, bv[v], acc[NV * r + v]);
+                    }
                 }
             }
-        }
-        store_tile!(acc, c, ldc, mr, nr, load_c)
-    }
-}
-
-/// Transposing pack: `rows` (≤ 16) source rows of `kc` contiguous floats, row i at
-/// `src + i·stride`, become dst[p·dst_stride + i] for p < kc and i < width (rows ≥ `rows` are
-/// written as zeros), 16×16 blocks at a time through registers.
-///
-/// # Safety
-/// AVX-512F present; the source rows valid for kc floats; dst valid for
-/// (kc−1)·dst_stride + width floats; width ≤ 16.
-#[target_feature(enable = "avx512f")]
-unsafe fn transpose_pack(
-    src: *const f32,
-    stride: isize,
-    rows: usize,
-    kc: usize,
-    dst: *mut f32,
-    dst_stride: usize,
-    width: usize,
-) {
-    let wmask = ((1u32 << width) - 1) as u16;
-    let mut p0 = 0;
-    while p0 < kc {
-        let valid = (kc - p0).min(16);
-        let lmask = ((1u32 << valid) - 1) as u16;
-        let mut r = [_mm512_setzero_ps(); 16];
-        // SAFETY: masked loads read only columns p0..p0+valid of rows < rows (caller's
-        // contract); stores write p < kc rows of dst, `width` lanes each (caller's contract).
-        unsafe {
-            for (i, v) in r.iter_mut().enumerate().take(rows) {
-                *v = _mm512_maskz_loadu_ps(lmask, src.offset(i as isize * stride).add(p0));
-            }
-            let t = transpose16(r);
-            for (q, v) in t.iter().enumerate().take(valid) {
-                _mm512_mask_storeu_ps(dst.add((p0 + q) * dst_stride), wmask, *v);
-            }
-        }
-        p0 += 16;
-    }
-}
-
-/// 16×16 transpose of f32: out[j] lane i = r[i] lane j.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
-    let mut t = [_mm512_setzero_ps(); 16];
-    for i in 0..8 {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    let mut u = [_mm512_setzero_ps(); 16];
-    for i in 0..4 {
-        let (a, b, c, d) = (t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]);
-        u[4 * i] = _mm512_shuffle_ps::<0x44>(a, c);
-        u[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(a, c);
-        u[4 * i + 2] = _mm512_shuffle_ps::<0x44>(b, d);
-        u[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(b, d);
-    }
-    // u[4i + c] holds, in 128-bit lane l, column 4l + c of rows 4i..4i+4.
-    let mut v = [_mm512_setzero_ps(); 16];
-    for c in 0..4 {
-        v[c] = _mm512_shuffle_f32x4::<0x88>(u[c], u[4 + c]);
-        v[4 + c] = _mm512_shuffle_f32x4::<0xDD>(u[c], u[4 + c]);
-        v[8 + c] = _mm512_shuffle_f32x4::<0x88>(u[8 + c], u[12 + c]);
-        v[12 + c] = _mm512_shuffle_f32x4::<0xDD>(u[8 + c], u[12 + c]);
-    }
-    let mut out = [_mm512_setzero_ps(); 16];
-    for c in 0..4 {
-        out[c] = _mm512_shuffle_f32x4::<0x88>(v[c], v[8 + c]);
-        out[4 + c] = _mm512_shuffle_f32x4::<0x88>(v[4 + c], v[12 + c]);
-        out[8 + c] = _mm512_shuffle_f32x4::<0xDD>(v[c], v[8 + c]);
-        out[12 + c] = _mm512_shuffle_f32x4::<0xDD>(v[4 + c], v[12 + c]);
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
-// bf16 kernel: operands rounded to bf16 when packing, pairs along k interleaved so one
-// `vdpbf16ps` does two k steps: A panel [p/2][MR][2], B panel [p/2][NR][2] (u16 bits).
-
-struct Bf16Kernel;
-
-impl Micro for Bf16Kernel {
-    type P = u16;
-    const KSTEP: usize = 2;
-
-    unsafe fn pack_a(a: View<f32>, mr: usize, kc: usize, dst: *mut u16) {
-        let mut tmp = [0f32; (KC + 1) * MR];
-        // SAFETY: the f32 packer writes kc·MR floats of tmp (kc ≤ KC); the odd-kc pad row is
-        // inside tmp; the interleaver writes kcp·MR u16 of dst (caller's contract); the driver
-        // only instantiates this kernel with AVX-512F and AVX512_BF16 present.
-        unsafe {
-            F32Kernel::pack_a(a, mr, kc, tmp.as_mut_ptr());
-            if kc % 2 == 1 {
-                tmp[kc * MR..(kc + 1) * MR].fill(0.0);
-            }
-            interleave_bf16(tmp.as_ptr(), MR, kc.div_ceil(2), dst);
+            store_tile!(acc, c, ldc, mr, nr, load_c)
         }
     }
 
-    unsafe fn pack_b(b: View<f32>, kc: usize, nr: usize, dst: *mut u16) {
-        let mut tmp = [0f32; (KC + 1) * NR];
-        // SAFETY: as in pack_a, with NR-wide rows.
-        unsafe {
-            F32Kernel::pack_b(b, kc, nr, tmp.as_mut_ptr());
-            if kc % 2 == 1 {
-                tmp[kc * NR..(kc + 1) * NR].fill(0.0);
+    /// Transposing pack: `rows` (≤ 16) source rows of `kc` contiguous floats, row i at
+    /// `src + i·stride`, become dst[p·dst_stride + i] for p < kc and i < width (rows ≥ `rows` are
+    /// written as zeros), 16×16 blocks at a time through registers.
+    ///
+    /// # Safety
+    /// AVX-512F present; the source rows valid for kc floats; dst valid for
+    /// (kc−1)·dst_stride + width floats; width ≤ 16.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transpose_pack(
+        src: *const f32,
+        stride: isize,
+        rows: usize,
+        kc: usize,
+        dst: *mut f32,
+        dst_stride: usize,
+        width: usize,
+    ) {
+        let wmask = ((1u32 << width) - 1) as u16;
+        let mut p0 = 0;
+        while p0 < kc {
+            let valid = (kc - p0).min(16);
+            let lmask = ((1u32 << valid) - 1) as u16;
+            let mut r = [_mm512_setzero_ps(); 16];
+            // SAFETY: masked loads read only columns p0..p0+valid of rows < rows (caller's
+            // contract); stores write p < kc rows of dst, `width` lanes each (caller's contract).
+            unsafe {
+                for (i, v) in r.iter_mut().enumerate().take(rows) {
+                    *v = _mm512_maskz_loadu_ps(lmask, src.offset(i as isize * stride).add(p0));
+                }
+                let t = transpose16(r);
+                for (q, v) in t.iter().enumerate().take(valid) {
+                    _mm512_mask_storeu_ps(dst.add((p0 + q) * dst_stride), wmask, *v);
+                }
             }
-            interleave_bf16(tmp.as_ptr(), NR, kc.div_ceil(2), dst);
+            p0 += 16;
         }
     }
 
-    unsafe fn kernel(
-        kcp: usize,
+    /// 16×16 transpose of f32: out[j] lane i = r[i] lane j.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+        let mut t = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        let mut u = [_mm512_setzero_ps(); 16];
+        for i in 0..4 {
+            let (a, b, c, d) = (t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]);
+            u[4 * i] = _mm512_shuffle_ps::<0x44>(a, c);
+            u[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(a, c);
+            u[4 * i + 2] = _mm512_shuffle_ps::<0x44>(b, d);
+            u[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(b, d);
+        }
+        // u[4i + c] holds, in 128-bit lane l, column 4l + c of rows 4i..4i+4.
+        let mut v = [_mm512_setzero_ps(); 16];
+        for c in 0..4 {
+            v[c] = _mm512_shuffle_f32x4::<0x88>(u[c], u[4 + c]);
+            v[4 + c] = _mm512_shuffle_f32x4::<0xDD>(u[c], u[4 + c]);
+            v[8 + c] = _mm512_shuffle_f32x4::<0x88>(u[8 + c], u[12 + c]);
+            v[12 + c] = _mm512_shuffle_f32x4::<0xDD>(u[8 + c], u[12 + c]);
+        }
+        let mut out = [_mm512_setzero_ps(); 16];
+        for c in 0..4 {
+            out[c] = _mm512_shuffle_f32x4::<0x88>(v[c], v[8 + c]);
+            out[4 + c] = _mm512_shuffle_f32x4::<0x88>(v[4 + c], v[12 + c]);
+            out[8 + c] = _mm512_shuffle_f32x4::<0xDD>(v[c], v[8 + c]);
+            out[12 + c] = _mm512_shuffle_f32x4::<0xDD>(v[4 + c], v[12 + c]);
+        }
+        out
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // bf16 kernel: operands rounded to bf16 when packing, pairs along k interleaved so one
+    // `vdpbf16ps` does two k steps: A panel [p/2][MR][2], B panel [p/2][NR][2] (u16 bits).
+
+    pub(super) struct Bf16Kernel;
+
+    impl Micro for Bf16Kernel {
+        type P = u16;
+        const KSTEP: usize = 2;
+
+        unsafe fn pack_a(a: View<f32>, mr: usize, kc: usize, dst: *mut u16) {
+            let mut tmp = [0f32; (KC + 1) * MR];
+            // SAFETY: the f32 packer writes kc·MR floats of tmp (kc ≤ KC); the odd-kc pad row is
+            // inside tmp; the interleaver writes kcp·MR u16 of dst (caller's contract); the driver
+            // only instantiates this kernel with AVX-512F and AVX512_BF16 present.
+            unsafe {
+                F32Kernel::pack_a(a, mr, kc, tmp.as_mut_ptr());
+                if kc % 2 == 1 {
+                    tmp[kc * MR..(kc + 1) * MR].fill(0.0);
+                }
+                interleave_bf16(tmp.as_ptr(), MR, kc.div_ceil(2), dst);
+            }
+        }
+
+        unsafe fn pack_b(b: View<f32>, kc: usize, nr: usize, dst: *mut u16) {
+            let mut tmp = [0f32; (KC + 1) * NR];
+            // SAFETY: as in pack_a, with NR-wide rows.
+            unsafe {
+                F32Kernel::pack_b(b, kc, nr, tmp.as_mut_ptr());
+                if kc % 2 == 1 {
+                    tmp[kc * NR..(kc + 1) * NR].fill(0.0);
+                }
+                interleave_bf16(tmp.as_ptr(), NR, kc.div_ceil(2), dst);
+            }
+        }
+
+        unsafe fn kernel(
+            kcp: usize,
+            a: *const u16,
+            b: *const u16,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            load_c: bool,
+        ) {
+            // SAFETY: the driver only instantiates this kernel when AVX512_BF16 is present.
+            unsafe { kernel_bf16(kcp / 2, a, b, c, ldc, mr, nr, load_c) }
+        }
+    }
+
+    /// f32 panel rows (width w, 2·kp rows) → bf16 pair panel: dst[(q·w + i)·2 + t] =
+    /// bf16(src[(2q + t)·w + i]), rounding to nearest even.
+    ///
+    /// # Safety
+    /// AVX-512F and AVX512_BF16 present; src valid for 2·kp·w floats, dst for kp·w·2 u16.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn interleave_bf16(src: *const f32, w: usize, kp: usize, dst: *mut u16) {
+        let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        for q in 0..kp {
+            let mut i = 0;
+            while i < w {
+                let n = (w - i).min(16);
+                let m = ((1u32 << n) - 1) as u16;
+                // SAFETY: masked loads of lanes < n from rows 2q and 2q+1 and a masked store of n
+                // pairs stay inside src and dst (caller's contract). The transmute reinterprets
+                // 32 bf16 as 16 u32 pairs, same size, every bit pattern valid.
+                unsafe {
+                    let v0 = _mm512_maskz_loadu_ps(m, src.add(2 * q * w + i));
+                    let v1 = _mm512_maskz_loadu_ps(m, src.add((2 * q + 1) * w + i));
+                    let lo = _mm512_permutex2var_ps(v0, lo_idx, v1);
+                    let hi = _mm512_permutex2var_ps(v0, hi_idx, v1);
+                    let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                    _mm512_mask_storeu_epi32(dst.add((q * w + i) * 2) as *mut i32, m, packed);
+                }
+                i += 16;
+            }
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F and AVX512_BF16 present; a: kp·MR·2 and b: kp·NR·2 packed bf16 (64-byte aligned);
+    /// C tile as in `store_tile!`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn kernel_bf16(
+        kp: usize,
         a: *const u16,
         b: *const u16,
         c: *mut f32,
@@ -669,93 +731,44 @@ impl Micro for Bf16Kernel {
         nr: usize,
         load_c: bool,
     ) {
-        // SAFETY: the driver only instantiates this kernel when AVX512_BF16 is present.
-        unsafe { kernel_bf16(kcp / 2, a, b, c, ldc, mr, nr, load_c) }
-    }
-}
-
-/// f32 panel rows (width w, 2·kp rows) → bf16 pair panel: dst[(q·w + i)·2 + t] =
-/// bf16(src[(2q + t)·w + i]), rounding to nearest even.
-///
-/// # Safety
-/// AVX-512F and AVX512_BF16 present; src valid for 2·kp·w floats, dst for kp·w·2 u16.
-#[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn interleave_bf16(src: *const f32, w: usize, kp: usize, dst: *mut u16) {
-    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for q in 0..kp {
-        let mut i = 0;
-        while i < w {
-            let n = (w - i).min(16);
-            let m = ((1u32 << n) - 1) as u16;
-            // SAFETY: masked loads of lanes < n from rows 2q and 2q+1 and a masked store of n
-            // pairs stay inside src and dst (caller's contract). The transmute reinterprets
-            // 32 bf16 as 16 u32 pairs, same size, every bit pattern valid.
-            unsafe {
-                let v0 = _mm512_maskz_loadu_ps(m, src.add(2 * q * w + i));
-                let v1 = _mm512_maskz_loadu_ps(m, src.add((2 * q + 1) * w + i));
-                let lo = _mm512_permutex2var_ps(v0, lo_idx, v1);
-                let hi = _mm512_permutex2var_ps(v0, hi_idx, v1);
-                let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
-                _mm512_mask_storeu_epi32(dst.add((q * w + i) * 2) as *mut i32, m, packed);
-            }
-            i += 16;
-        }
-    }
-}
-
-/// # Safety
-/// AVX-512F and AVX512_BF16 present; a: kp·MR·2 and b: kp·NR·2 packed bf16 (64-byte aligned);
-/// C tile as in `store_tile!`.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn kernel_bf16(
-    kp: usize,
-    a: *const u16,
-    b: *const u16,
-    c: *mut f32,
-    ldc: usize,
-    mr: usize,
-    nr: usize,
-    load_c: bool,
-) {
-    let mut acc = [_mm512_setzero_ps(); NV * MR];
-    // SAFETY: q < kp, so every load is inside the packed panels (caller's contract); each B
-    // row pair is 128 bytes from a 64-byte aligned base. The transmutes reinterpret 512 bits
-    // of packed bf16 as __m512bh, which has the same size and no invalid bit patterns.
-    unsafe {
-        for q in 0..kp {
-            let bq = b.add(q * NR * 2);
-            let mut bv: [__m512bh; NV] = std::mem::transmute([_mm512_setzero_si512(); NV]);
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = std::mem::transmute::<__m512i, __m512bh>(_mm512_load_si512(bq.add(32 * v) as *const __m512i));
-            }
-            let aq = a.add(q * MR * 2) as *const i32;
-            for r in 0..MR {
-                let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*aq.add(r)));
-                for v in 0..NV {
-                    acc[NV * r + v] = _mm512_dpbf16_ps(acc[NV * r + v], av, bv[v]);
+        let mut acc = [_mm512_setzero_ps(); NV * MR];
+        // SAFETY: q < kp, so every load is inside the packed panels (caller's contract); each B
+        // row pair is 128 bytes from a 64-byte aligned base. The transmutes reinterpret 512 bits
+        // of packed bf16 as __m512bh, which has the same size and no invalid bit patterns.
+        unsafe {
+            for q in 0..kp {
+                let bq = b.add(q * NR * 2);
+                let mut bv: [__m512bh; NV] = std::mem::transmute([_mm512_setzero_si512(); NV]);
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = std::mem::transmute::<__m512i, __m512bh>(_mm512_load_si512(bq.add(32 * v) as *const __m512i));
+                }
+                let aq = a.add(q * MR * 2) as *const i32;
+                for r in 0..MR {
+                    let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*aq.add(r)));
+                    for v in 0..NV {
+                        acc[NV * r + v] = _mm512_dpbf16_ps(acc[NV * r + v], av, bv[v]);
+                    }
                 }
             }
+            store_tile!(acc, c, ldc, mr, nr, load_c)
         }
-        store_tile!(acc, c, ldc, mr, nr, load_c)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn transpose16_is_a_transpose() {
-        if !super::avx512_available() {
-            return;
-        }
-        let src: Vec<f32> = (0..256).map(|i| i as f32).collect();
-        let mut dst = vec![0f32; 256];
-        // SAFETY: AVX-512F checked; 16 rows of 16 floats in, 16×16 out.
-        unsafe { super::transpose_pack(src.as_ptr(), 16, 16, 16, dst.as_mut_ptr(), 16, 16) };
-        for i in 0..16 {
-            for j in 0..16 {
-                assert_eq!(dst[j * 16 + i], src[i * 16 + j], "({i},{j})");
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn transpose16_is_a_transpose() {
+            if !super::avx512_available() {
+                return;
+            }
+            let src: Vec<f32> = (0..256).map(|i| i as f32).collect();
+            let mut dst = vec![0f32; 256];
+            // SAFETY: AVX-512F checked; 16 rows of 16 floats in, 16×16 out.
+            unsafe { super::transpose_pack(src.as_ptr(), 16, 16, 16, dst.as_mut_ptr(), 16, 16) };
+            for i in 0..16 {
+                for j in 0..16 {
+                    assert_eq!(dst[j * 16 + i], src[i * 16 + j], "({i},{j})");
+                }
             }
         }
     }
