@@ -281,6 +281,9 @@ pub fn eval(
 }
 
 pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Result<()> {
+    if !(minutes.is_finite() && minutes > 0.0) {
+        anyhow::bail!("--minutes must be a positive number, got {minutes}");
+    }
     // The demo starts fresh each time, but only ever deletes a folder an earlier demo made.
     let marker = run.join(".thau-demo");
     if run.exists() {

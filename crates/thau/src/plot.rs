@@ -58,8 +58,14 @@ pub fn plot_metrics(metrics: &Path, out: &Path, size: (u32, u32)) -> Result<usiz
         return Err(Error::invalid("metrics", "no finite loss values to plot"));
     }
     let pad = ((ymax - ymin) * 0.05).max(0.01);
+    // Draw into a temporary file beside `out`, then rename: a crash never leaves half a PNG.
+    let tmp = out.with_file_name(format!(
+        ".{}.tmp-{}.png",
+        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let root = BitMapBackend::new(out, size).into_drawing_area();
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .caption("THAU training loss", ("sans-serif", 24))
@@ -90,6 +96,10 @@ pub fn plot_metrics(metrics: &Path, out: &Path, size: (u32, u32)) -> Result<usiz
         root.present()?;
         Ok(())
     };
-    draw().map_err(|e| Error::invalid(format!("plot {}", out.display()), e.to_string()))?;
+    if let Err(e) = draw() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::invalid(format!("plot {}", out.display()), e.to_string()));
+    }
+    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
     Ok(records.len())
 }

@@ -100,6 +100,8 @@ fn cross_entropy_gradients_and_ignore() {
     let sub = z.index_select(&keep, 0).unwrap();
     let want = ops::cross_entropy_reference(&sub, &Tensor::new(&[0u32, 3, 7, 1], &Device::Cpu).unwrap()).unwrap();
     assert!((loss.to_scalar::<f64>().unwrap() - want.to_scalar::<f64>().unwrap()).abs() < 1e-12);
+    let masked = ops::cross_entropy_reference(&z, &ti).unwrap();
+    assert!((masked.to_scalar::<f64>().unwrap() - want.to_scalar::<f64>().unwrap()).abs() < 1e-12);
     let g = loss.backward().unwrap().get(zv.as_tensor()).unwrap().to_vec2::<f64>().unwrap();
     assert!(g[1].iter().chain(g[3].iter()).all(|&x| x == 0.0));
     // A second backward over the same graph recomputes the gradient (the forward's saved

@@ -41,6 +41,7 @@ pub fn generate(
     opts: &GenerateOptions,
     mut on_text: impl FnMut(&str),
 ) -> Result<(String, FinishReason)> {
+    opts.sampling.validate()?;
     let mut ids = vec![BOS];
     ids.extend(tok.encode(prompt));
     let ctx = model.cfg.max_seq_len;

@@ -27,6 +27,23 @@ pub struct Sampler {
     rng: StdRng,
 }
 
+impl SamplingOptions {
+    /// Reject values that would make sampling meaningless.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |what: &str, why: &str| Err(crate::Error::invalid(what, why));
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return bad("--temperature", "must be a number >= 0 (0 = greedy)");
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("--top-p", "must be in (0, 1]");
+        }
+        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
+            return bad("--repeat-penalty", "must be a positive number (1 = off)");
+        }
+        Ok(())
+    }
+}
+
 impl Sampler {
     pub fn new(opts: SamplingOptions) -> Self {
         let rng = StdRng::seed_from_u64(opts.seed);

@@ -44,13 +44,20 @@ pub fn cross_entropy_eval(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     logits.detach().contiguous()?.apply_op2_no_bwd(&targets.contiguous()?, &op)
 }
 
-/// Reference from basic ops (also the non-CPU path). Ignored targets are not supported here.
+/// Reference from basic ops (also the non-CPU path), with the same [`IGNORE`] rule.
 pub fn cross_entropy_reference(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let t = targets.to_vec1::<u32>()?;
+    let valid = t.iter().filter(|&&x| x != IGNORE).count();
+    let mask: Vec<f32> = t.iter().map(|&x| if x == IGNORE { 0.0 } else { 1.0 }).collect();
+    let safe: Vec<u32> = t.iter().map(|&x| if x == IGNORE { 0 } else { x }).collect();
+    let dev = logits.device();
+    let mask = Tensor::from_vec(mask, (t.len(), 1), dev)?.to_dtype(logits.dtype())?;
+    let safe = Tensor::from_vec(safe, (t.len(), 1), dev)?;
     let max = logits.max_keepdim(1)?.detach();
     let shifted = logits.broadcast_sub(&max)?;
     let lse = shifted.exp()?.sum_keepdim(1)?.log()?; // (N, 1)
-    let picked = shifted.gather(&targets.unsqueeze(1)?, 1)?; // (N, 1)
-    (lse - picked)?.mean_all()
+    let picked = shifted.gather(&safe, 1)?; // (N, 1)
+    ((lse - picked)? * mask)?.sum_all()? / valid.max(1) as f64
 }
 
 /// `scale: None` = forward (loss); `Some(g)` = backward (dlogits for upstream gradient g).
