@@ -78,10 +78,59 @@ pub fn gemm_nt<T: Elem>(
     assert_eq!(w.len(), m * k, "gemm_nt: w has {} elements, expected {m}×{k}", w.len());
     assert_eq!(y.len(), n * m, "gemm_nt: y has {} elements, expected {n}×{m}", y.len());
     let a = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
-    let b = View { ptr: w.as_ptr(), rs: 1, cs: k as isize }; // B(p, j) = w[j, p]
-                                                             // SAFETY: the asserts above make every (row, col) the views address lie inside x, w and y;
-                                                             // y is borrowed mutably, so nothing else touches it.
+    // B(p, j) = w[j, p]
+    let b = View { ptr: w.as_ptr(), rs: 1, cs: k as isize };
+    // SAFETY: the asserts above make every (row, col) the views address lie inside x, w and y;
+    // y is borrowed mutably, so nothing else touches it.
     unsafe { gemm_strided(n, m, k, a, b, y.as_mut_ptr(), m, accumulate, prec) }
+}
+
+/// A new (N×M) vector holding x · wᵀ, without zero-filling it first: with `accumulate`
+/// off every GEMM path writes each output element before anything reads it.
+pub fn gemm_nt_new<T: Elem>(x: &[T], w: &[T], n: usize, k: usize, m: usize, prec: Precision) -> Vec<T> {
+    assert_eq!(x.len(), n * k, "gemm_nt: x has {} elements, expected {n}×{k}", x.len());
+    assert_eq!(w.len(), m * k, "gemm_nt: w has {} elements, expected {m}×{k}", w.len());
+    let mut y = Vec::with_capacity(n * m);
+    let a = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
+    let b = View { ptr: w.as_ptr(), rs: 1, cs: k as isize };
+    // SAFETY: views as in `gemm_nt`; y has capacity n·m and, accumulate being off, the GEMM
+    // writes all n·m elements (zero-fills them when k = 0) without reading, so they are
+    // initialised when the length is set.
+    unsafe {
+        gemm_strided(n, m, k, a, b, y.as_mut_ptr(), m, false, prec);
+        y.set_len(n * m);
+    }
+    y
+}
+
+/// A new (N×K) vector holding dy · w, without zero-filling it first (see [`gemm_nt_new`]).
+pub fn gemm_nn_new<T: Elem>(dy: &[T], w: &[T], n: usize, m: usize, k: usize, prec: Precision) -> Vec<T> {
+    assert_eq!(dy.len(), n * m, "gemm_nn: dy has {} elements, expected {n}×{m}", dy.len());
+    assert_eq!(w.len(), m * k, "gemm_nn: w has {} elements, expected {m}×{k}", w.len());
+    let mut dx = Vec::with_capacity(n * k);
+    let a = View { ptr: dy.as_ptr(), rs: m as isize, cs: 1 };
+    let b = View { ptr: w.as_ptr(), rs: k as isize, cs: 1 };
+    // SAFETY: as in `gemm_nt_new`.
+    unsafe {
+        gemm_strided(n, k, m, a, b, dx.as_mut_ptr(), k, false, prec);
+        dx.set_len(n * k);
+    }
+    dx
+}
+
+/// A new (M×K) vector holding dyᵀ · x, without zero-filling it first (see [`gemm_nt_new`]).
+pub fn gemm_tn_new<T: Elem>(dy: &[T], x: &[T], n: usize, m: usize, k: usize, prec: Precision) -> Vec<T> {
+    assert_eq!(dy.len(), n * m, "gemm_tn: dy has {} elements, expected {n}×{m}", dy.len());
+    assert_eq!(x.len(), n * k, "gemm_tn: x has {} elements, expected {n}×{k}", x.len());
+    let mut dw = Vec::with_capacity(m * k);
+    let a = View { ptr: dy.as_ptr(), rs: 1, cs: m as isize };
+    let b = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
+    // SAFETY: as in `gemm_nt_new`.
+    unsafe {
+        gemm_strided(m, k, n, a, b, dw.as_mut_ptr(), k, false, prec);
+        dw.set_len(m * k);
+    }
+    dw
 }
 
 /// dx (N×K) = (accumulate ? dx : 0) + dy (N×M) · w (M×K).

@@ -3,7 +3,7 @@
 //! y = x · wᵀ with x (…, K), w (M, K) (PyTorch/HF layout) → y (…, M). Flattening x to
 //! (N, K) and dy to (N, M), the backward is dx = dy · w and dw = dyᵀ · x.
 
-use super::gemm::{gemm_nn, gemm_nt, gemm_tn, Precision};
+use super::gemm::{gemm_nn_new, gemm_nt_new, gemm_tn_new, Precision};
 use super::kernel::{dispatch_float, slice};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 
@@ -57,8 +57,7 @@ impl CustomOp2 for Linear {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, k, m) = check(l1.shape(), l2.shape())?;
         dispatch_float!(s1, self.name(), |T| {
-            let mut y = vec![<T as num_traits::Zero>::zero(); n * m];
-            gemm_nt::<T>(slice(s1, l1, "linear")?, slice(s2, l2, "linear")?, &mut y, n, k, m, false, self.precision);
+            let y = gemm_nt_new::<T>(slice(s1, l1, "linear")?, slice(s2, l2, "linear")?, n, k, m, self.precision);
             Ok((T::to_cpu_storage_owned(y), out_shape(l1.shape(), m)))
         })
     }
@@ -86,15 +85,12 @@ impl CustomOp2 for LinearGradX {
         }
         let n = l1.shape().elem_count() / m.max(1);
         dispatch_float!(s1, self.name(), |T| {
-            let mut dx = vec![<T as num_traits::Zero>::zero(); n * k];
-            gemm_nn::<T>(
+            let dx = gemm_nn_new::<T>(
                 slice(s1, l1, "linear-grad-x")?,
                 slice(s2, l2, "linear-grad-x")?,
-                &mut dx,
                 n,
                 m,
                 k,
-                false,
                 self.precision,
             );
             Ok((T::to_cpu_storage_owned(dx), out_shape(l1.shape(), k)))
@@ -119,15 +115,12 @@ impl CustomOp2 for LinearGradW {
             candle_core::bail!("linear-grad-w: dy {:?} and x {:?} disagree", l1.shape(), l2.shape())
         }
         dispatch_float!(s1, self.name(), |T| {
-            let mut dw = vec![<T as num_traits::Zero>::zero(); m * k];
-            gemm_tn::<T>(
+            let dw = gemm_tn_new::<T>(
                 slice(s1, l1, "linear-grad-w")?,
                 slice(s2, l2, "linear-grad-w")?,
-                &mut dw,
                 n,
                 m,
                 k,
-                false,
                 self.precision,
             );
             Ok((T::to_cpu_storage_owned(dw), Shape::from((m, k))))
