@@ -47,18 +47,13 @@ struct Update<'a> {
     g: &'a [f32],
     m: RefCell<&'a mut [f32]>,
     v: RefCell<&'a mut [f32]>,
-    /// Multiplier on the gradient (global-norm clipping).
-    g_scale: f32,
-    b1: f32,
-    b2: f32,
-    eps: f32,
-    step_size: f32,
-    inv_sqrt_bc2: f32,
-    decay: f32,
+    c: Coeffs,
 }
 
+/// The scalars of one update (Copy, so the parallel workers share them freely).
 #[derive(Clone, Copy)]
 struct Coeffs {
+    /// Multiplier on the gradient (global-norm clipping).
     g_scale: f32,
     b1: f32,
     b2: f32,
@@ -71,15 +66,7 @@ struct Coeffs {
 impl Update<'_> {
     fn apply(&self, w: &mut [f32]) {
         let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
-        let u = Coeffs {
-            g_scale: self.g_scale,
-            b1: self.b1,
-            b2: self.b2,
-            eps: self.eps,
-            step_size: self.step_size,
-            inv_sqrt_bc2: self.inv_sqrt_bc2,
-            decay: self.decay,
-        };
+        let u = self.c;
         w.par_chunks_mut(CHUNK)
             .zip(m.par_chunks_mut(CHUNK))
             .zip(v.par_chunks_mut(CHUNK))
@@ -147,13 +134,15 @@ impl AdamW {
                     g,
                     m: RefCell::new(m),
                     v: RefCell::new(v),
-                    g_scale,
-                    b1: p.beta1 as f32,
-                    b2: p.beta2 as f32,
-                    eps: p.eps as f32,
-                    step_size: (lr / bc1) as f32,
-                    inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
-                    decay: if decay[i] { (1.0 - lr * p.weight_decay) as f32 } else { 1.0 },
+                    c: Coeffs {
+                        g_scale,
+                        b1: p.beta1 as f32,
+                        b2: p.beta2 as f32,
+                        eps: p.eps as f32,
+                        step_size: (lr / bc1) as f32,
+                        inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+                        decay: if decay[i] { (1.0 - lr * p.weight_decay) as f32 } else { 1.0 },
+                    },
                 };
                 if var.device().is_cpu() && var.dtype() == candle_core::DType::F32 && var.is_contiguous() {
                     var.as_tensor().inplace_op1(&up)?;

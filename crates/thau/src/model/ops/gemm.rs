@@ -62,117 +62,104 @@ pub fn bf16_available() -> bool {
     return *A.get_or_init(|| false);
 }
 
-/// y (N×M) = (accumulate ? y : 0) + x (N×K) · wᵀ, with w (M×K).
+/// The three products of a Linear layer (sizes as in PyTorch: x (N×K), w (M×K), dy (N×M)).
+#[derive(Clone, Copy)]
+enum Product {
+    /// y = x · wᵀ (forward)
+    Nt,
+    /// dx = dy · w (input gradient)
+    Nn,
+    /// dw = dyᵀ · x (weight gradient)
+    Tn,
+}
+
+/// Output rows, output columns, inner size and the two operand views of a product, after
+/// checking the operand lengths (a programming error, so a panic with the sizes).
+fn plan<T>(p: Product, a: &[T], b: &[T], n: usize, k: usize, m: usize) -> (usize, usize, usize, View<T>, View<T>) {
+    let (name, a_len, b_len) = match p {
+        Product::Nt => ("gemm_nt", n * k, m * k),
+        Product::Nn => ("gemm_nn", n * m, m * k),
+        Product::Tn => ("gemm_tn", n * m, n * k),
+    };
+    assert_eq!(a.len(), a_len, "{name}: first operand has {} elements, expected {a_len}", a.len());
+    assert_eq!(b.len(), b_len, "{name}: second operand has {} elements, expected {b_len}", b.len());
+    let view = |s: &[T], rs: usize, cs: usize| View { ptr: s.as_ptr(), rs: rs as isize, cs: cs as isize };
+    match p {
+        // A = x; B(p, j) = w[j, p]
+        Product::Nt => (n, m, k, view(a, k, 1), view(b, 1, k)),
+        // A = dy; B = w
+        Product::Nn => (n, k, m, view(a, m, 1), view(b, k, 1)),
+        // A(i, p) = dy[p, i]; B = x
+        Product::Tn => (m, k, n, view(a, 1, m), view(b, k, 1)),
+    }
+}
+
+/// C (+)= A·B into an existing slice.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_nt<T: Elem>(
-    x: &[T],
-    w: &[T],
-    y: &mut [T],
+fn run_into<T: Elem>(
+    p: Product,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
     n: usize,
     k: usize,
     m: usize,
-    accumulate: bool,
+    acc: bool,
     prec: Precision,
 ) {
-    assert_eq!(x.len(), n * k, "gemm_nt: x has {} elements, expected {n}×{k}", x.len());
-    assert_eq!(w.len(), m * k, "gemm_nt: w has {} elements, expected {m}×{k}", w.len());
-    assert_eq!(y.len(), n * m, "gemm_nt: y has {} elements, expected {n}×{m}", y.len());
-    let a = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
-    // B(p, j) = w[j, p]
-    let b = View { ptr: w.as_ptr(), rs: 1, cs: k as isize };
-    // SAFETY: the asserts above make every (row, col) the views address lie inside x, w and y;
-    // y is borrowed mutably, so nothing else touches it.
-    unsafe { gemm_strided(n, m, k, a, b, y.as_mut_ptr(), m, accumulate, prec) }
+    let (rows, cols, inner, va, vb) = plan(p, a, b, n, k, m);
+    assert_eq!(c.len(), rows * cols, "output has {} elements, expected {rows}×{cols}", c.len());
+    // SAFETY: `plan` checked that every (row, col) the views address lies inside a and b, and c
+    // holds rows×cols elements; c is borrowed mutably, so nothing else touches it.
+    unsafe { gemm_strided(rows, cols, inner, va, vb, c.as_mut_ptr(), cols, acc, prec) }
 }
 
-/// A new (N×M) vector holding x · wᵀ, without zero-filling it first: with `accumulate`
-/// off every GEMM path writes each output element before anything reads it.
-pub fn gemm_nt_new<T: Elem>(x: &[T], w: &[T], n: usize, k: usize, m: usize, prec: Precision) -> Vec<T> {
-    assert_eq!(x.len(), n * k, "gemm_nt: x has {} elements, expected {n}×{k}", x.len());
-    assert_eq!(w.len(), m * k, "gemm_nt: w has {} elements, expected {m}×{k}", w.len());
-    let mut y = Vec::with_capacity(n * m);
-    let a = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
-    let b = View { ptr: w.as_ptr(), rs: 1, cs: k as isize };
-    // SAFETY: views as in `gemm_nt`; y has capacity n·m and, accumulate being off, the GEMM
-    // writes all n·m elements (zero-fills them when k = 0) without reading, so they are
-    // initialised when the length is set.
+/// A new vector holding A·B, without zero-filling it first: with accumulation off every GEMM
+/// path writes each output element before anything reads it.
+fn run_new<T: Elem>(p: Product, a: &[T], b: &[T], n: usize, k: usize, m: usize, prec: Precision) -> Vec<T> {
+    let (rows, cols, inner, va, vb) = plan(p, a, b, n, k, m);
+    let mut c = Vec::with_capacity(rows * cols);
+    // SAFETY: views checked by `plan`; c has capacity rows×cols and, accumulation being off,
+    // the GEMM writes all of them (zero-fills them when inner = 0) without reading, so they
+    // are initialised when the length is set.
     unsafe {
-        gemm_strided(n, m, k, a, b, y.as_mut_ptr(), m, false, prec);
-        y.set_len(n * m);
+        gemm_strided(rows, cols, inner, va, vb, c.as_mut_ptr(), cols, false, prec);
+        c.set_len(rows * cols);
     }
-    y
+    c
 }
 
-/// A new (N×K) vector holding dy · w, without zero-filling it first (see [`gemm_nt_new`]).
-pub fn gemm_nn_new<T: Elem>(dy: &[T], w: &[T], n: usize, m: usize, k: usize, prec: Precision) -> Vec<T> {
-    assert_eq!(dy.len(), n * m, "gemm_nn: dy has {} elements, expected {n}×{m}", dy.len());
-    assert_eq!(w.len(), m * k, "gemm_nn: w has {} elements, expected {m}×{k}", w.len());
-    let mut dx = Vec::with_capacity(n * k);
-    let a = View { ptr: dy.as_ptr(), rs: m as isize, cs: 1 };
-    let b = View { ptr: w.as_ptr(), rs: k as isize, cs: 1 };
-    // SAFETY: as in `gemm_nt_new`.
-    unsafe {
-        gemm_strided(n, k, m, a, b, dx.as_mut_ptr(), k, false, prec);
-        dx.set_len(n * k);
-    }
-    dx
-}
-
-/// A new (M×K) vector holding dyᵀ · x, without zero-filling it first (see [`gemm_nt_new`]).
-pub fn gemm_tn_new<T: Elem>(dy: &[T], x: &[T], n: usize, m: usize, k: usize, prec: Precision) -> Vec<T> {
-    assert_eq!(dy.len(), n * m, "gemm_tn: dy has {} elements, expected {n}×{m}", dy.len());
-    assert_eq!(x.len(), n * k, "gemm_tn: x has {} elements, expected {n}×{k}", x.len());
-    let mut dw = Vec::with_capacity(m * k);
-    let a = View { ptr: dy.as_ptr(), rs: 1, cs: m as isize };
-    let b = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
-    // SAFETY: as in `gemm_nt_new`.
-    unsafe {
-        gemm_strided(m, k, n, a, b, dw.as_mut_ptr(), k, false, prec);
-        dw.set_len(m * k);
-    }
-    dw
+/// y (N×M) = (accumulate ? y : 0) + x (N×K) · wᵀ, with w (M×K).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt<T: Elem>(x: &[T], w: &[T], y: &mut [T], n: usize, k: usize, m: usize, acc: bool, prec: Precision) {
+    run_into(Product::Nt, x, w, y, n, k, m, acc, prec)
 }
 
 /// dx (N×K) = (accumulate ? dx : 0) + dy (N×M) · w (M×K).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_nn<T: Elem>(
-    dy: &[T],
-    w: &[T],
-    dx: &mut [T],
-    n: usize,
-    m: usize,
-    k: usize,
-    accumulate: bool,
-    prec: Precision,
-) {
-    assert_eq!(dy.len(), n * m, "gemm_nn: dy has {} elements, expected {n}×{m}", dy.len());
-    assert_eq!(w.len(), m * k, "gemm_nn: w has {} elements, expected {m}×{k}", w.len());
-    assert_eq!(dx.len(), n * k, "gemm_nn: dx has {} elements, expected {n}×{k}", dx.len());
-    let a = View { ptr: dy.as_ptr(), rs: m as isize, cs: 1 };
-    let b = View { ptr: w.as_ptr(), rs: k as isize, cs: 1 };
-    // SAFETY: sizes asserted above; dx is exclusively borrowed.
-    unsafe { gemm_strided(n, k, m, a, b, dx.as_mut_ptr(), k, accumulate, prec) }
+pub fn gemm_nn<T: Elem>(dy: &[T], w: &[T], dx: &mut [T], n: usize, m: usize, k: usize, acc: bool, prec: Precision) {
+    run_into(Product::Nn, dy, w, dx, n, k, m, acc, prec)
 }
 
 /// dw (M×K) = (accumulate ? dw : 0) + dyᵀ · x, with dy (N×M) and x (N×K).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_tn<T: Elem>(
-    dy: &[T],
-    x: &[T],
-    dw: &mut [T],
-    n: usize,
-    m: usize,
-    k: usize,
-    accumulate: bool,
-    prec: Precision,
-) {
-    assert_eq!(dy.len(), n * m, "gemm_tn: dy has {} elements, expected {n}×{m}", dy.len());
-    assert_eq!(x.len(), n * k, "gemm_tn: x has {} elements, expected {n}×{k}", x.len());
-    assert_eq!(dw.len(), m * k, "gemm_tn: dw has {} elements, expected {m}×{k}", dw.len());
-    let a = View { ptr: dy.as_ptr(), rs: 1, cs: m as isize }; // A(i, p) = dy[p, i]
-    let b = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
-    // SAFETY: sizes asserted above; dw is exclusively borrowed.
-    unsafe { gemm_strided(m, k, n, a, b, dw.as_mut_ptr(), k, accumulate, prec) }
+pub fn gemm_tn<T: Elem>(dy: &[T], x: &[T], dw: &mut [T], n: usize, m: usize, k: usize, acc: bool, prec: Precision) {
+    run_into(Product::Tn, dy, x, dw, n, k, m, acc, prec)
+}
+
+/// A new (N×M) vector holding x · wᵀ (no zero-fill first).
+pub fn gemm_nt_new<T: Elem>(x: &[T], w: &[T], n: usize, k: usize, m: usize, prec: Precision) -> Vec<T> {
+    run_new(Product::Nt, x, w, n, k, m, prec)
+}
+
+/// A new (N×K) vector holding dy · w (no zero-fill first).
+pub fn gemm_nn_new<T: Elem>(dy: &[T], w: &[T], n: usize, m: usize, k: usize, prec: Precision) -> Vec<T> {
+    run_new(Product::Nn, dy, w, n, k, m, prec)
+}
+
+/// A new (M×K) vector holding dyᵀ · x (no zero-fill first).
+pub fn gemm_tn_new<T: Elem>(dy: &[T], x: &[T], n: usize, m: usize, k: usize, prec: Precision) -> Vec<T> {
+    run_new(Product::Tn, dy, x, n, k, m, prec)
 }
 
 /// A strided read-only matrix view: element (i, j) at `ptr + i·rs + j·cs`. Shared read-only
