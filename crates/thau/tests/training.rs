@@ -39,6 +39,17 @@ fn request(run: &Path, steps: u64) -> TrainRequest {
     }
 }
 
+/// Stops training once step `.0` has been logged (like Ctrl-C would).
+struct StopAt(u64, u64);
+impl thau::train::TrainObserver for StopAt {
+    fn on_step(&mut self, m: &thau::train::StepMetrics) {
+        self.1 = m.step;
+    }
+    fn should_stop(&self) -> bool {
+        self.1 >= self.0
+    }
+}
+
 fn losses(run: &Path) -> Vec<(u64, f32, Option<f32>)> {
     MetricsLog::read(&RunDir::new(run).metrics_path()).unwrap().iter().map(|m| (m.step, m.loss, m.val_loss)).collect()
 }
@@ -96,15 +107,6 @@ fn resume_in_process_matches_uninterrupted() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     train::train(&request(a.path(), 14), &mut Silent).unwrap();
     // Stop after 7 steps with an observer, then resume to 14.
-    struct StopAt(u64, u64);
-    impl thau::train::TrainObserver for StopAt {
-        fn on_step(&mut self, m: &thau::train::StepMetrics) {
-            self.1 = m.step;
-        }
-        fn should_stop(&self) -> bool {
-            self.1 >= self.0
-        }
-    }
     let s = train::train(&request(b.path(), 14), &mut StopAt(7, 0)).unwrap();
     assert!(s.interrupted);
     assert_eq!(s.state.step, 7);
@@ -171,15 +173,6 @@ fn gradient_accumulation_run_is_deterministic() {
 fn minutes_budget_survives_an_early_interrupt() {
     // Stop after 2 steps (before the time budget was converted into steps), then resume: the
     // budget must count the time already spent, not restart or overshoot.
-    struct StopAt(u64, u64);
-    impl thau::train::TrainObserver for StopAt {
-        fn on_step(&mut self, m: &thau::train::StepMetrics) {
-            self.1 = m.step;
-        }
-        fn should_stop(&self) -> bool {
-            self.1 >= self.0
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let mut req = request(dir.path(), 1);
     req.config.budget = Budget::Minutes(2.0 / 60.0);
