@@ -153,31 +153,43 @@ pub(crate) struct TrainArgs {
     /// Train for this many minutes (converted to steps after timing the first steps).
     #[arg(long, group = "budget")]
     pub(crate) minutes: Option<f64>,
+    /// Sequences per micro-batch.
     #[arg(long, default_value_t = 8)]
     pub(crate) batch_size: usize,
+    /// Tokens per sequence (at most the preset's context).
     #[arg(long, default_value_t = 256)]
     pub(crate) seq_len: usize,
+    /// Micro-batches whose gradients are averaged into one optimizer step.
     #[arg(long, default_value_t = 1)]
     pub(crate) grad_accum: usize,
+    /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 3e-4)]
     pub(crate) lr: f64,
+    /// Final learning rate of the cosine decay, as a fraction of --lr.
     #[arg(long, default_value_t = 0.1)]
     pub(crate) min_lr_ratio: f64,
+    /// Linear warmup steps.
     #[arg(long, default_value_t = 100)]
     pub(crate) warmup: u64,
+    /// Decoupled weight decay on matrices (not on RMSNorm gains).
     #[arg(long, default_value_t = 0.1)]
     pub(crate) weight_decay: f64,
+    /// Clip the global gradient norm to this (0 = off).
     #[arg(long, default_value_t = 1.0)]
     pub(crate) grad_clip: f64,
+    /// Seed for weights, batches and the validation split: same seed, same data, same run.
     #[arg(long, default_value_t = 1337)]
     pub(crate) seed: u64,
     /// Validate every N steps (0 = never).
     #[arg(long, default_value_t = 100)]
     pub(crate) eval_every: u64,
+    /// Validation batches per evaluation.
     #[arg(long, default_value_t = 8)]
     pub(crate) eval_batches: usize,
+    /// Write a metrics.jsonl line every N steps.
     #[arg(long, default_value_t = 10)]
     pub(crate) log_every: u64,
+    /// Save a checkpoint every N steps (and always at the end or on Ctrl-C).
     #[arg(long, default_value_t = 200)]
     pub(crate) checkpoint_every: u64,
     /// Checkpoints kept per age.
@@ -212,24 +224,31 @@ impl From<Matmul> for thau::model::ops::gemm::Precision {
 
 #[derive(Args)]
 pub(crate) struct GenerateArgs {
+    /// Run folder with a trained age.
     #[arg(long)]
     pub(crate) run: PathBuf,
     /// Age to use (default: the newest trained age).
     #[arg(long)]
     pub(crate) age: Option<u32>,
+    /// Text to continue.
     #[arg(long)]
     pub(crate) prompt: String,
+    /// Most tokens to generate.
     #[arg(long, default_value_t = 128)]
     pub(crate) max_tokens: usize,
-    /// 0 = greedy.
+    /// Sampling temperature; 0 = greedy.
     #[arg(long, default_value_t = 0.8)]
     pub(crate) temperature: f32,
+    /// Sample among the k most likely tokens (0 = all).
     #[arg(long, default_value_t = 40)]
     pub(crate) top_k: usize,
+    /// Nucleus sampling: smallest set of tokens reaching this probability (1 = off).
     #[arg(long, default_value_t = 0.95)]
     pub(crate) top_p: f32,
+    /// Penalise tokens already present (1 = off).
     #[arg(long, default_value_t = 1.1)]
     pub(crate) repeat_penalty: f32,
+    /// Sampling seed: same seed, same text.
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
 }
