@@ -49,6 +49,7 @@ enum Command {
     Train(TrainArgs),
     /// What a run has trained so far: ages, steps, tokens, losses, throughput.
     Status {
+        /// Run folder.
         #[arg(long)]
         run: PathBuf,
         /// Print JSON instead of a table.
@@ -57,8 +58,10 @@ enum Command {
     },
     /// Plot loss against tokens seen, coloured by age, to a PNG.
     Plot {
+        /// Run folder (its metrics.jsonl is plotted).
         #[arg(long)]
         run: PathBuf,
+        /// PNG file to write.
         #[arg(long, default_value = "loss.png")]
         out: PathBuf,
     },
@@ -66,6 +69,7 @@ enum Command {
     Generate(GenerateArgs),
     /// Loss, perplexity and bits per byte of a model on a text file.
     Eval {
+        /// Run folder with a trained age.
         #[arg(long)]
         run: PathBuf,
         /// Age to evaluate (default: the newest trained age).
@@ -77,6 +81,7 @@ enum Command {
         /// Window length in tokens (default: the model's context).
         #[arg(long)]
         seq_len: Option<usize>,
+        /// Print JSON instead of a sentence.
         #[arg(long)]
         json: bool,
     },
