@@ -326,4 +326,9 @@ fn a_trained_tokenizer_can_be_given_to_train_and_is_never_overwritten() {
     a.drain(i..i + 2);
     a.extend(["--resume".into(), "--tokenizer".into(), other.display().to_string()]);
     fails_with(thau().args(&a).output().unwrap(), &["different tokenizer"]);
+    // A tokenizer swapped by hand under the shards is caught too.
+    std::fs::copy(&other, run.join("tokenizer.json")).unwrap();
+    let mut a = train_args(&run, 4);
+    a.push("--resume".into());
+    fails_with(thau().args(&a).output().unwrap(), &["tokenizer.json", "not the tokenizer"]);
 }

@@ -27,7 +27,7 @@ pub enum Error {
     Corpus { reason: String },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
-    #[error("incompatible checkpoint {path}: {reason}: {hint}")]
+    #[error("{path} is incompatible: {reason}: {hint}")]
     Incompatible { path: PathBuf, reason: String, hint: String },
 
     // ---- compute -------------------------------------------------------------------

@@ -6,5 +6,5 @@ mod shards;
 pub mod synthetic;
 
 pub use corpus::{documents_from_text, read_documents, scan_corpus, Document, EXTENSIONS};
-pub use shards::{build_shards, write_shard, ShardStats, SplitConfig, TokenShard};
+pub use shards::{build_shards, tokenizer_hash, write_shard, ShardStats, SplitConfig, TokenShard};
 pub use synthetic::bilingual_corpus;

@@ -45,6 +45,11 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
     h
 }
 
+/// Fingerprint of a tokenizer (FNV-1a 64 of its JSON, hex).
+pub fn tokenizer_hash(tok: &Tokenizer) -> Result<String> {
+    Ok(format!("{:016x}", fnv1a64(&[tok.to_json()?.as_bytes()])))
+}
+
 /// FNV-1a 64-bit hash over several byte strings in turn (the split hash).
 fn fnv1a64(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -272,6 +277,9 @@ pub struct ShardStats {
     /// The split that was used.
     pub val_fraction: f64,
     pub seed: u64,
+    /// FNV-1a 64 of the tokenizer's JSON, so a tokenizer swapped under the shards is caught.
+    #[serde(default)]
+    pub tokenizer_hash: Option<String>,
 }
 
 impl ShardStats {
@@ -427,6 +435,7 @@ pub fn build_shards(docs: &[Document], tok: &Tokenizer, out_dir: &Path, split: &
         files,
         val_fraction: split.val_fraction,
         seed: split.seed,
+        tokenizer_hash: Some(tokenizer_hash(tok)?),
     };
     write_shard(&out_dir.join("train.bin"), &train, tok.vocab_size())?;
     write_shard(&out_dir.join("val.bin"), &val, tok.vocab_size())?;

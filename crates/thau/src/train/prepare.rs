@@ -94,6 +94,18 @@ pub fn prepare(
     let tokenizer = Tokenizer::load(&tok_path)?;
     let train = TokenShard::open(&data_dir.join("train.bin"))?;
     let val = TokenShard::open(&data_dir.join("val.bin"))?;
+    let stats = ShardStats::load(&data_dir)?;
+    if let Some(want) = &stats.tokenizer_hash {
+        if *want != data::tokenizer_hash(&tokenizer)? {
+            return Err(Error::Incompatible {
+                path: tok_path.clone(),
+                reason: "it is not the tokenizer the run's token shards were made with".into(),
+                hint: "restore the run's original tokenizer.json (checkpoints were trained with it); \
+                       a new tokenizer needs a new --run"
+                    .into(),
+            });
+        }
+    }
     if train.vocab_size() != tokenizer.vocab_size() as u32 as usize {
         return Err(Error::Incompatible {
             path: data_dir.join("train.bin"),
@@ -105,6 +117,5 @@ pub fn prepare(
             hint: "delete the run's data/ folder to re-tokenise".into(),
         });
     }
-    let stats = ShardStats::load(&data_dir)?;
     Ok(Prepared { tokenizer, train, val, stats })
 }
