@@ -8,8 +8,9 @@ mod progress;
 use clap::{Args, Parser, Subcommand};
 
 /// Training allocates and frees the same large buffers (logits, gradients) every step. By
-/// default glibc serves them with fresh mmaps and gives them back on free, so every step pays
-/// page faults and kernel page clearing (10–20% of a step under perf). Keep them in the heap.
+/// default glibc serves blocks above its mmap threshold (at most 32 MiB) with fresh mmaps and
+/// gives them back on free, so they are faulted in and zeroed by the kernel again. Keep them
+/// in the heap instead.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; called before any other thread starts.

@@ -217,7 +217,7 @@ fn bad_input_gives_clear_errors() {
             .arg(dir.path().join("t.json"))
             .output()
             .unwrap(),
-        &["empty"],
+        &["no usable files", "empty"],
     );
     // An unknown preset and an unknown device.
     fails_with(

@@ -35,8 +35,6 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
     #[error("training diverged at step {step}: loss is {loss}; lower --lr or check the data")]
     Diverged { step: u64, loss: f32 },
-    #[error("interrupted")]
-    Interrupted,
 }
 
 impl Error {

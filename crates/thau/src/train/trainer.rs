@@ -283,8 +283,9 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
         }
         None
     };
-    let cfg = match &resume_from {
-        Some(ck) => ck.load_state()?.config,
+    let saved_state = resume_from.as_ref().map(|ck| ck.load_state()).transpose()?;
+    let cfg = match &saved_state {
+        Some(st) => st.config.clone(),
         None => req.config.clone(),
     };
     if resume_from.is_some() {
@@ -324,8 +325,8 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     let dev = &req.device;
     let (mut model, mut state, mut opt);
     let adam = AdamWParams { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adam_eps, weight_decay: cfg.weight_decay };
-    match &resume_from {
-        Some(ck) => {
+    match (&resume_from, saved_state) {
+        (Some(ck), Some(saved_state)) => {
             let saved = run.load_config(req.age)?;
             if saved != mcfg {
                 return Err(Error::Incompatible {
@@ -338,12 +339,12 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
                 });
             }
             model = ck.load_model(&mcfg, dev)?;
-            state = ck.load_state()?;
+            state = saved_state;
             opt = AdamW::new(adam, &model.named_vars());
             opt.load_state(ck.load_optim(dev)?, &ck.optim_path())?;
             tracing::info!(step = state.step, dir = %ck.dir.display(), "resuming");
         }
-        None => {
+        _ => {
             model = Llama::new_random(&mcfg, cfg.seed, dev)?;
             run.save_config(req.age, &mcfg)?;
             opt = AdamW::new(adam, &model.named_vars());

@@ -17,12 +17,17 @@ use std::sync::Mutex;
 /// Target id that contributes no loss and no gradient (prompt tokens in fine-tuning, padding).
 pub const IGNORE: u32 = u32::MAX;
 
-/// Mean cross-entropy. `logits`: (N, V) float, `targets`: (N) u32. Returns a scalar.
-pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+fn check_targets(logits: &Tensor, targets: &Tensor) -> Result<()> {
     let (n, _) = logits.dims2()?;
     if targets.dims() != [n] || targets.dtype() != DType::U32 {
         candle_core::bail!("cross_entropy: targets must be u32 ({n}), got {:?} {:?}", targets.dtype(), targets.dims())
     }
+    Ok(())
+}
+
+/// Mean cross-entropy. `logits`: (N, V) float, `targets`: (N) u32. Returns a scalar.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    check_targets(logits, targets)?;
     if !logits.device().is_cpu() {
         return cross_entropy_reference(logits, targets);
     }
@@ -33,10 +38,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 
 /// [`cross_entropy`] for evaluation: never prepares a gradient (saves an N×V buffer).
 pub fn cross_entropy_eval(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let (n, _) = logits.dims2()?;
-    if targets.dims() != [n] || targets.dtype() != DType::U32 {
-        candle_core::bail!("cross_entropy: targets must be u32 ({n}), got {:?} {:?}", targets.dtype(), targets.dims())
-    }
+    check_targets(logits, targets)?;
     if !logits.device().is_cpu() {
         return cross_entropy_reference(&logits.detach(), targets);
     }
@@ -68,46 +70,46 @@ struct CrossEntropy {
     saved: Mutex<Option<CpuStorage>>,
 }
 
-/// Mean loss, and with `grad` the unscaled gradient (softmax − onehot)/N' of every row.
-fn forward<T: Elem>(z: &[T], t: &[u32], v: usize, grad: Option<&mut [T]>) -> Result<T> {
-    let rows = t.len();
-    let chunk = rows_per_chunk(rows);
+/// Write `scale · (softmax(row) − onehot(target))` into `g`; returns the row's loss
+/// `logsumexp(row) − row[target]`. One pass of `exp` serves both.
+fn row_grad<T: Elem>(row: &[T], target: u32, scale: T, g: &mut [T]) -> T {
+    let max = row.iter().fold(T::neg_infinity(), |m, &x| Float::max(m, x));
+    let mut sum = T::zero();
+    for (gi, &x) in g.iter_mut().zip(row) {
+        *gi = (x - max).exp();
+        sum += *gi;
+    }
+    let k = scale / sum;
+    g.iter_mut().for_each(|x| *x *= k);
+    g[target as usize] -= scale;
+    sum.ln() + max - row[target as usize]
+}
+
+/// The row's loss `logsumexp(row) − row[target]` alone.
+fn row_loss<T: Elem>(row: &[T], target: u32) -> T {
+    let max = row.iter().fold(T::neg_infinity(), |m, &x| Float::max(m, x));
+    row.iter().map(|&x| (x - max).exp()).sum::<T>().ln() + max - row[target as usize]
+}
+
+/// Rows whose target is not [`IGNORE`], after checking every target is inside the vocab.
+fn valid_rows(t: &[u32], v: usize) -> Result<usize> {
     if let Some(&bad) = t.iter().find(|&&x| x != IGNORE && x as usize >= v) {
         candle_core::bail!("cross_entropy: target {bad} out of range for vocab {v}")
     }
-    let valid = t.iter().filter(|&&x| x != IGNORE).count();
+    Ok(t.iter().filter(|&&x| x != IGNORE).count())
+}
+
+/// Mean loss, and with `grad` the gradient (softmax − onehot)/N' of every row (zero on
+/// ignored rows). Partial sums over fixed row chunks keep the result thread-count independent.
+fn forward<T: Elem>(z: &[T], t: &[u32], v: usize, grad: Option<&mut [T]>) -> Result<T> {
+    let valid = valid_rows(t, v)?;
     let inv_valid = T::from(1.0 / valid.max(1) as f64).unwrap();
-    let row_loss = |row: &[T], target: u32, g: Option<&mut [T]>| -> T {
-        let max = row.iter().fold(T::neg_infinity(), |m, &x| Float::max(m, x));
-        match g {
-            None => {
-                let lse = row.iter().map(|&x| (x - max).exp()).sum::<T>().ln() + max;
-                lse - row[target as usize]
-            }
-            Some(g) => {
-                let mut sum = T::zero();
-                for (gi, &x) in g.iter_mut().zip(row) {
-                    *gi = (x - max).exp();
-                    sum += *gi;
-                }
-                let k = inv_valid / sum;
-                g.iter_mut().for_each(|x| *x *= k);
-                g[target as usize] -= inv_valid;
-                sum.ln() + max - row[target as usize]
-            }
-        }
-    };
-    let partial: Vec<(T, usize)> = match grad {
+    let chunk = rows_per_chunk(t.len());
+    let partial: Vec<T> = match grad {
         None => z
             .par_chunks(chunk * v)
             .zip(t.par_chunks(chunk))
-            .map(|(zc, tc)| {
-                let mut sum = T::zero();
-                for (row, &target) in zc.chunks(v).zip(tc).filter(|(_, &t)| t != IGNORE) {
-                    sum += row_loss(row, target, None);
-                }
-                (sum, 0)
-            })
+            .map(|(zc, tc)| zc.chunks(v).zip(tc).filter(|(_, &t)| t != IGNORE).map(|(row, &t)| row_loss(row, t)).sum())
             .collect(),
         Some(grad) => grad
             .par_chunks_mut(chunk * v)
@@ -119,36 +121,29 @@ fn forward<T: Elem>(z: &[T], t: &[u32], v: usize, grad: Option<&mut [T]>) -> Res
                     if target == IGNORE {
                         g.iter_mut().for_each(|x| *x = T::zero());
                     } else {
-                        sum += row_loss(row, target, Some(g));
+                        sum += row_grad(row, target, inv_valid, g);
                     }
                 }
-                (sum, 0)
+                sum
             })
             .collect(),
     };
-    let sum = partial.into_iter().fold(T::zero(), |s, (ps, _)| s + ps);
+    let sum = partial.into_iter().fold(T::zero(), |s, p| s + p);
     Ok(if valid == 0 { T::zero() } else { sum * inv_valid })
 }
 
-fn backward<T: Elem>(z: &[T], t: &[u32], v: usize, g: f64) -> Vec<T> {
-    let valid = t.iter().filter(|&&x| x != IGNORE).count().max(1);
+/// Gradient of the mean loss times the upstream gradient `g` (used when the forward's saved
+/// buffer is gone, e.g. a second backward over the same graph).
+fn backward<T: Elem>(z: &[T], t: &[u32], v: usize, g: f64) -> Result<Vec<T>> {
+    let valid = valid_rows(t, v)?.max(1);
     let scale = T::from(g / valid as f64).unwrap();
     let mut dz = vec![T::zero(); z.len()];
     dz.par_chunks_mut(v).zip(z.par_chunks(v)).zip(t.par_iter()).for_each(|((d, row), &target)| {
-        if target == IGNORE {
-            return;
+        if target != IGNORE {
+            row_grad(row, target, scale, d);
         }
-        let max = row.iter().fold(T::neg_infinity(), |m, &x| Float::max(m, x));
-        let mut sum = T::zero();
-        for (di, &x) in d.iter_mut().zip(row) {
-            *di = (x - max).exp();
-            sum += *di;
-        }
-        let k = scale / sum;
-        d.iter_mut().for_each(|x| *x *= k);
-        d[target as usize] -= scale;
     });
-    dz
+    Ok(dz)
 }
 
 impl CustomOp2 for CrossEntropy {
@@ -168,7 +163,7 @@ impl CustomOp2 for CrossEntropy {
                     Ok((T::to_cpu_storage_owned(vec![loss]), Shape::from(())))
                 }
                 None => Ok((T::to_cpu_storage_owned(vec![forward(z, t, v, None)?]), Shape::from(()))),
-                Some(g) => Ok((T::to_cpu_storage_owned(backward(z, t, v, g)), l1.shape().clone())),
+                Some(g) => Ok((T::to_cpu_storage_owned(backward(z, t, v, g)?), l1.shape().clone())),
             }
         })
     }
