@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
 use thau::infer::{generate as gen, GenerateOptions, SamplingOptions};
-use thau::model::{Llama, ModelConfig, AGES};
+use thau::model::{ModelConfig, AGES};
 use thau::tokenizer::Tokenizer;
 use thau::train::{self, Budget, CorpusSource, TrainConfig, TrainRequest};
 
@@ -214,22 +214,8 @@ pub fn plot(run: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Load the tokenizer and the model of an age (default: newest).
-pub fn load_model(run: &Path, age: Option<u32>, device: &Device) -> Result<(Tokenizer, Llama, u32)> {
-    let rd = RunDir::new(run);
-    let age = match age {
-        Some(a) => a,
-        None => rd.latest_age()?,
-    };
-    let tok = Tokenizer::load(&rd.tokenizer_path())?;
-    let cfg = rd.load_config(age)?;
-    let ck = rd.latest(age)?;
-    let model = ck.load_model(&cfg, device).with_context(|| format!("loading age {age} from {}", ck.dir.display()))?;
-    Ok((tok, model, age))
-}
-
 pub fn generate(a: GenerateArgs, device: &Device) -> Result<()> {
-    let (tok, model, _) = load_model(&a.run, a.age, device)?;
+    let (tok, model, _) = RunDir::new(&a.run).load_latest(a.age, device)?;
     let opts = GenerateOptions {
         max_tokens: a.max_tokens,
         sampling: SamplingOptions {
@@ -259,7 +245,7 @@ pub fn eval(
     json: bool,
     device: &Device,
 ) -> Result<()> {
-    let (tok, model, age) = load_model(run, age, device)?;
+    let (tok, model, age) = RunDir::new(run).load_latest(age, device)?;
     let content = std::fs::read(text).with_context(|| format!("reading {}", text.display()))?;
     let content = String::from_utf8(content)
         .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (byte {})", text.display(), e.utf8_error().valid_up_to()))?;
@@ -338,7 +324,7 @@ pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Re
         s.last_loss.unwrap_or(f32::NAN),
         s.best_val_loss.map(|v| format!("{v:.3}")).unwrap_or("-".into())
     );
-    let (tok, model, _) = load_model(run, Some(0), device)?;
+    let (tok, model, _) = RunDir::new(run).load_latest(Some(0), device)?;
     let defaults =
         ["¿Qué día viene después del lunes?".to_string(), "Two plus three is".to_string(), "El gato".to_string()];
     let prompts: &[String] = if prompts.is_empty() { &defaults } else { prompts };

@@ -136,6 +136,19 @@ impl RunDir {
         Err(Error::not_found(&self.root, "this run has no checkpoint yet: run `thau train` first"))
     }
 
+    /// The run's tokenizer and the newest weights of `age` (default: the newest trained age),
+    /// for generation and evaluation. Returns the age used.
+    pub fn load_latest(&self, age: Option<u32>, device: &Device) -> Result<(crate::tokenizer::Tokenizer, Llama, u32)> {
+        let age = match age {
+            Some(a) => a,
+            None => self.latest_age()?,
+        };
+        let tok = crate::tokenizer::Tokenizer::load(&self.tokenizer_path())?;
+        let cfg = self.load_config(age)?;
+        let model = self.latest(age)?.load_model(&cfg, device)?;
+        Ok((tok, model, age))
+    }
+
     /// Save a checkpoint atomically and keep only the newest `keep` of this age.
     pub fn save_checkpoint(
         &self,
