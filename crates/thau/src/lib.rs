@@ -20,6 +20,7 @@
 //! The library does all the compute; the `thau` binary (crate `thau-cli`) only parses
 //! arguments and draws progress bars.
 
+pub mod chat;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

@@ -1,0 +1,173 @@
+//! The chat format in three spellings: token ids (what THAU's engine runs), a Jinja template
+//! (GGUF `tokenizer.chat_template`, HF `tokenizer_config.json`) and a Go template (Ollama).
+//! `tests/chat_format.rs` checks the Jinja spelling renders to the same ids.
+
+use crate::error::{Error, Result};
+use crate::tokenizer::{Tokenizer, ASSISTANT, BOS, END, SYSTEM, TOOL, USER};
+use serde::{Deserialize, Serialize};
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+impl Role {
+    /// The special token that opens a turn of this role.
+    pub fn token(self) -> u32 {
+        match self {
+            Role::System => SYSTEM,
+            Role::User => USER,
+            Role::Assistant => ASSISTANT,
+            Role::Tool => TOOL,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+
+    /// Parse "system" / "user" / "assistant" / "tool" (case-insensitive).
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "system" => Ok(Role::System),
+            "user" => Ok(Role::User),
+            "assistant" => Ok(Role::Assistant),
+            "tool" => Ok(Role::Tool),
+            _ => Err(Error::invalid("role", format!("'{s}' is not a role: use system, user, assistant or tool"))),
+        }
+    }
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self { role, content: content.into() }
+    }
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new(Role::System, content)
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(Role::User, content)
+    }
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+}
+
+/// The chat format as a Jinja template, written into exported GGUF and HF files. It leaves
+/// out BOS: both llama.cpp and transformers add it (`add_bos_token`).
+pub const CHAT_TEMPLATE_JINJA: &str = "{%- for message in messages -%}\
+{%- if message['role'] not in ['system', 'user', 'assistant', 'tool'] -%}\
+{{- raise_exception('THAU chat roles are system, user, assistant and tool') -}}\
+{%- endif -%}\
+{{- '<|' + message['role'] + '|>' + message['content'] + '<|end|>' -}}\
+{%- endfor -%}\
+{%- if add_generation_prompt -%}{{- '<|assistant|>' -}}{%- endif -%}";
+
+/// The chat format as an Ollama (Go) template, for the `Modelfile` beside an exported GGUF.
+pub const OLLAMA_TEMPLATE: &str = "{{- range .Messages }}<|{{ .Role }}|>{{ .Content }}<|end|>{{ end }}<|assistant|>";
+
+/// Text that ends an assistant turn, for engines that stop on strings (Ollama `PARAMETER stop`).
+pub const STOP_STRINGS: &[&str] = &["<|end|>", "<|eos|>"];
+
+/// Render `messages` to token ids: BOS, then each turn as `role-token text <|end|>`, then (when
+/// `add_generation_prompt`) `<|assistant|>` so the model answers next.
+pub fn render(tok: &Tokenizer, messages: &[Message], add_generation_prompt: bool) -> Vec<u32> {
+    let mut ids = vec![BOS];
+    for m in messages {
+        ids.extend(render_turn(tok, m));
+    }
+    if add_generation_prompt {
+        ids.push(ASSISTANT);
+    }
+    ids
+}
+
+fn render_turn(tok: &Tokenizer, m: &Message) -> Vec<u32> {
+    let mut ids = vec![m.role.token()];
+    ids.extend(tok.encode(&m.content));
+    ids.push(END);
+    ids
+}
+
+/// A conversation cut to fit the context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatFit {
+    /// The prompt ids, ending with `<|assistant|>`.
+    pub ids: Vec<u32>,
+    /// How many of the oldest non-system messages were left out to make room.
+    pub dropped_messages: usize,
+}
+
+/// Render `messages` with a generation prompt so that at least `reserve` tokens are left for
+/// the answer in a context of `ctx` tokens. System messages are always kept; the oldest other
+/// messages are dropped first. Errors when even the system messages and the last message do
+/// not fit.
+pub fn fit_to_context(tok: &Tokenizer, messages: &[Message], ctx: usize, reserve: usize) -> Result<ChatFit> {
+    if messages.is_empty() {
+        return Err(Error::invalid("messages", "the conversation is empty: send at least one message"));
+    }
+    let budget = ctx.saturating_sub(reserve.min(ctx / 2).max(1));
+    let turns: Vec<Vec<u32>> = messages.iter().map(|m| render_turn(tok, m)).collect();
+    let fixed: usize = 2 + messages.iter().zip(&turns).filter(|(m, _)| m.role == Role::System).map(|(_, t)| t.len()).sum::<usize>();
+    // Walk back from the newest message, keeping non-system turns while they fit.
+    let mut used = fixed;
+    let mut keep = vec![false; messages.len()];
+    for (i, m) in messages.iter().enumerate() {
+        keep[i] = m.role == Role::System;
+    }
+    for i in (0..messages.len()).rev() {
+        if messages[i].role == Role::System {
+            continue;
+        }
+        if used + turns[i].len() > budget {
+            break;
+        }
+        used += turns[i].len();
+        keep[i] = true;
+    }
+    let last = messages.len() - 1;
+    if !keep[last] || used > budget {
+        return Err(Error::invalid(
+            "messages",
+            format!(
+                "the system prompt and the last message need {} tokens but the context holds {ctx} \
+                 with {reserve} kept for the answer: shorten them or lower max_tokens",
+                fixed + turns[last].len()
+            ),
+        ));
+    }
+    // Keep a contiguous tail: once a message is dropped, every older non-system one is too.
+    let first_kept = (0..messages.len()).rev().take_while(|&i| keep[i] || messages[i].role == Role::System).last();
+    let mut ids = vec![BOS];
+    let mut dropped = 0;
+    for (i, m) in messages.iter().enumerate() {
+        let in_tail = first_kept.is_some_and(|f| i >= f);
+        if m.role == Role::System || in_tail {
+            ids.extend(&turns[i]);
+        } else {
+            dropped += 1;
+        }
+    }
+    ids.push(ASSISTANT);
+    if dropped > 0 {
+        tracing::info!(dropped, kept_tokens = ids.len(), ctx, "conversation longer than the context: oldest messages left out");
+    }
+    Ok(ChatFit { ids, dropped_messages: dropped })
+}

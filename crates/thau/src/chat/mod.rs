@@ -1,0 +1,18 @@
+//! Chat: roles, the chat format (and the same format as Jinja and Go templates for exported
+//! files), and fitting a conversation into the model's context.
+//!
+//! A conversation is rendered as
+//!
+//! ```text
+//! <|bos|><|system|>You are THAU.<|end|><|user|>Hola<|end|><|assistant|>¡Hola!<|end|>
+//! ```
+//!
+//! Role and end tokens are special tokens with fixed ids; message text is encoded with
+//! [`Tokenizer::encode`], which never produces special tokens, so a user who types `<|end|>`
+//! cannot forge a turn boundary.
+
+mod format;
+
+pub use format::{
+    fit_to_context, render, ChatFit, Message, Role, CHAT_TEMPLATE_JINJA, OLLAMA_TEMPLATE, STOP_STRINGS,
+};
