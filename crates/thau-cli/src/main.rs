@@ -3,6 +3,7 @@
 
 mod bench;
 mod commands;
+mod export;
 mod progress;
 
 use clap::{Args, Parser, Subcommand};
@@ -89,6 +90,12 @@ enum Command {
     /// Benchmarks (see bench/ for the side-by-side PyTorch comparison).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Export a trained model for llama.cpp/Ollama (GGUF) or transformers (HF folder).
+    #[command(subcommand)]
+    Export(export::ExportCmd),
+    /// Import a model made elsewhere (a llama-architecture GGUF) into a THAU run folder.
+    #[command(subcommand)]
+    Import(export::ImportCmd),
 }
 
 #[derive(Args)]
@@ -317,5 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
             bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))
         }
+        Command::Export(c) => export::export(c, &device),
+        Command::Import(c) => export::import(c, &device),
     }
 }
