@@ -219,6 +219,37 @@ impl Tokenizer {
         Ok(Self { inner, raw, tokens, token_bytes, byte_ids, merges })
     }
 
+    /// Rebuild a tokenizer from its token list (id = position) and merges in rank order, as a
+    /// GGUF file stores them (`tokenizer.ggml.tokens`, `tokenizer.ggml.merges`); `special[id]`
+    /// marks control tokens. The result must pass the same checks as a loaded
+    /// `tokenizer.json` (THAU's special tokens at their fixed ids); for THAU's own exports it
+    /// is exactly the tokenizer that was exported. `source` names the file in errors.
+    pub fn from_vocab(tokens: &[String], special: &[bool], merges: &[(String, String)], source: &Path) -> Result<Self> {
+        let corrupt = |reason: String| Error::corrupt(source, reason, "export the model again");
+        if special.len() != tokens.len() {
+            return Err(corrupt(format!("{} special flags for {} tokens", special.len(), tokens.len())));
+        }
+        let mut vocab = tokenizers::models::bpe::Vocab::with_capacity(tokens.len());
+        for (id, t) in tokens.iter().enumerate() {
+            if vocab.insert(t.clone(), id as u32).is_some() {
+                return Err(corrupt(format!("token {t:?} appears twice in the vocabulary")));
+            }
+        }
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges.to_vec())
+            .build()
+            .map_err(|e| corrupt(format!("vocabulary and merges do not form a BPE model: {e}")))?;
+        let mut tk = tokenizers::Tokenizer::new(bpe);
+        tk.with_pre_tokenizer(Some(byte_level()));
+        tk.with_decoder(Some(byte_level()));
+        tk.add_special_tokens(
+            tokens.iter().zip(special).filter(|(_, &s)| s).map(|(t, _)| AddedToken::from(t.clone(), true)),
+        )
+        .map_err(|e| corrupt(format!("cannot add the special tokens: {e}")))?;
+        let json = tk.to_string(true).map_err(|e| corrupt(format!("cannot serialise the tokenizer: {e}")))?;
+        Self::from_json(&json, source)
+    }
+
     /// Encode raw text: special-token strings in it are plain text, never control tokens.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         self.encode_inner(&self.raw, text)
