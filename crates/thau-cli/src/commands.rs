@@ -1,13 +1,12 @@
 //! One function per subcommand.
 
 use crate::progress::{ctrl_c_flag, Bar};
-use crate::{GenerateArgs, TrainArgs};
+use crate::TrainArgs;
 use anyhow::{Context, Result};
 use candle_core::Device;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
-use thau::infer::{generate as gen, GenerateOptions, SamplingOptions};
+use thau::infer::{generate as gen, GenerateOptions, InferModel, SamplingOptions, WeightDtype};
 use thau::model::{ModelConfig, AGES};
 use thau::tokenizer::Tokenizer;
 use thau::train::{self, Budget, CorpusSource, TrainConfig, TrainRequest};
@@ -214,29 +213,6 @@ pub fn plot(run: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn generate(a: GenerateArgs, device: &Device) -> Result<()> {
-    let (tok, model, _) = RunDir::new(&a.run).load_latest(a.age, device)?;
-    let opts = GenerateOptions {
-        max_tokens: a.max_tokens,
-        sampling: SamplingOptions {
-            temperature: a.temperature,
-            top_k: a.top_k,
-            top_p: a.top_p,
-            repetition_penalty: a.repeat_penalty,
-            seed: a.seed,
-        },
-        stop_at_eos: true,
-    };
-    print!("{}", a.prompt);
-    std::io::stdout().flush()?;
-    gen(&model, &tok, &a.prompt, &opts, |piece| {
-        print!("{piece}");
-        let _ = std::io::stdout().flush();
-    })?;
-    println!();
-    Ok(())
-}
-
 pub fn eval(
     run: &Path,
     age: Option<u32>,
@@ -325,16 +301,17 @@ pub fn demo(run: &Path, minutes: f64, prompts: &[String], device: &Device) -> Re
         s.best_val_loss.map(|v| format!("{v:.3}")).unwrap_or("-".into())
     );
     let (tok, model, _) = RunDir::new(run).load_latest(Some(0), device)?;
+    let model = InferModel::from_llama(&model, WeightDtype::F32)?;
     let defaults =
         ["¿Qué día viene después del lunes?".to_string(), "Two plus three is".to_string(), "El gato".to_string()];
     let prompts: &[String] = if prompts.is_empty() { &defaults } else { prompts };
     for p in prompts {
         let opts = GenerateOptions {
             max_tokens: 60,
-            sampling: SamplingOptions { temperature: 0.0, repetition_penalty: 1.15, ..Default::default() },
-            stop_at_eos: true,
+            sampling: SamplingOptions { repetition_penalty: 1.15, ..SamplingOptions::greedy() },
+            ..Default::default()
         };
-        let (text, _) = gen(&model, &tok, p, &opts, |_| {})?;
+        let text = gen(&model, &tok, p, &opts, |_| {})?.text;
         println!("\n> {p}{}", text.trim_end());
     }
     println!("\nNext: `thau status --run {0}`, `thau plot --run {0} --out loss.png`, `thau generate --run {0} --prompt \"...\"`.", run.display());

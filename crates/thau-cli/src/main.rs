@@ -2,6 +2,7 @@
 //! calls one library function; progress bars and printing live here, compute in `thau`.
 
 mod bench;
+mod chat;
 mod commands;
 mod export;
 mod progress;
@@ -68,7 +69,9 @@ enum Command {
         out: PathBuf,
     },
     /// Continue a prompt with a trained model.
-    Generate(GenerateArgs),
+    Generate(chat::GenerateArgs),
+    /// Chat with a model: streaming answers, conversation history, /help for commands.
+    Chat(chat::ChatArgs),
     /// Loss, perplexity and bits per byte of a model on a text file.
     Eval {
         /// Run folder with a trained age.
@@ -235,37 +238,6 @@ impl From<Matmul> for thau::model::ops::gemm::Precision {
     }
 }
 
-#[derive(Args)]
-pub(crate) struct GenerateArgs {
-    /// Run folder with a trained age.
-    #[arg(long)]
-    pub(crate) run: PathBuf,
-    /// Age to use (default: the newest trained age).
-    #[arg(long)]
-    pub(crate) age: Option<u32>,
-    /// Text to continue.
-    #[arg(long)]
-    pub(crate) prompt: String,
-    /// Most tokens to generate.
-    #[arg(long, default_value_t = 128)]
-    pub(crate) max_tokens: usize,
-    /// Sampling temperature; 0 = greedy.
-    #[arg(long, default_value_t = 0.8)]
-    pub(crate) temperature: f32,
-    /// Sample among the k most likely tokens (0 = all).
-    #[arg(long, default_value_t = 40)]
-    pub(crate) top_k: usize,
-    /// Nucleus sampling: smallest set of tokens reaching this probability (1 = off).
-    #[arg(long, default_value_t = 0.95)]
-    pub(crate) top_p: f32,
-    /// Penalise tokens already present (1 = off).
-    #[arg(long, default_value_t = 1.1)]
-    pub(crate) repeat_penalty: f32,
-    /// Sampling seed: same seed, same text.
-    #[arg(long, default_value_t = 42)]
-    pub(crate) seed: u64,
-}
-
 #[derive(Subcommand)]
 enum BenchCmd {
     /// Time THAU's full training step on the shared benchmark config (bench/train_step.sh).
@@ -300,8 +272,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // candle 0.11 runs elementwise ops on its own spinning thread pool, which fights rayon
     // (used by matmuls and THAU's fused ops) for the cores: a 2-thread training step was
     // slower than a 1-thread one. Keep candle's pool to the calling thread unless asked.
+    // Inference is the opposite: the engine's matrix-vector products and candle's quantized
+    // matmuls run on that same pool, so give it every thread asked for.
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
+        let inference = matches!(cli.command, Command::Generate(_) | Command::Chat(_) | Command::Demo(_));
+        let n = match (inference, cli.threads) {
+            (false, _) => 1,
+            (true, Some(n)) => n,
+            (true, None) => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        };
+        std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
     }
     if let Some(n) = cli.threads {
         // candle's matmul reads RAYON_NUM_THREADS; the fused ops use the global rayon pool.
@@ -319,7 +299,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => commands::train(a, &device),
         Command::Status { run, json } => commands::status(&run, json),
         Command::Plot { run, out } => commands::plot(&run, &out),
-        Command::Generate(a) => commands::generate(a, &device),
+        Command::Generate(a) => chat::generate(a),
+        Command::Chat(a) => chat::chat(a),
         Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
         Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
             bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))

@@ -1,0 +1,287 @@
+//! The decoding loop: prefill the prompt in one pass (reusing cached positions it shares with
+//! the previous request), then sample one token at a time, streaming text as soon as it is
+//! valid UTF-8 and cannot be the start of a stop string.
+
+use super::model::{InferModel, KvState, Logits};
+use super::sampler::{Sampler, SamplingOptions};
+use crate::error::{Error, Result};
+use crate::tokenizer::{Tokenizer, BOS, END, EOS};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Limits and sampling for one generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    pub sampling: SamplingOptions,
+    /// Stop when the text contains one of these (the stop string itself is not returned).
+    pub stop: Vec<String>,
+    /// Stop at the end-of-text or end-of-turn token.
+    pub stop_at_eos: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self { max_tokens: 256, sampling: SamplingOptions::default(), stop: Vec::new(), stop_at_eos: true }
+    }
+}
+
+impl GenerateOptions {
+    pub fn validate(&self) -> Result<()> {
+        self.sampling.validate()?;
+        if self.max_tokens == 0 {
+            return Err(Error::invalid("max_tokens", "must be at least 1"));
+        }
+        if self.stop.iter().any(|s| s.is_empty()) {
+            return Err(Error::invalid("stop", "stop strings must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// `max_tokens` reached.
+    Length,
+    /// The model ended its text or turn.
+    Eos,
+    /// A stop string appeared.
+    Stop,
+    /// The context window is full.
+    ContextFull,
+    /// The caller cancelled (or stopped listening).
+    Cancelled,
+}
+
+/// Token counts and timings of one generation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose keys/values were reused from the previous request.
+    pub cached_tokens: usize,
+    /// Prompt tokens left out because the prompt did not fit the context.
+    pub dropped_tokens: usize,
+    pub completion_tokens: usize,
+    pub prefill_secs: f64,
+    pub decode_secs: f64,
+}
+
+impl Usage {
+    /// Prompt tokens per second actually computed (cached ones excluded).
+    pub fn prefill_tok_per_sec(&self) -> f64 {
+        (self.prompt_tokens - self.cached_tokens) as f64 / self.prefill_secs.max(1e-9)
+    }
+    /// Generated tokens per second after the first.
+    pub fn decode_tok_per_sec(&self) -> f64 {
+        self.completion_tokens.saturating_sub(1) as f64 / self.decode_secs.max(1e-9)
+    }
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub finish: FinishReason,
+    pub usage: Usage,
+}
+
+/// Token ids of a plain-text prompt: BOS + the text. When it does not fit in `ctx` leaving
+/// `reserve` positions for the answer, the oldest text tokens are dropped (BOS kept); returns
+/// the ids and how many were dropped.
+pub fn text_prompt(tok: &Tokenizer, prompt: &str, ctx: usize, reserve: usize) -> (Vec<u32>, usize) {
+    let text = tok.encode(prompt);
+    let room = ctx.saturating_sub(reserve.min(ctx / 2).max(1)).saturating_sub(1).max(1);
+    let dropped = text.len().saturating_sub(room);
+    let mut ids = Vec::with_capacity(text.len() - dropped + 1);
+    ids.push(BOS);
+    ids.extend_from_slice(&text[dropped..]);
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            kept = ids.len(),
+            ctx,
+            "prompt longer than the context: its oldest tokens were left out"
+        );
+    }
+    (ids, dropped)
+}
+
+/// Generate a continuation of `prompt` (token ids, BOS included), reusing whatever prefix of
+/// it `cache` already holds. `on_text` receives each piece of text; returning false cancels.
+pub fn generate_ids(
+    model: &InferModel,
+    tok: &Tokenizer,
+    cache: &mut KvState,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    cancel: &AtomicBool,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Completion> {
+    opts.validate()?;
+    let ctx = model.cfg.max_seq_len;
+    if prompt.is_empty() {
+        return Err(Error::invalid("prompt", "the prompt has no tokens"));
+    }
+    if prompt.len() > ctx {
+        return Err(Error::invalid(
+            "prompt",
+            format!("{} tokens do not fit the model's context of {ctx}: shorten the prompt", prompt.len()),
+        ));
+    }
+    // Reuse the cached prefix, but always run at least the last prompt token for its logits.
+    let common = cache.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
+    cache.truncate(common);
+    let mut usage = Usage { prompt_tokens: prompt.len(), cached_tokens: common, ..Usage::default() };
+    let t0 = Instant::now();
+    let mut logits = model.forward(&prompt[common..], cache, Logits::Last)?;
+    usage.prefill_secs = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let mut sampler = Sampler::new(opts.sampling.clone());
+    let mut stream = tok.stream_decoder();
+    let mut stops = StopScanner::new(&opts.stop);
+    let mut history = prompt.to_vec();
+    let mut text = String::new();
+    let mut tokens = Vec::new();
+    let mut emit = |piece: &str, text: &mut String| -> bool {
+        text.push_str(piece);
+        piece.is_empty() || on_text(piece)
+    };
+    let mut finish = FinishReason::Length;
+    for step in 0..opts.max_tokens {
+        if cancel.load(Ordering::Relaxed) {
+            finish = FinishReason::Cancelled;
+            break;
+        }
+        let next = sampler.sample(&logits, &history);
+        if opts.stop_at_eos && (next == EOS || next == END) {
+            finish = FinishReason::Eos;
+            break;
+        }
+        history.push(next);
+        tokens.push(next);
+        if let Some(piece) = stream.push(next) {
+            let (out, hit) = stops.push(&piece);
+            if !emit(&out, &mut text) {
+                finish = FinishReason::Cancelled;
+                break;
+            }
+            if hit {
+                finish = FinishReason::Stop;
+                break;
+            }
+        }
+        if step + 1 == opts.max_tokens {
+            break;
+        }
+        if cache.len() + 1 > ctx {
+            finish = FinishReason::ContextFull;
+            break;
+        }
+        logits = model.forward(&[next], cache, Logits::Last)?;
+    }
+    if finish != FinishReason::Stop {
+        let mut rest = stream.finish().unwrap_or_default();
+        let (out, hit) = stops.push(&rest);
+        rest = out;
+        if hit {
+            finish = FinishReason::Stop;
+        } else {
+            rest.push_str(&stops.finish());
+        }
+        emit(&rest, &mut text);
+    }
+    usage.completion_tokens = tokens.len();
+    usage.decode_secs = t1.elapsed().as_secs_f64();
+    Ok(Completion { text, tokens, finish, usage })
+}
+
+/// Holds back text that might be the start of a stop string until it is sure either way.
+struct StopScanner<'a> {
+    stops: &'a [String],
+    pending: String,
+}
+
+impl<'a> StopScanner<'a> {
+    fn new(stops: &'a [String]) -> Self {
+        Self { stops, pending: String::new() }
+    }
+
+    /// Add `piece`; returns the text now safe to emit and whether a stop string was hit (the
+    /// text returned then ends right before it, and the rest is discarded).
+    fn push(&mut self, piece: &str) -> (String, bool) {
+        if self.stops.is_empty() {
+            return (piece.to_string(), false);
+        }
+        self.pending.push_str(piece);
+        if let Some(at) = self.stops.iter().filter_map(|s| self.pending.find(s.as_str())).min() {
+            let out = self.pending[..at].to_string();
+            self.pending.clear();
+            return (out, true);
+        }
+        // Keep the longest tail of pending that is a prefix of some stop string.
+        let keep = self
+            .stops
+            .iter()
+            .map(|s| {
+                (1..s.len().min(self.pending.len() + 1))
+                    .rev()
+                    .find(|&l| {
+                        self.pending.is_char_boundary(self.pending.len() - l)
+                            && s.starts_with(&self.pending[self.pending.len() - l..])
+                    })
+                    .unwrap_or(0)
+            })
+            .max()
+            .unwrap_or(0);
+        let out = self.pending[..self.pending.len() - keep].to_string();
+        self.pending.drain(..self.pending.len() - keep);
+        (out, false)
+    }
+
+    /// Whatever is still held back (generation ended without a stop string).
+    fn finish(&mut self) -> String {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StopScanner;
+
+    #[test]
+    fn stop_strings_split_across_pieces() {
+        let stops = vec!["</s>".to_string(), "\n\nUser:".to_string()];
+        let mut s = StopScanner::new(&stops);
+        let mut out = String::new();
+        let mut hit = false;
+        for piece in ["Hola", " mundo", "<", "/", "s>", "never"] {
+            let (o, h) = s.push(piece);
+            out.push_str(&o);
+            if h {
+                hit = true;
+                break;
+            }
+        }
+        assert!(hit);
+        assert_eq!(out, "Hola mundo");
+        // A partial match that turns out not to be one is released.
+        let mut s = StopScanner::new(&stops);
+        let (a, _) = s.push("x\n\nUse");
+        let (b, h) = s.push("d it");
+        assert!(!h);
+        assert_eq!(a + &b + &s.finish(), "x\n\nUsed it");
+        // Multi-byte text next to a partial match.
+        let stops = vec!["ñu".to_string()];
+        let mut s = StopScanner::new(&stops);
+        let (a, _) = s.push("añ");
+        let (b, h) = s.push("o");
+        assert!(!h);
+        assert_eq!(a + &b, "año");
+    }
+}

@@ -1,0 +1,251 @@
+//! A weight matrix in one of the storage types the engine runs: f32, f16, or GGML's block
+//! quantizations q8_0 and q4_K (bit-compatible with GGUF files, so imported tensors are used
+//! as they are). Products with quantized weights go to candle's CPU kernels
+//! (`k_quants::matmul`: activations quantized to q8, integer dot products); f32/f16 decoding
+//! uses our own matvec and f32 prefill our own GEMM.
+
+use super::kernels;
+use crate::error::{Error, Result};
+use crate::model::ops::gemm::{gemm_nt, Precision};
+use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ8_0, GgmlType};
+use candle_core::quantized::{GgmlDType, QTensor};
+use half::f16;
+use serde::{Deserialize, Serialize};
+
+/// Storage type of the engine's weight matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDtype {
+    F32,
+    F16,
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    #[serde(rename = "q4_k")]
+    Q4K,
+}
+
+impl WeightDtype {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "q8_0" | "q8" => Ok(Self::Q8_0),
+            "q4_k" | "q4k" => Ok(Self::Q4K),
+            _ => Err(Error::invalid("dtype", format!("'{s}' is not a weight type: use f32, f16, q8_0 or q4_k"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q8_0 => "q8_0",
+            Self::Q4K => "q4_k",
+        }
+    }
+
+    /// Elements per quantization block (a row's length must be a multiple of it).
+    pub fn block(self) -> usize {
+        match self {
+            Self::F32 | Self::F16 => 1,
+            Self::Q8_0 => 32,
+            Self::Q4K => 256,
+        }
+    }
+}
+
+/// A row-major (rows × cols) matrix: y = x · Wᵀ as in a Linear layer.
+pub struct Weight {
+    pub rows: usize,
+    pub cols: usize,
+    data: Data,
+}
+
+enum Data {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    Q8_0(Vec<BlockQ8_0>),
+    Q4K(Vec<BlockQ4K>),
+}
+
+impl Weight {
+    /// Store `w` (rows × cols, f32) as `dtype`. A row length that is not a multiple of the
+    /// quantization block falls back to the next finer type (q4_k → q8_0 → f16), as llama.cpp does.
+    pub fn from_f32(w: Vec<f32>, rows: usize, cols: usize, dtype: WeightDtype) -> Self {
+        assert_eq!(w.len(), rows * cols, "weight has {} elements, expected {rows}×{cols}", w.len());
+        let dtype = fallback(dtype, cols);
+        let data = match dtype {
+            WeightDtype::F32 => Data::F32(w),
+            WeightDtype::F16 => Data::F16(w.iter().map(|&v| f16::from_f32(v)).collect()),
+            WeightDtype::Q8_0 => Data::Q8_0(quantize::<BlockQ8_0>(&w)),
+            WeightDtype::Q4K => Data::Q4K(quantize::<BlockQ4K>(&w)),
+        };
+        Self { rows, cols, data }
+    }
+
+    /// Take a GGUF tensor (2-D, GGML dims reversed to rows × cols) as it is when its type is one
+    /// the engine runs; other types are dequantized to f32 (or re-quantized to `other` when given).
+    pub fn from_qtensor(name: &str, t: &QTensor, other: Option<WeightDtype>) -> Result<Self> {
+        let (rows, cols) = t.shape().dims2().map_err(|_| {
+            Error::invalid("tensor", format!("{name} has shape {:?}, expected a 2-D matrix", t.shape()))
+        })?;
+        let raw = t.data()?;
+        let blocks = |block: usize| rows * cols / block;
+        let data = match t.dtype() {
+            GgmlDType::F32 => Data::F32(from_bytes(&raw, rows * cols, name)?),
+            GgmlDType::F16 => Data::F16(from_bytes(&raw, rows * cols, name)?),
+            GgmlDType::Q8_0 if cols % 32 == 0 => Data::Q8_0(from_bytes(&raw, blocks(32), name)?),
+            GgmlDType::Q4K if cols % 256 == 0 => Data::Q4K(from_bytes(&raw, blocks(256), name)?),
+            _ => {
+                let f = t.dequantize(&candle_core::Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+                return Ok(Self::from_f32(f, rows, cols, other.unwrap_or(WeightDtype::F32)));
+            }
+        };
+        Ok(Self { rows, cols, data })
+    }
+
+    pub fn dtype(&self) -> WeightDtype {
+        match self.data {
+            Data::F32(_) => WeightDtype::F32,
+            Data::F16(_) => WeightDtype::F16,
+            Data::Q8_0(_) => WeightDtype::Q8_0,
+            Data::Q4K(_) => WeightDtype::Q4K,
+        }
+    }
+
+    /// Bytes the weights take in memory.
+    pub fn bytes(&self) -> usize {
+        match &self.data {
+            Data::F32(v) => v.len() * 4,
+            Data::F16(v) => v.len() * 2,
+            Data::Q8_0(v) => std::mem::size_of_val(v.as_slice()),
+            Data::Q4K(v) => std::mem::size_of_val(v.as_slice()),
+        }
+    }
+
+    /// Row `r` as f32 (an embedding lookup).
+    pub fn row(&self, r: usize, out: &mut [f32]) {
+        let c = self.cols;
+        match &self.data {
+            Data::F32(v) => out.copy_from_slice(&v[r * c..(r + 1) * c]),
+            Data::F16(v) => out.iter_mut().zip(&v[r * c..(r + 1) * c]).for_each(|(o, h)| *o = h.to_f32()),
+            Data::Q8_0(v) => BlockQ8_0::to_float(&v[r * c / 32..(r + 1) * c / 32], out),
+            Data::Q4K(v) => BlockQ4K::to_float(&v[r * c / 256..(r + 1) * c / 256], out),
+        }
+    }
+
+    /// The whole matrix as f32 (tests, export).
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        for (r, o) in out.chunks_exact_mut(self.cols).enumerate() {
+            self.row(r, o);
+        }
+        out
+    }
+
+    /// y (n × rows) = x (n × cols) · Wᵀ.
+    pub fn matmul(&self, x: &[f32], n: usize, y: &mut [f32]) -> Result<()> {
+        let (rows, cols) = (self.rows, self.cols);
+        assert_eq!(x.len(), n * cols, "matmul input has {} elements, expected {n}×{cols}", x.len());
+        assert_eq!(y.len(), n * rows, "matmul output has {} elements, expected {n}×{rows}", y.len());
+        match &self.data {
+            Data::F32(w) if n == 1 => kernels::matvec(w, x, y),
+            Data::F32(w) => gemm_nt(x, w, y, n, cols, rows, false, Precision::F32),
+            Data::F16(w) if n <= 4 => {
+                for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(rows)) {
+                    kernels::matvec(w, xr, yr);
+                }
+            }
+            Data::F16(w) => f16_gemm(w, x, n, rows, cols, y),
+            Data::Q8_0(w) => k_quants::matmul((n, cols, rows), x, w, y)?,
+            Data::Q4K(w) => k_quants::matmul((n, cols, rows), x, w, y)?,
+        }
+        Ok(())
+    }
+
+    /// Stack matrices with the same column count row-wise ([A; B; C]), so one product computes
+    /// all three (fused q/k/v and gate/up projections: one pass over x, one pool wake-up).
+    pub fn concat_rows(parts: Vec<Weight>) -> Result<Weight> {
+        let cols = parts[0].cols;
+        let dtype = parts[0].dtype();
+        if parts.iter().any(|p| p.cols != cols || p.dtype() != dtype) {
+            // Mixed storage (a fallback hit one part only): store all as f32.
+            let rows = parts.iter().map(|p| p.rows).sum();
+            if parts.iter().any(|p| p.cols != cols) {
+                return Err(Error::invalid("weights", "fused matrices must have the same number of columns"));
+            }
+            let mut all = Vec::with_capacity(rows * cols);
+            parts.iter().for_each(|p| all.extend(p.to_f32()));
+            return Ok(Weight::from_f32(all, rows, cols, WeightDtype::F32));
+        }
+        let rows = parts.iter().map(|p| p.rows).sum();
+        let data = match dtype {
+            WeightDtype::F32 => Data::F32(parts.into_iter().flat_map(|p| p.into_vec::<f32>()).collect()),
+            WeightDtype::F16 => Data::F16(parts.into_iter().flat_map(|p| p.into_vec::<f16>()).collect()),
+            WeightDtype::Q8_0 => Data::Q8_0(parts.into_iter().flat_map(|p| p.into_vec::<BlockQ8_0>()).collect()),
+            WeightDtype::Q4K => Data::Q4K(parts.into_iter().flat_map(|p| p.into_vec::<BlockQ4K>()).collect()),
+        };
+        Ok(Weight { rows, cols, data })
+    }
+
+    fn into_vec<T: 'static>(self) -> Vec<T> {
+        let any: Box<dyn std::any::Any> = match self.data {
+            Data::F32(v) => Box::new(v),
+            Data::F16(v) => Box::new(v),
+            Data::Q8_0(v) => Box::new(v),
+            Data::Q4K(v) => Box::new(v),
+        };
+        *any.downcast::<Vec<T>>().expect("concat_rows checked the storage types match")
+    }
+}
+
+/// The type a row of `cols` elements can really be stored as.
+pub fn fallback(mut dtype: WeightDtype, cols: usize) -> WeightDtype {
+    while cols % dtype.block() != 0 {
+        dtype = match dtype {
+            WeightDtype::Q4K => WeightDtype::Q8_0,
+            _ => WeightDtype::F16,
+        };
+    }
+    dtype
+}
+
+fn quantize<T: GgmlType>(w: &[f32]) -> Vec<T> {
+    let mut blocks = vec![T::zeros(); w.len() / T::BLCK_SIZE];
+    T::from_float(w, &mut blocks);
+    blocks
+}
+
+/// Copy raw little-endian GGUF bytes into typed blocks, checking the length.
+fn from_bytes<T: Clone + 'static>(raw: &[u8], count: usize, name: &str) -> Result<Vec<T>> {
+    let size = std::mem::size_of::<T>();
+    if raw.len() != count * size {
+        return Err(Error::invalid(
+            "tensor",
+            format!("{name} holds {} bytes, its shape and type need {}", raw.len(), count * size),
+        ));
+    }
+    let mut out: Vec<T> = Vec::with_capacity(count);
+    // SAFETY: T is one of f32, f16, BlockQ8_0, BlockQ4K: plain #[repr(C)] data for which every
+    // bit pattern is valid; the byte length was checked and the destination is freshly allocated.
+    unsafe {
+        std::ptr::copy_nonoverlapping(raw.as_ptr(), out.as_mut_ptr() as *mut u8, count * size);
+        out.set_len(count);
+    }
+    Ok(out)
+}
+
+/// f16 weights, many rows of x: convert 64 weight rows at a time to f32 and run the f32 GEMM.
+fn f16_gemm(w: &[f16], x: &[f32], n: usize, rows: usize, cols: usize, y: &mut [f32]) {
+    const TILE: usize = 64;
+    let mut wt = vec![0f32; TILE * cols];
+    let mut yt = vec![0f32; n * TILE];
+    for r0 in (0..rows).step_by(TILE) {
+        let m = TILE.min(rows - r0);
+        half::slice::HalfFloatSliceExt::convert_to_f32_slice(&w[r0 * cols..(r0 + m) * cols], &mut wt[..m * cols]);
+        gemm_nt(x, &wt[..m * cols], &mut yt[..n * m], n, cols, m, false, Precision::F32);
+        for i in 0..n {
+            y[i * rows + r0..i * rows + r0 + m].copy_from_slice(&yt[i * m..(i + 1) * m]);
+        }
+    }
+}
