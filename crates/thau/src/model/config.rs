@@ -68,6 +68,12 @@ impl ModelConfig {
         Self { vocab_size: 2048, ..Self::new("demo", 128, 4, 4, 2, 344, 256) }
     }
 
+    /// A small model whose every matrix row is a multiple of 256 values, so GGUF export
+    /// really quantizes each one (q8_0 blocks are 32, q4_k 256); for export tests.
+    pub fn export_test() -> Self {
+        Self { vocab_size: 512, ..Self::new("export-test", 256, 2, 4, 2, 512, 256) }
+    }
+
     /// The benchmark config shared with the PyTorch baseline (bench/): 7.36M parameters,
     /// untied output projection as in ../shared/ANCHORS.md.
     pub fn bench() -> Self {
@@ -100,6 +106,7 @@ impl ModelConfig {
             "tiny" => Ok(Self::tiny()),
             "demo" => Ok(Self::demo()),
             "bench" => Ok(Self::bench()),
+            "export-test" => Ok(Self::export_test()),
             other => {
                 let n = other.strip_prefix("age-").unwrap_or(other);
                 match n.parse::<u32>() {
