@@ -1,0 +1,231 @@
+//! Independent verification: a model trained by THAU, exported to GGUF, run by llama.cpp
+//! (the llama-cpp-python wheel and scripts in ../shared/verify). llama.cpp must produce
+//! THAU's greedy tokens and logits within each format's tolerance, tokenize tricky es/en
+//! text exactly as THAU does, and treat `<|eos|>` and `<|end|>` as end of generation.
+//!
+//! Needs a Python with llama-cpp-python, gguf, numpy and tokenizers: `$THAU_VERIFY_PYTHON`,
+//! or `<workspace>/.venv-verify/bin/python` (`.ci/run` creates it). Without one the test
+//! says so loudly and passes, unless `THAU_REQUIRE_VERIFY=1` (as in CI), where it fails.
+
+use candle_core::{Device, Tensor};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use thau::checkpoint::RunDir;
+use thau::export::{export_gguf, export_hf, GgufDtype, HfDtype};
+use thau::model::Llama;
+use thau::tokenizer::{Tokenizer, BOS, END, EOS};
+use thau::train::{self, Budget, CorpusSource, Silent, TrainConfig, TrainRequest};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The verify scripts and a Python that runs them, or why not.
+fn verifier() -> Result<(PathBuf, PathBuf), String> {
+    let verify = workspace().join("../shared/verify");
+    if !verify.join("check_gguf.py").exists() {
+        return Err(format!("{} has no check_gguf.py", verify.display()));
+    }
+    let python = match std::env::var_os("THAU_VERIFY_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => workspace().join(".venv-verify/bin/python"),
+    };
+    let ok = Command::new(&python)
+        .args(["-c", "import llama_cpp, gguf, numpy, tokenizers"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        return Err(format!(
+            "{} cannot import llama_cpp, gguf, numpy and tokenizers (set up the venv as in ../shared/verify/README.md, or run .ci/run)",
+            python.display()
+        ));
+    }
+    Ok((verify.canonicalize().unwrap(), python))
+}
+
+/// Returns `None` (after a loud message) when verification is unavailable and not required.
+fn verifier_or_skip() -> Option<(PathBuf, PathBuf)> {
+    match verifier() {
+        Ok(v) => Some(v),
+        Err(why) if std::env::var("THAU_REQUIRE_VERIFY").as_deref() == Ok("1") => {
+            panic!("THAU_REQUIRE_VERIFY=1 but llama.cpp verification is unavailable: {why}")
+        }
+        Err(why) => {
+            eprintln!("\n!!!!! SKIPPED: llama.cpp verification of GGUF export is unavailable: {why} !!!!!\n");
+            None
+        }
+    }
+}
+
+/// A run trained for a few hundred steps on the generated bilingual corpus, with a model
+/// whose rows are multiples of 256 so q8_0 and q4_k quantize every matrix.
+fn trained(dir: &Path) -> (Tokenizer, Llama) {
+    let req = TrainRequest {
+        run: dir.to_path_buf(),
+        age: 0,
+        preset: Some("export-test".into()),
+        corpus: CorpusSource::Synthetic { bytes: 300_000 },
+        tokenizer: None,
+        vocab_size: Some(512),
+        config: TrainConfig {
+            batch_size: 8,
+            seq_len: 64,
+            lr: 3e-3,
+            warmup_steps: 20,
+            eval_every: 0,
+            log_every: 50,
+            checkpoint_every: 1000,
+            budget: Budget::Steps(150),
+            seed: 3,
+            ..TrainConfig::default()
+        },
+        resume: false,
+        device: Device::Cpu,
+    };
+    let summary = train::train(&req, &mut Silent).unwrap();
+    eprintln!("trained {} steps, last loss {:?}", summary.state.step, summary.state.last_loss);
+    let (tok, model, _) = RunDir::new(dir).load_latest(Some(0), &Device::Cpu).unwrap();
+    (tok, model)
+}
+
+/// THAU's logits for every position of `ids`: (T, V) row-major.
+fn thau_logits(model: &Llama, ids: &[u32]) -> Vec<Vec<f32>> {
+    let t = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    model.forward(&t).unwrap().to_vec2().unwrap()
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    v.iter().enumerate().fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 as u32
+}
+
+fn top2_gap(v: &[f32]) -> f32 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| b.total_cmp(a));
+    s[0] - s[1]
+}
+
+#[derive(serde::Deserialize)]
+struct LlamaCpp {
+    prompt_ids: Vec<u32>,
+    gen_ids: Vec<u32>,
+    prompt_logits: Vec<Vec<f32>>,
+    n_vocab: usize,
+    bos: u32,
+    eos: u32,
+    eog: Vec<u32>,
+}
+
+fn run_llama_cpp(python: &Path, verify: &Path, gguf: &Path, prompt: &str, n: usize) -> LlamaCpp {
+    let out = gguf.with_extension("llama.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/verify/llama_logits.py");
+    let o = Command::new(python)
+        .arg(script)
+        .arg(verify)
+        .arg(gguf)
+        .arg(prompt)
+        .arg(n.to_string())
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "llama_logits.py failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
+/// Run one of ../shared/verify's scripts; panic with its output unless it exits 0.
+fn script(python: &Path, verify: &Path, name: &str, args: &[&str]) -> String {
+    let o = Command::new(python).arg(verify.join(name)).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{name} {args:?} failed ({}):\n{text}", o.status);
+    text
+}
+
+const PROMPTS: &[&str] = &["El gato duerme en la casa y", "The children walk to the"];
+const N_NEW: usize = 16;
+
+const TRICKY: &[&str] = &[
+    "¿Dónde está la estación? ¡Allí, junto al río!",
+    "El niño comió ñoquis con el pingüino en Aragón.",
+    "Ü ü É é À à Ç ç — «comillas» “dobles”",
+    "emoji 😀 y familia 👩‍👩‍👧‍👦 y banderas 🇪🇸🇬🇧",
+    "muchos    espacios   y\ttabuladores",
+    "líneas\n\nen blanco\r\nwindows\n",
+    "números 1234567890, 3.14159 y 1.000,50 €",
+    "  leading and trailing  ",
+    "I'm, you're, they'll, it's",
+];
+
+#[test]
+fn llama_cpp_runs_thau_exports_like_thau() {
+    let Some((verify, python)) = verifier_or_skip() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, model) = trained(&dir.path().join("run"));
+    let hf = dir.path().join("hf");
+    export_hf(&tok, &model, HfDtype::F32, &hf, false).unwrap();
+
+    // The README's tolerances: f32 1e-4, f16 0.05, q8_0 0.5; q4_k (not in the README) 1.5.
+    let mut report = Vec::new();
+    for (dtype, tol) in [(GgufDtype::F32, 1e-4), (GgufDtype::F16, 0.05), (GgufDtype::Q8_0, 0.5), (GgufDtype::Q4K, 1.5)]
+    {
+        let gguf = dir.path().join(format!("thau-{}.gguf", dtype.as_str()));
+        let r = export_gguf(&tok, &model, dtype, &gguf, "thau-test").unwrap();
+        assert!(r.fallbacks.is_empty(), "{:?}", r.fallbacks);
+        // The shared checker loads it (and dumps every key with --meta).
+        let out = script(&python, &verify, "check_gguf.py", &[gguf.to_str().unwrap(), PROMPTS[0], "--meta"]);
+        assert!(out.contains("tokenizer.ggml.pre = gpt-2"), "{out}");
+
+        let mut worst = 0f32;
+        for prompt in PROMPTS {
+            let l = run_llama_cpp(&python, &verify, &gguf, prompt, N_NEW);
+            assert_eq!(l.n_vocab, model.cfg.vocab_size);
+            assert_eq!((l.bos, l.eos), (BOS, EOS));
+            assert!(l.eog.contains(&EOS) && l.eog.contains(&END), "end-of-generation tokens {:?}", l.eog);
+
+            let mut ids = vec![BOS];
+            ids.extend(tok.encode(prompt));
+            assert_eq!(l.prompt_ids, ids, "{prompt:?}: llama.cpp tokenizes differently");
+
+            // Prompt logits, every position.
+            let ours = thau_logits(&model, &ids);
+            for (a, b) in ours.iter().zip(&l.prompt_logits) {
+                for (x, y) in a.iter().zip(b) {
+                    worst = worst.max((x - y).abs());
+                }
+            }
+            // Greedy: identical tokens, or a divergence only where THAU's top two are a near-tie.
+            let mut seq = ids.clone();
+            for (k, &theirs) in l.gen_ids.iter().enumerate() {
+                let logits = thau_logits(&model, &seq);
+                let last = logits.last().unwrap();
+                let mine = argmax(last);
+                if mine != theirs {
+                    let gap = top2_gap(last);
+                    assert!(
+                        gap <= 2.0 * tol,
+                        "{}: {prompt:?} greedy step {k}: THAU {mine}, llama.cpp {theirs} (gap {gap})",
+                        dtype.as_str()
+                    );
+                    eprintln!("{}: greedy diverges at step {k} on a near-tie (gap {gap:.2e})", dtype.as_str());
+                    break;
+                }
+                seq.push(mine);
+            }
+            eprintln!("{} {prompt:?}: THAU continues {:?}", dtype.as_str(), tok.decode(&seq[ids.len()..]));
+        }
+        assert!(worst <= tol, "{}: prompt logits differ by up to {worst} (tolerance {tol})", dtype.as_str());
+        report.push(format!("{}: max |logit diff| {worst:.3e} (tol {tol})", dtype.as_str()));
+    }
+    eprintln!("llama.cpp vs THAU:\n  {}", report.join("\n  "));
+
+    // Tokenizer: llama.cpp (GGUF vocab) vs tokenizers (tokenizer.json) on tricky es/en text,
+    // and both vs THAU's own encoder.
+    let gguf = dir.path().join("thau-f32.gguf");
+    let mut args = vec![gguf.to_str().unwrap(), hf.to_str().unwrap()];
+    args.extend(TRICKY);
+    let out = script(&python, &verify, "check_tokenizer.py", &args);
+    assert!(out.contains("TOKENIZER: OK"), "{out}");
+    for s in TRICKY {
+        let ids = format!("{:?}", tok.encode(s));
+        assert!(out.lines().any(|l| l.starts_with("OK ") && l.ends_with(&ids)), "THAU's ids for {s:?} ({ids}) not in:\n{out}");
+    }
+}
