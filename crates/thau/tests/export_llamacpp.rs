@@ -226,6 +226,9 @@ fn llama_cpp_runs_thau_exports_like_thau() {
     assert!(out.contains("TOKENIZER: OK"), "{out}");
     for s in TRICKY {
         let ids = format!("{:?}", tok.encode(s));
-        assert!(out.lines().any(|l| l.starts_with("OK ") && l.ends_with(&ids)), "THAU's ids for {s:?} ({ids}) not in:\n{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with("OK ") && l.ends_with(&ids)),
+            "THAU's ids for {s:?} ({ids}) not in:\n{out}"
+        );
     }
 }
