@@ -238,6 +238,9 @@ fn rewrite(
     .unwrap();
 }
 
+/// Edits of a file's metadata list.
+type MetaEdit<'a> = &'a dyn Fn(&mut Vec<(String, Value)>);
+
 fn set(meta: &mut [(String, Value)], key: &str, v: Value) {
     meta.iter_mut().find(|(k, _)| k == key).unwrap_or_else(|| panic!("{key}")).1 = v;
 }
@@ -296,7 +299,7 @@ fn broken_files_are_refused_with_clear_errors() {
         let _ = read_gguf(&write("flip.gguf", &b));
     }
 
-    let edit = |name: &str, m: &dyn Fn(&mut Vec<(String, Value)>), t: &dyn Fn(&mut Vec<TensorInfo>)| {
+    let edit = |name: &str, m: MetaEdit, t: &dyn Fn(&mut Vec<TensorInfo>)| {
         rewrite(&good, &p(name), m, t);
         p(name)
     };

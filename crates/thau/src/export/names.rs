@@ -89,7 +89,7 @@ pub enum RopeOrder {
 /// `h·D + 2i + j`.
 pub fn permute_rope_rows(bytes: &[u8], n_heads: usize, head_dim: usize, order: RopeOrder) -> Vec<u8> {
     let rows = n_heads * head_dim;
-    assert!(rows > 0 && head_dim % 2 == 0 && bytes.len() % rows == 0, "whole rows of whole heads");
+    assert!(rows > 0 && head_dim.is_multiple_of(2) && bytes.len().is_multiple_of(rows), "whole rows of whole heads");
     let row = bytes.len() / rows;
     let half = head_dim / 2;
     let mut out = vec![0u8; bytes.len()];
