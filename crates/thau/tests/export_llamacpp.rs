@@ -232,3 +232,52 @@ fn llama_cpp_runs_thau_exports_like_thau() {
         );
     }
 }
+
+/// Opt-in (`THAU_CHECK_HF=1`, and a Python with torch + transformers as `$THAU_HF_PYTHON`,
+/// else the verify Python): transformers loads the HF export with no missing or unexpected
+/// weights, tokenizes like llama.cpp, and its logits match llama.cpp's on the f32 GGUF and
+/// its greedy tokens match THAU's. Not in CI: torch is a 5.7 GB install.
+#[test]
+fn transformers_loads_the_hf_export() {
+    if std::env::var("THAU_CHECK_HF").as_deref() != Ok("1") {
+        eprintln!("skipped: set THAU_CHECK_HF=1 (and THAU_HF_PYTHON to a Python with torch + transformers) to run");
+        return;
+    }
+    let (verify, python) = verifier().unwrap_or_else(|why| panic!("THAU_CHECK_HF=1 but {why}"));
+    let python = std::env::var_os("THAU_HF_PYTHON").map(PathBuf::from).unwrap_or(python);
+    let dir = tempfile::tempdir().unwrap();
+    let (tok, model) = trained(&dir.path().join("run"));
+    let gguf = dir.path().join("thau-f32.gguf");
+    export_gguf(&tok, &model, GgufDtype::F32, &gguf, "thau-test").unwrap();
+    for dtype in [HfDtype::F32, HfDtype::Bf16, HfDtype::F16] {
+        let hf = dir.path().join(format!("hf-{}", dtype.torch_name()));
+        export_hf(&tok, &model, dtype, &hf, false).unwrap();
+        let json = dir.path().join("hf.json");
+        let (h, j) = (hf.to_str().unwrap(), json.to_str().unwrap());
+        let out = if dtype == HfDtype::F32 {
+            let g = gguf.to_str().unwrap();
+            script(
+                &python,
+                &verify,
+                "check_hf.py",
+                &[h, PROMPTS[0], "--json", j, "--gguf", g, "--atol", "1e-4", "--rtol", "0"],
+            )
+        } else {
+            script(&python, &verify, "check_hf.py", &[h, PROMPTS[0], "--json", j])
+        };
+        eprintln!("{}:\n{out}", dtype.torch_name());
+        if dtype == HfDtype::F32 {
+            assert!(out.contains("COMPARE: OK"), "{out}");
+            let res: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+            let mut seq = vec![BOS];
+            seq.extend(tok.encode(PROMPTS[0]));
+            assert_eq!(res["prompt_ids"], serde_json::json!(seq));
+            for _ in 0..N_NEW {
+                let next = argmax(thau_logits(&model, &seq).last().unwrap());
+                seq.push(next);
+            }
+            let hf_gen: Vec<u32> = serde_json::from_value(res["gen_ids"].clone()).unwrap();
+            assert_eq!(hf_gen, seq[seq.len() - N_NEW..], "transformers' greedy tokens differ from THAU's");
+        }
+    }
+}

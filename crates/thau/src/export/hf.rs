@@ -209,9 +209,13 @@ pub fn export_hf(tok: &Tokenizer, model: &Llama, dtype: HfDtype, out: &Path, for
             .into_iter()
             .map(|(n, v)| Ok((n, v.as_tensor().to_device(&Device::Cpu)?.to_dtype(dtype.dtype())?)))
             .collect::<Result<Vec<(String, Tensor)>>>()?;
+        // Streamed to the file tensor by tensor: no whole-file buffer for a large model.
         let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-        write_synced(&tmp.join("model.safetensors"), &crate::model::llama::tensors_to_safetensors(&tensors, meta)?)?;
+        let st = tmp.join("model.safetensors");
+        safetensors::tensor::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta), &st)
+            .map_err(|e| Error::invalid("safetensors", e.to_string()))?;
         drop(tensors);
+        std::fs::File::open(&st).and_then(|f| f.sync_all()).map_err(|e| Error::io(&st, e))?;
         write_synced(&tmp.join("config.json"), &pretty(&config_json(cfg, dtype)))?;
         write_synced(&tmp.join("generation_config.json"), &pretty(&generation_config_json()))?;
         write_synced(&tmp.join("tokenizer.json"), tokenizer_json(tok)?.as_bytes())?;
