@@ -67,3 +67,78 @@ pub fn train_step(
     }
     Ok(())
 }
+
+/// The two model shapes of the inference benchmark (../shared/verify/README.md: m20 and m100),
+/// random weights, vocabulary 8192, context 512.
+pub fn bench_config(shape: &str) -> Result<ModelConfig> {
+    let base = ModelConfig {
+        name: shape.to_string(),
+        vocab_size: 8192,
+        d_model: 384,
+        n_layers: 8,
+        n_heads: 6,
+        n_kv_heads: 6,
+        head_dim: 64,
+        ffn_hidden: 1024,
+        max_seq_len: 512,
+        rope_theta: 10_000.0,
+        norm_eps: 1e-5,
+        tie_embeddings: false,
+    };
+    match shape {
+        "m20" => Ok(base),
+        "m100" => Ok(ModelConfig { d_model: 768, n_layers: 12, n_heads: 12, n_kv_heads: 12, ffn_hidden: 2048, ..base }),
+        other => anyhow::bail!("unknown --shape {other}: use m20 or m100"),
+    }
+}
+
+/// `thau bench make-gguf`: a random model of a benchmark shape, exported as GGUF so THAU and
+/// llama.cpp time the very same file.
+pub fn make_gguf(shape: &str, dtype: &str, out: &std::path::Path) -> Result<()> {
+    let cfg = bench_config(shape)?;
+    let text = thau::data::synthetic::bilingual_corpus(1, 400_000);
+    let tok = thau::tokenizer::Tokenizer::train(text.into_iter().map(|d| d.text), cfg.vocab_size)?;
+    let model = Llama::new_random(&cfg, 7, &Device::Cpu)?;
+    let dtype = thau::export::GgufDtype::parse(dtype)?;
+    thau::export::export_gguf(&tok, &model, dtype, out, shape)?;
+    println!("wrote {} ({:.1}M parameters)", out.display(), cfg.param_count() as f64 / 1e6);
+    Ok(())
+}
+
+/// `thau bench infer`: prefill and decode speed of THAU's engine on a GGUF, measured the way
+/// ../shared/verify/bench.py measures llama.cpp: a 128-token prompt, then 128 greedy tokens
+/// one at a time, best of two rounds.
+pub fn infer(model: &std::path::Path, prompt_tokens: usize, gen_tokens: usize, json: bool) -> Result<()> {
+    use thau::infer::{InferModel, KvState, Logits};
+    let g = thau::import::read_gguf(model)?;
+    let m = InferModel::from_qtensors(&g.cfg, &g.tensors, None)?;
+    if prompt_tokens + gen_tokens + 1 > m.cfg.max_seq_len {
+        anyhow::bail!("{prompt_tokens} + {gen_tokens} tokens do not fit the context of {}", m.cfg.max_seq_len);
+    }
+    let prompt: Vec<u32> = (2..2 + prompt_tokens as u32).map(|t| t % m.cfg.vocab_size as u32).collect();
+    let argmax = |l: &[f32]| (0..l.len()).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap_or(0) as u32;
+    let (mut best_pp, mut best_tg) = (0f64, 0f64);
+    for _ in 0..2 {
+        let mut cache = KvState::default();
+        let t0 = Instant::now();
+        let logits = m.forward(&prompt, &mut cache, Logits::Last)?;
+        best_pp = best_pp.max(prompt_tokens as f64 / t0.elapsed().as_secs_f64());
+        let mut tok = argmax(&logits);
+        let t0 = Instant::now();
+        for _ in 0..gen_tokens {
+            tok = argmax(&m.forward(&[tok], &mut cache, Logits::Last)?);
+        }
+        best_tg = best_tg.max(gen_tokens as f64 / t0.elapsed().as_secs_f64());
+    }
+    let threads = thau::infer::kernels::num_threads();
+    let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"engine": "thau", "file": name, "prefill_tok_s": best_pp, "decode_tok_s": best_tg, "threads": threads})
+        );
+    } else {
+        println!("thau {name}: prefill {best_pp:.0} tok/s, decode {best_tg:.1} tok/s ({threads} thr)");
+    }
+    Ok(())
+}

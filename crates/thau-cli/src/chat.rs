@@ -125,7 +125,7 @@ pub(crate) fn load_engine(args: &ModelArgs) -> Result<Engine> {
 }
 
 fn load_gguf(path: &Path, dtype: Option<WeightDtype>) -> Result<Engine> {
-    let g = thau::import::read_gguf(path, &candle_core::Device::Cpu)?;
+    let g = thau::import::read_gguf(path)?;
     let model = InferModel::from_qtensors(&g.cfg, &g.tensors, dtype)?;
     Ok(Engine::spawn(g.name.clone(), model, g.tokenizer)?)
 }

@@ -240,6 +240,27 @@ impl From<Matmul> for thau::model::ops::gemm::Precision {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Write a random model of a benchmark shape (m20, m100) as GGUF (bench/infer.sh).
+    MakeGguf {
+        #[arg(long)]
+        shape: String,
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Time THAU's prefill and decode on a GGUF, as ../shared/verify/bench.py times llama.cpp.
+    Infer {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 128)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 128)]
+        gen_tokens: usize,
+        /// Print one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time THAU's full training step on the shared benchmark config (bench/train_step.sh).
     TrainStep {
         #[arg(long, default_value_t = 10)]
@@ -275,7 +296,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Inference is the opposite: the engine's matrix-vector products and candle's quantized
     // matmuls run on that same pool, so give it every thread asked for.
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        let inference = matches!(cli.command, Command::Generate(_) | Command::Chat(_) | Command::Demo(_));
+        let inference = matches!(
+            cli.command,
+            Command::Generate(_) | Command::Chat(_) | Command::Demo(_) | Command::Bench(BenchCmd::Infer { .. })
+        );
         let n = match (inference, cli.threads) {
             (false, _) => 1,
             (true, Some(n)) => n,
@@ -304,6 +328,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
         Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
             bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))
+        }
+        Command::Bench(BenchCmd::MakeGguf { shape, dtype, out }) => bench::make_gguf(&shape, &dtype, &out),
+        Command::Bench(BenchCmd::Infer { model, prompt_tokens, gen_tokens, json }) => {
+            bench::infer(&model, prompt_tokens, gen_tokens, json)
         }
         Command::Export(c) => export::export(c, &device),
         Command::Import(c) => export::import(c, &device),

@@ -332,3 +332,50 @@ fn a_trained_tokenizer_can_be_given_to_train_and_is_never_overwritten() {
     a.push("--resume".into());
     fails_with(thau().args(&a).output().unwrap(), &["tokenizer.json", "not the tokenizer"]);
 }
+
+/// Run `thau chat` with `input` on stdin.
+fn chat(run: &Path, extra: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = thau()
+        .args(["chat", "--max-tokens", "6", "--temperature", "0", "--run"])
+        .arg(run)
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn chat_streams_answers_and_keeps_saves_and_loads_the_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    ok(thau().args(train_args(&run, 8)).output().unwrap());
+    let saved = dir.path().join("conv.json");
+    let script = format!(
+        "hola\n/set temperature 0.5\n/set top_p 7\n/set nonsense 1\n/show\n¿qué tal?\n/save {0}\n/reset\n/load {0}\n/stats\n/quit\n",
+        saved.display()
+    );
+    let out = ok(chat(&run, &[], &script));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stderr.contains("f32 weights"), "{stderr}");
+    assert!(stdout.contains("(temperature = 0.5)"), "{stdout}");
+    assert!(stderr.contains("top_p"), "an invalid value is refused with its name: {stderr}");
+    assert!(stderr.contains("unknown setting nonsense"), "{stderr}");
+    assert!(stdout.contains("\"temperature\": 0.5"), "{stdout}");
+    assert!(stdout.contains("(saved 5 messages"), "system + 2 × (user, assistant): {stdout}");
+    assert!(stdout.contains("(conversation cleared)") && stdout.contains("(loaded 5 messages"), "{stdout}");
+    assert!(stdout.contains("tok/s"), "/stats prints speeds: {stdout}");
+    let conv: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(conv["messages"][1]["content"], "hola");
+    assert_eq!(conv["messages"][2]["role"], "assistant");
+    // Same greedy settings, same answer, also with quantized weights; a corrupt save is refused.
+    std::fs::write(&saved, "{ not json").unwrap();
+    let out = ok(chat(&run, &["--dtype", "q8_0"], &format!("/load {}\nhola\n", saved.display())));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a conversation saved with /save"));
+    fails_with(chat(&run, &["--dtype", "q3"], "hola\n"), &["q3", "q8_0"]);
+    fails_with(thau().args(["chat"]).output().unwrap(), &["--run", "--model"]);
+}

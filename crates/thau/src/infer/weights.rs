@@ -128,8 +128,8 @@ impl Weight {
         let c = self.cols;
         match &self.data {
             Data::F32(v) => out.copy_from_slice(&v[r * c..(r + 1) * c]),
-            Data::F16(v) => out.iter_mut().zip(&v[r * c..(r + 1) * c]).for_each(|(o, h)| *o = h.to_f32()),
-            Data::Q8_0(v) => BlockQ8_0::to_float(&v[r * c / 32..(r + 1) * c / 32], out),
+            Data::F16(v) => half::slice::HalfFloatSliceExt::convert_to_f32_slice(&v[r * c..(r + 1) * c], out),
+            Data::Q8_0(v) => kernels::dequantize_q8_0_row(q8_bytes(&v[r * c / 32..(r + 1) * c / 32]), out),
             Data::Q4K(v) => BlockQ4K::to_float(&v[r * c / 256..(r + 1) * c / 256], out),
         }
     }
@@ -148,17 +148,17 @@ impl Weight {
         let (rows, cols) = (self.rows, self.cols);
         assert_eq!(x.len(), n * cols, "matmul input has {} elements, expected {n}×{cols}", x.len());
         assert_eq!(y.len(), n * rows, "matmul output has {} elements, expected {n}×{rows}", y.len());
+        // A few tokens: one matrix-vector product each (the weights stream from memory per
+        // token, which is what decoding costs anyway). More: the tiled kernel, which reads and
+        // dequantizes the weights once for all tokens.
+        const FEW: usize = 4;
         match &self.data {
-            Data::F32(w) if n == 1 => kernels::matvec(w, x, y),
+            Data::F32(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec(w, xr, yr)),
             Data::F32(w) => gemm_nt(x, w, y, n, cols, rows, false, Precision::F32),
-            Data::F16(w) if n <= 4 => {
-                for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(rows)) {
-                    kernels::matvec(w, xr, yr);
-                }
-            }
-            Data::F16(w) => f16_gemm(w, x, n, rows, cols, y),
-            Data::Q8_0(w) => k_quants::matmul((n, cols, rows), x, w, y)?,
-            Data::Q4K(w) => k_quants::matmul((n, cols, rows), x, w, y)?,
+            Data::F16(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec(w, xr, yr)),
+            Data::Q8_0(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec_q8_0(q8_bytes(w), xr, yr)),
+            Data::Q4K(w) if n <= FEW => k_quants::matmul((n, cols, rows), x, w, y)?,
+            Data::F16(_) | Data::Q8_0(_) | Data::Q4K(_) => kernels::matmul_tiled(self, x, n, y),
         }
         Ok(())
     }
@@ -235,17 +235,29 @@ fn from_bytes<T: Clone + 'static>(raw: &[u8], count: usize, name: &str) -> Resul
     Ok(out)
 }
 
-/// f16 weights, many rows of x: convert 64 weight rows at a time to f32 and run the f32 GEMM.
-fn f16_gemm(w: &[f16], x: &[f32], n: usize, rows: usize, cols: usize, y: &mut [f32]) {
-    const TILE: usize = 64;
-    let mut wt = vec![0f32; TILE * cols];
-    let mut yt = vec![0f32; n * TILE];
-    for r0 in (0..rows).step_by(TILE) {
-        let m = TILE.min(rows - r0);
-        half::slice::HalfFloatSliceExt::convert_to_f32_slice(&w[r0 * cols..(r0 + m) * cols], &mut wt[..m * cols]);
-        gemm_nt(x, &wt[..m * cols], &mut yt[..n * m], n, cols, m, false, Precision::F32);
-        for i in 0..n {
-            y[i * rows + r0..i * rows + r0 + m].copy_from_slice(&yt[i * m..(i + 1) * m]);
-        }
+/// Run `f` on each (input row, output row) pair.
+fn each_row(x: &[f32], y: &mut [f32], cols: usize, rows: usize, mut f: impl FnMut(&[f32], &mut [f32])) {
+    for (xr, yr) in x.chunks_exact(cols).zip(y.chunks_exact_mut(rows)) {
+        f(xr, yr)
+    }
+}
+
+/// The raw GGML bytes of q8_0 blocks.
+fn q8_bytes(blocks: &[BlockQ8_0]) -> &[u8] {
+    const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == kernels::Q8_0_BLOCK_BYTES);
+    // SAFETY: BlockQ8_0 is #[repr(C)] {f16, [i8; 32]}: 34 bytes with no padding (asserted), the
+    // GGML layout; reading it as bytes is always valid.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks)) }
+}
+
+impl kernels::RowSource for Weight {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn row_f32(&self, r: usize, out: &mut [f32]) {
+        self.row(r, out)
     }
 }
