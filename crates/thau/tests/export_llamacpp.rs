@@ -223,6 +223,7 @@ fn llama_cpp_runs_thau_exports_like_thau() {
     let mut args = vec![gguf.to_str().unwrap(), hf.to_str().unwrap()];
     args.extend(TRICKY);
     let out = script(&python, &verify, "check_tokenizer.py", &args);
+    check_chat_template(&python, &verify, &gguf, &tok);
     assert!(out.contains("TOKENIZER: OK"), "{out}");
     for s in TRICKY {
         let ids = format!("{:?}", tok.encode(s));
@@ -231,6 +232,36 @@ fn llama_cpp_runs_thau_exports_like_thau() {
             "THAU's ids for {s:?} ({ids}) not in:\n{out}"
         );
     }
+}
+
+/// llama-cpp-python's chat completion renders a conversation with the GGUF's own template
+/// (Jinja) and tokenizes it to THAU's chat-format ids.
+///
+/// Two known differences of string templates are not failures here: text that spells a
+/// special token (`<|end|>`) becomes that token in every template engine (THAU's own
+/// `render` never does that), so the messages avoid it; and llama-cpp-python adds BOS only
+/// when the template renders `bos_token`, which THAU's template does not (reported, not hidden).
+fn check_chat_template(python: &Path, verify: &Path, gguf: &Path, tok: &Tokenizer) {
+    use thau::chat::{render, Message};
+    let msgs = [
+        Message::system("Eres THAU, un asistente bilingüe."),
+        Message::user("¿Qué día viene después del lunes?"),
+        Message::assistant("El martes."),
+        Message::user("And after that?  ¡Dime!"),
+    ];
+    let json = serde_json::to_string(&msgs).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/verify/chat_ids.py");
+    let o = Command::new(python).arg(script).arg(verify).arg(gguf).arg(&json).output().unwrap();
+    assert!(o.status.success(), "chat_ids.py failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    let res: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let theirs: Vec<u32> = serde_json::from_value(res["ids"].clone()).unwrap();
+    let ours = render(tok, &msgs, true);
+    assert_eq!(ours[0], BOS);
+    let body = theirs.strip_prefix(&[BOS]).unwrap_or(&theirs);
+    if body.len() == theirs.len() {
+        eprintln!("NOTE: llama-cpp-python's chat completion added no BOS: the chat template does not render bos_token");
+    }
+    assert_eq!(body, &ours[1..], "llama.cpp's rendering {:?}", res["prompt"]);
 }
 
 /// Opt-in (`THAU_CHECK_HF=1`, and a Python with torch + transformers as `$THAU_HF_PYTHON`,
