@@ -70,9 +70,11 @@ impl Message {
     }
 }
 
-/// The chat format as a Jinja template, written into exported GGUF and HF files. It leaves
-/// out BOS: both llama.cpp and transformers add it (`add_bos_token`).
-pub const CHAT_TEMPLATE_JINJA: &str = "{%- for message in messages -%}\
+/// The chat format as a Jinja template, written into exported GGUF and HF files. It renders
+/// BOS itself: llama-cpp-python's chat completion and transformers' `apply_chat_template` add
+/// BOS to a conversation only when the template does (checked in tests/export_llamacpp.rs).
+pub const CHAT_TEMPLATE_JINJA: &str = "{{- bos_token -}}\
+{%- for message in messages -%}\
 {%- if message['role'] not in ['system', 'user', 'assistant', 'tool'] -%}\
 {{- raise_exception('THAU chat roles are system, user, assistant and tool') -}}\
 {%- endif -%}\
@@ -125,7 +127,8 @@ pub fn fit_to_context(tok: &Tokenizer, messages: &[Message], ctx: usize, reserve
     }
     let budget = ctx.saturating_sub(reserve.min(ctx / 2).max(1));
     let turns: Vec<Vec<u32>> = messages.iter().map(|m| render_turn(tok, m)).collect();
-    let fixed: usize = 2 + messages.iter().zip(&turns).filter(|(m, _)| m.role == Role::System).map(|(_, t)| t.len()).sum::<usize>();
+    let fixed: usize =
+        2 + messages.iter().zip(&turns).filter(|(m, _)| m.role == Role::System).map(|(_, t)| t.len()).sum::<usize>();
     // Walk back from the newest message, keeping non-system turns while they fit.
     let mut used = fixed;
     let mut keep = vec![false; messages.len()];
@@ -167,7 +170,12 @@ pub fn fit_to_context(tok: &Tokenizer, messages: &[Message], ctx: usize, reserve
     }
     ids.push(ASSISTANT);
     if dropped > 0 {
-        tracing::info!(dropped, kept_tokens = ids.len(), ctx, "conversation longer than the context: oldest messages left out");
+        tracing::info!(
+            dropped,
+            kept_tokens = ids.len(),
+            ctx,
+            "conversation longer than the context: oldest messages left out"
+        );
     }
     Ok(ChatFit { ids, dropped_messages: dropped })
 }

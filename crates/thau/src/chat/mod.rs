@@ -13,6 +13,4 @@
 
 mod format;
 
-pub use format::{
-    fit_to_context, render, ChatFit, Message, Role, CHAT_TEMPLATE_JINJA, OLLAMA_TEMPLATE, STOP_STRINGS,
-};
+pub use format::{fit_to_context, render, ChatFit, Message, Role, CHAT_TEMPLATE_JINJA, OLLAMA_TEMPLATE, STOP_STRINGS};

@@ -19,6 +19,14 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
+impl OutPtr {
+    /// The element at `offset`. A method (not `.0`) so closures capture the whole `OutPtr`,
+    /// which is `Sync`, rather than its raw-pointer field, which is not.
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
 /// Run `f(range)` over `0..n_items` on candle's barrier pool (the calling thread helps).
 pub fn parallel_for(n_items: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
     candle_core::utils::barrier_pool().execute_chunked(n_items, f)
@@ -70,11 +78,10 @@ pub fn matvec<T: RowElem>(w: &[T], x: &[f32], y: &mut [f32]) {
     let out = OutPtr(y.as_mut_ptr());
     let items = rows.div_ceil(ROWS_PER_ITEM);
     parallel_for(items, |range| {
-        let out = out;
         let r0 = range.start * ROWS_PER_ITEM;
         let r1 = (range.end * ROWS_PER_ITEM).min(rows);
         // SAFETY: rows r0..r1 belong to this work item only; y outlives the pool call.
-        let y = unsafe { std::slice::from_raw_parts_mut(out.0.add(r0), r1 - r0) };
+        let y = unsafe { std::slice::from_raw_parts_mut(out.at(r0), r1 - r0) };
         matvec_rows(&w[r0 * k..r1 * k], x, y);
     });
 }
@@ -170,6 +177,32 @@ mod avx512 {
             }
         };
     }
+    /// Experimental: one row at a time, four accumulators.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn matvec_rows_f32_1x4(w: &[f32], x: &[f32], y: &mut [f32]) {
+        let k = x.len();
+        assert!(k.is_multiple_of(64) && w.len() >= y.len() * k);
+        unsafe {
+            for (r, out) in y.iter_mut().enumerate() {
+                let wp = w.as_ptr().add(r * k);
+                let xp = x.as_ptr();
+                let mut a = [_mm512_setzero_ps(); 4];
+                let mut c = 0;
+                while c < k {
+                    for j in 0..4 {
+                        a[j] = _mm512_fmadd_ps(
+                            _mm512_loadu_ps(wp.add(c + 16 * j)),
+                            _mm512_loadu_ps(xp.add(c + 16 * j)),
+                            a[j],
+                        );
+                    }
+                    c += 64;
+                }
+                *out = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));
+            }
+        }
+    }
+
     matvec_rows!(matvec_rows_f32, f32, |p: *const f32| unsafe { _mm512_loadu_ps(p) });
     matvec_rows!(matvec_rows_f16, f16, |p: *const f16| unsafe {
         _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
@@ -278,7 +311,7 @@ pub const Q8_0_BLOCK_BYTES: usize = 34;
 pub fn matvec_q8_0(blocks: &[u8], x: &[f32], y: &mut [f32]) {
     let k = x.len();
     let rows = y.len();
-    assert!(k % 32 == 0, "q8_0 rows must be a multiple of 32, got {k}");
+    assert!(k.is_multiple_of(32), "q8_0 rows must be a multiple of 32, got {k}");
     let row_bytes = k / 32 * Q8_0_BLOCK_BYTES;
     assert_eq!(
         blocks.len(),
@@ -288,11 +321,10 @@ pub fn matvec_q8_0(blocks: &[u8], x: &[f32], y: &mut [f32]) {
     );
     let out = OutPtr(y.as_mut_ptr());
     parallel_for(rows.div_ceil(ROWS_PER_ITEM), |range| {
-        let out = out;
         let r0 = range.start * ROWS_PER_ITEM;
         let r1 = (range.end * ROWS_PER_ITEM).min(rows);
         // SAFETY: rows r0..r1 belong to this work item only; y outlives the pool call.
-        let y = unsafe { std::slice::from_raw_parts_mut(out.0.add(r0), r1 - r0) };
+        let y = unsafe { std::slice::from_raw_parts_mut(out.at(r0), r1 - r0) };
         let w = &blocks[r0 * row_bytes..r1 * row_bytes];
         #[cfg(target_arch = "x86_64")]
         if crate::model::ops::gemm::avx512_available() {
@@ -347,7 +379,6 @@ pub fn matmul_tiled(w: &dyn RowSource, x: &[f32], n: usize, y: &mut [f32]) {
     assert_eq!(y.len(), n * rows, "matmul_tiled: output has {} elements, expected {n}×{rows}", y.len());
     let out = OutPtr(y.as_mut_ptr());
     parallel_for(rows.div_ceil(TILE), |range| {
-        let out = out;
         let mut panel = vec![0f32; k * TILE];
         let mut row = vec![0f32; k];
         for tile in range {
@@ -370,7 +401,7 @@ pub fn matmul_tiled(w: &dyn RowSource, x: &[f32], n: usize, y: &mut [f32]) {
                 panel_kernel(&panel, &x[i * k..(i + t) * k], k, t, &mut acc);
                 for (j, a) in acc.iter().take(t).enumerate() {
                     // SAFETY: this tile owns columns r0..r0+m of every output row.
-                    unsafe { std::ptr::copy_nonoverlapping(a.as_ptr(), out.0.add((i + j) * rows + r0), m) };
+                    unsafe { std::ptr::copy_nonoverlapping(a.as_ptr(), out.at((i + j) * rows + r0), m) };
                 }
                 i += t;
             }
@@ -573,5 +604,38 @@ mod tests {
         let (cos, sin): (Vec<f32>, Vec<f32>) = (0..4).map(|i| ((i as f32 * 0.3).cos(), (i as f32 * 0.3).sin())).unzip();
         rope(&mut x, 8, &cos, &sin);
         assert!((norm(&x) - before).abs() < 1e-4);
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    /// `cargo test --release -p thau --lib matvec_bandwidth -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn matvec_bandwidth() {
+        let (rows, k) = (16384, 1024);
+        let w: Vec<f32> = (0..rows * k).map(|i| (i % 7) as f32).collect();
+        let x = vec![1f32; k];
+        let mut y = vec![0f32; rows];
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            for _ in 0..10 {
+                super::matvec(&w, &x, &mut y);
+            }
+            let s = t.elapsed().as_secs_f64();
+            eprintln!("pool matvec: {:.1} GB/s", 10.0 * (rows * k * 4) as f64 / s / 1e9);
+            let t = std::time::Instant::now();
+            for _ in 0..10 {
+                super::matvec_rows(&w, &x, &mut y);
+            }
+            let s = t.elapsed().as_secs_f64();
+            eprintln!("1 thread: {:.1} GB/s", 10.0 * (rows * k * 4) as f64 / s / 1e9);
+            let t = std::time::Instant::now();
+            for _ in 0..10 {
+                unsafe { super::avx512::matvec_rows_f32_1x4(&w, &x, &mut y) };
+            }
+            let s = t.elapsed().as_secs_f64();
+            eprintln!("1 thread 1x4: {:.1} GB/s", 10.0 * (rows * k * 4) as f64 / s / 1e9);
+        }
     }
 }

@@ -168,10 +168,17 @@ impl InferModel {
                 matrix(&format!("{p}.mlp.up_proj.weight"), f, d)?,
             ])?;
             let w_down = matrix(&format!("{p}.mlp.down_proj.weight"), d, f)?;
-            blocks.push(Block { attn_norm, wqkv, wo, ffn_norm, w_gate_up, w_down });
+            blocks.push(Block {
+                attn_norm,
+                wqkv: wqkv.into_huge_pages(),
+                wo: wo.into_huge_pages(),
+                ffn_norm,
+                w_gate_up: w_gate_up.into_huge_pages(),
+                w_down: w_down.into_huge_pages(),
+            });
         }
-        let embed = matrix("model.embed_tokens.weight", v, d)?;
-        let lm_head = if cfg.tie_embeddings { None } else { Some(matrix("lm_head.weight", v, d)?) };
+        let embed = matrix("model.embed_tokens.weight", v, d)?.into_huge_pages();
+        let lm_head = if cfg.tie_embeddings { None } else { Some(matrix("lm_head.weight", v, d)?.into_huge_pages()) };
         let half = cfg.head_dim / 2;
         let (mut rope_cos, mut rope_sin) =
             (Vec::with_capacity(cfg.max_seq_len * half), Vec::with_capacity(cfg.max_seq_len * half));
@@ -292,7 +299,6 @@ impl InferModel {
         let scale = 1.0 / (hd as f32).sqrt();
         let out_ptr = OutPtr(out.as_mut_ptr());
         parallel_for(n * heads, |range| {
-            let out_ptr = out_ptr;
             let mut scores = Vec::with_capacity(p0 + n);
             for item in range {
                 let (i, head) = (item / heads, item % heads);
@@ -312,7 +318,7 @@ impl InferModel {
                     sum += *s;
                 }
                 // SAFETY: (i, head) owns out[i·d + head·hd ..][..hd]; no other item writes it.
-                let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.0.add(i * d + head * hd), hd) };
+                let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.at(i * d + head * hd), hd) };
                 o.fill(0.0);
                 for (t, &p) in scores.iter().enumerate() {
                     kernels::axpy(p / sum, &vcache[t * kv + g * hd..][..hd], o);
@@ -328,6 +334,14 @@ struct OutPtr(*mut f32);
 // SAFETY: see `attention`: each work item writes its own slice while the caller waits.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The element at `offset`. A method (not `.0`) so closures capture the whole `OutPtr`,
+    /// which is `Sync`, rather than its raw-pointer field, which is not.
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
 
 enum Parsed {
     Vector(Vec<f32>),
