@@ -102,15 +102,20 @@ fn budget(a: &TrainArgs) -> Budget {
     }
 }
 
-pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
-    let corpus = if a.synthetic {
+/// The corpus a `train` command names.
+pub(crate) fn corpus_source(a: &TrainArgs) -> CorpusSource {
+    if a.synthetic {
         CorpusSource::Synthetic { bytes: 2_000_000 }
     } else if a.corpus.is_empty() {
         CorpusSource::Existing
     } else {
         CorpusSource::Paths(a.corpus.clone())
-    };
-    let config = TrainConfig {
+    }
+}
+
+/// The hyperparameters a `train` command gives.
+pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
+    TrainConfig {
         batch_size: a.batch_size,
         seq_len: a.seq_len,
         grad_accum: a.grad_accum,
@@ -125,10 +130,17 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         log_every: a.log_every,
         checkpoint_every: a.checkpoint_every,
         keep_checkpoints: a.keep,
-        budget: budget(&a),
+        budget: budget(a),
         matmul: a.matmul.into(),
         ..TrainConfig::default()
-    };
+    }
+}
+
+pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
+    let (corpus, config) = (corpus_source(&a), train_config(&a));
+    if let Some(schedule) = &a.schedule {
+        return crate::grow::train_schedule(&a, schedule, config, corpus, device);
+    }
     let req = TrainRequest {
         run: a.run.clone(),
         age: a.age,
@@ -200,6 +212,9 @@ pub fn status(run: &Path, json: bool) -> Result<()> {
                 (Some(_), true) => "",
             }
         );
+        if let Some(g) = &a.grown_from {
+            println!("      grown from {g}");
+        }
         if let Some(c) = &a.last_checkpoint {
             println!("      last checkpoint {}", c.display());
         }

@@ -5,6 +5,7 @@ mod bench;
 mod chat;
 mod commands;
 mod export;
+mod grow;
 mod progress;
 
 use clap::{Args, Parser, Subcommand};
@@ -48,8 +49,13 @@ enum Command {
     Tokenizer(TokenizerCmd),
     /// Print each age preset's exact parameter count and shape.
     Ages,
-    /// Train one age of a run (fresh, or --resume from its last checkpoint).
+    /// Train one age of a run (fresh, or --resume from its last checkpoint), or every age of a
+    /// growth schedule (--schedule).
     Train(TrainArgs),
+    /// Grow a run's newest trained age into a bigger one, keeping what it computes.
+    Grow(grow::GrowArgs),
+    /// Compare runs by the training FLOPs and time each needed to reach a validation loss.
+    Compare(grow::CompareArgs),
     /// What a run has trained so far: ages, steps, tokens, losses, throughput.
     Status {
         /// Run folder.
@@ -218,6 +224,13 @@ pub(crate) struct TrainArgs {
     /// Continue the age from its latest checkpoint, exactly where it stopped.
     #[arg(long)]
     pub(crate) resume: bool,
+    /// Train age after age, growing between them: `auto` (the ladder of --preset: tiny →
+    /// tiny-2 → tiny-3, demo → demo-2, or age-0 → … → age-15; each age for --steps/--tokens/
+    /// --minutes, default 20 tokens per parameter, or until validation plateaus) or a JSON
+    /// schedule file (format in `thau::growth::schedule`). Run the same command again to
+    /// continue after a kill.
+    #[arg(long, conflicts_with_all = ["resume", "age"])]
+    pub(crate) schedule: Option<String>,
     /// No progress bar (log lines only).
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -321,6 +334,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokenizer(TokenizerCmd::Encode { tokenizer, text }) => commands::tokenizer_encode(&tokenizer, &text),
         Command::Ages => commands::ages(),
         Command::Train(a) => commands::train(a, &device),
+        Command::Grow(a) => grow::grow(a, &device),
+        Command::Compare(a) => grow::compare(a),
         Command::Status { run, json } => commands::status(&run, json),
         Command::Plot { run, out } => commands::plot(&run, &out),
         Command::Generate(a) => chat::generate(a),

@@ -12,6 +12,8 @@
 //!                              │
 //!                              ▼
 //!   train (AdamW, warmup+cosine, clipping, accumulation) ──► checkpoint (age-N/, atomic)
+//!                              │   ▲
+//!                              │   └── growth (age N → age N+1, function-preserving)
 //!                              │
 //!                              ▼
 //!   infer (sampling, generation) · eval (loss, perplexity, bits per byte) · plot
@@ -27,6 +29,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod fs;
+pub mod growth;
 pub mod import;
 pub mod infer;
 pub mod model;

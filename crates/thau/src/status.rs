@@ -22,6 +22,8 @@ pub struct AgeStatus {
     pub tokens_per_second: Option<f64>,
     pub last_checkpoint: Option<PathBuf>,
     pub complete: bool,
+    /// "age 0 step 400 (preserve)" for an age grown from an earlier one.
+    pub grown_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +44,9 @@ pub fn run_status(run: &RunDir) -> Result<RunStatus> {
         let cfg = run.load_config(age)?;
         let last = run.checkpoints(age)?.pop();
         let st = last.as_ref().map(|c| c.load_state()).transpose()?;
+        let grown_from = run
+            .load_provenance(age)?
+            .map(|p| format!("age {} step {} ({}, {})", p.parent_age, p.parent_step, p.parent_preset, p.method));
         ages.push(AgeStatus {
             age,
             preset: cfg.name.clone(),
@@ -57,6 +62,7 @@ pub fn run_status(run: &RunDir) -> Result<RunStatus> {
             tokens_per_second: st.as_ref().and_then(|s| s.tokens_per_second),
             last_checkpoint: last.map(|c| c.dir),
             complete: st.as_ref().is_some_and(|s| s.total_steps > 0 && s.step >= s.total_steps),
+            grown_from,
         });
     }
     let vocab_size = crate::tokenizer::Tokenizer::load(&run.tokenizer_path()).ok().map(|t| t.vocab_size());

@@ -63,9 +63,24 @@ impl ModelConfig {
         Self { vocab_size: 512, ..Self::new("tiny", 64, 2, 4, 2, 172, 256) }
     }
 
+    /// The second and third rungs of the tiny growth ladder (tests of `thau train --schedule`):
+    /// width ×1.5 then ×1.33, kv heads 2 → 2 → 4 (query heads per kv head 2 → 3 → 2).
+    pub fn tiny_2() -> Self {
+        Self { vocab_size: 512, ..Self::new("tiny-2", 96, 3, 6, 2, 256, 256) }
+    }
+    pub fn tiny_3() -> Self {
+        Self { vocab_size: 512, ..Self::new("tiny-3", 128, 4, 8, 4, 344, 256) }
+    }
+
     /// The demo model: small enough to learn the embedded data in a few minutes on 2 cores.
     pub fn demo() -> Self {
         Self { vocab_size: 2048, ..Self::new("demo", 128, 4, 4, 2, 344, 256) }
+    }
+
+    /// About 2.2× the demo model (width ×1.5, 5 layers instead of 4): what `demo` grows into
+    /// in the growth benchmark (bench/growth.sh).
+    pub fn demo_2() -> Self {
+        Self { vocab_size: 2048, ..Self::new("demo-2", 192, 5, 6, 2, 448, 256) }
     }
 
     /// A small model whose every matrix row is a multiple of 256 values, so GGUF export
@@ -104,7 +119,10 @@ impl ModelConfig {
     pub fn preset(name: &str) -> Result<Self> {
         match name {
             "tiny" => Ok(Self::tiny()),
+            "tiny-2" => Ok(Self::tiny_2()),
+            "tiny-3" => Ok(Self::tiny_3()),
             "demo" => Ok(Self::demo()),
+            "demo-2" => Ok(Self::demo_2()),
             "bench" => Ok(Self::bench()),
             "export-test" => Ok(Self::export_test()),
             other => {
@@ -113,7 +131,7 @@ impl ModelConfig {
                     Ok(age) => Self::age(age),
                     Err(_) => Err(Error::invalid(
                         "preset",
-                        format!("'{other}' is unknown; use tiny, demo, bench or an age {AGES:?}"),
+                        format!("'{other}' is unknown; use tiny, tiny-2, tiny-3, demo, demo-2, bench or an age {AGES:?}"),
                     )),
                 }
             }
@@ -141,6 +159,12 @@ impl ModelConfig {
             return bad("max_seq_len, norm_eps and rope_theta must be positive".into());
         }
         Ok(())
+    }
+
+    /// Same tensors and arithmetic apart from `norm_eps`, which function-preserving width
+    /// growth rescales (see `growth::width`): a grown age keeps its preset's shapes.
+    pub fn same_architecture(&self, other: &Self) -> bool {
+        Self { norm_eps: other.norm_eps, ..self.clone() } == *other
     }
 
     pub fn kv_dim(&self) -> usize {

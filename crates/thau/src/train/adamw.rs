@@ -21,6 +21,9 @@ pub struct AdamW {
     names: Vec<String>,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
+    /// Steps the moments had already taken before step 1 of this optimizer (moments carried
+    /// over by growth): bias correction uses `t + step_offset`.
+    pub step_offset: u64,
 }
 
 const CHUNK: usize = 1 << 14;
@@ -102,7 +105,7 @@ impl AdamW {
     pub fn new(params: AdamWParams, vars: &[(String, &Var)]) -> Self {
         let names = vars.iter().map(|(n, _)| n.clone()).collect();
         let zeros: Vec<Vec<f32>> = vars.iter().map(|(_, v)| vec![0.0; v.elem_count()]).collect();
-        Self { params, names, m: zeros.clone(), v: zeros }
+        Self { params, names, m: zeros.clone(), v: zeros, step_offset: 0 }
     }
 
     /// One update at 1-based step `t` with learning rate `lr`. `grads[i]` is the gradient of
@@ -119,8 +122,9 @@ impl AdamW {
         t: u64,
     ) -> Result<()> {
         let p = self.params;
-        let bc1 = 1.0 - p.beta1.powi(t as i32);
-        let bc2 = 1.0 - p.beta2.powi(t as i32);
+        let t = (t + self.step_offset).min(i32::MAX as u64) as i32;
+        let bc1 = 1.0 - p.beta1.powi(t);
+        let bc2 = 1.0 - p.beta2.powi(t);
         for (i, (name, var)) in vars.iter().enumerate() {
             if grads[i].elem_count() != var.elem_count() {
                 return Err(Error::invalid(

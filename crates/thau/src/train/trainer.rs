@@ -262,12 +262,22 @@ fn differing_fields(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
 /// Train one age of a run (fresh or resumed) until its budget is spent.
 pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSummary> {
     let run = RunDir::new(&req.run);
-    let preset_name = req.preset.clone().unwrap_or_else(|| format!("age-{}", req.age));
+    // An age that already has a config (a grown age, or a resume) keeps its preset by default.
+    let saved_preset = run.config_path(req.age).exists().then(|| run.load_config(req.age)).transpose()?;
+    let preset_name = req
+        .preset
+        .clone()
+        .or_else(|| saved_preset.map(|c| c.name))
+        .unwrap_or_else(|| format!("age-{}", req.age));
     let preset = ModelConfig::preset(&preset_name)?;
     let existing = run.checkpoints(req.age)?;
+    // A grown age (`thau grow`) starts from the step-0 checkpoint growth wrote, with this
+    // request's hyperparameters, instead of from random weights.
+    let provenance = run.load_provenance(req.age)?;
+    let grown_start = !req.resume && provenance.is_some() && existing.len() == 1 && existing[0].step == 0;
 
     // ---- resume or fresh start ------------------------------------------------------------
-    let resume_from = if req.resume {
+    let resume_from = if req.resume || grown_start {
         Some(existing.last().cloned().ok_or_else(|| {
             Error::not_found(
                 run.age_dir(req.age).join("step-*"),
@@ -285,10 +295,10 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     };
     let saved_state = resume_from.as_ref().map(|ck| ck.load_state()).transpose()?;
     let cfg = match &saved_state {
-        Some(st) => st.config.clone(),
-        None => req.config.clone(),
+        Some(st) if req.resume => st.config.clone(),
+        _ => req.config.clone(),
     };
-    if resume_from.is_some() {
+    if req.resume {
         let ignored = differing_fields(&cfg, &req.config);
         if !ignored.is_empty() {
             tracing::warn!(
@@ -322,13 +332,14 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
 
     let mut mcfg = preset.clone();
     mcfg.vocab_size = tokenizer.vocab_size();
-    let dev = &req.device;
     let (mut model, mut state, mut opt);
+    let dev = &req.device;
     let adam = AdamWParams { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adam_eps, weight_decay: cfg.weight_decay };
     match (&resume_from, saved_state) {
         (Some(ck), Some(saved_state)) => {
             let saved = run.load_config(req.age)?;
-            if saved != mcfg {
+            // Growth rescales norm_eps (growth::width), so only the shapes must match.
+            if !saved.same_architecture(&mcfg) {
                 return Err(Error::Incompatible {
                     path: run.config_path(req.age),
                     reason: format!(
@@ -338,10 +349,16 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
                     hint: format!("resume with --preset {} or start a new --run", saved.name),
                 });
             }
+            mcfg = saved;
             model = ck.load_model(&mcfg, dev)?;
             state = saved_state;
+            if grown_start {
+                state.config = cfg.clone();
+            }
             opt = AdamW::new(adam, &model.named_vars());
             opt.load_state(ck.load_optim(dev)?, &ck.optim_path())?;
+            // Moments carried over by growth keep their bias correction (see growth::plan).
+            opt.step_offset = provenance.as_ref().map_or(0, |p| p.optimizer_steps);
             tracing::info!(step = state.step, dir = %ck.dir.display(), "resuming");
         }
         _ => {
