@@ -7,6 +7,7 @@ mod commands;
 mod export;
 mod grow;
 mod progress;
+mod serve;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -78,6 +79,8 @@ enum Command {
     Generate(chat::GenerateArgs),
     /// Chat with a model: streaming answers, conversation history, /help for commands.
     Chat(chat::ChatArgs),
+    /// Serve a model over HTTP: OpenAI- and Ollama-compatible API, docs at /docs.
+    Serve(serve::ServeArgs),
     /// Loss, perplexity and bits per byte of a model on a text file.
     Eval {
         /// Run folder with a trained age.
@@ -311,7 +314,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         let inference = matches!(
             cli.command,
-            Command::Generate(_) | Command::Chat(_) | Command::Demo(_) | Command::Bench(BenchCmd::Infer { .. })
+            Command::Generate(_)
+                | Command::Chat(_)
+                | Command::Serve(_)
+                | Command::Demo(_)
+                | Command::Bench(BenchCmd::Infer { .. })
         );
         let n = match (inference, cli.threads) {
             (false, _) => 1,
@@ -340,6 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plot { run, out } => commands::plot(&run, &out),
         Command::Generate(a) => chat::generate(a),
         Command::Chat(a) => chat::chat(a),
+        Command::Serve(a) => serve::serve(a),
         Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
         Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
             bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))

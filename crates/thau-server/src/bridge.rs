@@ -1,0 +1,33 @@
+//! From the engine's blocking event stream to an async one: a blocking task forwards each event
+//! to a tokio channel. When the HTTP side goes away (client disconnected, response dropped),
+//! the forward fails and the generation is cancelled, which also frees its queue slot.
+
+use crate::state::QueueSlot;
+use thau::infer::{Engine, Event, Request};
+use tokio::sync::mpsc;
+
+/// Submit `req` and return its events as an async channel.
+pub fn submit(engine: &Engine, req: Request, slot: QueueSlot) -> thau::Result<mpsc::Receiver<Event>> {
+    let stream = engine.submit(req)?;
+    let (tx, rx) = mpsc::channel(64);
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        while let Some(ev) = stream.next_event() {
+            let last = matches!(ev, Event::Done(_) | Event::Failed(_));
+            if tx.blocking_send(ev).is_err() {
+                stream.cancel();
+                // Drain so the engine is not left writing to a closed request.
+                while let Some(ev) = stream.next_event() {
+                    if matches!(ev, Event::Done(_) | Event::Failed(_)) {
+                        break;
+                    }
+                }
+                return;
+            }
+            if last {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}

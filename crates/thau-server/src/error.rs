@@ -1,0 +1,84 @@
+//! Errors in the shape each API's clients expect: OpenAI's `{"error": {"message", "type",
+//! "code"}}`, Ollama's `{"error": "..."}`, and THAU's own routes like Ollama's. Every failure a
+//! client can cause is a 4xx; 5xx is kept for the engine itself failing.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Which API a route belongs to, for the error body's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    OpenAi,
+    Ollama,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub flavor: Flavor,
+    /// Seconds a client should wait before retrying (429).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, flavor: Flavor, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), flavor, retry_after: None }
+    }
+    pub fn bad_request(flavor: Flavor, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, flavor, message)
+    }
+    pub fn not_found(flavor: Flavor, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, flavor, message)
+    }
+
+    /// A library error: bad input (invalid values, prompts that cannot fit) is the client's
+    /// fault (400); anything else is ours (500).
+    pub fn from_thau(flavor: Flavor, e: thau::Error) -> Self {
+        match e {
+            thau::Error::Invalid { .. } => Self::bad_request(flavor, e.to_string()),
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, flavor, other.to_string()),
+        }
+    }
+
+    /// A body that is not JSON, or not the JSON this route takes.
+    pub fn from_json(flavor: Flavor, r: JsonRejection) -> Self {
+        let status = match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, flavor, format!("invalid request body: {}", r.body_text()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.flavor {
+            Flavor::OpenAi => {
+                let kind = match self.status.as_u16() {
+                    401 => "authentication_error",
+                    404 => "not_found_error",
+                    429 => "rate_limit_error",
+                    s if s >= 500 => "server_error",
+                    _ => "invalid_request_error",
+                };
+                json!({"error": {"message": self.message, "type": kind, "param": null, "code": null}})
+            }
+            Flavor::Ollama => json!({"error": self.message}),
+        };
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, s.into());
+        }
+        resp
+    }
+}
+
+/// Parse an extracted JSON body, turning a rejection into this API's error shape.
+pub fn body<T>(flavor: Flavor, r: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    r.map(|Json(t)| t).map_err(|e| ApiError::from_json(flavor, e))
+}

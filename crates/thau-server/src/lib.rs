@@ -1,0 +1,156 @@
+//! `thau serve`: THAU's HTTP API over the inference [`Engine`](thau::infer::Engine).
+//!
+//! ```text
+//!  HTTP clients ──► axum router ──► queue slot (429 when full) ──► engine thread (one model)
+//!   OpenAI /v1/*      │                                                  │
+//!   Ollama /api/*     └── SSE / NDJSON ◄── tokio channel ◄── blocking forwarder ◄─┘
+//!   THAU /health, /training/status, /openapi.json, /docs (Swagger UI served from the binary)
+//! ```
+//!
+//! A client that disconnects cancels its generation; requests run one at a time on the engine
+//! (batched decoding of concurrent requests is not built yet).
+
+mod bridge;
+mod error;
+mod native;
+mod ollama;
+mod openai;
+mod state;
+
+pub use error::{ApiError, Flavor};
+pub use state::{AppState, ServerConfig};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use thau::infer::Engine;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "THAU API", description = "OpenAI- and Ollama-compatible routes plus THAU's own."),
+    paths(
+        openai::chat_completions, openai::completions, openai::list_models, openai::get_model,
+        ollama::generate, ollama::chat, ollama::tags, ollama::ps, ollama::show, ollama::version,
+        native::health, native::training_status,
+    ),
+    tags((name = "openai", description = "OpenAI-compatible"), (name = "ollama", description = "Ollama-compatible"),
+         (name = "thau", description = "THAU's own"))
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3.1 document of every route.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())
+}
+
+/// All routes over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let docs = swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
+        uri_prefix: "/docs",
+        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        title: Some("THAU API"),
+    });
+    let api = Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{model}", get(openai::get_model))
+        .route("/api/generate", post(ollama::generate))
+        .route("/api/chat", post(ollama::chat))
+        .route("/api/tags", get(ollama::tags))
+        .route("/api/ps", get(ollama::ps))
+        .route("/api/show", post(ollama::show))
+        .route("/training/status", get(native::training_status))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    let mut app = Router::new()
+        .merge(api)
+        .route("/api/version", get(ollama::version))
+        .route("/health", get(native::health))
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state.clone())
+        .merge(docs);
+    if !state.config.cors_origins.is_empty() {
+        let origin = if state.config.cors_origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(state.config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        };
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(origin)
+                .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+                .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
+        );
+    }
+    app
+}
+
+/// The API key check: `Authorization: Bearer KEY` when the server has a key.
+async fn require_key(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if let Some(key) = s.config.api_key.as_deref() {
+        let sent = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if sent != Some(key) {
+            let flavor = if req.uri().path().starts_with("/v1/") { Flavor::OpenAi } else { Flavor::Ollama };
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                flavor,
+                "missing or wrong API key: send Authorization: Bearer KEY",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn not_found(req: Request) -> Response {
+    let flavor = if req.uri().path().starts_with("/v1/") { Flavor::OpenAi } else { Flavor::Ollama };
+    let msg = format!("no route {} {}: see /docs for the API", req.method(), req.uri().path());
+    ApiError::not_found(flavor, msg).into_response()
+}
+
+/// [`serve`] on a tokio runtime of its own (for the synchronous CLI).
+pub fn serve_blocking(config: ServerConfig, engine: Engine) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(serve(config, engine))
+}
+
+/// Serve until Ctrl-C or SIGTERM; in-flight requests are finished (streams run to the end).
+pub async fn serve(config: ServerConfig, engine: Engine) -> anyhow::Result<()> {
+    config.validate()?;
+    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {}: {e} (is another server using the port? try --port)", config.addr)
+    })?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(engine, config);
+    tracing::info!(%addr, "serving");
+    eprintln!("THAU serving '{}' on http://{addr} (docs: http://{addr}/docs)", state.config.model_name);
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    eprintln!("shutting down: finishing requests in flight");
+}

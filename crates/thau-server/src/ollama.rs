@@ -1,0 +1,406 @@
+//! Ollama-compatible routes: `/api/generate` and `/api/chat` (NDJSON streaming by default, a
+//! final object with `done`, `done_reason` and durations in nanoseconds), `/api/tags`,
+//! `/api/show`, `/api/ps`, `/api/version`.
+
+use crate::bridge;
+use crate::error::{body, ApiError, Flavor};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+use thau::chat::{Message, Role};
+use thau::infer::{Completion, Event, FinishReason, GenerateOptions, Prompt, Request, SamplingOptions};
+use tokio_stream::wrappers::ReceiverStream;
+use utoipa::ToSchema;
+
+const F: Flavor = Flavor::Ollama;
+
+/// Ollama's `options` (the ones THAU uses; others are accepted and ignored).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct Options {
+    /// Most tokens to generate; -1 = until the context is full.
+    pub num_predict: Option<i64>,
+    pub temperature: Option<f32>,
+    pub top_k: Option<i64>,
+    pub top_p: Option<f32>,
+    pub min_p: Option<f32>,
+    pub seed: Option<i64>,
+    pub stop: Option<Vec<String>>,
+    pub repeat_penalty: Option<f32>,
+    pub repeat_last_n: Option<i64>,
+    /// Context size: at most the model's own (the engine cannot extend it).
+    pub num_ctx: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct GenerateRequest {
+    pub model: String,
+    #[serde(default)]
+    pub prompt: String,
+    pub system: Option<String>,
+    /// Continue the prompt as plain text instead of answering it as a chat turn.
+    #[serde(default)]
+    pub raw: bool,
+    pub stream: Option<bool>,
+    pub options: Option<Options>,
+    /// Structured output ("json" or a schema): not supported yet, refused with 400.
+    #[schema(value_type = Option<Object>)]
+    pub format: Option<Value>,
+    /// Accepted for compatibility: THAU keeps its one model loaded.
+    #[allow(dead_code)]
+    #[schema(value_type = Option<Object>)]
+    pub keep_alive: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatRequest {
+    pub model: String,
+    #[serde(default)]
+    pub messages: Vec<ChatMessage>,
+    pub stream: Option<bool>,
+    pub options: Option<Options>,
+    /// Tool definitions: accepted; tool calling arrives with the tools layer.
+    #[allow(dead_code)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Value>,
+    /// Structured output ("json" or a schema): not supported yet, refused with 400.
+    #[schema(value_type = Option<Object>)]
+    pub format: Option<Value>,
+    /// Accepted for compatibility: THAU keeps its one model loaded.
+    #[allow(dead_code)]
+    #[schema(value_type = Option<Object>)]
+    pub keep_alive: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ShowRequest {
+    #[serde(alias = "name")]
+    pub model: String,
+}
+
+fn check_format(format: &Option<Value>) -> Result<(), ApiError> {
+    match format {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s.is_empty() => Ok(()),
+        Some(_) => {
+            Err(ApiError::bad_request(F, "format (structured JSON output) is not supported by THAU yet: leave it out"))
+        }
+    }
+}
+
+fn check_model(s: &AppState, model: &str) -> Result<(), ApiError> {
+    if model.is_empty() {
+        return Err(ApiError::bad_request(F, "model is required"));
+    }
+    if !s.is_model(model) {
+        return Err(ApiError::not_found(F, format!("model '{model}' not found, try pulling it first")));
+    }
+    Ok(())
+}
+
+fn options(s: &AppState, o: Option<Options>) -> Result<GenerateOptions, ApiError> {
+    let o = o.unwrap_or_default();
+    let ctx = s.engine.info().cfg.max_seq_len;
+    if let Some(n) = o.num_ctx {
+        if n < 1 {
+            return Err(ApiError::bad_request(F, format!("num_ctx {n} must be positive")));
+        }
+    }
+    let max_tokens = match o.num_predict {
+        None => ctx,
+        Some(n) if n < 0 => ctx,
+        Some(0) => return Err(ApiError::bad_request(F, "num_predict must be at least 1 (or -1 for no limit)")),
+        Some(n) => (n as usize).min(ctx),
+    };
+    let d = SamplingOptions::default();
+    let nonneg = |v: Option<i64>, what: &str, default: usize| match v {
+        Some(n) if n < 0 => Err(ApiError::bad_request(F, format!("{what} must not be negative"))),
+        Some(n) => Ok(n as usize),
+        None => Ok(default),
+    };
+    let opts = GenerateOptions {
+        max_tokens,
+        sampling: SamplingOptions {
+            temperature: o.temperature.unwrap_or(d.temperature),
+            top_k: nonneg(o.top_k, "top_k", d.top_k)?,
+            top_p: o.top_p.unwrap_or(d.top_p),
+            min_p: o.min_p.unwrap_or(d.min_p),
+            repetition_penalty: o.repeat_penalty.unwrap_or(d.repetition_penalty),
+            repeat_last_n: nonneg(o.repeat_last_n, "repeat_last_n", d.repeat_last_n)?,
+            seed: match o.seed {
+                Some(s) => s as u64,
+                None => crate::openai::rand_seed(),
+            },
+        },
+        stop: o.stop.unwrap_or_default(),
+        stop_at_eos: true,
+    };
+    opts.validate().map_err(|e| ApiError::from_thau(F, e))?;
+    Ok(opts)
+}
+
+fn created_at() -> String {
+    // RFC 3339 in UTC, from the system clock.
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, dd) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_nanos())
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn done_reason(f: FinishReason) -> &'static str {
+    match f {
+        FinishReason::Length | FinishReason::ContextFull => "length",
+        _ => "stop",
+    }
+}
+
+/// The final object's statistics (durations in nanoseconds).
+fn stats(c: &Completion, started: Instant) -> Value {
+    let ns = |s: f64| (s * 1e9) as u64;
+    json!({
+        "done_reason": done_reason(c.finish),
+        "total_duration": started.elapsed().as_nanos() as u64,
+        "load_duration": 0,
+        "prompt_eval_count": c.usage.prompt_tokens - c.usage.cached_tokens,
+        "prompt_eval_duration": ns(c.usage.prefill_secs),
+        "eval_count": c.usage.completion_tokens,
+        "eval_duration": ns(c.usage.decode_secs),
+    })
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+/// Run a request and answer in Ollama's format, as NDJSON lines or one object.
+async fn respond(
+    s: Arc<AppState>,
+    prompt: Prompt,
+    opts: GenerateOptions,
+    stream: bool,
+    model: String,
+    chat: bool,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let slot = s.enqueue(F)?;
+    let mut rx =
+        bridge::submit(&s.engine, Request { prompt, options: opts }, slot).map_err(|e| ApiError::from_thau(F, e))?;
+    let piece = move |model: &str, text: &str, done: bool| {
+        let base = json!({"model": model, "created_at": created_at(), "done": done});
+        if chat {
+            merge(base, json!({"message": {"role": "assistant", "content": text}}))
+        } else {
+            merge(base, json!({"response": text}))
+        }
+    };
+    if !stream {
+        let mut text = String::new();
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                Event::Text(t) => text.push_str(&t),
+                Event::Done(c) => {
+                    return Ok(Json(merge(piece(&model, &text, true), stats(&c, started))).into_response())
+                }
+                Event::Failed(e) => return Err(ApiError::from_thau(F, e)),
+                Event::Started { .. } => {}
+            }
+        }
+        return Err(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            F,
+            "the engine stopped before answering",
+        ));
+    }
+    let lines = ReceiverStream::new(rx).filter_map(move |ev| {
+        let v = match ev {
+            Event::Started { .. } => None,
+            Event::Text(t) => Some(piece(&model, &t, false)),
+            Event::Done(c) => Some(merge(piece(&model, "", true), stats(&c, started))),
+            Event::Failed(e) => Some(json!({"error": e.to_string()})),
+        };
+        futures_util::future::ready(v.map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n"))))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
+}
+
+/// Generate a completion for a prompt.
+#[utoipa::path(post, path = "/api/generate", tag = "ollama", request_body = GenerateRequest,
+    responses((status = 200, description = "NDJSON stream, or one object with stream: false"),
+              (status = 400, description = "Invalid request"), (status = 404, description = "Unknown model")))]
+pub async fn generate(
+    State(s): State<Arc<AppState>>,
+    req: Result<Json<GenerateRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(F, req)?;
+    check_model(&s, &req.model)?;
+    check_format(&req.format)?;
+    let model = req.model.clone();
+    if req.prompt.is_empty() && req.system.is_none() {
+        // Ollama answers an empty prompt by (re)loading the model; THAU's is always loaded.
+        return Ok(Json(
+            json!({"model": model, "created_at": created_at(), "response": "", "done": true, "done_reason": "load"}),
+        )
+        .into_response());
+    }
+    let opts = options(&s, req.options)?;
+    let prompt = if req.raw {
+        Prompt::Text(req.prompt)
+    } else {
+        let mut msgs = Vec::new();
+        if let Some(sys) = req.system {
+            msgs.push(Message::system(sys));
+        }
+        msgs.push(Message::user(req.prompt));
+        Prompt::Chat(msgs)
+    };
+    respond(s, prompt, opts, req.stream.unwrap_or(true), model, false).await
+}
+
+/// Generate the next message of a chat.
+#[utoipa::path(post, path = "/api/chat", tag = "ollama", request_body = ChatRequest,
+    responses((status = 200, description = "NDJSON stream, or one object with stream: false"),
+              (status = 400, description = "Invalid request"), (status = 404, description = "Unknown model")))]
+pub async fn chat(
+    State(s): State<Arc<AppState>>,
+    req: Result<Json<ChatRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(F, req)?;
+    check_model(&s, &req.model)?;
+    check_format(&req.format)?;
+    let model = req.model.clone();
+    if req.messages.is_empty() {
+        return Ok(Json(json!({"model": model, "created_at": created_at(),
+            "message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "load"}))
+        .into_response());
+    }
+    let opts = options(&s, req.options)?;
+    let msgs = req
+        .messages
+        .into_iter()
+        .map(|m| Ok(Message::new(Role::parse(&m.role).map_err(|e| ApiError::from_thau(F, e))?, m.content)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    respond(s, Prompt::Chat(msgs), opts, req.stream.unwrap_or(true), model, true).await
+}
+
+fn details(s: &AppState) -> Value {
+    let i = s.engine.info();
+    json!({
+        "parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+        "parameter_size": format!("{:.1}M", i.cfg.param_count() as f64 / 1e6),
+        "quantization_level": i.dtype.as_str().to_uppercase(),
+    })
+}
+
+fn model_entry(s: &AppState) -> Value {
+    let name = format!("{}:latest", s.config.model_name);
+    json!({
+        "name": name, "model": name, "modified_at": created_at(),
+        "size": s.engine.info().weight_bytes, "digest": digest(s), "details": details(s),
+    })
+}
+
+/// A stable identifier of the served model (not a content hash: the weights are not re-read).
+fn digest(s: &AppState) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.config.model_name.hash(&mut h);
+    s.engine.info().weight_bytes.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// List local models.
+#[utoipa::path(get, path = "/api/tags", tag = "ollama", responses((status = 200, description = "The models")))]
+pub async fn tags(State(s): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"models": [model_entry(&s)]}))
+}
+
+/// List running models.
+#[utoipa::path(get, path = "/api/ps", tag = "ollama", responses((status = 200, description = "The loaded models")))]
+pub async fn ps(State(s): State<Arc<AppState>>) -> Json<Value> {
+    let mut m = model_entry(&s);
+    m["size_vram"] = json!(0);
+    m["expires_at"] = json!("9999-12-31T23:59:59Z");
+    Json(json!({"models": [m]}))
+}
+
+/// Show a model's details, template and parameters.
+#[utoipa::path(post, path = "/api/show", tag = "ollama", request_body = ShowRequest,
+    responses((status = 200, description = "Model information"), (status = 404, description = "Unknown model")))]
+pub async fn show(
+    State(s): State<Arc<AppState>>,
+    req: Result<Json<ShowRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let req = body(F, req)?;
+    check_model(&s, &req.model)?;
+    let cfg = &s.engine.info().cfg;
+    let params = thau::chat::STOP_STRINGS.iter().map(|t| format!("stop \"{t}\"")).collect::<Vec<_>>().join("\n");
+    Ok(Json(json!({
+        "modelfile": format!("FROM {}\nTEMPLATE \"\"\"{}\"\"\"\n{}\n", s.config.model_name, thau::chat::OLLAMA_TEMPLATE,
+            params.lines().map(|l| format!("PARAMETER {l}")).collect::<Vec<_>>().join("\n")),
+        "parameters": params,
+        "template": thau::chat::OLLAMA_TEMPLATE,
+        "details": details(&s),
+        "model_info": {
+            "general.architecture": "llama",
+            "general.parameter_count": cfg.param_count(),
+            "llama.context_length": cfg.max_seq_len,
+            "llama.embedding_length": cfg.d_model,
+            "llama.block_count": cfg.n_layers,
+            "llama.feed_forward_length": cfg.ffn_hidden,
+            "llama.attention.head_count": cfg.n_heads,
+            "llama.attention.head_count_kv": cfg.n_kv_heads,
+            "llama.rope.freq_base": cfg.rope_theta,
+            "llama.vocab_size": cfg.vocab_size,
+        },
+        "capabilities": ["completion"],
+        "modified_at": created_at(),
+    })))
+}
+
+/// The server's version.
+#[utoipa::path(get, path = "/api/version", tag = "ollama", responses((status = 200, description = "The version")))]
+pub async fn version() -> Json<Value> {
+    Json(json!({"version": env!("CARGO_PKG_VERSION")}))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(20_782), (2026, 11, 25));
+        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,424 @@
+//! OpenAI-compatible routes: `/v1/chat/completions`, `/v1/completions` (JSON or SSE streaming
+//! ending in `data: [DONE]`) and `/v1/models`.
+
+use crate::bridge;
+use crate::error::{body, ApiError, Flavor};
+use crate::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::{stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+use thau::chat::{Message, Role};
+use thau::infer::{Completion, Event, FinishReason, GenerateOptions, Prompt, Request, SamplingOptions};
+use tokio_stream::wrappers::ReceiverStream;
+use utoipa::ToSchema;
+
+const F: Flavor = Flavor::OpenAi;
+
+/// `stop`: one string or a list.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s],
+            Stop::Many(v) => v,
+        }
+    }
+}
+
+/// Message content: a string, or a list of parts of which the text ones are used.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    #[schema(value_type = Vec<Object>)]
+    Parts(Vec<Value>),
+}
+
+impl Content {
+    fn text(self) -> Result<String, ApiError> {
+        match self {
+            Content::Text(t) => Ok(t),
+            Content::Parts(parts) => {
+                let mut out = String::new();
+                for p in parts {
+                    match (p.get("type").and_then(Value::as_str), p.get("text").and_then(Value::as_str)) {
+                        (Some("text"), Some(t)) => out.push_str(t),
+                        (kind, _) => {
+                            return Err(ApiError::bad_request(
+                                F,
+                                format!("content part of type {kind:?} is not supported: send text parts"),
+                            ))
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatMessage {
+    /// system, user, assistant, or tool (developer is taken as system).
+    pub role: String,
+    pub content: Option<Content>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatCompletionRequest {
+    pub model: Option<String>,
+    pub messages: Vec<ChatMessage>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub max_tokens: Option<usize>,
+    pub max_completion_tokens: Option<usize>,
+    pub stop: Option<Stop>,
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    /// Tool definitions: accepted; tool calling arrives with the tools layer.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Value>,
+    #[allow(dead_code)]
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<Value>,
+    pub n: Option<usize>,
+    pub frequency_penalty: Option<f32>,
+    pub presence_penalty: Option<f32>,
+    /// Accepted for compatibility; not used.
+    #[allow(dead_code)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PromptField {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CompletionRequest {
+    pub model: Option<String>,
+    pub prompt: PromptField,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub max_tokens: Option<usize>,
+    pub stop: Option<Stop>,
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    pub n: Option<usize>,
+    pub frequency_penalty: Option<f32>,
+    pub presence_penalty: Option<f32>,
+    /// Accepted for compatibility; not used.
+    #[allow(dead_code)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub total_tokens: usize,
+}
+
+impl From<&thau::infer::Usage> for Usage {
+    fn from(u: &thau::infer::Usage) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.prompt_tokens + u.completion_tokens,
+        }
+    }
+}
+
+fn finish_reason(f: FinishReason) -> &'static str {
+    match f {
+        FinishReason::Length | FinishReason::ContextFull => "length",
+        FinishReason::Eos | FinishReason::Stop | FinishReason::Cancelled => "stop",
+    }
+}
+
+/// Sampling for OpenAI's parameters: their defaults are temperature 1 and top_p 1.
+fn options(
+    s: &AppState,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    max_tokens: Option<usize>,
+    default_max: usize,
+    stop: Option<Stop>,
+    seed: Option<u64>,
+    presence: (Option<f32>, Option<f32>),
+) -> Result<GenerateOptions, ApiError> {
+    let ctx = s.engine.info().cfg.max_seq_len;
+    let max_tokens = max_tokens.unwrap_or(default_max).min(ctx);
+    let penalty = presence.0.unwrap_or(0.0).max(presence.1.unwrap_or(0.0));
+    if !(-2.0..=2.0).contains(&penalty) {
+        return Err(ApiError::bad_request(F, "frequency_penalty and presence_penalty must be in [-2, 2]"));
+    }
+    let temperature = temperature.unwrap_or(1.0);
+    if temperature > 2.0 {
+        return Err(ApiError::bad_request(F, format!("temperature {temperature} is above the maximum of 2")));
+    }
+    let stop = stop.map(Stop::into_vec).unwrap_or_default();
+    if stop.len() > 4 {
+        return Err(ApiError::bad_request(F, "at most 4 stop sequences are allowed"));
+    }
+    let opts = GenerateOptions {
+        max_tokens,
+        sampling: SamplingOptions {
+            temperature,
+            top_k: 0,
+            top_p: top_p.unwrap_or(1.0),
+            min_p: 0.0,
+            // OpenAI's penalties are additive; the nearest THAU knob is a mild multiplicative one.
+            repetition_penalty: 1.0 + penalty.max(0.0) * 0.1,
+            repeat_last_n: 64,
+            seed: seed.unwrap_or_else(rand_seed),
+        },
+        stop,
+        stop_at_eos: true,
+    };
+    opts.validate().map_err(|e| ApiError::from_thau(F, e))?;
+    Ok(opts)
+}
+
+/// A seed for requests that give none (different per request, like OpenAI's).
+pub fn rand_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn check_model(s: &AppState, model: &Option<String>) -> Result<String, ApiError> {
+    match model {
+        Some(m) if !s.is_model(m) => Err(ApiError::not_found(
+            F,
+            format!("the model '{m}' does not exist: this server runs '{}' (see GET /v1/models)", s.config.model_name),
+        )),
+        _ => Ok(s.config.model_name.clone()),
+    }
+}
+
+fn check_n(n: Option<usize>) -> Result<(), ApiError> {
+    match n {
+        None | Some(1) => Ok(()),
+        Some(n) => Err(ApiError::bad_request(F, format!("n = {n} is not supported: THAU returns one choice (n = 1)"))),
+    }
+}
+
+fn messages(msgs: Vec<ChatMessage>) -> Result<Vec<Message>, ApiError> {
+    if msgs.is_empty() {
+        return Err(ApiError::bad_request(F, "messages must not be empty"));
+    }
+    msgs.into_iter()
+        .map(|m| {
+            let role = match m.role.as_str() {
+                "developer" => Role::System,
+                r => Role::parse(r).map_err(|e| ApiError::from_thau(F, e))?,
+            };
+            Ok(Message::new(role, m.content.map(Content::text).transpose()?.unwrap_or_default()))
+        })
+        .collect()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{:x}", rand_seed())
+}
+
+/// Collect a whole generation (non-streaming responses).
+async fn collect(mut rx: tokio::sync::mpsc::Receiver<Event>) -> Result<Completion, ApiError> {
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            Event::Done(c) => return Ok(c),
+            Event::Failed(e) => return Err(ApiError::from_thau(F, e)),
+            Event::Started { .. } | Event::Text(_) => {}
+        }
+    }
+    Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, F, "the engine stopped before answering"))
+}
+
+/// Create a chat completion.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", request_body = ChatCompletionRequest,
+    responses((status = 200, description = "A chat.completion object, or SSE chat.completion.chunk events"),
+              (status = 400, description = "Invalid request"), (status = 404, description = "Unknown model"),
+              (status = 429, description = "Queue full")))]
+pub async fn chat_completions(
+    State(s): State<Arc<AppState>>,
+    req: Result<Json<ChatCompletionRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(F, req)?;
+    let model = check_model(&s, &req.model)?;
+    check_n(req.n)?;
+    if req.tools.as_ref().is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
+        tracing::info!("request carries tool definitions; this model answers without calling tools");
+    }
+    let opts = options(
+        &s,
+        req.temperature,
+        req.top_p,
+        req.max_completion_tokens.or(req.max_tokens),
+        s.engine.info().cfg.max_seq_len,
+        req.stop,
+        req.seed,
+        (req.frequency_penalty, req.presence_penalty),
+    )?;
+    let msgs = messages(req.messages)?;
+    let slot = s.enqueue(F)?;
+    let rx = bridge::submit(&s.engine, Request { prompt: Prompt::Chat(msgs), options: opts }, slot)
+        .map_err(|e| ApiError::from_thau(F, e))?;
+    let id = new_id("chatcmpl");
+    let created = now();
+    if !req.stream {
+        let c = collect(rx).await?;
+        return Ok(Json(json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
+                         "logprobs": null, "finish_reason": finish_reason(c.finish)}],
+            "usage": Usage::from(&c.usage), "system_fingerprint": null,
+        }))
+        .into_response());
+    }
+    let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
+    let chunk = move |delta: Value, finish: Option<&str>| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+    };
+    let events = ReceiverStream::new(rx).flat_map(move |ev| {
+        let out: Vec<Value> = match ev {
+            Event::Started { .. } => vec![chunk(json!({"role": "assistant", "content": ""}), None)],
+            Event::Text(t) => vec![chunk(json!({"content": t}), None)],
+            Event::Done(c) => {
+                let mut v = vec![chunk(json!({}), Some(finish_reason(c.finish)))];
+                if include_usage {
+                    let mut u = chunk(json!({}), None);
+                    u["choices"] = json!([]);
+                    u["usage"] = json!(Usage::from(&c.usage));
+                    v.push(u);
+                }
+                v
+            }
+            Event::Failed(e) => vec![json!({"error": {"message": e.to_string(), "type": "server_error"}})],
+        };
+        stream::iter(out)
+    });
+    Ok(sse(events))
+}
+
+/// SSE of JSON objects, then `data: [DONE]`.
+fn sse(events: impl futures_util::Stream<Item = Value> + Send + 'static) -> Response {
+    let stream = events
+        .map(|v| Ok::<_, Infallible>(SseEvent::default().data(v.to_string())))
+        .chain(stream::iter([Ok(SseEvent::default().data("[DONE]"))]));
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// Create a text completion (the legacy endpoint: continues the prompt as plain text).
+#[utoipa::path(post, path = "/v1/completions", tag = "openai", request_body = CompletionRequest,
+    responses((status = 200, description = "A text_completion object, or SSE chunks"),
+              (status = 400, description = "Invalid request"), (status = 404, description = "Unknown model")))]
+pub async fn completions(
+    State(s): State<Arc<AppState>>,
+    req: Result<Json<CompletionRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = body(F, req)?;
+    let model = check_model(&s, &req.model)?;
+    check_n(req.n)?;
+    let prompt = match req.prompt {
+        PromptField::One(p) => p,
+        PromptField::Many(mut v) if v.len() == 1 => v.remove(0),
+        PromptField::Many(_) => return Err(ApiError::bad_request(F, "send one prompt per request")),
+    };
+    // OpenAI's default for this endpoint is 16 tokens.
+    let opts = options(
+        &s,
+        req.temperature,
+        req.top_p,
+        req.max_tokens,
+        16,
+        req.stop,
+        req.seed,
+        (req.frequency_penalty, req.presence_penalty),
+    )?;
+    let slot = s.enqueue(F)?;
+    let rx = bridge::submit(&s.engine, Request { prompt: Prompt::Text(prompt), options: opts }, slot)
+        .map_err(|e| ApiError::from_thau(F, e))?;
+    let id = new_id("cmpl");
+    let created = now();
+    if !req.stream {
+        let c = collect(rx).await?;
+        return Ok(Json(json!({
+            "id": id, "object": "text_completion", "created": created, "model": model,
+            "choices": [{"index": 0, "text": c.text, "logprobs": null, "finish_reason": finish_reason(c.finish)}],
+            "usage": Usage::from(&c.usage),
+        }))
+        .into_response());
+    }
+    let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
+    let chunk = move |text: &str, finish: Option<&str>| {
+        json!({"id": id, "object": "text_completion", "created": created, "model": model,
+               "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}]})
+    };
+    let events = ReceiverStream::new(rx).flat_map(move |ev| {
+        let out: Vec<Value> = match ev {
+            Event::Started { .. } => vec![],
+            Event::Text(t) => vec![chunk(&t, None)],
+            Event::Done(c) => {
+                let mut v = vec![chunk("", Some(finish_reason(c.finish)))];
+                if include_usage {
+                    let mut u = chunk("", None);
+                    u["choices"] = json!([]);
+                    u["usage"] = json!(Usage::from(&c.usage));
+                    v.push(u);
+                }
+                v
+            }
+            Event::Failed(e) => vec![json!({"error": {"message": e.to_string(), "type": "server_error"}})],
+        };
+        stream::iter(out)
+    });
+    Ok(sse(events))
+}
+
+fn model_object(s: &AppState) -> Value {
+    json!({"id": s.config.model_name, "object": "model", "created": s.started, "owned_by": "thau"})
+}
+
+/// List the served model.
+#[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "A list of models")))]
+pub async fn list_models(State(s): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"object": "list", "data": [model_object(&s)]}))
+}
+
+/// Describe one model.
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "openai",
+    params(("model" = String, Path, description = "Model name")),
+    responses((status = 200, description = "The model"), (status = 404, description = "Unknown model")))]
+pub async fn get_model(State(s): State<Arc<AppState>>, Path(model): Path<String>) -> Result<Json<Value>, ApiError> {
+    check_model(&s, &Some(model))?;
+    Ok(Json(model_object(&s)))
+}
