@@ -85,7 +85,9 @@ pub fn plot_metrics(metrics: &Path, out: &Path, size: (u32, u32)) -> Result<usiz
             if let (true, Some(&(x0, _))) = (i > 0, train.first()) {
                 let (lo, hi) = (ymin - pad, ymax + pad);
                 let dashes = (0..40).map(|k| lo + (hi - lo) * k as f64 / 40.0).collect::<Vec<_>>();
-                chart.draw_series(dashes.chunks(2).map(|d| PathElement::new(vec![(x0, d[0]), (x0, d[1])], c.mix(0.6))))?;
+                chart.draw_series(
+                    dashes.chunks(2).map(|d| PathElement::new(vec![(x0, d[0]), (x0, d[1])], c.mix(0.6))),
+                )?;
             }
             chart
                 .draw_series(LineSeries::new(train.iter().copied(), c.stroke_width(2)))?
@@ -146,7 +148,12 @@ pub fn plot_curves(
             .x_label_area_size(40)
             .y_label_area_size(56)
             .build_cartesian_2d(0f64..xmax * 1.02, (ymin - pad)..(ymax + pad))?;
-        chart.configure_mesh().x_desc(x_desc).y_desc("validation loss (nats/token)").x_label_formatter(&|x| format!("{x:.2e}")).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc("validation loss (nats/token)")
+            .x_label_formatter(&|x| format!("{x:.2e}"))
+            .draw()?;
         if let Some(t) = target {
             chart
                 .draw_series(LineSeries::new([(0.0, t), (xmax * 1.02, t)], BLACK.mix(0.5).stroke_width(1)))?

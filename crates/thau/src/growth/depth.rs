@@ -56,9 +56,9 @@ impl LayerSource {
 pub fn layer_sources(parent_layers: usize, child_layers: usize, method: Method) -> Vec<LayerSource> {
     let (l, n) = (parent_layers, child_layers - parent_layers);
     match method {
-        Method::Stack => (0..child_layers)
-            .map(|j| if j < l { LayerSource::Parent(j) } else { LayerSource::Copy(j % l) })
-            .collect(),
+        Method::Stack => {
+            (0..child_layers).map(|j| if j < l { LayerSource::Parent(j) } else { LayerSource::Copy(j % l) }).collect()
+        }
         Method::Preserve => {
             // New block k goes after parent block ⌊(2k+1)·L/(2n)⌋: evenly spaced, centred
             // (several follow one block when n > L).
@@ -84,13 +84,15 @@ mod tests {
     fn new_blocks_are_spread_out() {
         use LayerSource::*;
         assert_eq!(layer_sources(4, 5, Method::Preserve), [Parent(0), Parent(1), Parent(2), Identity(2), Parent(3)]);
-        assert_eq!(layer_sources(2, 5, Method::Preserve), [Parent(0), Identity(0), Parent(1), Identity(1), Identity(1)]);
+        assert_eq!(
+            layer_sources(2, 5, Method::Preserve),
+            [Parent(0), Identity(0), Parent(1), Identity(1), Identity(1)]
+        );
         assert_eq!(layer_sources(3, 5, Method::Stack), [Parent(0), Parent(1), Parent(2), Copy(0), Copy(1)]);
         for (l, l2) in [(8, 14), (14, 22), (22, 34), (34, 39), (39, 44), (2, 3), (3, 4)] {
             let s = layer_sources(l, l2, Method::Preserve);
             assert_eq!(s.len(), l2);
-            let kept: Vec<usize> =
-                s.iter().filter_map(|x| if let Parent(i) = x { Some(*i) } else { None }).collect();
+            let kept: Vec<usize> = s.iter().filter_map(|x| if let Parent(i) = x { Some(*i) } else { None }).collect();
             assert_eq!(kept, (0..l).collect::<Vec<_>>());
         }
     }

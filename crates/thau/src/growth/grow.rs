@@ -46,12 +46,19 @@ fn parent_age(run: &RunDir, to_age: u32) -> Result<u32> {
         }
     }
     let root = run.root.display();
-    let current = current
-        .ok_or_else(|| Error::not_found(run.root.join("age-*/step-*"), format!("{root} has no checkpoint to grow from: train its first age with `thau train --run {root}` first")))?;
+    let current = current.ok_or_else(|| {
+        Error::not_found(
+            run.root.join("age-*/step-*"),
+            format!("{root} has no checkpoint to grow from: train its first age with `thau train --run {root}` first"),
+        )
+    })?;
     if to_age <= current {
         return Err(Error::invalid(
             "--to-age",
-            format!("age {to_age} is not after the run's current age {current}: grow to a later age (ages: {:?})", crate::model::AGES),
+            format!(
+                "age {to_age} is not after the run's current age {current}: grow to a later age (ages: {:?})",
+                crate::model::AGES
+            ),
         ));
     }
     Ok(current)
@@ -83,7 +90,9 @@ pub fn grow_run(req: &GrowRequest) -> Result<GrowOutcome> {
     let parent_state = ck.load_state()?;
     let preset_name = req.preset.clone().unwrap_or_else(|| format!("age-{}", req.to_age));
     let mut target = ModelConfig::preset(&preset_name).map_err(|e| match e {
-        Error::Invalid { reason, .. } => Error::invalid("--to-age/--preset", format!("{reason}; name the target with --preset")),
+        Error::Invalid { reason, .. } => {
+            Error::invalid("--to-age/--preset", format!("{reason}; name the target with --preset"))
+        }
         e => e,
     })?;
     target.vocab_size = parent_cfg.vocab_size;
@@ -96,7 +105,12 @@ pub fn grow_run(req: &GrowRequest) -> Result<GrowOutcome> {
     let parent_optim = ck.load_optim(&req.device)?;
     let moments = if parent_optim.is_empty() {
         // An imported model has no optimizer state: the grown age starts with fresh moments.
-        let p = AdamWParams { beta1: config.beta1, beta2: config.beta2, eps: config.adam_eps, weight_decay: config.weight_decay };
+        let p = AdamWParams {
+            beta1: config.beta1,
+            beta2: config.beta2,
+            eps: config.adam_eps,
+            weight_decay: config.weight_decay,
+        };
         let vars = child.named_vars();
         AdamW::new(p, &vars).state_tensors(&vars)?
     } else {

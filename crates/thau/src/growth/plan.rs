@@ -128,7 +128,8 @@ impl GrowthPlan {
             _ => return Err(bad()),
         };
         rule.new_param = new_param;
-        rule.zero = matches!(src, LayerSource::Identity(_)) && matches!(suffix, "self_attn.o_proj.weight" | "mlp.down_proj.weight");
+        rule.zero = matches!(src, LayerSource::Identity(_))
+            && matches!(suffix, "self_attn.o_proj.weight" | "mlp.down_proj.weight");
         Ok(rule)
     }
 
@@ -144,9 +145,8 @@ impl GrowthPlan {
         for spec in param_specs(&self.child) {
             let rule = self.rule(&spec.name, spec.init)?;
             let key = format!("{prefix}{}", rule.parent);
-            let p = parent
-                .get(&key)
-                .ok_or_else(|| Error::invalid("growth", format!("the parent has no tensor {key}")))?;
+            let p =
+                parent.get(&key).ok_or_else(|| Error::invalid("growth", format!("the parent has no tensor {key}")))?;
             let parent_cols = if rule.cols.is_some() { p.dim(1)? } else { 1 };
             let data = p.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
             let values = make(&rule, &data, parent_cols);
@@ -240,7 +240,9 @@ mod tests {
                 }
             }
         }
-        assert!(GrowthPlan::new(&ModelConfig::age(1).unwrap(), &ModelConfig::age(0).unwrap(), Method::Preserve).is_err());
+        assert!(
+            GrowthPlan::new(&ModelConfig::age(1).unwrap(), &ModelConfig::age(0).unwrap(), Method::Preserve).is_err()
+        );
         assert!(GrowthPlan::new(&ModelConfig::tiny(), &ModelConfig::age(0).unwrap(), Method::Preserve).is_err());
     }
 }

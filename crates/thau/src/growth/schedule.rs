@@ -293,9 +293,9 @@ pub fn run_schedule(
         if let Some(last) = existing.last() {
             let state = last.load_state()?;
             let budget_spent = state.total_steps > 0 && state.step >= state.total_steps;
-            let plateaued = st.plateau.is_some_and(|p| {
-                val_history(&run, st.age, last.step).map(|v| p.reached(&v)).unwrap_or(false)
-            });
+            let plateaued = st
+                .plateau
+                .is_some_and(|p| val_history(&run, st.age, last.step).map(|v| p.reached(&v)).unwrap_or(false));
             if budget_spent || plateaued {
                 outcome.checkpoint = Some(last.clone());
                 continue;

@@ -81,7 +81,8 @@ impl WidthMap {
             ));
         }
         // Parent kv head g → child kv slots g·copies .. g·copies + copies; the rest are new.
-        let kv_heads: IndexMap = (0..child.n_kv_heads).map(|s| (s < parent.n_kv_heads * copies).then_some(s / copies)).collect();
+        let kv_heads: IndexMap =
+            (0..child.n_kv_heads).map(|s| (s < parent.n_kv_heads * copies).then_some(s / copies)).collect();
         // Parent query head h = g·rep + i goes to copy i / rep2 of kv head g, position i % rep2.
         let mut q_heads: IndexMap = vec![None; child.n_heads];
         for h in 0..parent.n_heads {
@@ -184,7 +185,9 @@ mod tests {
     /// Every parent query head lands on a child slot whose kv head is a copy of its own.
     #[test]
     fn query_heads_keep_their_kv_head() {
-        for ((h, kv), (h2, kv2)) in [((6, 2), (8, 4)), ((8, 4), (12, 4)), ((16, 4), (24, 8)), ((4, 2), (6, 2)), ((6, 2), (8, 4))] {
+        for ((h, kv), (h2, kv2)) in
+            [((6, 2), (8, 4)), ((8, 4), (12, 4)), ((16, 4), (24, 8)), ((4, 2), (6, 2)), ((6, 2), (8, 4))]
+        {
             let m = WidthMap::new(&cfg(h, kv), &cfg(h2, kv2)).unwrap();
             let mut seen = vec![false; h];
             for (p, src) in m.q_heads.iter().enumerate() {

@@ -131,7 +131,9 @@ impl ModelConfig {
                     Ok(age) => Self::age(age),
                     Err(_) => Err(Error::invalid(
                         "preset",
-                        format!("'{other}' is unknown; use tiny, tiny-2, tiny-3, demo, demo-2, bench or an age {AGES:?}"),
+                        format!(
+                            "'{other}' is unknown; use tiny, tiny-2, tiny-3, demo, demo-2, bench or an age {AGES:?}"
+                        ),
                     )),
                 }
             }

@@ -264,11 +264,8 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     let run = RunDir::new(&req.run);
     // An age that already has a config (a grown age, or a resume) keeps its preset by default.
     let saved_preset = run.config_path(req.age).exists().then(|| run.load_config(req.age)).transpose()?;
-    let preset_name = req
-        .preset
-        .clone()
-        .or_else(|| saved_preset.map(|c| c.name))
-        .unwrap_or_else(|| format!("age-{}", req.age));
+    let preset_name =
+        req.preset.clone().or_else(|| saved_preset.map(|c| c.name)).unwrap_or_else(|| format!("age-{}", req.age));
     let preset = ModelConfig::preset(&preset_name)?;
     let existing = run.checkpoints(req.age)?;
     // A grown age (`thau grow`) starts from the step-0 checkpoint growth wrote, with this
