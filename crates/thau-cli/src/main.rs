@@ -5,6 +5,7 @@ mod bench;
 mod chat;
 mod commands;
 mod export;
+mod memory;
 mod grow;
 mod progress;
 mod serve;
@@ -108,6 +109,13 @@ enum Command {
     /// Import a model made elsewhere (a llama-architecture GGUF) into a THAU run folder.
     #[command(subcommand)]
     Import(export::ImportCmd),
+    /// Long-term and episodic memory: remember, search, recall, forget, export, import, stats.
+    Memory {
+        #[command(flatten)]
+        common: memory::MemoryCommon,
+        #[command(subcommand)]
+        cmd: memory::MemoryCmd,
+    },
 }
 
 #[derive(Args)]
@@ -358,5 +366,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export(c) => export::export(c, &device),
         Command::Import(c) => export::import(c, &device),
+        Command::Memory { common, cmd } => memory::run(common, cmd),
     }
 }

@@ -1,0 +1,20 @@
+//! Memory in three levels: short-term (the token-budgeted conversation window), long-term
+//! (facts in SQLite, found by BM25 + sentence-embedding similarity) and episodic (timestamped
+//! conversations, recalled by natural time expressions in Spanish and English).
+
+mod context;
+mod embed;
+mod episodic;
+mod jsonl;
+mod retrieve;
+mod store;
+
+pub use context::{BuiltContext, ContextWindow, Overflow, MEMORIES_HEADER, SUMMARY_HEADER};
+pub use embed::{env_model_path, Embedder, TextRole, EMBEDDING_MODEL_ENV, MAX_TOKENS};
+pub use episodic::{parse_time_range, recall, record_conversation, Recall, TimeRange};
+pub use jsonl::{export, export_to_file, import, ImportReport, Record};
+pub use retrieve::{Hit, Retriever, SearchMode, SearchOptions};
+pub use store::{
+    default_db_path, fold, fts_query, now_ms, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, Turn,
+    APPLICATION_ID, CORRUPT_HINT, MAX_TEXT_BYTES, SCHEMA_VERSION,
+};
