@@ -1,8 +1,8 @@
-//! Inference kernels on plain slices: matrix-vector products for f32 and f16 weights, and the
-//! small per-token ops (RMSNorm, RoPE, SwiGLU). Decoding one token is bound by how fast the
-//! weights stream from memory, so the products read each weight once, four rows at a time,
-//! spread over the threads of candle's spinning barrier pool (a wake-up costs about a
-//! microsecond, against tens for a rayon join; one token makes about 60 such calls).
+//! Inference kernels on plain slices: matrix-vector products for f32, f16 and q8_0 weights, a
+//! tiled kernel for many tokens at once (prefill), and the small per-token ops (RMSNorm, RoPE,
+//! SwiGLU). Decoding one token is bound by how fast the weights stream from memory, so the
+//! products read each weight once, four rows at a time, spread over the threads by
+//! [`parallel_for`] (about 40 calls per token).
 //!
 //! Every fast kernel has a plain `*_reference` next to it; `tests` compare the two.
 
@@ -27,14 +27,39 @@ impl OutPtr {
     }
 }
 
-/// Run `f(range)` over `0..n_items` on candle's barrier pool (the calling thread helps).
-pub fn parallel_for(n_items: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
-    candle_core::utils::barrier_pool().execute_chunked(n_items, f)
+/// Whether to use candle's spinning barrier pool (`THAU_POOL=spin`) instead of rayon.
+///
+/// The spinning pool wakes its workers in about a microsecond, which suits an idle machine;
+/// but its caller spins until every worker has checked in, so when other processes take the
+/// cores (a build, a training run next to the server) each of the ~40 products per token can
+/// wait a whole scheduler time slice: decoding dropped to 11–55 tok/s on m20 where rayon,
+/// whose idle threads sleep and steal each other's work, kept 95–130 (bench/infer.sh, shared
+/// 2-core machine under load 4–5; llama.cpp, which also spins, got 42–65). Rayon is the default.
+fn spin_pool() -> bool {
+    static SPIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| std::env::var("THAU_POOL").is_ok_and(|v| v == "spin"))
 }
 
-/// Number of threads the pool runs (workers + the calling thread).
+/// Run `f(range)` over `0..n_items`, split into about eight ranges per thread.
+pub fn parallel_for(n_items: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
+    if n_items == 0 {
+        return;
+    }
+    if spin_pool() {
+        return candle_core::utils::barrier_pool().execute_chunked(n_items, f);
+    }
+    use rayon::prelude::*;
+    let chunk = n_items.div_ceil(rayon::current_num_threads() * 8).max(1);
+    (0..n_items.div_ceil(chunk)).into_par_iter().for_each(|c| f(c * chunk..n_items.min((c + 1) * chunk)));
+}
+
+/// Number of threads the kernels run on.
 pub fn num_threads() -> usize {
-    candle_core::utils::barrier_pool().n_workers() + 1
+    if spin_pool() {
+        candle_core::utils::barrier_pool().n_workers() + 1
+    } else {
+        rayon::current_num_threads()
+    }
 }
 
 /// Weights a matrix-vector kernel can read: one row of `k` elements converts to f32 lanes.
@@ -177,32 +202,6 @@ mod avx512 {
             }
         };
     }
-    /// Experimental: one row at a time, four accumulators.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn matvec_rows_f32_1x4(w: &[f32], x: &[f32], y: &mut [f32]) {
-        let k = x.len();
-        assert!(k.is_multiple_of(64) && w.len() >= y.len() * k);
-        unsafe {
-            for (r, out) in y.iter_mut().enumerate() {
-                let wp = w.as_ptr().add(r * k);
-                let xp = x.as_ptr();
-                let mut a = [_mm512_setzero_ps(); 4];
-                let mut c = 0;
-                while c < k {
-                    for j in 0..4 {
-                        a[j] = _mm512_fmadd_ps(
-                            _mm512_loadu_ps(wp.add(c + 16 * j)),
-                            _mm512_loadu_ps(xp.add(c + 16 * j)),
-                            a[j],
-                        );
-                    }
-                    c += 64;
-                }
-                *out = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])));
-            }
-        }
-    }
-
     matvec_rows!(matvec_rows_f32, f32, |p: *const f32| unsafe { _mm512_loadu_ps(p) });
     matvec_rows!(matvec_rows_f16, f16, |p: *const f16| unsafe {
         _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
@@ -243,8 +242,8 @@ mod avx512 {
                         *acc = block(base.add(j * row_bytes + blk * B), x0, x1, *acc);
                     }
                 }
-                for j in 0..4 {
-                    y[r + j] = _mm512_reduce_add_ps(a[j]);
+                for (out, acc) in y[r..r + 4].iter_mut().zip(a) {
+                    *out = _mm512_reduce_add_ps(acc);
                 }
                 r += 4;
             }
@@ -630,12 +629,6 @@ mod speed {
             }
             let s = t.elapsed().as_secs_f64();
             eprintln!("1 thread: {:.1} GB/s", 10.0 * (rows * k * 4) as f64 / s / 1e9);
-            let t = std::time::Instant::now();
-            for _ in 0..10 {
-                unsafe { super::avx512::matvec_rows_f32_1x4(&w, &x, &mut y) };
-            }
-            let s = t.elapsed().as_secs_f64();
-            eprintln!("1 thread 1x4: {:.1} GB/s", 10.0 * (rows * k * 4) as f64 / s / 1e9);
         }
     }
 }

@@ -216,7 +216,7 @@ impl Weight {
 
 /// The type a row of `cols` elements can really be stored as.
 pub fn fallback(mut dtype: WeightDtype, cols: usize) -> WeightDtype {
-    while cols % dtype.block() != 0 {
+    while !cols.is_multiple_of(dtype.block()) {
         dtype = match dtype {
             WeightDtype::Q4K => WeightDtype::Q8_0,
             _ => WeightDtype::F16,
