@@ -200,3 +200,29 @@ fn engine_thread_streams_chats_and_cancels() {
     let bad = GenerateOptions { max_tokens: 0, ..opts };
     assert!(engine.submit(Request { prompt: Prompt::Text("x".into()), options: bad }).is_err());
 }
+
+#[test]
+fn a_model_read_back_from_its_gguf_export_runs_identically() {
+    let tok = tokenizer();
+    let cfg = ModelConfig { vocab_size: tok.vocab_size(), ..cfg() };
+    let llama = Llama::new_random(&cfg, 8, &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = ids(20, tok.vocab_size());
+    for (gguf_type, dtype) in [
+        (thau::export::GgufDtype::F32, WeightDtype::F32),
+        (thau::export::GgufDtype::F16, WeightDtype::F16),
+        (thau::export::GgufDtype::Q8_0, WeightDtype::Q8_0),
+    ] {
+        let path = dir.path().join(format!("m-{}.gguf", dtype.as_str()));
+        thau::export::export_gguf(&tok, &llama, gguf_type, &path, "engine-test").unwrap();
+        let g = thau::import::read_gguf(&path).unwrap();
+        assert_eq!(g.cfg.d_model, cfg.d_model);
+        let from_file = InferModel::from_qtensors(&g.cfg, &g.tensors, None).unwrap();
+        assert_eq!(from_file.dtype(), dtype, "the file's own weight type is used as is");
+        let from_run = InferModel::from_llama(&llama, dtype).unwrap();
+        let a = from_file.forward(&input, &mut KvState::default(), Logits::All).unwrap();
+        let b = from_run.forward(&input, &mut KvState::default(), Logits::All).unwrap();
+        // Same quantizer, same layout after the RoPE round trip: the same numbers.
+        assert!(max_diff(&a, &b) < 1e-5, "{dtype:?}: {}", max_diff(&a, &b));
+    }
+}
