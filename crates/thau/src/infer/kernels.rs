@@ -27,17 +27,22 @@ impl OutPtr {
     }
 }
 
-/// Whether to use candle's spinning barrier pool (`THAU_POOL=spin`) instead of rayon.
-///
-/// The spinning pool wakes its workers in about a microsecond, which suits an idle machine;
-/// but its caller spins until every worker has checked in, so when other processes take the
-/// cores (a build, a training run next to the server) each of the ~40 products per token can
-/// wait a whole scheduler time slice: decoding dropped to 11–55 tok/s on m20 where rayon,
-/// whose idle threads sleep and steal each other's work, kept 95–130 (bench/infer.sh, shared
-/// 2-core machine under load 4–5; llama.cpp, which also spins, got 42–65). Rayon is the default.
-fn spin_pool() -> bool {
-    static SPIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SPIN.get_or_init(|| std::env::var("THAU_POOL").is_ok_and(|v| v == "spin"))
+/// Which threads run [`parallel_for`]: THAU's own pool (default, see [`super::pool`]), or for
+/// comparison `THAU_POOL=rayon` or `THAU_POOL=spin` (candle's barrier pool).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    Own,
+    Rayon,
+    Spin,
+}
+
+fn threads_kind() -> Threads {
+    static KIND: std::sync::OnceLock<Threads> = std::sync::OnceLock::new();
+    *KIND.get_or_init(|| match std::env::var("THAU_POOL").as_deref() {
+        Ok("rayon") => Threads::Rayon,
+        Ok("spin") => Threads::Spin,
+        _ => Threads::Own,
+    })
 }
 
 /// Run `f(range)` over `0..n_items`, split into about eight ranges per thread.
@@ -45,20 +50,23 @@ pub fn parallel_for(n_items: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
     if n_items == 0 {
         return;
     }
-    if spin_pool() {
-        return candle_core::utils::barrier_pool().execute_chunked(n_items, f);
+    match threads_kind() {
+        Threads::Own => super::pool::Pool::global().run(n_items, &f),
+        Threads::Spin => candle_core::utils::barrier_pool().execute_chunked(n_items, f),
+        Threads::Rayon => {
+            use rayon::prelude::*;
+            let chunk = n_items.div_ceil(rayon::current_num_threads() * 8).max(1);
+            (0..n_items.div_ceil(chunk)).into_par_iter().for_each(|c| f(c * chunk..n_items.min((c + 1) * chunk)));
+        }
     }
-    use rayon::prelude::*;
-    let chunk = n_items.div_ceil(rayon::current_num_threads() * 8).max(1);
-    (0..n_items.div_ceil(chunk)).into_par_iter().for_each(|c| f(c * chunk..n_items.min((c + 1) * chunk)));
 }
 
 /// Number of threads the kernels run on.
 pub fn num_threads() -> usize {
-    if spin_pool() {
-        candle_core::utils::barrier_pool().n_workers() + 1
-    } else {
-        rayon::current_num_threads()
+    match threads_kind() {
+        Threads::Own => super::pool::Pool::global().threads(),
+        Threads::Spin => candle_core::utils::barrier_pool().n_workers() + 1,
+        Threads::Rayon => rayon::current_num_threads(),
     }
 }
 

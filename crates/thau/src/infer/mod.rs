@@ -6,6 +6,7 @@ mod engine;
 mod generate;
 pub mod kernels;
 mod model;
+pub mod pool;
 mod sampler;
 mod weights;
 
