@@ -195,10 +195,8 @@ fn load_embedder(c: &MemoryCommon, quiet: bool) -> Result<Option<Embedder>> {
     if c.no_embeddings {
         return Ok(None);
     }
-    let spec = c
-        .embedding_model
-        .clone()
-        .or_else(|| std::env::var(EMBEDDING_MODEL_ENV).ok().filter(|s| !s.trim().is_empty()));
+    let spec =
+        c.embedding_model.clone().or_else(|| std::env::var(EMBEDDING_MODEL_ENV).ok().filter(|s| !s.trim().is_empty()));
     match spec {
         Some(s) => Ok(Some(Embedder::load(s.trim()).with_context(|| format!("loading embedding model {s}"))?)),
         None => {
@@ -340,9 +338,14 @@ pub fn run(common: MemoryCommon, cmd: MemoryCmd) -> Result<()> {
                 }
                 (None, true, true) | (None, false, false) => {
                     let n = store.forget(&user, &filter.filter()?, turns || all)?;
-                    println!("forgot {n} memories of {user}{}", if turns || all { " (and their conversations)" } else { "" });
+                    println!(
+                        "forgot {n} memories of {user}{}",
+                        if turns || all { " (and their conversations)" } else { "" }
+                    );
                 }
-                (None, false, true) => bail!("say what to forget: --id N, --all, or filters (--kind, --session, --since, --until)"),
+                (None, false, true) => {
+                    bail!("say what to forget: --id N, --all, or filters (--kind, --session, --since, --until)")
+                }
                 _ => bail!("--id cannot be combined with --all or filters"),
             }
         }

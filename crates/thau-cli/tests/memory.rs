@@ -18,7 +18,12 @@ fn thau(db: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -44,7 +49,8 @@ fn remember_search_isolation_and_stats() {
     let s = ok(&thau(&db, &["search", "colour", "--user", "bob", "--json"]));
     let hit: serde_json::Value = serde_json::from_str(s.lines().next().unwrap()).unwrap();
     assert_eq!(hit["memory"]["user"], "bob");
-    let st: serde_json::Value = serde_json::from_str(&ok(&thau(&db, &["stats", "--check", "--json", "--user", "ana"]))).unwrap();
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&thau(&db, &["stats", "--check", "--json", "--user", "ana"]))).unwrap();
     assert_eq!(st["memories"], 2);
     assert_eq!(st["user"]["memories"], 1);
     // forget one, by id: only the owner can.

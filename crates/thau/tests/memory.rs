@@ -23,7 +23,9 @@ fn fulltext_search_ignores_accents_and_case() {
     mem.remember(&NewMemory::new("ana", "Vivo en Córdoba desde 2019.")).unwrap();
     mem.remember(&NewMemory::new("ana", "My sister's name is Lucía.")).unwrap();
     let opts = SearchOptions::default();
-    for (q, want) in [("cancion favorita", "canción"), ("CORDOBA", "Córdoba"), ("lucia", "Lucía"), ("¿Dónde vivo?", "Córdoba")] {
+    for (q, want) in
+        [("cancion favorita", "canción"), ("CORDOBA", "Córdoba"), ("lucia", "Lucía"), ("¿Dónde vivo?", "Córdoba")]
+    {
         let hits = mem.search("ana", q, &opts).unwrap();
         assert!(!hits.is_empty(), "{q}: no hits");
         assert!(hits[0].memory.text.contains(want), "{q}: got {:?}", hits[0].memory.text);
@@ -69,11 +71,14 @@ fn filters_forget_and_ranking_weights() {
     let day = 86_400_000;
     let now = now_ms();
     mem.remember(&NewMemory::new("u", "likes green tea").kind("preference").created_at(now - 100 * day)).unwrap();
-    mem.remember(&NewMemory::new("u", "likes black tea").kind("preference").importance(9).created_at(now - 100 * day)).unwrap();
-    mem.remember(&NewMemory::new("u", "drank tea at the meeting").kind("event").session("s1").created_at(now - day)).unwrap();
+    mem.remember(&NewMemory::new("u", "likes black tea").kind("preference").importance(9).created_at(now - 100 * day))
+        .unwrap();
+    mem.remember(&NewMemory::new("u", "drank tea at the meeting").kind("event").session("s1").created_at(now - day))
+        .unwrap();
     let all = SearchOptions { k: 10, ..Default::default() };
     assert_eq!(mem.search("u", "tea", &all).unwrap().len(), 3);
-    let prefs = SearchOptions { filter: Filter { kinds: vec!["preference".into()], ..Default::default() }, ..all.clone() };
+    let prefs =
+        SearchOptions { filter: Filter { kinds: vec!["preference".into()], ..Default::default() }, ..all.clone() };
     let hits = mem.search("u", "tea", &prefs).unwrap();
     assert_eq!(hits.len(), 2);
     // Same text score: the important memory ranks first.
@@ -87,7 +92,12 @@ fn filters_forget_and_ranking_weights() {
     assert_eq!(n, 2);
     assert_eq!(mem.search("u", "tea", &all).unwrap().len(), 1);
     // Bad input is refused with a reason, never stored.
-    for bad in [NewMemory::new("u", "  "), NewMemory::new("u", "x").importance(0), NewMemory::new("u", "x").importance(11), NewMemory::new("", "x")] {
+    for bad in [
+        NewMemory::new("u", "  "),
+        NewMemory::new("u", "x").importance(0),
+        NewMemory::new("u", "x").importance(11),
+        NewMemory::new("", "x"),
+    ] {
         assert!(mem.remember(&bad).is_err());
     }
     assert!(mem.remember(&NewMemory::new("u", "x".repeat(MAX_TEXT_BYTES + 1))).is_err());
@@ -141,7 +151,9 @@ fn damaged_and_foreign_files_are_refused_and_left_alone() {
     let path = dir.path().join("memory.sqlite");
     {
         let mut s = MemoryStore::open(&path).unwrap();
-        let items: Vec<_> = (0..2000).map(|i| (NewMemory::new("u", format!("memory number {i} with some padding text")), None)).collect();
+        let items: Vec<_> = (0..2000)
+            .map(|i| (NewMemory::new("u", format!("memory number {i} with some padding text")), None))
+            .collect();
         s.insert_many(&items).unwrap();
     }
     let mut bytes = std::fs::read(&path).unwrap();
@@ -151,7 +163,8 @@ fn damaged_and_foreign_files_are_refused_and_left_alone() {
     }
     std::fs::write(&path, &bytes).unwrap();
     let before = std::fs::read(&path).unwrap();
-    let result = MemoryStore::open(&path).and_then(|s| s.stats(true).map(|_| ()).and_then(|_| s.list("u", &Filter::default(), None).map(|_| ())));
+    let result = MemoryStore::open(&path)
+        .and_then(|s| s.stats(true).map(|_| ()).and_then(|_| s.list("u", &Filter::default(), None).map(|_| ())));
     let e = result.unwrap_err().to_string();
     assert!(e.contains("memory.sqlite") && (e.contains("damaged") || e.contains("corrupt")), "{e}");
     assert_eq!(std::fs::read(&path).unwrap(), before, "a damaged file must not be rewritten");
@@ -186,12 +199,15 @@ fn export_import_round_trip() {
     assert_eq!(again.duplicates, 2, "re-importing skips identical memories");
     let a: Vec<_> = mem.store().list("ana", &Filter::default(), None).unwrap();
     let b: Vec<_> = mem2.store().list("ana", &Filter::default(), None).unwrap();
-    assert_eq!(a.iter().map(|m| (&m.text, m.importance, &m.kind, m.created_at)).collect::<Vec<_>>(),
-               b.iter().map(|m| (&m.text, m.importance, &m.kind, m.created_at)).collect::<Vec<_>>());
+    assert_eq!(
+        a.iter().map(|m| (&m.text, m.importance, &m.kind, m.created_at)).collect::<Vec<_>>(),
+        b.iter().map(|m| (&m.text, m.importance, &m.kind, m.created_at)).collect::<Vec<_>>()
+    );
     assert_eq!(mem2.search("ana", "cafe azucar", &SearchOptions::default()).unwrap().len(), 1);
     // A bad line is refused with its line number, and nothing is written.
     let bad = dir.path().join("bad.jsonl");
-    std::fs::write(&bad, format!("{}\n{{\"type\":\"memory\",\"user\":\"x\"}}\n", text.lines().next().unwrap())).unwrap();
+    std::fs::write(&bad, format!("{}\n{{\"type\":\"memory\",\"user\":\"x\"}}\n", text.lines().next().unwrap()))
+        .unwrap();
     let dir3 = tempfile::tempdir().unwrap();
     let mut mem3 = retriever(&dir3);
     let e = import(&mut mem3, &bad, None).unwrap_err().to_string();
@@ -209,7 +225,9 @@ fn now() -> chrono::DateTime<FixedOffset> {
 fn range(expr: &str) -> (String, String) {
     let r = parse_time_range(expr, &now()).unwrap_or_else(|| panic!("'{expr}' not understood"));
     let tz = FixedOffset::east_opt(3600).unwrap();
-    let f = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap().with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let f = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms).unwrap().with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+    };
     (f(r.start), f(r.end))
 }
 
@@ -258,7 +276,13 @@ fn time_expressions_resolve_to_ranges() {
         let (s, e) = range(expr);
         assert_eq!((s.as_str(), e.as_str()), (*start, *end), "{expr}");
     }
-    for (expr, start) in [("hoy", "2026-11-25 00:00"), ("today", "2026-11-25 00:00"), ("esta semana", "2026-11-23 00:00"), ("this week", "2026-11-23 00:00"), ("hace un rato", "2026-11-25 12:30")] {
+    for (expr, start) in [
+        ("hoy", "2026-11-25 00:00"),
+        ("today", "2026-11-25 00:00"),
+        ("esta semana", "2026-11-23 00:00"),
+        ("this week", "2026-11-23 00:00"),
+        ("hace un rato", "2026-11-25 12:30"),
+    ] {
         let (s, e) = range(expr);
         assert_eq!(s, start, "{expr}");
         assert_eq!(e, "2026-11-25 15:30", "{expr} ends now");
@@ -272,11 +296,21 @@ fn time_expressions_resolve_to_ranges() {
 fn recall_returns_what_was_said_then_with_dates() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = store(&dir);
-    let at = |d: u32, h: u32| FixedOffset::east_opt(3600).unwrap().with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap().timestamp_millis();
-    record_conversation(&mut s, "ana", None, &[Message::user("Quiero planear un viaje a Lisboa"), Message::assistant("¡Buena idea!")], at(24, 10)).unwrap();
+    let at = |d: u32, h: u32| {
+        FixedOffset::east_opt(3600).unwrap().with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap().timestamp_millis()
+    };
+    record_conversation(
+        &mut s,
+        "ana",
+        None,
+        &[Message::user("Quiero planear un viaje a Lisboa"), Message::assistant("¡Buena idea!")],
+        at(24, 10),
+    )
+    .unwrap();
     record_conversation(&mut s, "ana", None, &[Message::user("Necesito una receta de paella")], at(24, 19)).unwrap();
     record_conversation(&mut s, "ana", None, &[Message::user("Let's talk about the budget")], at(18, 9)).unwrap();
-    record_conversation(&mut s, "bob", None, &[Message::user("bob's private talk yesterday about Lisboa")], at(24, 11)).unwrap();
+    record_conversation(&mut s, "bob", None, &[Message::user("bob's private talk yesterday about Lisboa")], at(24, 11))
+        .unwrap();
     s.insert(&NewMemory::new("ana", "Ana's passport expires in 2027").created_at(at(24, 12)), None).unwrap();
 
     let r = recall(&s, "ana", "¿Qué hablamos ayer?", &now(), 50).unwrap();
@@ -318,7 +352,8 @@ fn tokenizer() -> Tokenizer {
 #[test]
 fn context_window_keeps_system_and_tools_and_says_what_it_dropped() {
     let tok = tokenizer();
-    let mut w = ContextWindow::new(512, 32).with_system("Eres THAU, un asistente.").with_tools("tools: [{\"name\":\"clock\"}]");
+    let mut w =
+        ContextWindow::new(512, 32).with_system("Eres THAU, un asistente.").with_tools("tools: [{\"name\":\"clock\"}]");
     for i in 0..40 {
         w.push(Role::User, format!("Pregunta número {i}: ¿cuál es la capital de Francia?"));
         w.push(Role::Assistant, format!("Respuesta {i}: París."));

@@ -27,7 +27,8 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
 fn embeddings_are_unit_length_batch_independent_and_meaningful() {
     let Some(e) = model() else { return };
     assert_eq!(e.dim(), 384);
-    let texts = ["The cat sits on the mat.", "A kitten is resting on a rug.", "Quarterly revenue grew by 12 percent.", "x"];
+    let texts =
+        ["The cat sits on the mat.", "A kitten is resting on a rug.", "Quarterly revenue grew by 12 percent.", "x"];
     let batch = e.embed(&texts, TextRole::Passage).unwrap();
     for (t, v) in texts.iter().zip(&batch) {
         let n: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -67,7 +68,9 @@ fn hybrid_search_finds_paraphrases_fulltext_misses() {
     let hy = mem.search("u", q, &SearchOptions::default()).unwrap();
     assert!(hy[0].memory.text.contains("Rex"), "{:?}", hy[0].memory.text);
     assert!(hy[0].cosine.is_some());
-    let v = mem.search("u", "which food can't I eat", &SearchOptions { mode: SearchMode::Vector, k: 10, ..Default::default() }).unwrap();
+    let v = mem
+        .search("u", "which food can't I eat", &SearchOptions { mode: SearchMode::Vector, k: 10, ..Default::default() })
+        .unwrap();
     assert!(v[0].memory.text.contains("peanuts"));
     assert!(v.iter().all(|h| h.memory.user == "u"), "vector search must stay inside the user");
     assert_eq!(v.len(), facts.len());
@@ -79,7 +82,9 @@ fn hybrid_search_finds_paraphrases_fulltext_misses() {
     plain.remember(&NewMemory::new("u", "My car is a red bicycle with a basket.")).unwrap();
     drop(plain);
     let mut mem = Retriever::new(MemoryStore::open(&path).unwrap(), model()).unwrap();
-    let hits = mem.search("u", "how do I get around town?", &SearchOptions { mode: SearchMode::Vector, ..Default::default() }).unwrap();
+    let hits = mem
+        .search("u", "how do I get around town?", &SearchOptions { mode: SearchMode::Vector, ..Default::default() })
+        .unwrap();
     assert!(hits.iter().any(|h| h.memory.text.contains("bicycle")));
     assert_eq!(mem.store().stats(false).unwrap().memories_with_vectors, 7);
 }

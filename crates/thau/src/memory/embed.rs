@@ -115,8 +115,9 @@ impl Embedder {
         need(tokenizer)?;
         need(weights)?;
         let cfg_text = crate::error::read_file(config, "")?;
-        let cfg: Config = serde_json::from_slice(&cfg_text)
-            .map_err(|e| Error::corrupt(config, format!("not a BERT config: {e}"), "use a BERT-family sentence-embedding model"))?;
+        let cfg: Config = serde_json::from_slice(&cfg_text).map_err(|e| {
+            Error::corrupt(config, format!("not a BERT config: {e}"), "use a BERT-family sentence-embedding model")
+        })?;
         let mut tok = tokenizers::Tokenizer::from_file(tokenizer)
             .map_err(|e| Error::corrupt(tokenizer, e.to_string(), "use the model's own tokenizer.json"))?;
         // Pad to the longest text of a batch (some packaged tokenizers pad everything to 128).
@@ -134,7 +135,11 @@ impl Embedder {
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }
             .map_err(|e| Error::corrupt(weights, e.to_string(), "download the model again"))?;
         let model = BertModel::load(vb, &cfg).map_err(|e| {
-            Error::corrupt(weights, format!("weights do not match config.json: {e}"), "use a BERT-layout model.safetensors")
+            Error::corrupt(
+                weights,
+                format!("weights do not match config.json: {e}"),
+                "use a BERT-layout model.safetensors",
+            )
         })?;
         let e5_prefixes = id.to_ascii_lowercase().contains("e5");
         tracing::info!(model = id, dim = cfg.hidden_size, e5_prefixes, "embedding model loaded");

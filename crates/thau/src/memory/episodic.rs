@@ -59,7 +59,13 @@ pub fn record_conversation(
 }
 
 /// Answer an episodic question for `user` at time `now` (whose zone resolves "ayer").
-pub fn recall<Tz: TimeZone>(store: &MemoryStore, user: &str, question: &str, now: &DateTime<Tz>, limit: usize) -> Result<Recall> {
+pub fn recall<Tz: TimeZone>(
+    store: &MemoryStore,
+    user: &str,
+    question: &str,
+    now: &DateTime<Tz>,
+    limit: usize,
+) -> Result<Recall> {
     super::store::validate_user(user)?;
     let parsed = parse_time(question, now);
     let topic_words: Vec<String> = {
@@ -94,7 +100,9 @@ pub fn recall<Tz: TimeZone>(store: &MemoryStore, user: &str, question: &str, now
                 None => Vec::new(),
             };
             let ids: Vec<i64> = match &topic {
-                Some(t) => store.search_fulltext(user, t, &Filter::default(), limit)?.into_iter().map(|h| h.id).collect(),
+                Some(t) => {
+                    store.search_fulltext(user, t, &Filter::default(), limit)?.into_iter().map(|h| h.id).collect()
+                }
                 None => Vec::new(),
             };
             let matched = !turns.is_empty();
@@ -114,9 +122,31 @@ pub fn parse_time_range<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Option<
 
 fn is_recall_word(w: &str) -> bool {
     const W: &[&str] = &[
-        "hablamos", "hablaste", "hable", "dijimos", "dije", "dijiste", "conversamos", "charlamos", "paso", "hicimos",
-        "platicamos", "acuerdas", "recuerdas", "talk", "talked", "discuss", "discussed", "said", "say", "chat",
-        "chatted", "happened", "we", "us", "did",
+        "hablamos",
+        "hablaste",
+        "hable",
+        "dijimos",
+        "dije",
+        "dijiste",
+        "conversamos",
+        "charlamos",
+        "paso",
+        "hicimos",
+        "platicamos",
+        "acuerdas",
+        "recuerdas",
+        "talk",
+        "talked",
+        "discuss",
+        "discussed",
+        "said",
+        "say",
+        "chat",
+        "chatted",
+        "happened",
+        "we",
+        "us",
+        "did",
     ];
     W.contains(&w)
 }
@@ -241,7 +271,9 @@ fn parse_time<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Option<(TimeRange
             day_start(d + Duration::days(1))
         } else {
             let local = d.and_hms_opt(h, 0, 0).unwrap_or(d.and_time(NaiveTime::MIN));
-            tz.from_local_datetime(&local).earliest().map_or(day_start(d) + h as i64 * 3_600_000, |t| t.timestamp_millis())
+            tz.from_local_datetime(&local)
+                .earliest()
+                .map_or(day_start(d) + h as i64 * 3_600_000, |t| t.timestamp_millis())
         }
     };
     let days = |from: NaiveDate, to_excl: NaiveDate| (day_start(from), day_start(to_excl));
@@ -309,11 +341,17 @@ fn parse_time<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Option<(TimeRange
         if (t == "esta" || t == "this") && i + 1 < w.len() {
             if let Some((a, b)) = part_of_day(&w, i + 1) {
                 let used = vec![i, i + 1];
-                return Some((TimeRange { start: at_hour(today, a), end: at_hour(today, b), expression: expr(&used) }, used));
+                return Some((
+                    TimeRange { start: at_hour(today, a), end: at_hour(today, b), expression: expr(&used) },
+                    used,
+                ));
             }
         }
         if t == "tonight" {
-            return Some((TimeRange { start: at_hour(today, 19), end: at_hour(today, 24), expression: t.into() }, vec![i]));
+            return Some((
+                TimeRange { start: at_hour(today, 19), end: at_hour(today, 24), expression: t.into() },
+                vec![i],
+            ));
         }
         // hace un rato / a while ago / earlier today
         if (t == "hace" && is(i + 1, "un") && is(i + 2, "rato")) || (t == "while" && is(i + 1, "ago")) {
@@ -335,8 +373,22 @@ fn parse_time<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Option<(TimeRange
         if let Some((n, u, used)) = ago {
             let e = expr(&used);
             return Some(match u {
-                Unit::Minute => (TimeRange { start: now_ms - (n + 5) * 60_000, end: now_ms - (n - 5).max(0) * 60_000 + 1, expression: e }, used),
-                Unit::Hour => (TimeRange { start: now_ms - (n + 1) * 3_600_000, end: now_ms - (n - 1).max(0) * 3_600_000 + 1, expression: e }, used),
+                Unit::Minute => (
+                    TimeRange {
+                        start: now_ms - (n + 5) * 60_000,
+                        end: now_ms - (n - 5).max(0) * 60_000 + 1,
+                        expression: e,
+                    },
+                    used,
+                ),
+                Unit::Hour => (
+                    TimeRange {
+                        start: now_ms - (n + 1) * 3_600_000,
+                        end: now_ms - (n - 1).max(0) * 3_600_000 + 1,
+                        expression: e,
+                    },
+                    used,
+                ),
                 Unit::Day => day_result(today - Duration::days(n), used),
                 Unit::Week => {
                     let ws = week_start(today - Duration::days(7 * n));
@@ -384,7 +436,9 @@ fn parse_time<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Option<(TimeRange
                     let (y, m) = prev_month(today.year(), today.month());
                     days(month_start(y, m)?, month_start(today.year(), today.month())?)
                 }
-                Unit::Year => days(NaiveDate::from_ymd_opt(today.year() - 1, 1, 1)?, NaiveDate::from_ymd_opt(today.year(), 1, 1)?),
+                Unit::Year => {
+                    days(NaiveDate::from_ymd_opt(today.year() - 1, 1, 1)?, NaiveDate::from_ymd_opt(today.year(), 1, 1)?)
+                }
                 Unit::Day => days(today - Duration::days(1), today),
                 Unit::Hour => (now_ms - 2 * 3_600_000, now_ms + 1),
                 Unit::Minute => (now_ms - 10 * 60_000, now_ms + 1),
@@ -407,7 +461,8 @@ fn parse_time<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Option<(TimeRange
         }
         // el lunes / el lunes pasado / on monday / last monday: the latest such day before today
         if let Some(wd) = weekday(t) {
-            let mut back = (today.weekday().num_days_from_monday() as i64 - wd.num_days_from_monday() as i64).rem_euclid(7);
+            let mut back =
+                (today.weekday().num_days_from_monday() as i64 - wd.num_days_from_monday() as i64).rem_euclid(7);
             if back == 0 {
                 back = 7;
             }
@@ -424,7 +479,9 @@ fn parse_time<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Option<(TimeRange
         let ordinal = |s: &str| -> Option<u32> {
             let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
             let rest = &s[digits.len()..];
-            (!digits.is_empty() && matches!(rest, "" | "st" | "nd" | "rd" | "th")).then(|| digits.parse().ok()).flatten()
+            (!digits.is_empty() && matches!(rest, "" | "st" | "nd" | "rd" | "th"))
+                .then(|| digits.parse().ok())
+                .flatten()
         };
         let date = if let Some(d) = ordinal(t) {
             if is(i + 1, "de") || is(i + 1, "of") {
@@ -438,7 +495,7 @@ fn parse_time<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Option<(TimeRange
             None
         };
         if let Some((d, m, mut used)) = date {
-            if t.len() <= 3 && month(t).is_some() && t == "may" && !w.get(i + 1).is_some_and(|x| ordinal(x).is_some()) {
+            if t.len() <= 3 && month(t).is_some() && t == "may" && w.get(i + 1).is_none_or(|x| ordinal(x).is_none()) {
                 continue;
             }
             let this_year = NaiveDate::from_ymd_opt(today.year(), m, d);

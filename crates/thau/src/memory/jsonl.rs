@@ -63,14 +63,22 @@ pub fn export(store: &MemoryStore, users: &[String], out: &mut dyn Write) -> Res
     for user in &users {
         for m in store.list(user, &Default::default(), None)? {
             let Memory { user, text, kind, importance, session, source, tags, created_at, .. } = m;
-            let r = Record::Memory { user, text, kind, importance, session, source, tags, created_at: rfc3339(created_at) };
+            let r =
+                Record::Memory { user, text, kind, importance, session, source, tags, created_at: rfc3339(created_at) };
             writeln!(out, "{}", serde_json::to_string(&r).unwrap_or_default()).map_err(io)?;
             nm += 1;
         }
         for ep in store.episodes(user)? {
             for t in store.episode_turns(ep.id)? {
                 let Turn { user, role, text, created_at, .. } = t;
-                let r = Record::Turn { user, episode: ep.id, session: ep.session.clone(), role, text, created_at: rfc3339(created_at) };
+                let r = Record::Turn {
+                    user,
+                    episode: ep.id,
+                    session: ep.session.clone(),
+                    role,
+                    text,
+                    created_at: rfc3339(created_at),
+                };
                 writeln!(out, "{}", serde_json::to_string(&r).unwrap_or_default()).map_err(io)?;
                 nt += 1;
             }
@@ -124,7 +132,16 @@ pub fn import(mem: &mut Retriever, path: &Path, as_user: Option<&str>) -> Result
     for (line, r) in records {
         match r {
             Record::Memory { user, text, kind, importance, session, source, tags, created_at } => {
-                let m = NewMemory { user, text, kind, importance, session, source, tags, created_at: Some(parse_time(&created_at, line, path)?) };
+                let m = NewMemory {
+                    user,
+                    text,
+                    kind,
+                    importance,
+                    session,
+                    source,
+                    tags,
+                    created_at: Some(parse_time(&created_at, line, path)?),
+                };
                 m.validate().map_err(|e| Error::invalid(format!("{} line {line}", path.display()), e.to_string()))?;
                 memories.push(m);
             }

@@ -15,6 +15,6 @@ pub use episodic::{parse_time_range, recall, record_conversation, Recall, TimeRa
 pub use jsonl::{export, export_to_file, import, ImportReport, Record};
 pub use retrieve::{Hit, Retriever, SearchMode, SearchOptions};
 pub use store::{
-    default_db_path, fold, fts_query, now_ms, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, Turn,
-    APPLICATION_ID, CORRUPT_HINT, MAX_TEXT_BYTES, SCHEMA_VERSION,
+    default_db_path, fold, fts_query, now_ms, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, ToInsert,
+    Turn, APPLICATION_ID, CORRUPT_HINT, MAX_TEXT_BYTES, SCHEMA_VERSION,
 };

@@ -151,7 +151,10 @@ impl NewMemory {
         if self.text.len() > MAX_TEXT_BYTES {
             return Err(Error::invalid(
                 "memory text",
-                format!("{} bytes is over the {MAX_TEXT_BYTES}-byte limit: split it into several memories", self.text.len()),
+                format!(
+                    "{} bytes is over the {MAX_TEXT_BYTES}-byte limit: split it into several memories",
+                    self.text.len()
+                ),
             ));
         }
         if !(1..=10).contains(&self.importance) {
@@ -173,6 +176,9 @@ pub(crate) fn validate_user(user: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// A memory to insert with, optionally, its vector and the id of the model that made it.
+pub type ToInsert = (NewMemory, Option<(String, Vec<f32>)>);
 
 /// A stored memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,15 +325,16 @@ impl MemoryStore {
         self.conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| db_error(&p, e))?;
         // Reading the schema is the first thing that touches the file: a damaged header or
         // a file that is not a database fails here, before anything is written.
-        let app_id: i32 = self.conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|e| db_error(&p, e))?;
-        let tables: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(|e| db_error(&p, e))?;
+        let app_id: i32 =
+            self.conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|e| db_error(&p, e))?;
+        let tables: i64 =
+            self.conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(|e| db_error(&p, e))?;
         if app_id != APPLICATION_ID && (app_id != 0 || tables > 0) {
             return Err(Error::corrupt(
                 &p,
-                format!("it is a SQLite database of another program (application_id {app_id:#x}, {tables} schema objects)"),
+                format!(
+                    "it is a SQLite database of another program (application_id {app_id:#x}, {tables} schema objects)"
+                ),
                 "THAU leaves it untouched: pass another file with --db",
             ));
         }
@@ -398,7 +405,7 @@ impl MemoryStore {
     }
 
     /// Insert many memories in one transaction (import, benchmarks). Returns their ids.
-    pub fn insert_many(&mut self, items: &[(NewMemory, Option<(String, Vec<f32>)>)]) -> Result<Vec<i64>> {
+    pub fn insert_many(&mut self, items: &[ToInsert]) -> Result<Vec<i64>> {
         for (m, _) in items {
             m.validate()?;
         }
@@ -459,7 +466,9 @@ impl MemoryStore {
         let mut args = vec![rusqlite::types::Value::Text(user.to_string())];
         let cond = filter.sql(&mut args);
         let lim = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
-        let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.user_id = ?1{cond} ORDER BY m.created_at, m.id{lim}");
+        let sql = format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.user_id = ?1{cond} ORDER BY m.created_at, m.id{lim}"
+        );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = st.query_map(rusqlite::params_from_iter(args), row_to_memory).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
@@ -471,7 +480,13 @@ impl MemoryStore {
         self.search_fulltext_meta(user, query, filter, k)
     }
 
-    pub(crate) fn search_fulltext_meta(&self, user: &str, query: &str, filter: &Filter, k: usize) -> Result<Vec<FtsHit>> {
+    pub(crate) fn search_fulltext_meta(
+        &self,
+        user: &str,
+        query: &str,
+        filter: &Filter,
+        k: usize,
+    ) -> Result<Vec<FtsHit>> {
         let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
         let mut args = vec![rusqlite::types::Value::Text(fts), rusqlite::types::Value::Text(user.to_string())];
         let cond = filter.sql(&mut args);
@@ -516,7 +531,9 @@ impl MemoryStore {
             .conn
             .prepare("SELECT id, text FROM memories WHERE user_id = ?1 AND (embed_model IS NULL OR embed_model != ?2) ORDER BY id LIMIT ?3")
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map(params![user, model, limit as i64], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![user, model, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
@@ -537,7 +554,8 @@ impl MemoryStore {
     /// Mark memories as used now (what recency weighting reads).
     pub fn touch(&self, ids: &[i64]) -> Result<()> {
         let now = now_ms();
-        let mut st = self.conn.prepare_cached("UPDATE memories SET accessed_at = ?1 WHERE id = ?2").map_err(|e| self.err(e))?;
+        let mut st =
+            self.conn.prepare_cached("UPDATE memories SET accessed_at = ?1 WHERE id = ?2").map_err(|e| self.err(e))?;
         for id in ids {
             st.execute(params![now, id]).map_err(|e| self.err(e))?;
         }
@@ -596,7 +614,8 @@ impl MemoryStore {
             self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as usize).map_err(|e| self.err(e))
         };
         if check {
-            let res: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+            let res: String =
+                self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))?;
             if res != "ok" {
                 return Err(Error::corrupt(&self.path, format!("integrity check: {res}"), CORRUPT_HINT));
             }
@@ -699,12 +718,26 @@ impl MemoryStore {
         .map_err(|e| db_error(&p, e))?;
         let id = tx.last_insert_rowid();
         tx.commit().map_err(|e| db_error(&p, e))?;
-        Ok(Turn { id, episode_id, user: user.into(), role: role.to_ascii_lowercase(), text: text.into(), created_at: at })
+        Ok(Turn {
+            id,
+            episode_id,
+            user: user.into(),
+            role: role.to_ascii_lowercase(),
+            text: text.into(),
+            created_at: at,
+        })
     }
 
     /// Turns of `user` in `[since, until)`, oldest first; with `query`, only turns whose text
     /// matches its words (full-text, accent-insensitive).
-    pub fn turns_between(&self, user: &str, since: i64, until: i64, query: Option<&str>, limit: usize) -> Result<Vec<Turn>> {
+    pub fn turns_between(
+        &self,
+        user: &str,
+        since: i64,
+        until: i64,
+        query: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Turn>> {
         let fts = query.and_then(fts_query);
         let (sql, args): (String, Vec<rusqlite::types::Value>) = match fts {
             Some(q) => (
@@ -869,16 +902,128 @@ pub fn fold(s: &str) -> String {
 pub fn is_stopword(w: &str) -> bool {
     const STOP: &[&str] = &[
         // es
-        "a", "al", "algo", "como", "con", "cual", "cuales", "cuando", "de", "del", "donde", "el", "ella", "en", "es",
-        "esa", "ese", "eso", "esta", "este", "esto", "fue", "ha", "hay", "la", "las", "le", "les", "lo", "los", "me",
-        "mi", "mis", "muy", "no", "nos", "o", "para", "pero", "por", "que", "quien", "se", "si", "sobre", "su", "sus",
-        "te", "tu", "tus", "un", "una", "uno", "unos", "unas", "y", "ya", "yo", "son", "era", "soy", "estoy", "tengo",
-        "tiene", "tienes", "sabes", "dime", "recuerdas",
+        "a",
+        "al",
+        "algo",
+        "como",
+        "con",
+        "cual",
+        "cuales",
+        "cuando",
+        "de",
+        "del",
+        "donde",
+        "el",
+        "ella",
+        "en",
+        "es",
+        "esa",
+        "ese",
+        "eso",
+        "esta",
+        "este",
+        "esto",
+        "fue",
+        "ha",
+        "hay",
+        "la",
+        "las",
+        "le",
+        "les",
+        "lo",
+        "los",
+        "me",
+        "mi",
+        "mis",
+        "muy",
+        "no",
+        "nos",
+        "o",
+        "para",
+        "pero",
+        "por",
+        "que",
+        "quien",
+        "se",
+        "si",
+        "sobre",
+        "su",
+        "sus",
+        "te",
+        "tu",
+        "tus",
+        "un",
+        "una",
+        "uno",
+        "unos",
+        "unas",
+        "y",
+        "ya",
+        "yo",
+        "son",
+        "era",
+        "soy",
+        "estoy",
+        "tengo",
+        "tiene",
+        "tienes",
+        "sabes",
+        "dime",
+        "recuerdas",
         // en
-        "about", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from", "has", "have", "how",
-        "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that", "the", "their", "this", "to",
-        "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "with", "you", "your", "know",
-        "tell", "remember", "can", "could", "would", "any",
+        "about",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "with",
+        "you",
+        "your",
+        "know",
+        "tell",
+        "remember",
+        "can",
+        "could",
+        "would",
+        "any",
     ];
     STOP.contains(&w)
 }
@@ -895,11 +1040,15 @@ pub(crate) fn db_error(path: &Path, e: rusqlite::Error) -> Error {
             ErrorCode::NotADatabase => {
                 return Error::corrupt(path, "not a SQLite database", CORRUPT_HINT);
             }
-            ErrorCode::DatabaseCorrupt => return Error::corrupt(path, format!("damaged SQLite database: {e}"), CORRUPT_HINT),
+            ErrorCode::DatabaseCorrupt => {
+                return Error::corrupt(path, format!("damaged SQLite database: {e}"), CORRUPT_HINT)
+            }
             ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied => {
                 return Error::io(
                     path,
-                    std::io::Error::other(format!("{e}: check the file and its folder are writable, or pass another --db")),
+                    std::io::Error::other(format!(
+                        "{e}: check the file and its folder are writable, or pass another --db"
+                    )),
                 )
             }
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
@@ -926,7 +1075,10 @@ fn check_header(path: &Path) -> Result<()> {
         Err(e) => return Err(Error::io(path, e)),
     };
     if path.is_dir() {
-        return Err(Error::invalid("--db", format!("{} is a folder: give a file such as memory.sqlite", path.display())));
+        return Err(Error::invalid(
+            "--db",
+            format!("{} is a folder: give a file such as memory.sqlite", path.display()),
+        ));
     }
     let mut head = [0u8; 16];
     let n = f.read(&mut head).map_err(|e| Error::io(path, e))?;
