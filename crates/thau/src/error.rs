@@ -29,6 +29,9 @@ pub enum Error {
     Tokenizer(String),
     #[error("{path} is incompatible: {reason}: {hint}")]
     Incompatible { path: PathBuf, reason: String, hint: String },
+    /// A corpus source that could not be downloaded or unpacked (`thau data fetch`).
+    #[error("source {source_name}: {reason}: {hint}")]
+    Fetch { source_name: String, reason: String, hint: String },
 
     // ---- compute -------------------------------------------------------------------
     #[error("tensor: {0}")]
@@ -46,6 +49,9 @@ impl Error {
     }
     pub fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Corrupt { path: path.into(), reason: reason.into(), hint: hint.into() }
+    }
+    pub fn fetch(source_name: impl Into<String>, reason: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Fetch { source_name: source_name.into(), reason: reason.into(), hint: hint.into() }
     }
     pub fn not_found(path: impl Into<PathBuf>, hint: impl Into<String>) -> Self {
         Error::NotFound { path: path.into(), hint: hint.into() }
