@@ -120,7 +120,7 @@ pub fn fetch(opts: &FetchOptions, progress: &mut dyn FetchProgress) -> Result<Fe
             }
             Err(e) => {
                 let reason = e.to_string();
-                tracing::warn!(source = src.name, %reason, "source skipped");
+                tracing::info!(source = src.name, %reason, "source skipped");
                 progress.source_skipped(src, &reason);
                 report.skipped.push((src.name.to_string(), reason.clone()));
                 // Text fetched earlier stays usable; only a source never fetched is marked.
