@@ -162,6 +162,7 @@ fn finish_reason(f: FinishReason) -> &'static str {
 }
 
 /// Sampling for OpenAI's parameters: their defaults are temperature 1 and top_p 1.
+#[allow(clippy::too_many_arguments)]
 fn options(
     s: &AppState,
     temperature: Option<f32>,

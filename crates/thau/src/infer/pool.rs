@@ -113,7 +113,14 @@ impl Pool {
         // sure no worker uses it after this call returns.
         unsafe {
             let f: *const (dyn Fn(std::ops::Range<usize>) + Sync + '_) = f;
-            *s.job.get() = Job { f: std::mem::transmute(f), n_items, chunk };
+            *s.job.get() = Job {
+                f: std::mem::transmute::<
+                    *const (dyn Fn(std::ops::Range<usize>) + Sync + '_),
+                    *const (dyn Fn(std::ops::Range<usize>) + Sync + 'static),
+                >(f),
+                n_items,
+                chunk,
+            };
         }
         s.cursor.store(0, SeqCst);
         s.gen.fetch_add(1, SeqCst); // open
