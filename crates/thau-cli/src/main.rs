@@ -6,8 +6,8 @@ mod chat;
 mod commands;
 mod data;
 mod export;
-mod memory;
 mod grow;
+mod memory;
 mod progress;
 mod serve;
 
