@@ -305,18 +305,39 @@ pub async fn chat_completions(
         .into_response());
     }
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-    let chunk = move |delta: Value, finish: Option<&str>| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
-    };
+    Ok(stream_response(rx, include_usage, move |piece, finish| {
+        let delta = match piece {
+            Piece::Start => json!({"role": "assistant", "content": ""}),
+            Piece::Text(t) => json!({"content": t}),
+            Piece::End => json!({}),
+        };
+        Some(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]}))
+    }))
+}
+
+/// What one streamed chunk carries.
+enum Piece {
+    Start,
+    Text(String),
+    End,
+}
+
+/// The SSE answer to a streaming request: the chunks `chunk` makes for the start and each piece
+/// of text, a last chunk with the finish reason, then (when asked) a usage chunk with no
+/// choices, then `data: [DONE]`.
+fn stream_response(
+    rx: tokio::sync::mpsc::Receiver<Event>,
+    include_usage: bool,
+    chunk: impl Fn(Piece, Option<&str>) -> Option<Value> + Send + 'static,
+) -> Response {
     let events = ReceiverStream::new(rx).flat_map(move |ev| {
         let out: Vec<Value> = match ev {
-            Event::Started { .. } => vec![chunk(json!({"role": "assistant", "content": ""}), None)],
-            Event::Text(t) => vec![chunk(json!({"content": t}), None)],
+            Event::Started { .. } => chunk(Piece::Start, None).into_iter().collect(),
+            Event::Text(t) => chunk(Piece::Text(t), None).into_iter().collect(),
             Event::Done(c) => {
-                let mut v = vec![chunk(json!({}), Some(finish_reason(c.finish)))];
-                if include_usage {
-                    let mut u = chunk(json!({}), None);
+                let mut v: Vec<Value> = chunk(Piece::End, Some(finish_reason(c.finish))).into_iter().collect();
+                if let Some(mut u) = chunk(Piece::End, None).filter(|_| include_usage) {
                     u["choices"] = json!([]);
                     u["usage"] = json!(Usage::from(&c.usage));
                     v.push(u);
@@ -327,15 +348,10 @@ pub async fn chat_completions(
         };
         stream::iter(out)
     });
-    Ok(sse(events))
-}
-
-/// SSE of JSON objects, then `data: [DONE]`.
-fn sse(events: impl futures_util::Stream<Item = Value> + Send + 'static) -> Response {
-    let stream = events
+    let events = events
         .map(|v| Ok::<_, Infallible>(SseEvent::default().data(v.to_string())))
         .chain(stream::iter([Ok(SseEvent::default().data("[DONE]"))]));
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
 }
 
 /// Create a text completion (the legacy endpoint: continues the prompt as plain text).
@@ -380,29 +396,15 @@ pub async fn completions(
         .into_response());
     }
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-    let chunk = move |text: &str, finish: Option<&str>| {
-        json!({"id": id, "object": "text_completion", "created": created, "model": model,
-               "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}]})
-    };
-    let events = ReceiverStream::new(rx).flat_map(move |ev| {
-        let out: Vec<Value> = match ev {
-            Event::Started { .. } => vec![],
-            Event::Text(t) => vec![chunk(&t, None)],
-            Event::Done(c) => {
-                let mut v = vec![chunk("", Some(finish_reason(c.finish)))];
-                if include_usage {
-                    let mut u = chunk("", None);
-                    u["choices"] = json!([]);
-                    u["usage"] = json!(Usage::from(&c.usage));
-                    v.push(u);
-                }
-                v
-            }
-            Event::Failed(e) => vec![json!({"error": {"message": e.to_string(), "type": "server_error"}})],
+    Ok(stream_response(rx, include_usage, move |piece, finish| {
+        let text = match piece {
+            Piece::Start => return None,
+            Piece::Text(t) => t,
+            Piece::End => String::new(),
         };
-        stream::iter(out)
-    });
-    Ok(sse(events))
+        Some(json!({"id": id, "object": "text_completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}]}))
+    }))
 }
 
 fn model_object(s: &AppState) -> Value {
