@@ -752,18 +752,7 @@ impl MemoryStore {
             ),
         };
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(args), |r| {
-                Ok(Turn {
-                    id: r.get(0)?,
-                    episode_id: r.get(1)?,
-                    user: r.get(2)?,
-                    role: r.get(3)?,
-                    text: r.get(4)?,
-                    created_at: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), row_to_turn).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
@@ -773,18 +762,7 @@ impl MemoryStore {
             .conn
             .prepare("SELECT id, user_id, session_id, title, started_at, ended_at FROM episodes WHERE user_id = ?1 ORDER BY started_at, id")
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([user], |r| {
-                Ok(Episode {
-                    id: r.get(0)?,
-                    user: r.get(1)?,
-                    session: r.get(2)?,
-                    title: r.get(3)?,
-                    started_at: r.get(4)?,
-                    ended_at: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([user], row_to_episode).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
@@ -794,18 +772,7 @@ impl MemoryStore {
             .conn
             .prepare("SELECT id, episode_id, user_id, role, text, created_at FROM turns WHERE episode_id = ?1 ORDER BY created_at, id")
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([episode_id], |r| {
-                Ok(Turn {
-                    id: r.get(0)?,
-                    episode_id: r.get(1)?,
-                    user: r.get(2)?,
-                    role: r.get(3)?,
-                    text: r.get(4)?,
-                    created_at: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([episode_id], row_to_turn).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
@@ -842,6 +809,30 @@ pub(crate) struct VectorRow {
 
 const MEMORY_COLUMNS: &str =
     "m.id, m.user_id, m.text, m.kind, m.importance, m.session_id, m.source, m.tags, m.created_at, m.accessed_at";
+
+/// A turn from `id, episode_id, user_id, role, text, created_at`.
+fn row_to_turn(r: &rusqlite::Row) -> rusqlite::Result<Turn> {
+    Ok(Turn {
+        id: r.get(0)?,
+        episode_id: r.get(1)?,
+        user: r.get(2)?,
+        role: r.get(3)?,
+        text: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+/// An episode from `id, user_id, session_id, title, started_at, ended_at`.
+fn row_to_episode(r: &rusqlite::Row) -> rusqlite::Result<Episode> {
+    Ok(Episode {
+        id: r.get(0)?,
+        user: r.get(1)?,
+        session: r.get(2)?,
+        title: r.get(3)?,
+        started_at: r.get(4)?,
+        ended_at: r.get(5)?,
+    })
+}
 
 fn row_to_memory(r: &rusqlite::Row) -> rusqlite::Result<Memory> {
     let tags: String = r.get(7)?;
