@@ -1,19 +1,12 @@
 //! The `thau` binary end to end: SIGKILL at any moment then `--resume` continues exactly, and
 //! bad input gives a clear error (naming the file and the next step), never a panic.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-fn thau() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_thau"));
-    c.env("THAU_LOG", "warn");
-    c
-}
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../thau/tests/golden/tokenizer/corpus.txt")
-}
+mod common;
+use common::{corpus, fails_with, ok, thau};
 
 fn train_args(run: &Path, steps: u64) -> Vec<String> {
     let mut a: Vec<String> = [
@@ -47,27 +40,6 @@ fn train_args(run: &Path, steps: u64) -> Vec<String> {
         "7".into(),
     ]);
     a
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "thau failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A clean failure: non-zero exit, a message with every `needle`, and no panic.
-fn fails_with(out: Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    eprintln!("expected error: {}", err.trim());
-    assert!(!out.status.success(), "expected failure, got success: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-    for n in needles {
-        assert!(err.contains(n), "error should mention {n:?}: {err}");
-    }
 }
 
 /// (step, loss, val loss) of every logged step, as the exact strings written.

@@ -2,18 +2,11 @@
 //! GGUF generates exactly what the run it came from generates, and bad input gives a clear
 //! error, never a panic.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn thau() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_thau"));
-    c.env("THAU_LOG", "warn");
-    c
-}
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../thau/tests/golden/tokenizer/corpus.txt")
-}
+mod common;
+use common::{corpus, thau};
 
 fn run(args: &[&str]) -> Output {
     thau().args(args).output().unwrap()

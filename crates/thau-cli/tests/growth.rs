@@ -2,19 +2,11 @@
 //! `thau train --schedule auto` grows a tiny run through three ages unattended and continues
 //! exactly after SIGKILL, and bad input gives a clear error, never a panic.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn thau() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_thau"));
-    c.env("THAU_LOG", "warn");
-    c
-}
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../thau/tests/golden/tokenizer/corpus.txt")
-}
+mod common;
+use common::{corpus, fails_with, ok, thau};
 
 fn strings(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
@@ -55,26 +47,6 @@ fn schedule_auto(run: &Path, steps: u64) -> Vec<String> {
     let mut a = train_tiny(run, steps);
     a.extend(strings(&["--schedule", "auto"]));
     a
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "thau failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn fails_with(out: Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    eprintln!("expected error: {}", err.trim());
-    assert!(!out.status.success(), "expected failure, got success: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-    for n in needles {
-        assert!(err.contains(n), "error should mention {n:?}: {err}");
-    }
 }
 
 fn eval_loss(run: &Path, age: u32) -> f64 {

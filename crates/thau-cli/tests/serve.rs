@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn thau() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_thau"));
-    c.env("THAU_LOG", "warn");
-    c
-}
+mod common;
+use common::thau;
 
 /// The verify venv's Python when it has both clients; None (skip) unless THAU_REQUIRE_VERIFY=1.
 fn client_python() -> Option<PathBuf> {
