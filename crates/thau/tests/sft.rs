@@ -150,3 +150,52 @@ fn bad_files_name_the_line_and_bad_settings_are_refused() {
     let e = sft::finetune(&model, &tok, &examples(), &short, &mut |_| true).unwrap_err().to_string();
     assert!(e.contains("--seq-len"), "{e}");
 }
+
+#[test]
+fn finetuning_a_run_adds_a_checkpoint_and_keeps_its_base() {
+    use thau::checkpoint::{RunDir, TrainState};
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path());
+    let tok = tokenizer();
+    tok.save(&run.tokenizer_path()).unwrap();
+    let mcfg = cfg(tok.vocab_size());
+    run.save_config(0, &mcfg).unwrap();
+    let model = Llama::new_random(&mcfg, 3, &Device::Cpu).unwrap();
+    let state = TrainState {
+        age: 0,
+        step: 40,
+        total_steps: 40,
+        tokens: 0,
+        best_val_loss: None,
+        last_val_loss: None,
+        last_loss: None,
+        train_seconds: 0.0,
+        tokens_per_second: None,
+        config: thau::train::TrainConfig::default(),
+        data_sampling: String::new(),
+        thau_version: String::new(),
+    };
+    let base = run.save_checkpoint(&model, &[], &state, 2).unwrap();
+    let config = SftConfig { steps: 3, batch_size: 2, ..SftConfig::default() };
+    let (ck, summary) =
+        sft::finetune_run(dir.path(), None, &examples(), "test examples", &config, &mut |_| true).unwrap();
+    assert_eq!((ck.age, ck.step, summary.steps), (0, 43, 3));
+    let steps: Vec<u64> = run.checkpoints(0).unwrap().iter().map(|c| c.step).collect();
+    assert_eq!(steps, vec![40, 43], "the base checkpoint is kept");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(ck.dir.join("sft.json")).unwrap()).unwrap();
+    assert_eq!(record["data"], "test examples");
+    assert_eq!(record["base"], serde_json::json!(base.dir));
+    // The new weights differ from the base and load back.
+    let tuned = ck.load_model(&mcfg, &Device::Cpu).unwrap();
+    let a = base
+        .load_model(&mcfg, &Device::Cpu)
+        .unwrap()
+        .embed
+        .as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let b = tuned.embed.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_ne!(a, b);
+}
