@@ -38,6 +38,7 @@ pub mod plot;
 pub mod status;
 pub mod tokenizer;
 pub mod train;
+pub mod vision;
 
 pub use error::{Error, Result};
 
