@@ -67,7 +67,7 @@ pub(crate) struct ImageArgs {
     /// Sampler: ddim, euler-a, euler, or lcm (for LCM-distilled weights, 2-8 steps).
     #[arg(long, default_value = "ddim")]
     pub(crate) scheduler: String,
-    /// Weights and activations.
+    /// Weights and activations: f32, f16 (half the memory), bf16 (CUDA only).
     #[arg(long, value_enum, default_value_t = ImageDtype::F32)]
     pub(crate) dtype: ImageDtype,
     /// Print the results as JSON lines instead of sentences.
@@ -103,7 +103,7 @@ pub(crate) fn image(a: ImageArgs, device: &candle_core::Device) -> Result<()> {
              to download it (also THAU_IMAGE_MODEL)"
         );
     };
-    let opts = LoadOptions { dtype: a.dtype.into(), device: device.clone(), hub_progress: !a.json, ..Default::default() };
+    let opts = LoadOptions { dtype: a.dtype.into(), device: device.clone(), hub_progress: !a.json };
     let t0 = Instant::now();
     eprintln!("loading {model} ({:?})", opts.dtype);
     let pipeline = ImagePipeline::load(model, &opts)?;

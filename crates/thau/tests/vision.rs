@@ -27,7 +27,7 @@ fn tiny(dtype: DType) -> ImagePipeline {
 }
 
 fn req(prompt: &str) -> ImageRequest {
-    ImageRequest { prompt: prompt.into(), steps: 3, width: 256, height: 256, seed: Some(7), ..Default::default() }
+    ImageRequest { prompt: prompt.into(), steps: 2, width: 256, height: 256, seed: Some(7), ..Default::default() }
 }
 
 fn latents(p: &ImagePipeline, r: &ImageRequest, seed: u64) -> Tensor {
@@ -56,7 +56,7 @@ fn tiny_pipeline_end_to_end_writes_pngs_with_metadata() {
     assert_eq!(results.len(), 2);
     // Progress: every denoising step of both images, then saved.
     let denoise = |img| steps_seen.iter().filter(|s| s.0 == img && s.1 == thau::vision::Phase::Denoising).count();
-    assert_eq!((denoise(0), denoise(1)), (3, 3));
+    assert_eq!((denoise(0), denoise(1)), (2, 2));
     assert_eq!(files_in(out.path()).len(), 4, "two PNGs and two sidecars, no temporaries");
     for (i, res) in results.iter().enumerate() {
         assert!(res.success);
@@ -68,7 +68,7 @@ fn tiny_pipeline_end_to_end_writes_pngs_with_metadata() {
         assert_eq!(get("prompt"), "a photo of a red cat");
         assert_eq!(get("negative_prompt"), "blurry");
         assert_eq!(get("seed"), (7 + i).to_string());
-        assert_eq!(get("steps"), "3");
+        assert_eq!(get("steps"), "2");
         assert_eq!(get("scheduler"), "ddim");
         assert!(get("parameters").contains("Seed: 7") || get("parameters").contains("Seed: 8"));
         let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(&res.metadata_path).unwrap()).unwrap();
@@ -131,7 +131,7 @@ fn half_precision_runs_on_cpu() {
     let full = tiny(DType::F32);
     let r = req("a photo of a cat");
     let reference = latents(&full, &r, 9);
-    for dtype in [DType::F16, DType::BF16] {
+    for dtype in [DType::F16] {
         let p = tiny(dtype);
         let l = latents(&p, &r, 9);
         assert!(l.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|v| v.is_finite()), "{dtype:?}");
@@ -141,6 +141,10 @@ fn half_precision_runs_on_cpu() {
         let img = p.decode(&l).unwrap();
         assert_eq!(img.pixels.len(), 256 * 256 * 3);
     }
+    // candle 0.11 has no bf16 matmul on CPU: a clear error instead of one deep in a conv.
+    let opts = LoadOptions { dtype: DType::BF16, ..Default::default() };
+    let e = ImagePipeline::load(tiny_dir().to_str().unwrap(), &opts).unwrap_err().to_string();
+    assert!(e.contains("bf16") && e.contains("f16"), "{e}");
 }
 
 #[test]

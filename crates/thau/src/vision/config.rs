@@ -253,9 +253,9 @@ impl PipelineConfig {
         c.unet.cross_attention_dim = 32;
         c.unet.attention_head_dim = PerBlock::One(2);
         c.unet.norm_num_groups = 8;
-        c.vae.block_out_channels = vec![16, 16, 32, 32];
+        c.vae.block_out_channels = vec![8, 8, 16, 16];
         c.vae.layers_per_block = 1;
-        c.vae.norm_num_groups = 8;
+        c.vae.norm_num_groups = 4;
         c
     }
 

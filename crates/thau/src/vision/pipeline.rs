@@ -37,14 +37,11 @@ pub struct LoadOptions {
     pub device: Device,
     /// Show hf-hub's download bars (CLI) when the model comes from the hub.
     pub hub_progress: bool,
-    /// Compute attention this many heads at a time (`Some(0)`: half the heads) to bound
-    /// memory at large sizes; `None`: all heads at once.
-    pub attention_slice: Option<usize>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { dtype: DType::F32, device: Device::Cpu, hub_progress: false, attention_slice: Some(0) }
+        Self { dtype: DType::F32, device: Device::Cpu, hub_progress: false }
     }
 }
 
@@ -227,6 +224,15 @@ impl ImagePipeline {
         paths: &[PathBuf; 3],
     ) -> Result<Self> {
         config.validate(Path::new(name))?;
+        if opts.dtype == DType::BF16 && opts.device.is_cpu() {
+            return Err(Error::invalid(
+                "dtype",
+                "bf16 has no CPU matmul in candle 0.11 (the convolutions need one): use f16 or f32 on CPU, bf16 on CUDA",
+            ));
+        }
+        if !matches!(opts.dtype, DType::F32 | DType::F16 | DType::BF16) {
+            return Err(Error::invalid("dtype", format!("{:?}: use f32, f16 or bf16", opts.dtype)));
+        }
         if tokenizer.vocab_size() > config.text_encoder.vocab_size {
             return Err(Error::Incompatible {
                 path: paths[0].clone(),
@@ -248,9 +254,9 @@ impl ImagePipeline {
         let t0 = Instant::now();
         let text_encoder = ClipTextTransformer::new(weights.text_encoder.pp("text_model"), &config.clip())
             .map_err(|e| mismatch(&paths[0], e))?;
-        let mut unet_cfg = config.unet();
-        unet_cfg.sliced_attention_size = opts.attention_slice;
-        let unet = UNet2DConditionModel::new(weights.unet, config.unet.in_channels, config.unet.out_channels, false, unet_cfg)
+        // candle 0.11's sliced attention stacks the slices into the wrong rank, so attention
+        // runs over all heads at once (see `denoise` for how large images bound its memory).
+        let unet = UNet2DConditionModel::new(weights.unet, config.unet.in_channels, config.unet.out_channels, false, config.unet())
             .map_err(|e| mismatch(&paths[1], e))?;
         let vae = AutoEncoderKL::new(weights.vae, 3, config.vae.out_channels, config.vae())
             .map_err(|e| mismatch(&paths[2], e))?;
@@ -327,10 +333,20 @@ impl ImagePipeline {
         let guided = req.guided();
         let text = text.to_dtype(self.dtype)?;
         let n = sampler.timesteps().len();
+        // Self-attention over h·w positions holds B·heads·(h·w)² scores: above 64×64 latents
+        // (512×512 pixels) the two guidance rows run one at a time to halve that peak.
+        let split = guided && shape[2] * shape[3] > 64 * 64;
         for (i, &t) in sampler.timesteps().iter().enumerate() {
-            let input = if guided { Tensor::cat(&[&x, &x], 0)? } else { x.clone() }; // (B, C, h, w)
-            let input = sampler.scale_model_input(&input, i)?.to_dtype(self.dtype)?;
-            let out = self.unet.forward(&input, t, &text)?.to_dtype(DType::F32)?; // (B, C, h, w)
+            let out = if split {
+                let input = sampler.scale_model_input(&x, i)?.to_dtype(self.dtype)?; // (1, C, h, w)
+                let u = self.unet.forward(&input, t, &text.narrow(0, 0, 1)?)?;
+                let c = self.unet.forward(&input, t, &text.narrow(0, 1, 1)?)?;
+                Tensor::cat(&[&u, &c], 0)?.to_dtype(DType::F32)? // (2, C, h, w)
+            } else {
+                let input = if guided { Tensor::cat(&[&x, &x], 0)? } else { x.clone() }; // (B, C, h, w)
+                let input = sampler.scale_model_input(&input, i)?.to_dtype(self.dtype)?;
+                self.unet.forward(&input, t, &text)?.to_dtype(DType::F32)? // (B, C, h, w)
+            };
             let out = if guided {
                 let uncond = out.narrow(0, 0, 1)?; // (1, C, h, w)
                 let cond = out.narrow(0, 1, 1)?;

@@ -89,7 +89,11 @@ impl ShapesOnly {
 
 impl SimpleBackend for ShapesOnly {
     fn get(&self, s: Shape, name: &str, _h: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        self.shapes.lock().expect("not poisoned").push((name.to_string(), s.dims().to_vec()));
+        // Some layers ask twice for one tensor (candle's VAE attention probes its shape first).
+        let mut shapes = self.shapes.lock().expect("not poisoned");
+        if !shapes.iter().any(|(n, _)| n == name) {
+            shapes.push((name.to_string(), s.dims().to_vec()));
+        }
         Tensor::zeros((), dtype, dev)?.broadcast_as(s)
     }
     fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
