@@ -94,7 +94,8 @@ pub(crate) fn image(a: ImageArgs, device: &candle_core::Device) -> Result<()> {
     };
     // Check every request before spending time loading the model.
     for (i, r) in reqs.iter().enumerate() {
-        r.validate().with_context(|| if reqs.len() > 1 { format!("request {}", i + 1) } else { "the request".into() })?;
+        r.validate()
+            .with_context(|| if reqs.len() > 1 { format!("request {}", i + 1) } else { "the request".into() })?;
     }
     let Some(model) = a.model.as_deref() else {
         bail!(
@@ -116,7 +117,8 @@ pub(crate) fn image(a: ImageArgs, device: &candle_core::Device) -> Result<()> {
     );
     let total = reqs.len();
     for (ri, r) in reqs.iter().enumerate() {
-        let prompt_tokens = pipeline.tokenizer().encode(&r.prompt, pipeline.config().text_encoder.max_position_embeddings)?;
+        let prompt_tokens =
+            pipeline.tokenizer().encode(&r.prompt, pipeline.config().text_encoder.max_position_embeddings)?;
         if prompt_tokens.truncated {
             eprintln!(
                 "warning: the prompt has {} tokens; CLIP reads the first {}, the rest is ignored",
@@ -204,7 +206,8 @@ pub(crate) fn bench_sd(size: usize, steps: usize, dtype: ImageDtype, json: bool)
     let p = thau::vision::random::random_pipeline(&cfg, &opts, &scratch)?;
     let load_s = t0.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&scratch);
-    let req = ImageRequest { prompt: "a photo of a cat".into(), steps, width: size, height: size, ..Default::default() };
+    let req =
+        ImageRequest { prompt: "a photo of a cat".into(), steps, width: size, height: size, ..Default::default() };
     let t = Instant::now();
     let (text, _) = p.encode_text(&req.prompt, "", true)?;
     let text_s = t.elapsed().as_secs_f64();

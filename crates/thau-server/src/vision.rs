@@ -111,7 +111,10 @@ async fn run(s: &Arc<AppState>, req: ImageRequest, flavor: Flavor) -> Result<Vec
     if req.count > s.config.image_max_count {
         return Err(ApiError::bad_request(
             flavor,
-            format!("{} images asked for; this server makes at most {} per request", req.count, s.config.image_max_count),
+            format!(
+                "{} images asked for; this server makes at most {} per request",
+                req.count, s.config.image_max_count
+            ),
         ));
     }
     req.validate().map_err(|e| ApiError::from_thau(flavor, e))?;

@@ -41,7 +41,12 @@ fn app(images: &Path, with_model: bool) -> Router {
     router(AppState::new(engine(), cfg))
 }
 
-async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
     let req = Request::builder()
         .method(method)
         .uri(uri)
@@ -87,7 +92,8 @@ async fn vision_generate_saves_and_serves_images() {
 async fn openai_images_in_both_formats() {
     let images = tempfile::tempdir().unwrap();
     let app = app(images.path(), true);
-    let body = json!({"prompt": "a red dog", "n": 2, "size": "256x256", "response_format": "b64_json", "steps": 1, "seed": 3});
+    let body =
+        json!({"prompt": "a red dog", "n": 2, "size": "256x256", "response_format": "b64_json", "steps": 1, "seed": 3});
     let (st, b, _) = call(&app, "POST", "/v1/images/generations", Some(body)).await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     let v = json_of(&b);

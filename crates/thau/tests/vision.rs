@@ -198,7 +198,9 @@ fn copy_tiny(to: &Path) {
 
 #[test]
 fn missing_and_mismatched_files_are_named() {
-    let load = |d: &Path| ImagePipeline::load(d.to_str().unwrap(), &LoadOptions::default()).map(|_| ()).unwrap_err().to_string();
+    let load = |d: &Path| {
+        ImagePipeline::load(d.to_str().unwrap(), &LoadOptions::default()).map(|_| ()).unwrap_err().to_string()
+    };
     let tmp = tempfile::tempdir().unwrap();
     let e = load(&tmp.path().join("nope"));
     assert!(e.contains("nope") && e.contains("diffusers layout"), "{e}");
@@ -217,7 +219,8 @@ fn missing_and_mismatched_files_are_named() {
     // A VAE config that does not describe the VAE weights.
     let d = tmp.path().join("mismatch");
     copy_tiny(&d);
-    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("vae/config.json")).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("vae/config.json")).unwrap()).unwrap();
     cfg["block_out_channels"] = serde_json::json!([16, 16, 32, 64]);
     std::fs::write(d.join("vae/config.json"), cfg.to_string()).unwrap();
     let e = load(&d);
@@ -226,7 +229,8 @@ fn missing_and_mismatched_files_are_named() {
     // A UNet whose cross-attention width is not the text encoder's.
     let d = tmp.path().join("cross");
     copy_tiny(&d);
-    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("unet/config.json")).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("unet/config.json")).unwrap()).unwrap();
     cfg["cross_attention_dim"] = serde_json::json!(768);
     std::fs::write(d.join("unet/config.json"), cfg.to_string()).unwrap();
     assert!(load(&d).contains("cross_attention_dim"));
@@ -263,7 +267,10 @@ fn sd15_configuration_has_the_published_shapes() {
     let unet = ShapesOnly::default();
     UNet2DConditionModel::new(vb(&unet), 4, 4, false, cfg.unet()).unwrap();
     assert_eq!(unet.parameter_count(), 859_520_964);
-    assert_eq!(unet.shape_of("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"), Some(vec![320, 768]));
+    assert_eq!(
+        unet.shape_of("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"),
+        Some(vec![320, 768])
+    );
     assert_eq!(unet.shape_of("mid_block.resnets.0.conv1.weight"), Some(vec![1280, 1280, 3, 3]));
     assert_eq!(unet.shape_of("up_blocks.3.resnets.2.conv_shortcut.weight"), Some(vec![320, 640, 1, 1]));
 

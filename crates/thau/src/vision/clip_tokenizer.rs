@@ -15,8 +15,8 @@ use tokenizers::normalizers::{Lowercase, Replace, Sequence as NormSeq, NFC};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence as PreSeq;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::processors::roberta::RobertaProcessing;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::processors::roberta::RobertaProcessing;
 use tokenizers::SplitDelimiterBehavior;
 
 pub const BOS: &str = "<|startoftext|>";
@@ -54,7 +54,8 @@ impl std::fmt::Debug for ClipTokenizer {
 }
 
 /// What to tell a user whose tokenizer folder is missing or empty.
-pub const TOKENIZER_HINT: &str = "put the model's tokenizer/ folder (vocab.json + merges.txt, or tokenizer.json) there; \
+pub const TOKENIZER_HINT: &str =
+    "put the model's tokenizer/ folder (vocab.json + merges.txt, or tokenizer.json) there; \
      offline, `pip download --no-deps open-clip-torch==3.3.0` ships open_clip/bpe_simple_vocab_16e6.txt.gz, \
      which THAU reads as it is";
 
@@ -107,7 +108,11 @@ impl ClipTokenizer {
     }
 
     /// The `tokenizers` pipeline CLIP's fast tokenizer uses, over `vocab` and `merges`.
-    fn build(vocab: std::collections::HashMap<String, u32>, merges: Vec<(String, String)>, source: &Path) -> Result<Self> {
+    fn build(
+        vocab: std::collections::HashMap<String, u32>,
+        merges: Vec<(String, String)>,
+        source: &Path,
+    ) -> Result<Self> {
         let corrupt = |r: String| Error::corrupt(source, r, TOKENIZER_HINT);
         let bos = *vocab.get(BOS).ok_or_else(|| corrupt(format!("no {BOS} token")))?;
         let eos = *vocab.get(EOS).ok_or_else(|| corrupt(format!("no {EOS} token")))?;

@@ -274,7 +274,10 @@ impl PipelineConfig {
         };
         let t = &self.text_encoder;
         if t.hidden_act != "quick_gelu" {
-            return Err(bad("text_encoder/config.json", format!("hidden_act {:?} (only quick_gelu is supported)", t.hidden_act)));
+            return Err(bad(
+                "text_encoder/config.json",
+                format!("hidden_act {:?} (only quick_gelu is supported)", t.hidden_act),
+            ));
         }
         if t.num_attention_heads == 0 || t.hidden_size % t.num_attention_heads != 0 {
             return Err(bad("text_encoder/config.json", "hidden_size is not a multiple of num_attention_heads".into()));
@@ -306,14 +309,20 @@ impl PipelineConfig {
             }
         }
         for (i, &c) in u.block_out_channels.iter().enumerate() {
-            let heads = u.attention_head_dim.get(i).ok_or_else(|| bad("unet/config.json", format!("no attention_head_dim for block {i}")))?;
+            let heads = u
+                .attention_head_dim
+                .get(i)
+                .ok_or_else(|| bad("unet/config.json", format!("no attention_head_dim for block {i}")))?;
             if u.transformer_layers_per_block.get(i).is_none() {
                 return Err(bad("unet/config.json", format!("no transformer_layers_per_block for block {i}")));
             }
             if heads == 0 || c % heads != 0 || c % u.norm_num_groups != 0 {
                 return Err(bad(
                     "unet/config.json",
-                    format!("block {i}: {c} channels are not a multiple of {heads} heads and {} groups", u.norm_num_groups),
+                    format!(
+                        "block {i}: {c} channels are not a multiple of {heads} heads and {} groups",
+                        u.norm_num_groups
+                    ),
                 ));
             }
         }

@@ -90,7 +90,10 @@ impl ImageRequest {
         }
         for (what, v) in [("width", self.width), ("height", self.height)] {
             if !(MIN_SIDE..=MAX_SIDE).contains(&v) || v % 8 != 0 {
-                return Err(Error::invalid(what, format!("{v}: use {MIN_SIDE} to {MAX_SIDE} pixels in multiples of 8")));
+                return Err(Error::invalid(
+                    what,
+                    format!("{v}: use {MIN_SIDE} to {MAX_SIDE} pixels in multiples of 8"),
+                ));
             }
         }
         if !(1..=MAX_STEPS).contains(&self.steps) {
@@ -208,7 +211,8 @@ impl ImagePipeline {
             unsafe { VarBuilder::from_mmaped_safetensors(&[p], opts.dtype, &opts.device) }
                 .map_err(|e| Error::corrupt(p, e.to_string(), "not a safetensors file: download the model again"))
         };
-        let weights = Weights { text_encoder: mmap(&files.text_encoder)?, unet: mmap(&files.unet)?, vae: mmap(&files.vae)? };
+        let weights =
+            Weights { text_encoder: mmap(&files.text_encoder)?, unet: mmap(&files.unet)?, vae: mmap(&files.vae)? };
         let paths = [files.text_encoder.clone(), files.unet.clone(), files.vae.clone()];
         Self::build(files.config.clone(), tokenizer, weights, &files.name, opts, &paths)
     }
@@ -256,8 +260,14 @@ impl ImagePipeline {
             .map_err(|e| mismatch(&paths[0], e))?;
         // candle 0.11's sliced attention stacks the slices into the wrong rank, so attention
         // runs over all heads at once (see `denoise` for how large images bound its memory).
-        let unet = UNet2DConditionModel::new(weights.unet, config.unet.in_channels, config.unet.out_channels, false, config.unet())
-            .map_err(|e| mismatch(&paths[1], e))?;
+        let unet = UNet2DConditionModel::new(
+            weights.unet,
+            config.unet.in_channels,
+            config.unet.out_channels,
+            false,
+            config.unet(),
+        )
+        .map_err(|e| mismatch(&paths[1], e))?;
         let vae = AutoEncoderKL::new(weights.vae, 3, config.vae.out_channels, config.vae())
             .map_err(|e| mismatch(&paths[2], e))?;
         tracing::info!(seconds = t0.elapsed().as_secs_f64(), dtype = ?opts.dtype, "image pipeline loaded");
@@ -373,7 +383,12 @@ impl ImagePipeline {
 
     /// Make `req.count` images and save each as PNG + JSON sidecar in `out_dir`. The request
     /// is checked before any work; a failure leaves no partial file behind.
-    pub fn generate(&self, req: &ImageRequest, out_dir: &Path, progress: &mut dyn FnMut(&Progress)) -> Result<Vec<ImageResult>> {
+    pub fn generate(
+        &self,
+        req: &ImageRequest,
+        out_dir: &Path,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Vec<ImageResult>> {
         req.validate()?;
         let base_seed = req.seed.unwrap_or_else(|| u64::from(rand::random::<u32>()));
         let images = req.count;
@@ -413,7 +428,8 @@ impl ImagePipeline {
             let stem = format!("thau-{}-{seed}", now.format("%Y%m%d-%H%M%S"));
             let (png_path, json_path) = free_name(out_dir, &stem);
             let png = encode_png(&rgb, &text_chunks(&meta))?;
-            let mut sidecar = serde_json::to_value(&meta).map_err(|e| Error::invalid("image metadata", e.to_string()))?;
+            let mut sidecar =
+                serde_json::to_value(&meta).map_err(|e| Error::invalid("image metadata", e.to_string()))?;
             if let Some(m) = sidecar.as_object_mut() {
                 let file = png_path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
                 m.insert("file".into(), file.into());

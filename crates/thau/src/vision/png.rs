@@ -18,7 +18,10 @@ pub struct RgbImage {
 /// Latin-1, `iTXt` (UTF-8) otherwise.
 pub fn encode_png(img: &RgbImage, text: &[(String, String)]) -> Result<Vec<u8>> {
     if img.pixels.len() != img.width * img.height * 3 {
-        return Err(Error::invalid("image", format!("{} bytes for {}x{} RGB", img.pixels.len(), img.width, img.height)));
+        return Err(Error::invalid(
+            "image",
+            format!("{} bytes for {}x{} RGB", img.pixels.len(), img.width, img.height),
+        ));
     }
     let err = |e: png::EncodingError| Error::invalid("PNG encoding", e.to_string());
     let mut out = Vec::new();
@@ -88,7 +91,12 @@ pub fn free_name(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
 
 /// Write the sidecar, then the PNG, each atomically; if the PNG cannot be written the sidecar
 /// is removed again, so no image is left half-described either.
-pub fn save_with_sidecar(png_path: &Path, json_path: &Path, png_bytes: &[u8], sidecar: &serde_json::Value) -> Result<()> {
+pub fn save_with_sidecar(
+    png_path: &Path,
+    json_path: &Path,
+    png_bytes: &[u8],
+    sidecar: &serde_json::Value,
+) -> Result<()> {
     let json = serde_json::to_vec_pretty(sidecar).map_err(|e| Error::invalid("image metadata", e.to_string()))?;
     crate::fs::write_atomic(json_path, &json)?;
     if let Err(e) = crate::fs::write_atomic(png_path, png_bytes) {

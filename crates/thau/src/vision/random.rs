@@ -125,7 +125,10 @@ pub fn random_pipeline(config: &PipelineConfig, opts: &LoadOptions, scratch: &Pa
 pub fn write_random_pipeline(dir: &Path, config: &PipelineConfig) -> Result<()> {
     let vocab = write_small_tokenizer(&dir.join("tokenizer"), TEST_WORDS, config.text_encoder.vocab_size)?;
     if vocab > config.text_encoder.vocab_size {
-        return Err(Error::invalid("vocab_size", format!("{} is below the test tokenizer's {vocab}", config.text_encoder.vocab_size)));
+        return Err(Error::invalid(
+            "vocab_size",
+            format!("{} is below the test tokenizer's {vocab}", config.text_encoder.vocab_size),
+        ));
     }
     let dev = Device::Cpu;
     std::fs::create_dir_all(dir.join("scheduler")).map_err(|e| Error::io(dir, e))?;

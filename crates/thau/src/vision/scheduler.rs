@@ -330,7 +330,8 @@ mod tests {
     fn euler_sigmas_match_candle() {
         let cfg = NoiseScheduleConfig::default();
         let ours = Sampler::new(SchedulerKind::EulerA, &cfg, 25).unwrap();
-        let rc = EulerAncestralDiscreteSchedulerConfig { timestep_spacing: TimestepSpacing::Linspace, ..Default::default() };
+        let rc =
+            EulerAncestralDiscreteSchedulerConfig { timestep_spacing: TimestepSpacing::Linspace, ..Default::default() };
         let reference = EulerAncestralDiscreteScheduler::new(25, rc).unwrap();
         use candle_transformers::models::stable_diffusion::schedulers::Scheduler;
         assert!((ours.init_noise_sigma() - reference.init_noise_sigma()).abs() < 1e-9);
@@ -365,7 +366,17 @@ mod tests {
                     };
                     x = s.step(&eps, i, &x, &mut noise).unwrap();
                 }
-                let m = x.abs().unwrap().max_keepdim(3).unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+                let m = x
+                    .abs()
+                    .unwrap()
+                    .max_keepdim(3)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .max(0)
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
                 assert!(m < 0.2, "{kind} at {steps} steps ends at |x| {m}");
             }
         }

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 pub const SD15_HUB_ID: &str = "stable-diffusion-v1-5/stable-diffusion-v1-5";
 
 /// The hint of every "missing file" error.
-pub const LAYOUT_HINT: &str = "give --model a Stable Diffusion folder in the diffusers layout (text_encoder/, unet/, vae/, \
+pub const LAYOUT_HINT: &str =
+    "give --model a Stable Diffusion folder in the diffusers layout (text_encoder/, unet/, vae/, \
      tokenizer/ with safetensors), e.g. a download of stable-diffusion-v1-5/stable-diffusion-v1-5, or its hub id \
      when this machine can reach huggingface.co";
 
