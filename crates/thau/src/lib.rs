@@ -39,6 +39,7 @@ pub mod status;
 pub mod tokenizer;
 pub mod tools;
 pub mod train;
+pub mod vision;
 
 pub use error::{Error, Result};
 
