@@ -368,7 +368,12 @@ fn memory_benchmark() {
     // ---- latency -----------------------------------------------------------------------
     report += "\n| memories | hybrid p50 | hybrid p95 | full text p95 | vectors p95 | first search (load vectors) | insert (batched) |\n|---|---|---|---|---|---|---|\n";
     let mut rng = Rng(42);
-    for &n in &[1_000usize, 10_000, 100_000] {
+    let sizes: Vec<usize> = std::env::var("THAU_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    for &n in &sizes {
         let path = dir.path().join(format!("lat{n}.sqlite"));
         let mut mem =
             Retriever::new(MemoryStore::open(&path).unwrap(), Some(Embedder::load(&model.to_string_lossy()).unwrap()))
