@@ -106,7 +106,7 @@ fn in_memory_index_stays_per_user_and_in_step_with_writes() {
         for mode in modes {
             for (user, other) in [("alice", "bob"), ("bob", "alice")] {
                 let hits = mem.search(user, q, &SearchOptions { k: 100, mode, ..Default::default() }).unwrap();
-                assert!(!hits.is_empty());
+                assert!(mode == SearchMode::FullText || !hits.is_empty(), "{user} {q} {mode:?}");
                 assert!(
                     hits.iter().all(|h| h.memory.user == user && !h.memory.text.starts_with(other)),
                     "{user} {q} {mode:?}"

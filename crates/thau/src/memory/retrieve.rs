@@ -843,7 +843,8 @@ mod tests {
         let f = Filter { session: Some("b".into()), ..Default::default() };
         let hits = ix.top_bm25(&query_terms("Lucía perro"), &f, 10, &mut acc);
         assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![1]);
-        ix.kill(1);
+        assert!(ix.kill(2), "row 1 is memory id 2");
+        assert!(!ix.kill(2), "already dead");
         assert!(ix.top_bm25(&query_terms("Lucía perro"), &f, 10, &mut acc).is_empty());
         assert!(ix.top_bm25(&query_terms("el de la"), &Filter::default(), 10, &mut acc).is_empty());
     }
