@@ -188,12 +188,20 @@ impl UserIndex {
         let m = (4 * n).max(64);
         let scan = |lo: usize, hi: usize| -> Vec<(usize, f32)> {
             let mut best = TopK::new(m);
-            for (j, row) in self.q8[lo * c..hi * c].chunks_exact(c).enumerate() {
-                let i = lo + j;
-                let s = dot_i8(row, &qq) as f32 * self.scale[i];
-                if best.would_take(s) && self.passes(i, filter, unfiltered) {
-                    best.push(i, s);
+            let mut dots = vec![0i32; SCAN_BLOCK];
+            let mut start = lo;
+            while start < hi {
+                let end = (start + SCAN_BLOCK).min(hi);
+                let dots = &mut dots[..end - start];
+                dot_i8_rows(&self.q8[start * c..end * c], &qq, dots);
+                for (j, &d) in dots.iter().enumerate() {
+                    let i = start + j;
+                    let s = d as f32 * self.scale[i];
+                    if best.would_take(s) && self.passes(i, filter, unfiltered) {
+                        best.push(i, s);
+                    }
                 }
+                start = end;
             }
             best.into_vec()
         };
@@ -259,6 +267,8 @@ impl UserIndex {
 
 /// Rows from which the vector scan uses two threads.
 const PARALLEL_ROWS: usize = 16_384;
+/// Rows whose dot products are computed in one call before selection looks at them.
+const SCAN_BLOCK: usize = 1024;
 
 /// The best `k` of a stream of (row, score): a buffer of up to `2k` that is cut back to the
 /// best `k` by partial selection (no full sort) whenever it fills.
@@ -298,7 +308,8 @@ impl TopK {
     }
 }
 
-/// A vector as i8 with one scale: `q[i] * scale ≈ v[i]`.
+/// A vector as i8 in -127..=127 with one scale: `q[i] * scale ≈ v[i]` (never -128, which
+/// the AVX2 kernel's sign trick needs).
 fn quantize(v: &[f32]) -> (Vec<i8>, f32) {
     let max = v.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
     (v.iter().map(|x| (x / max * 127.0).round() as i8).collect(), max / 127.0)
@@ -309,21 +320,9 @@ pub(crate) fn dot_i8_reference(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).map(|(x, y)| *x as i32 * *y as i32).sum()
 }
 
-/// Integer dot product of two i8 vectors: AVX2 when the CPU has it, else portable code that
-/// the compiler vectorises. Exact (i32 sums of i8 products cannot overflow below 2^17 elements).
+/// Integer dot product of two i8 vectors (portable code the compiler vectorises).
 pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     debug_assert_eq!(a.len(), b.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 is present (checked above); the function reads only within the slices.
-            return unsafe { dot_i8_avx2(a, b) };
-        }
-    }
-    dot_i8_portable(a, b)
-}
-
-fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = [0i32; 16];
     let (ac, ar) = a.split_at(a.len() / 16 * 16);
     let (bc, br) = b.split_at(ac.len());
@@ -335,30 +334,54 @@ fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     acc.iter().sum::<i32>() + dot_i8_reference(ar, br)
 }
 
+/// `out[r] = rows[r] · q` for consecutive rows of `q.len()` i8 values each in -127..=127:
+/// an AVX2 kernel when the CPU has it (the whole loop compiled for AVX2), else [`dot_i8`].
+pub(crate) fn dot_i8_rows(rows: &[i8], q: &[i8], out: &mut [i32]) {
+    let c = q.len();
+    debug_assert_eq!(rows.len(), c * out.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if c % 32 == 0 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked above); the kernel reads only inside the slices.
+            unsafe { dot_i8_rows_avx2(rows, q, out) };
+            return;
+        }
+    }
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(c.max(1))) {
+        *o = dot_i8(row, q);
+    }
+}
+
+/// 32 i8 products per step with `maddubs`, which multiplies unsigned by signed bytes: |q| is
+/// made unsigned and its sign moved onto the row (`sign`), so |q·r| ≤ 127·127 and the pair
+/// sums (≤ 32258) never saturate i16. Needs values in -127..=127 and `q.len() % 32 == 0`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
+unsafe fn dot_i8_rows_avx2(rows: &[i8], q: &[i8], out: &mut [i32]) {
     use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let mut acc = _mm256_setzero_si256();
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n, so both 16-byte loads are inside the slices.
-        let (va, vb) = unsafe {
-            (
-                _mm_loadu_si128(a.as_ptr().add(i) as *const __m128i),
-                _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i),
-            )
-        };
-        // 16 × i8 -> 16 × i16, multiply, add neighbouring pairs into 8 × i32.
-        let prod = _mm256_madd_epi16(_mm256_cvtepi8_epi16(va), _mm256_cvtepi8_epi16(vb));
-        acc = _mm256_add_epi32(acc, prod);
-        i += 16;
+    let c = q.len();
+    let ones = _mm256_set1_epi16(1);
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(c)) {
+        let mut acc = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 32 <= c {
+            // SAFETY: i + 32 <= c = row.len() = q.len(): both 32-byte loads are in bounds.
+            let (vq, vr) = unsafe {
+                (
+                    _mm256_loadu_si256(q.as_ptr().add(i) as *const __m256i),
+                    _mm256_loadu_si256(row.as_ptr().add(i) as *const __m256i),
+                )
+            };
+            let prod = _mm256_maddubs_epi16(_mm256_abs_epi8(vq), _mm256_sign_epi8(vr, vq)); // 16 × i16
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(prod, ones)); // 8 × i32
+            i += 32;
+        }
+        // Horizontal sum of the 8 lanes.
+        let s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        *o = _mm_cvtsi128_si32(s);
     }
-    let mut lanes = [0i32; 8];
-    // SAFETY: `lanes` is 32 bytes, the size of one __m256i.
-    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc) };
-    lanes.iter().sum::<i32>() + dot_i8_reference(&a[i..n], &b[i..n])
 }
 
 /// Dot product in 8 independent lanes (the compiler vectorises it).
@@ -741,11 +764,21 @@ mod tests {
             let a: Vec<i8> = (0..len).map(|_| (r.next() % 256) as u8 as i8).collect();
             let b: Vec<i8> = (0..len).map(|_| (r.next() % 256) as u8 as i8).collect();
             assert_eq!(dot_i8(&a, &b), dot_i8_reference(&a, &b), "len {len}");
-            assert_eq!(dot_i8_portable(&a, &b), dot_i8_reference(&a, &b), "len {len}");
         }
-        // The extremes: -128 * -128 everywhere.
-        let a = vec![-128i8; 384];
-        assert_eq!(dot_i8(&a, &a), 384 * 128 * 128);
+        // The row kernel (AVX2 where present) on values in -127..=127, extremes included.
+        for c in [32, 64, 384, 40] {
+            let n = 37;
+            let mut rows: Vec<i8> = (0..n * c).map(|_| ((r.next() % 255) as i32 - 127) as i8).collect();
+            let mut q: Vec<i8> = (0..c).map(|_| ((r.next() % 255) as i32 - 127) as i8).collect();
+            rows[..c].fill(-127);
+            rows[c..2 * c].fill(127);
+            q[..c / 2].fill(-127);
+            let mut out = vec![0i32; n];
+            dot_i8_rows(&rows, &q, &mut out);
+            for (k, row) in rows.chunks_exact(c).enumerate() {
+                assert_eq!(out[k], dot_i8_reference(row, &q), "c {c} row {k}");
+            }
+        }
     }
 
     #[test]
