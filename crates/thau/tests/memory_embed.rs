@@ -118,7 +118,8 @@ fn in_memory_index_stays_per_user_and_in_step_with_writes() {
     let seven = mem.search("alice", "secret number 7", &all(1)).unwrap()[0].memory.id;
     assert!(mem.forget_id("alice", seven).unwrap());
     for mode in modes {
-        let hits = mem.search("alice", "secret number 7", &SearchOptions { k: 100, mode, ..Default::default() }).unwrap();
+        let hits =
+            mem.search("alice", "secret number 7", &SearchOptions { k: 100, mode, ..Default::default() }).unwrap();
         assert!(hits.iter().all(|h| h.memory.id != seven), "{mode:?}");
         assert_eq!(hits.len(), 19, "{mode:?}");
     }
@@ -126,7 +127,10 @@ fn in_memory_index_stays_per_user_and_in_step_with_writes() {
     assert_eq!(mem.forget("alice", &f, false).unwrap(), 19);
     for mode in modes {
         assert!(mem.search("alice", "secret", &SearchOptions { mode, ..Default::default() }).unwrap().is_empty());
-        assert_eq!(mem.search("bob", "secret", &SearchOptions { k: 100, mode, ..Default::default() }).unwrap().len(), 20);
+        assert_eq!(
+            mem.search("bob", "secret", &SearchOptions { k: 100, mode, ..Default::default() }).unwrap().len(),
+            20
+        );
     }
     // Another process (here: another connection) writes; the next search sees it.
     let mut other = Retriever::new(MemoryStore::open(&path).unwrap(), model()).unwrap();

@@ -175,7 +175,8 @@ impl Embedder {
         let model = if xlm {
             let xcfg: XlmConfig = serde_json::from_value(raw.clone()).map_err(not_cfg)?;
             // A prefixed checkpoint (`roberta.embeddings...`) is read under its prefix.
-            let vb = if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") { vb.pp("roberta") } else { vb };
+            let vb =
+                if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") { vb.pp("roberta") } else { vb };
             Encoder::XlmRoberta(XLMRobertaModel::new(&xcfg, vb).map_err(mismatch)?)
         } else {
             Encoder::Bert(BertModel::load(vb, &cfg).map_err(mismatch)?)

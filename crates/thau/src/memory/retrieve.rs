@@ -168,8 +168,7 @@ impl UserIndex {
     }
 
     fn passes(&self, i: usize, filter: &Filter, unfiltered: bool) -> bool {
-        self.alive[i]
-            && (unfiltered || filter.matches(self.session[i].as_deref(), &self.kind[i], self.created_at[i]))
+        self.alive[i] && (unfiltered || filter.matches(self.session[i].as_deref(), &self.kind[i], self.created_at[i]))
     }
 
     /// The `n` live rows most similar to `q` that pass `filter`: (row, cosine), best first.
@@ -533,8 +532,7 @@ impl Retriever {
             let unfiltered = filter == &Filter::default();
             for i in 0..index.rows() {
                 if index.alive[i]
-                    && (unfiltered
-                        || filter.matches(index.session[i].as_deref(), &index.kind[i], index.created_at[i]))
+                    && (unfiltered || filter.matches(index.session[i].as_deref(), &index.kind[i], index.created_at[i]))
                 {
                     index.alive[i] = false;
                     index.dead += 1;
