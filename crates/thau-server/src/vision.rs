@@ -68,6 +68,7 @@ pub struct OpenAiImageBody {
     pub prompt: String,
     /// Accepted and ignored: the server has one image model.
     #[serde(default)]
+    #[allow(dead_code)]
     pub model: Option<String>,
     #[serde(default)]
     pub n: Option<usize>,

@@ -219,6 +219,18 @@ impl Embedder {
         Ok(out)
     }
 
+    /// How many tokens of each text the model reads (after truncation to [`MAX_TOKENS`]),
+    /// special tokens included: what an embeddings API reports as usage.
+    pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        texts
+            .iter()
+            .map(|t| {
+                let enc = self.tokenizer.encode(*t, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+                Ok(enc.get_attention_mask().iter().filter(|&&m| m == 1).count())
+            })
+            .collect()
+    }
+
     fn embed_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());

@@ -15,6 +15,7 @@ use super::store::{index_terms, query_terms, Filter, Memory, MemoryStore, NewMem
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Which rankings a search uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -403,7 +404,8 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Long-term memory: the store, an optional embedding model, and the in-memory vectors.
 pub struct Retriever {
     store: MemoryStore,
-    embedder: Option<Embedder>,
+    /// Shared so a server can embed other text with the same loaded model.
+    embedder: Option<Arc<Embedder>>,
     vectors: HashMap<String, UserIndex>,
     data_version: i64,
     /// BM25 score accumulator, reused between searches.
@@ -419,6 +421,11 @@ impl std::fmt::Debug for Retriever {
 impl Retriever {
     /// Memory over `store`; without an embedder, search is full-text only.
     pub fn new(store: MemoryStore, embedder: Option<Embedder>) -> Result<Self> {
+        Self::with_shared_embedder(store, embedder.map(Arc::new))
+    }
+
+    /// [`Retriever::new`] with a model that is also used elsewhere (the server's embeddings API).
+    pub fn with_shared_embedder(store: MemoryStore, embedder: Option<Arc<Embedder>>) -> Result<Self> {
         let data_version = store.data_version()?;
         if embedder.is_none() {
             tracing::info!("no embedding model: semantic search is off, memory search is full-text only");
@@ -436,7 +443,7 @@ impl Retriever {
     }
 
     pub fn embedder(&self) -> Option<&Embedder> {
-        self.embedder.as_ref()
+        self.embedder.as_deref()
     }
 
     /// Whether vector search is available.
