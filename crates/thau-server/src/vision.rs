@@ -135,6 +135,11 @@ async fn run(s: &Arc<AppState>, req: ImageRequest, flavor: Flavor) -> Result<Vec
     })
 }
 
+/// Read a file on the blocking pool (the server's tokio has no `fs` feature).
+async fn read_file(path: std::path::PathBuf) -> std::io::Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || std::fs::read(path)).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
 fn file_name(r: &ImageResult) -> String {
     r.path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
 }
@@ -201,7 +206,7 @@ pub async fn image_file(State(s): State<Arc<AppState>>, Path(file): Path<String>
         return Err(ApiError::bad_request(f, format!("{file:?} is not an image file name (NAME.png or NAME.json)")));
     }
     let path = s.config.images_dir.join(&file);
-    let bytes = match tokio::fs::read(&path).await {
+    let bytes = match read_file(path.clone()).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::not_found(f, format!("no image {file}")));
@@ -254,7 +259,7 @@ pub async fn openai_generations(
     let mut data = Vec::new();
     for r in &results {
         let item = if format == "b64_json" {
-            let bytes = tokio::fs::read(&r.path).await.map_err(|e| {
+            let bytes = read_file(r.path.clone()).await.map_err(|e| {
                 tracing::error!(path = %r.path.display(), error = %e, "cannot read the new image");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, f, "cannot read the new image")
             })?;

@@ -237,7 +237,7 @@ fn parse_directory(c: &mut Cursor) -> Result<BTreeMap<String, Entry>> {
         let bytes = c.u64("tensor bytes")? as usize;
         let want = match dtype {
             0 => n * 4,
-            1 if n % QK == 0 => n / QK * Q4_BLOCK_BYTES,
+            1 if n.is_multiple_of(QK) => n / QK * Q4_BLOCK_BYTES,
             _ => return Err(corrupt(c.path, format!("tensor {name}: dtype {dtype} with {n} elements"))),
         };
         if bytes != want || off.checked_add(bytes).is_none_or(|e| e > c.b.len()) {

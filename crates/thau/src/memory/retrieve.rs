@@ -341,7 +341,7 @@ pub(crate) fn dot_i8_rows(rows: &[i8], q: &[i8], out: &mut [i32]) {
     debug_assert_eq!(rows.len(), c * out.len());
     #[cfg(target_arch = "x86_64")]
     {
-        if c % 32 == 0 && std::arch::is_x86_feature_detected!("avx2") {
+        if c.is_multiple_of(32) && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 is present (checked above); the kernel reads only inside the slices.
             unsafe { dot_i8_rows_avx2(rows, q, out) };
             return;
