@@ -151,6 +151,9 @@ pub(crate) struct DemoArgs {
     /// Train on the generated corpus only (offline, no fetching).
     #[arg(long)]
     pub(crate) synthetic: bool,
+    /// Minutes of tool-calling fine-tuning after pretraining (0 = skip).
+    #[arg(long, default_value_t = 2.5)]
+    pub(crate) tool_minutes: f64,
 }
 
 #[derive(Subcommand)]
@@ -368,7 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let device = thau::device(&cli.device)?;
     match cli.command {
-        Command::Demo(a) => commands::demo(&a.run, a.minutes, &a.prompt, &a.corpus_dir, a.synthetic, &device),
+        Command::Demo(a) => commands::demo(&a, &device),
         Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out, force }) => {
             commands::tokenizer_train(&corpus, vocab_size, &out, force)
         }

@@ -291,16 +291,48 @@ pub fn answer_with_tools(model: &InferModel, tok: &thau::tokenizer::Tokenizer, r
 /// Training examples the demo fine-tunes on, and held-out ones it reports on.
 const DEMO_SFT_EXAMPLES: usize = 4000;
 const DEMO_EVAL_EXAMPLES: usize = 200;
+/// Conversations (as plain text) mixed into the demo's pretraining corpus: about a fifth of it.
+const DEMO_PRETRAIN_CONVERSATIONS: usize = 400;
+
+fn demo_dataset() -> Result<tool_dataset::ToolDataset> {
+    Ok(tool_dataset::generate(&ToolDatasetConfig { train: DEMO_SFT_EXAMPLES, heldout: DEMO_EVAL_EXAMPLES, seed: 1337 })?)
+}
+
+/// The demo's pretraining files: its text (`base`, or the generated corpus written out) and
+/// tool-calling conversations as plain text, so the run's tokenizer learns the tool list and
+/// the JSON of calls (with the tokenizer of the text alone, the six tools' list takes most of
+/// the context) and the model sees their shape before fine-tuning.
+pub fn demo_corpus_with_tools(run: &Path, base: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let write = |path: &Path, texts: &mut dyn Iterator<Item = String>| -> Result<()> {
+        let mut out = String::new();
+        for t in texts {
+            out.push_str(&serde_json::to_string(&serde_json::json!({ "text": t }))?);
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+    };
+    let base = match base {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = run.join("demo-corpus.jsonl");
+            write(&p, &mut thau::data::bilingual_corpus(1337, 1_500_000).into_iter().map(|d| d.text))?;
+            p
+        }
+    };
+    let tools = run.join("demo-tool-conversations.jsonl");
+    let data = demo_dataset()?;
+    write(&tools, &mut data.train.iter().take(DEMO_PRETRAIN_CONVERSATIONS).map(tool_dataset::as_plain_text))?;
+    println!(
+        "(Plus {DEMO_PRETRAIN_CONVERSATIONS} generated tool-calling conversations as plain text, so it knows their words before fine-tuning.)\n"
+    );
+    Ok(vec![base, tools])
+}
 
 /// The demo's second phase: fine-tune the freshly pretrained age 0 for about `minutes` on the
 /// generated tool-calling conversations, show what it answers, and score it on held-out
 /// phrasings. `tok_per_sec` (pretraining's) sizes the step count to the time budget.
 pub fn demo_tools(run: &Path, minutes: f64, tok_per_sec: f64, device: &Device) -> Result<()> {
-    let data = tool_dataset::generate(&ToolDatasetConfig {
-        train: DEMO_SFT_EXAMPLES,
-        heldout: DEMO_EVAL_EXAMPLES,
-        seed: 1337,
-    })?;
+    let data = demo_dataset()?;
     let dir = run.join("tools");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     sft::write_jsonl(&dir.join("train.jsonl"), &data.train)?;
@@ -315,7 +347,7 @@ pub fn demo_tools(run: &Path, minutes: f64, tok_per_sec: f64, device: &Device) -
     let mean = fitting.iter().sum::<usize>() as f64 / fitting.len().max(1) as f64;
     let batch = 16;
     let per_step = batch as f64 * mean * 1.25;
-    let steps = ((minutes * 60.0 * tok_per_sec / per_step) as u64).clamp(20, 20_000);
+    let steps = ((minutes * 60.0 * tok_per_sec / per_step) as u64).clamp(10, 20_000);
     println!(
         "\nTeaching it to call tools: {} generated es/en conversations (mean {mean:.0} tokens, {} longer than the \
          context of {ctx} left out), {steps} steps of supervised fine-tuning (about {minutes} minutes).",

@@ -180,19 +180,25 @@ fn example(r: &mut Rng, split: Split, specs: &[ToolSpec]) -> (SftExample, Lang) 
     }
     let intent = pick_intent(r);
     let (user, answer) = request(r, split, lang, intent);
-    let tool = answer.call.as_ref().map(|c| c.name.clone());
     let with_result = r.below(2) == 0;
     push_exchange(r, &mut messages, lang, user, answer, with_result);
-    (SftExample { tools: offered_tools(r, specs, tool.as_deref()), messages }, lang)
+    let called: Vec<&str> = messages.iter().flat_map(|m| &m.tool_calls).map(|c| c.name.as_str()).collect();
+    let tools = offered_tools(r, specs, &called);
+    (SftExample { tools, messages }, lang)
 }
 
-/// All built-ins, or (one time in five) a subset of two to four that includes the one called.
-fn offered_tools(r: &mut Rng, specs: &[ToolSpec], called: Option<&str>) -> Vec<ToolSpec> {
+/// All built-ins, or (one time in five) a subset of two to four that includes those called.
+fn offered_tools(r: &mut Rng, specs: &[ToolSpec], called: &[&str]) -> Vec<ToolSpec> {
     if r.below(5) != 0 {
         return specs.to_vec();
     }
     let want = r.range(2, 4).min(specs.len());
-    let mut chosen: Vec<usize> = called.and_then(|n| specs.iter().position(|s| s.name == n)).into_iter().collect();
+    let mut chosen: Vec<usize> = Vec::new();
+    for name in called {
+        if let Some(i) = specs.iter().position(|s| s.name == *name).filter(|i| !chosen.contains(i)) {
+            chosen.push(i);
+        }
+    }
     while chosen.len() < want {
         let i = r.below(specs.len());
         if !chosen.contains(&i) {
@@ -282,7 +288,7 @@ fn templates(split: Split, lang: Lang, set: &Phrasings) -> &'static [&'static st
 }
 
 fn pick_template(r: &mut Rng, split: Split, lang: Lang, set: &Phrasings) -> &'static str {
-    r.pick(templates(split, lang, set))
+    *r.pick(templates(split, lang, set))
 }
 
 /// A phrasing of `set` with `x` in its slot, wrapped and roughened.
@@ -509,6 +515,9 @@ impl Frac {
             places += 1;
         }
         let v = scale * n / d;
+        if places == 0 {
+            return v.to_string();
+        }
         let sign = if v < 0 { "-" } else { "" };
         let v = v.abs();
         let int = v / scale;
@@ -531,16 +540,16 @@ fn op_word(r: &mut Rng, lang: Lang, op: char, digits: bool) -> &'static str {
     match (op, lang, symbol) {
         ('+', _, true) => "+",
         ('-', _, true) => "-",
-        ('*', _, true) => r.pick(&["*", "x", "×"]),
-        ('/', _, true) => r.pick(&["/", "÷"]),
-        ('+', Lang::Es, _) => r.pick(&["más", "mas", "y"]),
+        ('*', _, true) => *r.pick(&["*", "x", "×"]),
+        ('/', _, true) => *r.pick(&["/", "÷"]),
+        ('+', Lang::Es, _) => *r.pick(&["más", "mas", "y"]),
         ('-', Lang::Es, _) => "menos",
-        ('*', Lang::Es, _) => r.pick(&["por", "multiplicado por", "veces"]),
-        ('/', Lang::Es, _) => r.pick(&["entre", "dividido entre", "dividido por"]),
-        ('+', Lang::En, _) => r.pick(&["plus", "and", "+"]),
-        ('-', Lang::En, _) => r.pick(&["minus", "take away"]),
-        ('*', Lang::En, _) => r.pick(&["times", "multiplied by"]),
-        (_, Lang::En, _) => r.pick(&["divided by", "over"]),
+        ('*', Lang::Es, _) => *r.pick(&["por", "multiplicado por", "veces"]),
+        ('/', Lang::Es, _) => *r.pick(&["entre", "dividido entre", "dividido por"]),
+        ('+', Lang::En, _) => *r.pick(&["plus", "and", "+"]),
+        ('-', Lang::En, _) => *r.pick(&["minus", "take away"]),
+        ('*', Lang::En, _) => *r.pick(&["times", "multiplied by"]),
+        (_, Lang::En, _) => *r.pick(&["divided by", "over"]),
         _ => "/",
     }
 }
@@ -565,7 +574,7 @@ fn operand(r: &mut Rng, words: bool) -> Frac {
         1 => Frac::int(r.range(2, 100) as i128),
         2 | 3 => Frac::int(r.range(10, 999) as i128),
         4 => Frac::int(r.range(1000, 99_999) as i128),
-        _ => Frac(r.range(11, 999) as i128, 10),
+        _ => Frac(r.range(11, 999) as i128, 10).apply('+', Frac::int(0)),
     }
 }
 
@@ -822,6 +831,29 @@ fn phrasing_counts() -> (usize, usize) {
         + phrasings::CHAT_ES_HELDOUT.len()
         + phrasings::CHAT_EN_HELDOUT.len();
     (train, heldout)
+}
+
+/// A conversation as plain text for a pretraining corpus: the tool list, then one line per
+/// turn (`user: …`, `assistant: …`, calls as their JSON, `tool: …`). Mixed into pretraining,
+/// it teaches the tokenizer the tool names and the JSON of calls (so the tool list in the
+/// system prompt costs far fewer tokens) and the model the shape of a call before fine-tuning.
+pub fn as_plain_text(ex: &SftExample) -> String {
+    let mut out = crate::tools::tools_prompt(&ex.tools);
+    for m in &ex.messages {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(m.role.as_str());
+        out.push_str(": ");
+        out.push_str(&m.content);
+        for c in &m.tool_calls {
+            if !m.content.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&c.to_json());
+        }
+    }
+    out
 }
 
 /// The user message the evaluation asks about (the last one) and the assistant turn that answers

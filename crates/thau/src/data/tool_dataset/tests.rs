@@ -218,3 +218,17 @@ fn empty_request_is_an_error() {
     let e = generate(&ToolDatasetConfig { train: 0, heldout: 0, seed: 1 }).unwrap_err();
     assert!(e.to_string().contains("at least one"), "{e}");
 }
+
+#[test]
+fn plain_text_keeps_the_tool_list_turns_and_calls() {
+    let ex = SftExample {
+        tools: builtin_specs()[..1].to_vec(),
+        messages: vec![
+            Message::user("Dibuja un gato"),
+            Message::assistant_calls("", vec![ToolCall::new("generate_image", json!({"prompt": "a cat"}))]),
+        ],
+    };
+    let text = as_plain_text(&ex);
+    assert!(text.starts_with("Herramientas / Tools:\n- generate_image("), "{text}");
+    assert!(text.ends_with("\nuser: Dibuja un gato\nassistant: {\"name\":\"generate_image\",\"arguments\":{\"prompt\":\"a cat\"}}"), "{text}");
+}
