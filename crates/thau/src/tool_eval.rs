@@ -17,7 +17,7 @@
 
 use crate::chat::{fit_to_context, Message, ToolCall};
 use crate::error::{Error, Result};
-use crate::tokenizer::{Tokenizer, TOOL_CALL, TOOL_CALL_END};
+use crate::tokenizer::{Tokenizer, END, EOS, TOOL_CALL, TOOL_CALL_END};
 use crate::tools::spec::ToolSpec;
 use crate::train::sft::SftExample;
 use serde::Serialize;
@@ -126,12 +126,12 @@ pub struct GeneratedTurn {
     pub call_spans: Vec<String>,
 }
 
-/// Split generated ids at the tool-call tokens.
+/// Split generated ids at the tool-call tokens; the turn ends at `<|end|>` or `<|eos|>`.
 pub fn split_turn(tok: &Tokenizer, ids: &[u32]) -> GeneratedTurn {
     let mut text = Vec::new();
     let mut spans = Vec::new();
     let mut current: Option<Vec<u32>> = None;
-    for &id in ids {
+    for &id in ids.iter().take_while(|&&id| id != END && id != EOS) {
         match (id, current.as_mut()) {
             (TOOL_CALL, _) => {
                 if let Some(open) = current.take() {
@@ -329,4 +329,114 @@ pub fn evaluate_tools(
     rep.schema.parse_rate = ratio(rep.schema.parsed, rep.schema.calls);
     rep.schema.valid_rate = ratio(rep.schema.valid, rep.schema.calls);
     Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::Message;
+    use crate::tools::builtin_specs;
+    use serde_json::json;
+
+    fn tok() -> Tokenizer {
+        let text = "Genera una imagen de un perro astronauta. {\"name\":\"calculator\",\"arguments\":{}} Hola";
+        Tokenizer::train(std::iter::repeat_n(text.to_string(), 20), 300).unwrap()
+    }
+
+    fn example(request: &str, call: Option<ToolCall>) -> SftExample {
+        let answer = match call {
+            Some(c) => Message::assistant_calls("", vec![c]),
+            None => Message::assistant("¡Hola!"),
+        };
+        SftExample { tools: builtin_specs(), messages: vec![Message::user(request), answer] }
+    }
+
+    /// The ids a model would emit for `text` then `calls` (each as a tool-call span).
+    fn emit(tok: &Tokenizer, text: &str, spans: &[&str]) -> Vec<u32> {
+        let mut ids = tok.encode(text);
+        for s in spans {
+            ids.push(TOOL_CALL);
+            ids.extend(tok.encode(s));
+            ids.push(TOOL_CALL_END);
+        }
+        ids.push(END);
+        ids
+    }
+
+    #[test]
+    fn turns_split_parse_and_validate() {
+        let t = tok();
+        let turn = split_turn(&t, &emit(&t, "ok ", &[r#"{"name":"calculator","arguments":{"expression":"1+1"}}"#]));
+        assert_eq!(turn.text, "ok ");
+        let call = parse_call(&turn.call_spans[0]).unwrap();
+        assert_eq!(call, ToolCall::new("calculator", json!({"expression": "1+1"})));
+        let specs = builtin_specs();
+        assert!(check_call(&call, &specs).is_none());
+        // An unclosed span still counts as an attempted call.
+        let mut ids = t.encode("x");
+        ids.push(TOOL_CALL);
+        ids.extend(t.encode("{\"name\""));
+        assert_eq!(split_turn(&t, &ids).call_spans, vec!["{\"name\"".to_string()]);
+        assert!(parse_call("{\"name\"").is_none() && parse_call("{\"name\":\"a\",\"arguments\":3}").is_none());
+        let bad = |name: &str, args: Value| check_call(&ToolCall::new(name, args), &specs);
+        assert!(bad("nope", json!({})).unwrap().contains("not an offered tool"));
+        assert!(bad("calculator", json!({})).unwrap().contains("expression"));
+        assert!(bad("generate_image", json!({"prompt": "a cat", "width": 100})).unwrap().contains("width"));
+        assert!(bad("generate_image", json!({"prompt": "a cat", "width": 513})).unwrap().contains("multiple"));
+        assert!(bad("generate_image", json!({"prompt": 3})).unwrap().contains("string"));
+        assert!(bad("remember", json!({"text": "x", "importance": 11})).is_some());
+        assert!(bad("generate_image", json!({"prompt": "a cat", "width": 512, "count": 2})).is_none());
+    }
+
+    #[test]
+    fn report_counts_each_outcome() {
+        let t = tok();
+        let img = ToolCall::new("generate_image", json!({"prompt": "an astronaut dog", "width": 512}));
+        let calc = ToolCall::new("calculator", json!({"expression": "12 * 7"}));
+        let examples = vec![
+            example("dibuja", Some(img.clone())), // right tool, one argument wrong
+            example("cuenta", Some(calc.clone())), // exact
+            example("cuenta otra", Some(calc.clone())), // no call: false negative
+            example("hola", None),                // true negative
+            example("adiós", None),               // false positive, malformed call
+        ];
+        let answers = [
+            emit(&t, "", &[r#"{"name":"generate_image","arguments":{"prompt":"an astronaut dog","width":768}}"#]),
+            emit(&t, "", &[&calc.to_json()]),
+            emit(&t, "no sé", &[]),
+            emit(&t, "¡Hola!", &[]),
+            emit(&t, "", &["{\"name\":"]),
+        ];
+        let mut i = 0;
+        let mut seen = 0;
+        let r = evaluate_tools(
+            &t,
+            &examples,
+            4096,
+            64,
+            |prompt, _| {
+                assert_eq!(*prompt.last().unwrap(), crate::tokenizer::ASSISTANT);
+                i += 1;
+                Ok(answers[i - 1].clone())
+            },
+            |done, total| {
+                seen = done;
+                assert_eq!(total, 5);
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, 5);
+        let d = r.detection;
+        assert_eq!((d.true_positive, d.false_positive, d.false_negative, d.true_negative), (2, 1, 1, 1));
+        assert!((d.precision - 2.0 / 3.0).abs() < 1e-9 && (d.recall - 2.0 / 3.0).abs() < 1e-9);
+        assert!((d.accuracy - 0.6).abs() < 1e-9);
+        assert_eq!((r.tool_accuracy.exact, r.tool_accuracy.total), (2, 3));
+        assert_eq!((r.decision_accuracy.exact, r.decision_accuracy.total), (3, 5));
+        assert_eq!((r.arguments_exact.exact, r.arguments_exact.total), (1, 3));
+        assert_eq!(r.argument_keys["generate_image.prompt"].exact, 1);
+        assert_eq!(r.argument_keys["generate_image.width"].exact, 0);
+        assert_eq!((r.schema.calls, r.schema.parsed, r.schema.valid), (3, 2, 2));
+        assert_eq!(r.per_tool["none"].called, 1);
+        assert_eq!(r.misses.len(), 3);
+    }
 }
