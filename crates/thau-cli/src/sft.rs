@@ -295,7 +295,11 @@ const DEMO_EVAL_EXAMPLES: usize = 200;
 const DEMO_PRETRAIN_CONVERSATIONS: usize = 400;
 
 fn demo_dataset() -> Result<tool_dataset::ToolDataset> {
-    Ok(tool_dataset::generate(&ToolDatasetConfig { train: DEMO_SFT_EXAMPLES, heldout: DEMO_EVAL_EXAMPLES, seed: 1337 })?)
+    Ok(tool_dataset::generate(&ToolDatasetConfig {
+        train: DEMO_SFT_EXAMPLES,
+        heldout: DEMO_EVAL_EXAMPLES,
+        seed: 1337,
+    })?)
 }
 
 /// The demo's pretraining files: its text (`base`, or the generated corpus written out) and

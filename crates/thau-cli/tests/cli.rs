@@ -257,7 +257,11 @@ fn demo_runs_end_to_end_and_never_deletes_foreign_folders() {
     assert!(text.contains("> Genera una imagen de un perro astronauta"), "{text}");
     assert!(text.contains("held-out requests") && run.join("tools/heldout.jsonl").exists(), "{text}");
     // A second demo replaces its own folder...
-    ok(thau().args(["demo", "--synthetic", "--minutes", "0.02", "--tool-minutes", "0", "--run"]).arg(&run).output().unwrap());
+    ok(thau()
+        .args(["demo", "--synthetic", "--minutes", "0.02", "--tool-minutes", "0", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap());
     // ...but refuses to touch a folder it did not make.
     let mine = dir.path().join("mine");
     std::fs::create_dir_all(&mine).unwrap();

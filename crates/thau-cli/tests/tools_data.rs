@@ -91,7 +91,13 @@ fn sft_makes_a_new_checkpoint_and_eval_tools_scores_it() {
     assert_eq!(total, 4);
     assert_eq!(r["tool_accuracy"]["total"], 3);
     // The text report names every figure.
-    let out = ok(thau().args(["eval", "tools", "--max-tokens", "8", "--run"]).arg(&run).arg("--data").arg(&data).output().unwrap());
+    let out = ok(thau()
+        .args(["eval", "tools", "--max-tokens", "8", "--run"])
+        .arg(&run)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap());
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in ["detection (call vs no call)", "which tool", "arguments exactly right", "schema:"] {
         assert!(text.contains(needle), "{text}");
@@ -105,15 +111,21 @@ fn bad_sft_input_gives_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (run, _) = tiny_run(dir.path());
     let missing = dir.path().join("nope.jsonl");
-    fails_with(
-        thau().args(["train", "--run"]).arg(&run).arg("--sft").arg(&missing).output().unwrap(),
-        &["nope.jsonl"],
-    );
+    fails_with(thau().args(["train", "--run"]).arg(&run).arg("--sft").arg(&missing).output().unwrap(), &["nope.jsonl"]);
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"messages\": [{\"role\": \"user\", \"content\": \"hola\"}, {\"role\": \"assistant\", \"content\": \"hola\"}]}\nnot json\n").unwrap();
-    fails_with(thau().args(["train", "--run"]).arg(&run).arg("--sft").arg(&bad).output().unwrap(), &["bad.jsonl", "line 2"]);
     fails_with(
-        thau().args(["eval", "tools", "--run"]).arg(dir.path().join("no-run")).arg("--data").arg(&bad).output().unwrap(),
+        thau().args(["train", "--run"]).arg(&run).arg("--sft").arg(&bad).output().unwrap(),
+        &["bad.jsonl", "line 2"],
+    );
+    fails_with(
+        thau()
+            .args(["eval", "tools", "--run"])
+            .arg(dir.path().join("no-run"))
+            .arg("--data")
+            .arg(&bad)
+            .output()
+            .unwrap(),
         &["line 2"],
     );
     fails_with(

@@ -394,11 +394,11 @@ mod tests {
         let img = ToolCall::new("generate_image", json!({"prompt": "an astronaut dog", "width": 512}));
         let calc = ToolCall::new("calculator", json!({"expression": "12 * 7"}));
         let examples = vec![
-            example("dibuja", Some(img.clone())), // right tool, one argument wrong
-            example("cuenta", Some(calc.clone())), // exact
+            example("dibuja", Some(img.clone())),       // right tool, one argument wrong
+            example("cuenta", Some(calc.clone())),      // exact
             example("cuenta otra", Some(calc.clone())), // no call: false negative
-            example("hola", None),                // true negative
-            example("adiós", None),               // false positive, malformed call
+            example("hola", None),                      // true negative
+            example("adiós", None),                     // false positive, malformed call
         ];
         let answers = [
             emit(&t, "", &[r#"{"name":"generate_image","arguments":{"prompt":"an astronaut dog","width":768}}"#]),

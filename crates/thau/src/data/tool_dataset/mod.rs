@@ -168,7 +168,9 @@ fn example(r: &mut Rng, split: Split, specs: &[ToolSpec]) -> (SftExample, Lang) 
     let mut messages = Vec::new();
     if r.below(4) == 0 {
         messages.push(Message::system(match lang {
-            Lang::Es => *r.pick(&["Eres THAU, un asistente útil.", "Eres THAU. Responde en español.", "Eres un asistente."]),
+            Lang::Es => {
+                *r.pick(&["Eres THAU, un asistente útil.", "Eres THAU. Responde en español.", "Eres un asistente."])
+            }
             Lang::En => *r.pick(&["You are THAU, a helpful assistant.", "You are THAU.", "You are an assistant."]),
         }));
     }
@@ -211,7 +213,14 @@ fn offered_tools(r: &mut Rng, specs: &[ToolSpec], called: &[&str]) -> Vec<ToolSp
 
 /// Append the user's request and the assistant's answer; for a call, when `with_result`, also
 /// the tool's result and the final answer built from it.
-fn push_exchange(r: &mut Rng, messages: &mut Vec<Message>, lang: Lang, user: String, answer: Answer, with_result: bool) {
+fn push_exchange(
+    r: &mut Rng,
+    messages: &mut Vec<Message>,
+    lang: Lang,
+    user: String,
+    answer: Answer,
+    with_result: bool,
+) {
     messages.push(Message::user(user));
     match answer.call {
         None => messages.push(Message::assistant(answer.text)),
@@ -785,7 +794,9 @@ fn tool_result(r: &mut Rng, lang: Lang, call: &ToolCall) -> (String, String) {
             let when = upper_first(&when);
             match lang {
                 Lang::Es => (format!("2026-11-{day:02}: hablamos de {topic}"), format!("{when} hablamos de {topic}.")),
-                Lang::En => (format!("2026-11-{day:02}: we talked about {topic}"), format!("{when} we talked about {topic}.")),
+                Lang::En => {
+                    (format!("2026-11-{day:02}: we talked about {topic}"), format!("{when} we talked about {topic}."))
+                }
             }
         }
         "search_memory" => {
@@ -799,7 +810,9 @@ fn tool_result(r: &mut Rng, lang: Lang, call: &ToolCall) -> (String, String) {
         _ => {
             let (h, m, d) = (r.range(0, 23), r.below(60), r.range(1, 30));
             let (result, text) = match lang {
-                Lang::Es => (format!("2026-11-{d:02} {h:02}:{m:02}"), format!("Son las {h:02}:{m:02} del {d} de noviembre.")),
+                Lang::Es => {
+                    (format!("2026-11-{d:02} {h:02}:{m:02}"), format!("Son las {h:02}:{m:02} del {d} de noviembre."))
+                }
                 Lang::En => (format!("2026-11-{d:02} {h:02}:{m:02}"), format!("It is {h:02}:{m:02} on November {d}.")),
             };
             (result, text)

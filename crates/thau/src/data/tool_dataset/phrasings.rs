@@ -74,8 +74,18 @@ pub(super) const IMAGE: Phrasings = Phrasings {
 
 /// "Make {n} images of {x}" (`count`); `{n}` is the number in words or digits.
 pub(super) const IMAGE_COUNT: Phrasings = Phrasings {
-    es: &["Genera {n} imágenes de {x}", "Hazme {n} dibujos de {x}", "Quiero {n} imágenes de {x}", "Crea {n} versiones de {x}"],
-    en: &["Generate {n} images of {x}", "Make {n} pictures of {x}", "I want {n} drawings of {x}", "Create {n} versions of {x}"],
+    es: &[
+        "Genera {n} imágenes de {x}",
+        "Hazme {n} dibujos de {x}",
+        "Quiero {n} imágenes de {x}",
+        "Crea {n} versiones de {x}",
+    ],
+    en: &[
+        "Generate {n} images of {x}",
+        "Make {n} pictures of {x}",
+        "I want {n} drawings of {x}",
+        "Create {n} versions of {x}",
+    ],
     es_heldout: &["Dame {n} ilustraciones distintas de {x}"],
     en_heldout: &["Give me {n} different illustrations of {x}"],
 };
@@ -268,7 +278,13 @@ pub(super) const DATE: Phrasings = Phrasings {
         "¿En qué día estamos?",
         "¿Hoy qué día es?",
     ],
-    en: &["What day is it today?", "What's today's date?", "Tell me today's date", "What is the date?", "Which day is it?"],
+    en: &[
+        "What day is it today?",
+        "What's today's date?",
+        "Tell me today's date",
+        "What is the date?",
+        "Which day is it?",
+    ],
     es_heldout: &["¿Me recuerdas qué día del calendario es hoy?"],
     en_heldout: &["Remind me what the date is today"],
 };

@@ -59,7 +59,8 @@ fn heldout_phrasings_never_appear_in_training() {
     // And the generated requests: none of the held-out ones was generated for training.
     let d = small();
     let train_requests: HashSet<&str> = d.train.iter().map(|e| last_request(e).0).collect();
-    let leaked: Vec<&str> = d.heldout.iter().map(|e| last_request(e).0).filter(|r| train_requests.contains(r)).collect();
+    let leaked: Vec<&str> =
+        d.heldout.iter().map(|e| last_request(e).0).filter(|r| train_requests.contains(r)).collect();
     assert!(leaked.is_empty(), "held-out requests also in training: {leaked:?}");
 }
 
@@ -67,8 +68,7 @@ fn heldout_phrasings_never_appear_in_training() {
 fn every_tool_is_called_and_a_third_need_none() {
     let d = small();
     for split in [&d.stats.train, &d.stats.heldout] {
-        for tool in
-            ["generate_image", "calculator", "remember", "recall", "search_memory", "current_datetime", "none"]
+        for tool in ["generate_image", "calculator", "remember", "recall", "search_memory", "current_datetime", "none"]
         {
             let n = split.by_tool.get(tool).copied().unwrap_or(0);
             assert!(n * 50 > split.examples, "{tool}: {n} of {}", split.examples);
@@ -89,7 +89,8 @@ fn calls_fit_their_tool_schemas() {
     for ex in d.train.iter().chain(&d.heldout) {
         for m in &ex.messages {
             for c in &m.tool_calls {
-                let spec = ex.tools.iter().find(|s| s.name == c.name).unwrap_or_else(|| panic!("{} not offered", c.name));
+                let spec =
+                    ex.tools.iter().find(|s| s.name == c.name).unwrap_or_else(|| panic!("{} not offered", c.name));
                 let props = spec.parameters["properties"].as_object().unwrap();
                 let args = c.arguments.as_object().unwrap();
                 for req in spec.parameters["required"].as_array().into_iter().flatten() {
@@ -127,7 +128,8 @@ fn image_prompts_are_english_and_arguments_come_from_the_request() {
                 let p = a["prompt"].as_str().unwrap();
                 assert!(p.starts_with("a ") || p.starts_with("an "), "{p}");
                 assert!(!spanish.iter().any(|w| format!(" {p} ").contains(w)), "Spanish in prompt: {p} ({user})");
-                let orientation = lexicon::ORIENTATIONS.iter().any(|(es, en, _)| user.contains(es) || user.contains(en));
+                let orientation =
+                    lexicon::ORIENTATIONS.iter().any(|(es, en, _)| user.contains(es) || user.contains(en));
                 for k in ["width", "height", "seed", "steps"] {
                     let Some(v) = a.get(k) else { continue };
                     if !(orientation && (k == "width" || k == "height")) {
@@ -230,5 +232,10 @@ fn plain_text_keeps_the_tool_list_turns_and_calls() {
     };
     let text = as_plain_text(&ex);
     assert!(text.starts_with("Herramientas / Tools:\n- generate_image("), "{text}");
-    assert!(text.ends_with("\nuser: Dibuja un gato\nassistant: {\"name\":\"generate_image\",\"arguments\":{\"prompt\":\"a cat\"}}"), "{text}");
+    assert!(
+        text.ends_with(
+            "\nuser: Dibuja un gato\nassistant: {\"name\":\"generate_image\",\"arguments\":{\"prompt\":\"a cat\"}}"
+        ),
+        "{text}"
+    );
 }
