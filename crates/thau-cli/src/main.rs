@@ -11,6 +11,7 @@ mod image;
 mod memory;
 mod progress;
 mod serve;
+mod sft;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -84,17 +85,20 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Serve a model over HTTP: OpenAI- and Ollama-compatible API, docs at /docs.
     Serve(serve::ServeArgs),
-    /// Loss, perplexity and bits per byte of a model on a text file.
+    /// Loss, perplexity and bits per byte of a model on a text file (`thau eval tools`: tool calling).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Eval {
+        #[command(subcommand)]
+        what: Option<EvalCmd>,
         /// Run folder with a trained age.
-        #[arg(long)]
-        run: PathBuf,
+        #[arg(long, required = true)]
+        run: Option<PathBuf>,
         /// Age to evaluate (default: the newest trained age).
         #[arg(long)]
         age: Option<u32>,
         /// UTF-8 text file to score.
-        #[arg(long)]
-        text: PathBuf,
+        #[arg(long, required = true)]
+        text: Option<PathBuf>,
         /// Window length in tokens (default: the model's context).
         #[arg(long)]
         seq_len: Option<usize>,
@@ -125,6 +129,13 @@ enum Command {
     Image(image::ImageArgs),
 }
 
+#[derive(Subcommand)]
+enum EvalCmd {
+    /// Tool calling on held-out requests: detection precision/recall, which tool, exact
+    /// arguments, schema validity.
+    Tools(sft::EvalToolsArgs),
+}
+
 #[derive(Args)]
 pub(crate) struct DemoArgs {
     /// Run folder for the demo (reused: a second demo resumes nothing, it starts fresh).
@@ -143,6 +154,9 @@ pub(crate) struct DemoArgs {
     /// Train on the generated corpus only (offline, no fetching).
     #[arg(long)]
     pub(crate) synthetic: bool,
+    /// Minutes of tool-calling fine-tuning after pretraining (0 = skip).
+    #[arg(long, default_value_t = 2.5)]
+    pub(crate) tool_minutes: f64,
 }
 
 #[derive(Subcommand)]
@@ -173,9 +187,13 @@ pub(crate) struct TrainArgs {
     /// Run folder (created if missing): tokenizer, shards, age-N checkpoints, metrics.
     #[arg(long)]
     pub(crate) run: PathBuf,
-    /// Age to train (0, 1, 3, 6, 12, 15).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) age: u32,
+    /// Age to train (0, 1, 3, 6, 12, 15; default 0, or with --sft the newest trained age).
+    #[arg(long)]
+    pub(crate) age: Option<u32>,
+    /// Supervised fine-tuning of the run's age on chat examples (JSONL, `thau data tools`
+    /// writes them): loss on the assistant's turns only. Budget: --steps (default one epoch).
+    #[arg(long, conflicts_with_all = ["corpus", "synthetic", "schedule", "resume", "tokens", "minutes", "preset", "tokenizer", "vocab_size"])]
+    pub(crate) sft: Option<PathBuf>,
     /// Model preset instead of the age's own (tiny, demo, bench, age-N).
     #[arg(long)]
     pub(crate) preset: Option<String>,
@@ -372,7 +390,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let device = thau::device(&cli.device)?;
     match cli.command {
-        Command::Demo(a) => commands::demo(&a.run, a.minutes, &a.prompt, &a.corpus_dir, a.synthetic, &device),
+        Command::Demo(a) => commands::demo(&a, &device),
         Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out, force }) => {
             commands::tokenizer_train(&corpus, vocab_size, &out, force)
         }
@@ -386,7 +404,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => chat::generate(a),
         Command::Chat(a) => chat::chat(a),
         Command::Serve(a) => serve::serve(a),
-        Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
+        Command::Eval { what: Some(EvalCmd::Tools(a)), .. } => sft::eval_tools(a, &device),
+        Command::Eval { what: None, run, age, text, seq_len, json } => {
+            let (Some(run), Some(text)) = (run, text) else { anyhow::bail!("thau eval needs --run and --text") };
+            commands::eval(&run, age, &text, seq_len, json, &device)
+        }
         Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
             bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))
         }
