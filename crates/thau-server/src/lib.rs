@@ -12,6 +12,7 @@
 
 mod bridge;
 mod error;
+mod learn;
 mod native;
 mod ollama;
 mod openai;
@@ -38,6 +39,7 @@ use utoipa::OpenApi;
         openai::chat_completions, openai::completions, openai::list_models, openai::get_model,
         ollama::generate, ollama::chat, ollama::tags, ollama::ps, ollama::show, ollama::version,
         native::health, native::training_status,
+        learn::feedback,
     ),
     tags((name = "openai", description = "OpenAI-compatible"), (name = "ollama", description = "Ollama-compatible"),
          (name = "thau", description = "THAU's own"))
@@ -67,6 +69,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/ps", get(ollama::ps))
         .route("/api/show", post(ollama::show))
         .route("/training/status", get(native::training_status))
+        .route("/feedback", post(learn::feedback))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     let mut app = Router::new()
         .merge(api)
