@@ -88,6 +88,29 @@ pub enum LearnCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Score the model closed-book on a question file (JSONL: question, answer per line).
+    Eval {
+        #[arg(long)]
+        run: PathBuf,
+        /// JSONL questions (`thau learn facts` writes held-out ones).
+        #[arg(long)]
+        questions: PathBuf,
+        #[arg(long)]
+        age: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the benchmark's invented bilingual facts: documents and held-out paraphrased questions.
+    Facts {
+        /// Folder to write velmora_es.md, velmora_en.md and heldout.jsonl into.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many invented people (3 facts each, in both languages).
+        #[arg(long, default_value_t = 60)]
+        people: usize,
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+    },
     /// Automatic learning when enough feedback accumulates (off by default).
     Schedule {
         #[arg(long)]
@@ -221,6 +244,18 @@ pub fn run(cmd: LearnCmd) -> Result<()> {
             Ok(())
         }
         LearnCmd::History { run, json } => history(&run, json),
+        LearnCmd::Eval { run, questions, age, json } => eval(&run, &questions, age, json),
+        LearnCmd::Facts { out, people, seed } => {
+            let ps = learn::facts::people(people, seed);
+            let (es, en) = learn::facts::documents(&ps);
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            thau::fs::write_atomic(&out.join("velmora_es.md"), es.as_bytes())?;
+            thau::fs::write_atomic(&out.join("velmora_en.md"), en.as_bytes())?;
+            let lines: Vec<String> = learn::facts::paraphrases(&ps).iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
+            thau::fs::write_atomic(&out.join("heldout.jsonl"), (lines.join("\n") + "\n").as_bytes())?;
+            println!("{} people, {} facts per language, {} held-out questions in {}", ps.len(), ps.len() * 3, lines.len(), out.display());
+            Ok(())
+        }
         LearnCmd::Schedule { run, enable, disable, min_feedback, min_interval_hours } => {
             let store = LearnStore::open(&run)?;
             let mut s = learn::schedule::load(&store)?;
@@ -521,6 +556,44 @@ pub fn feedback(a: FeedbackArgs) -> Result<()> {
             f.id,
             if f.correction.is_some() { " with a correction" } else { "" },
             st.reason
+        );
+    }
+    Ok(())
+}
+
+fn eval(run: &Path, questions: &Path, age: Option<u32>, json: bool) -> Result<()> {
+    let text = std::fs::read_to_string(questions).with_context(|| format!("reading {}", questions.display()))?;
+    let mut qs = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", questions.display(), i + 1))?;
+        let (Some(q), Some(a)) = (v["question"].as_str(), v["answer"].as_str()) else {
+            bail!("{}:{}: each line needs \"question\" and \"answer\" strings", questions.display(), i + 1);
+        };
+        qs.push(learn::Question {
+            question: q.into(),
+            answer: a.into(),
+            passage: v["passage"].as_str().unwrap_or("").into(),
+            evidence: String::new(),
+            kind: learn::QuestionKind::Wh,
+            lang: v["lang"].as_str().unwrap_or("").into(),
+        });
+    }
+    if qs.is_empty() {
+        bail!("{} has no questions", questions.display());
+    }
+    let (tok, model, age) = RunDir::new(run).load_latest(age, &candle_core::Device::Cpu)?;
+    let scored = learn::score::score_llama(&model, &tok, &qs)?;
+    let sum = learn::ScoreSummary::of(&scored);
+    if json {
+        println!("{}", serde_json::json!({"age": age, "summary": sum}));
+    } else {
+        println!(
+            "{} questions (age {age}): accuracy {:.1}%, exact match {:.1}%, F1 {:.3}, answer log-likelihood {:.3}",
+            sum.questions,
+            sum.accuracy * 100.0,
+            sum.exact_match * 100.0,
+            sum.f1,
+            sum.answer_logprob
         );
     }
     Ok(())
