@@ -219,7 +219,7 @@ fn tiny_run(dir: &Path, people: usize) -> std::path::PathBuf {
         run: run.clone(),
         age: 0,
         preset: Some("tiny".into()),
-        corpus: CorpusSource::Synthetic { bytes: 200_000 },
+        corpus: CorpusSource::Synthetic { bytes: 100_000 },
         tokenizer: None,
         vocab_size: Some(512),
         config: TrainConfig {
