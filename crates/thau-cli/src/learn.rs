@@ -251,9 +251,16 @@ pub fn run(cmd: LearnCmd) -> Result<()> {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             thau::fs::write_atomic(&out.join("velmora_es.md"), es.as_bytes())?;
             thau::fs::write_atomic(&out.join("velmora_en.md"), en.as_bytes())?;
-            let lines: Vec<String> = learn::facts::paraphrases(&ps).iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
+            let lines: Vec<String> =
+                learn::facts::paraphrases(&ps).iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
             thau::fs::write_atomic(&out.join("heldout.jsonl"), (lines.join("\n") + "\n").as_bytes())?;
-            println!("{} people, {} facts per language, {} held-out questions in {}", ps.len(), ps.len() * 3, lines.len(), out.display());
+            println!(
+                "{} people, {} facts per language, {} held-out questions in {}",
+                ps.len(),
+                ps.len() * 3,
+                lines.len(),
+                out.display()
+            );
             Ok(())
         }
         LearnCmd::Schedule { run, enable, disable, min_feedback, min_interval_hours } => {
@@ -309,16 +316,33 @@ fn add(run: &Path, paths: &[PathBuf]) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn questions(run: &Path, topic: &str, n: usize, model_questions: usize, no_score: bool, mem: &MemArgs, age: Option<u32>, json: bool) -> Result<()> {
+fn questions(
+    run: &Path,
+    topic: &str,
+    n: usize,
+    model_questions: usize,
+    no_score: bool,
+    mem: &MemArgs,
+    age: Option<u32>,
+    json: bool,
+) -> Result<()> {
     let store = LearnStore::open(run)?;
     let source = mem.source(run);
     let memory = source.as_ref().map(|m| thau::memory::MemoryStore::open(&m.db)).transpose()?;
     let passages = learn::all_passages(&store, memory.as_ref().map(|m| (m, mem.user.as_str())))?;
-    let mut qs = learn::generate_questions(&passages, &learn::GenerateQuestions { topic: topic.into(), limit: n, ..Default::default() });
-    let loaded = if no_score && model_questions == 0 { None } else { Some(RunDir::new(run).load_latest(age, &candle_core::Device::Cpu)?) };
+    let mut qs = learn::generate_questions(
+        &passages,
+        &learn::GenerateQuestions { topic: topic.into(), limit: n, ..Default::default() },
+    );
+    let loaded = if no_score && model_questions == 0 {
+        None
+    } else {
+        Some(RunDir::new(run).load_latest(age, &candle_core::Device::Cpu)?)
+    };
     if let (Some((tok, model, _)), true) = (&loaded, model_questions > 0) {
         let infer = thau::infer::InferModel::from_llama(model, thau::infer::WeightDtype::F32)?;
-        let topical: Vec<_> = passages.iter().filter(|p| topic.is_empty() || learn::text::mentions(&p.text, topic)).collect();
+        let topical: Vec<_> =
+            passages.iter().filter(|p| topic.is_empty() || learn::text::mentions(&p.text, topic)).collect();
         let mut kept = 0;
         for (i, p) in topical.iter().cycle().take(model_questions * 3).enumerate() {
             if kept >= model_questions {
@@ -332,7 +356,11 @@ fn questions(run: &Path, topic: &str, n: usize, model_questions: usize, no_score
         eprintln!("the model wrote {kept} grounded questions of the {model_questions} asked for");
     }
     if qs.is_empty() {
-        bail!("no question could be made{}: add documents with `thau learn add --run {} FILE`", if topic.is_empty() { String::new() } else { format!(" about '{topic}'") }, run.display());
+        bail!(
+            "no question could be made{}: add documents with `thau learn add --run {} FILE`",
+            if topic.is_empty() { String::new() } else { format!(" about '{topic}'") },
+            run.display()
+        );
     }
     let Some((tok, model, _)) = loaded.filter(|_| !no_score) else {
         for q in &qs {
@@ -377,18 +405,30 @@ fn questions(run: &Path, topic: &str, n: usize, model_questions: usize, no_score
     Ok(())
 }
 
-fn gaps(run: &Path, mem: &MemArgs, since: i64, perplexity: Option<f64>, embedding_model: Option<String>, json: bool) -> Result<()> {
+fn gaps(
+    run: &Path,
+    mem: &MemArgs,
+    since: i64,
+    perplexity: Option<f64>,
+    embedding_model: Option<String>,
+    json: bool,
+) -> Result<()> {
     let Some(source) = mem.source(run) else {
         bail!("no memory database with conversations: pass --db FILE (the file `thau memory` and `thau chat` write)");
     };
     let memory = thau::memory::MemoryStore::open(&source.db)?;
     let store = LearnStore::open(run)?;
     let embedder = match embedding_model.or_else(|| std::env::var(thau::memory::EMBEDDING_MODEL_ENV).ok()) {
-        Some(spec) => Some(thau::memory::Embedder::load(&spec).with_context(|| format!("loading embedding model {spec}"))?),
+        Some(spec) => {
+            Some(thau::memory::Embedder::load(&spec).with_context(|| format!("loading embedding model {spec}"))?)
+        }
         None => None,
     };
     let loaded = perplexity.map(|_| RunDir::new(run).load_latest(None, &candle_core::Device::Cpu)).transpose()?;
-    let infer = loaded.as_ref().map(|(_, m, _)| thau::infer::InferModel::from_llama(m, thau::infer::WeightDtype::F32)).transpose()?;
+    let infer = loaded
+        .as_ref()
+        .map(|(_, m, _)| thau::infer::InferModel::from_llama(m, thau::infer::WeightDtype::F32))
+        .transpose()?;
     let opts = learn::gaps::DetectOptions {
         user: source.user.clone(),
         since,
@@ -411,7 +451,13 @@ fn gaps(run: &Path, mem: &MemArgs, since: i64, perplexity: Option<f64>, embeddin
         let ev: Vec<String> = g.evidence.iter().map(|(s, n)| format!("{} {n}", s.as_str())).collect();
         println!("{:<32} {:>5}  {}", g.topic, g.count, ev.join(", "));
         for gap in g.gaps.iter().take(3) {
-            println!("    turn {}: «{}» → «{}»{}", gap.turn_id, gap.question, gap.answer, gap.correction.as_ref().map(|c| format!(" (correction: {c})")).unwrap_or_default());
+            println!(
+                "    turn {}: «{}» → «{}»{}",
+                gap.turn_id,
+                gap.question,
+                gap.answer,
+                gap.correction.as_ref().map(|c| format!(" (correction: {c})")).unwrap_or_default()
+            );
         }
     }
     Ok(())
@@ -469,7 +515,11 @@ fn learn_run(a: RunArgs) -> Result<()> {
         ..Default::default()
     };
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {pos}/{len} · {msg}").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {pos}/{len} · {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     let rec = learn::learn(&a.run, &opts, &mut |p| match p {
         Progress::Stage(s) => bar.println(s),
         Progress::Step { phase, step, total, loss } => {
@@ -516,7 +566,11 @@ fn print_record(r: &learn::RunRecord) {
         println!("  - {reason}");
     }
     match &r.checkpoint_after {
-        Some(c) => println!("  new checkpoint {} (from {}); `thau learn undo` restores the old one", c.display(), r.checkpoint_before.display()),
+        Some(c) => println!(
+            "  new checkpoint {} (from {}); `thau learn undo` restores the old one",
+            c.display(),
+            r.checkpoint_before.display()
+        ),
         None => println!("  checkpoint unchanged: {}", r.checkpoint_before.display()),
     }
 }
@@ -565,7 +619,8 @@ fn eval(run: &Path, questions: &Path, age: Option<u32>, json: bool) -> Result<()
     let text = std::fs::read_to_string(questions).with_context(|| format!("reading {}", questions.display()))?;
     let mut qs = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", questions.display(), i + 1))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", questions.display(), i + 1))?;
         let (Some(q), Some(a)) = (v["question"].as_str(), v["answer"].as_str()) else {
             bail!("{}:{}: each line needs \"question\" and \"answer\" strings", questions.display(), i + 1);
         };

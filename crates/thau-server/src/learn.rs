@@ -49,7 +49,14 @@ pub async fn feedback(
         let db = [run.join("memory.sqlite"), thau::memory::default_db_path()].into_iter().find(|p| p.exists());
         let memory = db.map(|p| thau::memory::MemoryStore::open(&p)).transpose()?;
         let user = req.user.as_deref().unwrap_or("default");
-        let f = thau::learn::feedback::record(&store, memory.as_ref(), user, req.turn_id, rating, req.correction.as_deref())?;
+        let f = thau::learn::feedback::record(
+            &store,
+            memory.as_ref(),
+            user,
+            req.turn_id,
+            rating,
+            req.correction.as_deref(),
+        )?;
         let schedule = thau::learn::schedule::status(&run, &store, thau::memory::now_ms())?;
         Ok(json!({"feedback": f, "learning": schedule}))
     })

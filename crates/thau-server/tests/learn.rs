@@ -48,7 +48,9 @@ async fn feedback_is_stored_with_its_turn() {
     drop(m);
     let app = app(Some(run.clone()));
 
-    let (s, v) = post(&app, "/feedback", json!({"turn_id": a.id, "rating": "down", "correction": "En Tarsis.", "user": "ana"})).await;
+    let (s, v) =
+        post(&app, "/feedback", json!({"turn_id": a.id, "rating": "down", "correction": "En Tarsis.", "user": "ana"}))
+            .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["feedback"]["question"], "¿Dónde nació Aldo?");
     assert_eq!(v["feedback"]["answer"], "En Marte.");

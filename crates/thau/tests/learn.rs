@@ -96,7 +96,11 @@ fn conversation_store(dir: &Path) -> MemoryStore {
         &mut m,
         "ana",
         None,
-        &[c("user", "¿Dónde nació Aldo Ferrán?"), c("assistant", "Lo siento, no sé dónde nació."), c("user", "gracias")],
+        &[
+            c("user", "¿Dónde nació Aldo Ferrán?"),
+            c("assistant", "Lo siento, no sé dónde nació."),
+            c("user", "gracias"),
+        ],
         t0,
     )
     .unwrap();
@@ -118,7 +122,11 @@ fn conversation_store(dir: &Path) -> MemoryStore {
         &mut m,
         "ana",
         None,
-        &[c("user", "Calcula 2+2"), c("tool", "{\"error\": \"calculator failed\"}"), c("assistant", "No pude calcularlo.")],
+        &[
+            c("user", "Calcula 2+2"),
+            c("tool", "{\"error\": \"calculator failed\"}"),
+            c("assistant", "No pude calcularlo."),
+        ],
         t0 + 120_000,
     )
     .unwrap();
@@ -136,7 +144,8 @@ fn gaps_from_a_synthetic_conversation_store() {
     let store = LearnStore::open(&run).unwrap();
     let turns = m.turns_between("ana", 0, i64::MAX, None, 100).unwrap();
     let capital = turns.iter().find(|t| t.text == "The capital is Tarsis.").unwrap();
-    let f = learn::feedback::record(&store, Some(&m), "ana", capital.id, -1, Some("The capital of Quelbe is Orvián.")).unwrap();
+    let f = learn::feedback::record(&store, Some(&m), "ana", capital.id, -1, Some("The capital of Quelbe is Orvián."))
+        .unwrap();
     assert_eq!(f.question.as_deref(), Some("What is the capital of Quelbe?"));
     assert_eq!(f.answer.as_deref(), Some("The capital is Tarsis."));
     // Feedback on a user turn or an unknown turn is refused, naming the turn.
@@ -148,7 +157,8 @@ fn gaps_from_a_synthetic_conversation_store() {
 
     let opts = learn::gaps::DetectOptions { user: "ana".into(), ..Default::default() };
     let gaps = learn::gaps::detect(&m, &store.feedback(0, false).unwrap(), &opts).unwrap();
-    let find = |text: &str| gaps.iter().find(|g| g.answer == text).unwrap_or_else(|| panic!("no gap for {text}: {gaps:?}"));
+    let find =
+        |text: &str| gaps.iter().find(|g| g.answer == text).unwrap_or_else(|| panic!("no gap for {text}: {gaps:?}"));
     assert_eq!(find("Lo siento, no sé dónde nació.").signals, vec![learn::Signal::DontKnow]);
     let corr = find("Nació en 1950.");
     assert_eq!(corr.signals, vec![learn::Signal::Correction]);
@@ -157,7 +167,12 @@ fn gaps_from_a_synthetic_conversation_store() {
     assert!(find("No pude calcularlo.").signals.contains(&learn::Signal::ToolFailure));
     assert_eq!(gaps.len(), 4, "bob's turns are not ana's: {gaps:?}");
     // Since: only the later episodes.
-    let later = learn::gaps::detect(&m, &[], &learn::gaps::DetectOptions { user: "ana".into(), since: 1_700_000_060_000, ..Default::default() }).unwrap();
+    let later = learn::gaps::detect(
+        &m,
+        &[],
+        &learn::gaps::DetectOptions { user: "ana".into(), since: 1_700_000_060_000, ..Default::default() },
+    )
+    .unwrap();
     assert!(later.iter().all(|g| g.created_at >= 1_700_000_060_000) && later.len() == 2, "{later:?}");
 
     // Grouping by keyword overlap: both questions about Aldo Ferrán's birth land together.
@@ -182,7 +197,10 @@ fn dataset_from_gaps_cites_sources_and_teaches_every_wording() {
     assert_eq!(ds.examples.len(), 2, "{:?}", ds.examples);
     assert_eq!(ds.examples[0].origin, learn::Origin::GapQuestion);
     assert_eq!(ds.examples[1].origin, learn::Origin::Sibling);
-    assert!(ds.examples.iter().all(|e| e.sources == vec!["d1:p1".to_string()] && e.evidence == "Aldo Ferrán nació en Velmora."));
+    assert!(ds
+        .examples
+        .iter()
+        .all(|e| e.sources == vec!["d1:p1".to_string()] && e.evidence == "Aldo Ferrán nació en Velmora."));
     let msgs = &ds.examples[0].example.messages;
     assert_eq!((msgs[0].content.as_str(), msgs[1].content.as_str()), ("¿Dónde nació Aldo Ferrán?", "Velmora"));
     // Conversation gaps: a correction is taught as given; a question a passage answers gets
@@ -198,7 +216,11 @@ fn dataset_from_gaps_cites_sources_and_teaches_every_wording() {
         perplexity: None,
     };
     ds.add_conversation_gaps(
-        &[g("¿En qué trabaja Aldo Ferrán?", None, 7), g("¿Cuándo?", Some("En 1873."), 8), g("¿Quién pintó la Luna?", None, 9)],
+        &[
+            g("¿En qué trabaja Aldo Ferrán?", None, 7),
+            g("¿Cuándo?", Some("En 1873."), 8),
+            g("¿Quién pintó la Luna?", None, 9),
+        ],
         &ps,
     );
     assert_eq!(ds.examples[2].example.messages[1].content, "Aldo Ferrán trabaja como herrero.");
@@ -324,7 +346,9 @@ fn lora_run_merges_when_kept_and_status_shows_the_schedule() {
     let l = st.learning.unwrap();
     assert_eq!(l.runs, 1);
     assert!(!l.due, "{}", l.reason);
-    store.add_feedback(&learn::NewFeedback { turn_id: 3, user: "default".into(), rating: -1, ..Default::default() }).unwrap();
+    store
+        .add_feedback(&learn::NewFeedback { turn_id: 3, user: "default".into(), rating: -1, ..Default::default() })
+        .unwrap();
     let l = thau::status::run_status(&RunDir::new(&run)).unwrap().learning.unwrap();
     assert!(l.due && l.pending_negative == 1, "{l:?}");
 }

@@ -88,8 +88,11 @@ impl Dataset {
             if !seen.insert((q.question.clone(), q.answer.clone())) {
                 continue;
             }
-            let origin =
-                if gap_set.contains(&(q.question.as_str(), q.answer.as_str())) { Origin::GapQuestion } else { Origin::Sibling };
+            let origin = if gap_set.contains(&(q.question.as_str(), q.answer.as_str())) {
+                Origin::GapQuestion
+            } else {
+                Origin::Sibling
+            };
             self.examples.push(Example {
                 example: qa_example(&q.question, &q.answer),
                 origin,

@@ -36,7 +36,8 @@ const TRADES: &[(&str, &str)] = &[
     ("carpintero", "carpenter"),
     ("tejedora", "weaver"),
 ];
-const FIRST: &[&str] = &["Ald", "Ber", "Cal", "Dor", "Em", "Fel", "Gar", "Hil", "Ix", "Jov", "Kel", "Lum", "Mir", "Nor"];
+const FIRST: &[&str] =
+    &["Ald", "Ber", "Cal", "Dor", "Em", "Fel", "Gar", "Hil", "Ix", "Jov", "Kel", "Lum", "Mir", "Nor"];
 const FIRST_END: &[&str] = &["o", "a", "ino", "ena", "ur", "is"];
 const LAST: &[&str] = &["Ferr", "Quint", "Sarv", "Olm", "Brec", "Tavel", "Urd", "Zamb", "Plas", "Gorr"];
 const LAST_END: &[&str] = &["án", "ela", "oz", "ino", "edo", "ás"];

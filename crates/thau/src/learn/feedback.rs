@@ -21,19 +21,27 @@ pub fn parse_rating(s: &str) -> Result<i8> {
 pub fn turn_context(memory: &MemoryStore, user: &str, turn_id: i64) -> Result<(String, String)> {
     let row: Option<(i64, String)> = memory
         .conn()
-        .query_row("SELECT episode_id, role FROM turns WHERE id = ?1 AND user_id = ?2", rusqlite::params![turn_id, user], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT episode_id, role FROM turns WHERE id = ?1 AND user_id = ?2",
+            rusqlite::params![turn_id, user],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()
         .map_err(|e| memory.err(e))?;
     let Some((episode, role)) = row else {
         return Err(Error::invalid(
             "turn",
-            format!("turn {turn_id} of user '{user}' is not in {}: `thau memory log` shows turn ids", memory.path().display()),
+            format!(
+                "turn {turn_id} of user '{user}' is not in {}: `thau memory log` shows turn ids",
+                memory.path().display()
+            ),
         ));
     };
     if role != "assistant" {
-        return Err(Error::invalid("turn", format!("turn {turn_id} is a {role} turn: feedback rates the assistant's answers")));
+        return Err(Error::invalid(
+            "turn",
+            format!("turn {turn_id} is a {role} turn: feedback rates the assistant's answers"),
+        ));
     }
     let turns = memory.episode_turns(episode)?;
     let pos = turns.iter().position(|t| t.id == turn_id).unwrap_or(0);

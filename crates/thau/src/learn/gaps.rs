@@ -124,7 +124,8 @@ fn correction_re() -> &'static Regex {
 fn tool_failure_re() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
-        Regex::new(r#"(?i)("error"\s*:|\berror\b|\bfailed\b|\bfall[oó]\b|no se pudo|exception|traceback)"#).expect("valid regex")
+        Regex::new(r#"(?i)("error"\s*:|\berror\b|\bfailed\b|\bfall[oó]\b|no se pudo|exception|traceback)"#)
+            .expect("valid regex")
     })
 }
 
@@ -167,7 +168,8 @@ pub fn detect(memory: &MemoryStore, feedback: &[Feedback], opts: &DetectOptions)
             if t.role != "assistant" {
                 continue;
             }
-            let question = turns[..i].iter().rev().find(|p| p.role == "user").map(|p| p.text.clone()).unwrap_or_default();
+            let question =
+                turns[..i].iter().rev().find(|p| p.role == "user").map(|p| p.text.clone()).unwrap_or_default();
             let next_user = turns[i + 1..].iter().find(|n| n.role == "user");
             let mut signals = Vec::new();
             let mut correction = None;
@@ -221,8 +223,10 @@ pub fn detect(memory: &MemoryStore, feedback: &[Feedback], opts: &DetectOptions)
 /// embedding cosine, or content-word Jaccard overlap of the question), else starts a group.
 /// Groups are returned largest first.
 pub fn group(gaps: Vec<Gap>, opts: &DetectOptions) -> Result<Vec<GapGroup>> {
-    let words: Vec<Vec<String>> =
-        gaps.iter().map(|g| content_words(&format!("{} {}", g.question, g.correction.as_deref().unwrap_or("")))).collect();
+    let words: Vec<Vec<String>> = gaps
+        .iter()
+        .map(|g| content_words(&format!("{} {}", g.question, g.correction.as_deref().unwrap_or(""))))
+        .collect();
     let vectors: Option<Vec<Vec<f32>>> = match opts.embedder {
         Some(e) => {
             let texts: Vec<&str> = gaps.iter().map(|g| g.question.as_str()).collect();

@@ -40,7 +40,13 @@ pub struct GateResult {
 }
 
 /// Decide.
-pub fn decide(policy: GatePolicy, before: ScoreSummary, after: ScoreSummary, general_before: f64, general_after: f64) -> GateResult {
+pub fn decide(
+    policy: GatePolicy,
+    before: ScoreSummary,
+    after: ScoreSummary,
+    general_before: f64,
+    general_after: f64,
+) -> GateResult {
     let mut reasons = Vec::new();
     let acc_up = after.accuracy > before.accuracy + 1e-9;
     let acc_down = after.accuracy + 1e-9 < before.accuracy;

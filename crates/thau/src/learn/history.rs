@@ -98,11 +98,7 @@ pub fn runs_dir(run: &Path) -> PathBuf {
 pub fn list(run: &Path) -> Result<Vec<RunRecord>> {
     let dir = runs_dir(run);
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect(),
+        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&dir, e)),
     };
@@ -139,10 +135,13 @@ pub fn undo(run: &Path) -> Result<RunRecord> {
     let Some(mut rec) = records.into_iter().rev().find(|r| r.outcome == Outcome::Kept) else {
         return Err(Error::invalid("undo", "no kept learning run to undo: `thau learn history` lists them"));
     };
-    let after = rec
-        .checkpoint_after
-        .clone()
-        .ok_or_else(|| Error::corrupt(runs_dir(run).join(format!("{}.json", rec.id)), "kept run without a checkpoint", "move the record aside"))?;
+    let after = rec.checkpoint_after.clone().ok_or_else(|| {
+        Error::corrupt(
+            runs_dir(run).join(format!("{}.json", rec.id)),
+            "kept run without a checkpoint",
+            "move the record aside",
+        )
+    })?;
     let rd = RunDir::new(run);
     let latest = rd.latest(rec.age)?;
     if latest.dir != after {

@@ -41,7 +41,8 @@ pub struct Question {
 }
 
 /// Spanish and English month names, for date spans.
-const MONTHS_ES: &str = "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre";
+const MONTHS_ES: &str =
+    "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre";
 const MONTHS_EN: &str = "January|February|March|April|May|June|July|August|September|October|November|December";
 
 /// One sentence pattern: a regex with groups `x` (subject) and `y` (answer), and a question
@@ -59,7 +60,8 @@ fn patterns() -> &'static [Pattern] {
         let x = r"^(?P<x>[\p{Lu}\d][\p{L}\d'’\-]*(?:\s+[\p{L}\d'’\-]+){0,5}?)";
         let year = r"(?P<y>\d{3,4})";
         let date_es = format!(r"(?P<y>\d{{1,2}} de (?:{MONTHS_ES})(?: de \d{{3,4}})?)");
-        let date_en = format!(r"(?P<y>(?:{MONTHS_EN}) \d{{1,2}}(?:, \d{{3,4}})?|\d{{1,2}} (?:{MONTHS_EN})(?: \d{{3,4}})?)");
+        let date_en =
+            format!(r"(?P<y>(?:{MONTHS_EN}) \d{{1,2}}(?:, \d{{3,4}})?|\d{{1,2}} (?:{MONTHS_EN})(?: \d{{3,4}})?)");
         let obj = r"(?P<y>[^,;:.!?]{1,80}?)";
         let end = r"\s*(?:[,;:.!?]|$| y | and | que | which | who | where | donde | por | by )";
         let place = r"(?P<y>\p{Lu}[\p{L}'’\-]*(?:\s+(?:de |del |la |el |los |las |of |the )?\p{Lu}[\p{L}'’\-]*)*)";
@@ -89,7 +91,11 @@ fn patterns() -> &'static [Pattern] {
             ("en", format!(r"{x} died in {place}"), "Where did {x} die?"),
             ("en", format!(r"{x} was founded in {year}{end}"), "When was {x} founded?"),
             ("en", format!(r"{x} was founded (?:in \d+ )?by {place}"), "Who founded {x}?"),
-            ("en", format!(r"{x} (?:is celebrated|is held|takes place) (?:every year )?on {date_en}"), "When is {x} celebrated?"),
+            (
+                "en",
+                format!(r"{x} (?:is celebrated|is held|takes place) (?:every year )?on {date_en}"),
+                "When is {x} celebrated?",
+            ),
             ("en", format!(r"{x} has {num} {noun}{end}"), "How many {n} does {x} have?"),
             ("en", format!(r"{x} lives in {place}"), "Where does {x} live?"),
             ("en", format!(r"{x} works as (?:a |an )?{obj}{end}"), "What does {x} work as?"),
@@ -99,7 +105,11 @@ fn patterns() -> &'static [Pattern] {
         ];
         table
             .into_iter()
-            .map(|(lang, re, template)| Pattern { lang, re: Regex::new(&re).expect("valid question pattern"), template })
+            .map(|(lang, re, template)| Pattern {
+                lang,
+                re: Regex::new(&re).expect("valid question pattern"),
+                template,
+            })
             .collect()
     })
 }
@@ -120,7 +130,8 @@ fn cloze_spans() -> &'static Regex {
 fn is_common_capitalised(w: &str) -> bool {
     const COMMON: &[&str] = &[
         "El", "La", "Los", "Las", "Un", "Una", "En", "The", "A", "An", "In", "On", "It", "He", "She", "They", "Él",
-        "Ella", "Ellos", "Es", "Este", "Esta", "This", "That", "Cada", "Every", "Su", "His", "Her", "Their", "Y", "And",
+        "Ella", "Ellos", "Es", "Este", "Esta", "This", "That", "Cada", "Every", "Su", "His", "Her", "Their", "Y",
+        "And",
     ];
     COMMON.contains(&w)
 }
@@ -130,7 +141,13 @@ fn sentence_lang(sentence: &str, passage_lang: Option<&str>) -> String {
     passage_lang
         .map(str::to_string)
         .or_else(|| crate::data::clean::detect_language(sentence).map(|l| l.code().to_string()))
-        .unwrap_or_else(|| if sentence.contains(" the ") || sentence.contains(" was ") { "en".into() } else { "es".into() })
+        .unwrap_or_else(|| {
+            if sentence.contains(" the ") || sentence.contains(" was ") {
+                "en".into()
+            } else {
+                "es".into()
+            }
+        })
 }
 
 /// Trim a captured answer: no trailing punctuation or spaces, at most 8 words.
@@ -184,17 +201,12 @@ pub fn cloze_question(sentence: &str, passage_id: &str, lang: Option<&str>) -> O
     if sentence.split_whitespace().count() < 4 {
         return None;
     }
-    let span = cloze_spans()
-        .find_iter(sentence)
-        .filter(|m| m.start() > 0 && !is_common_capitalised(m.as_str()))
-        .last()?;
+    let span =
+        cloze_spans().find_iter(sentence).filter(|m| m.start() > 0 && !is_common_capitalised(m.as_str())).last()?;
     let answer = clean_span(span.as_str())?;
     let blanked = format!("{}____{}", &sentence[..span.start()], &sentence[span.end()..]);
-    let question = if lang == "es" {
-        format!("Completa: «{blanked}»")
-    } else {
-        format!("Fill in the blank: \"{blanked}\"")
-    };
+    let question =
+        if lang == "es" { format!("Completa: «{blanked}»") } else { format!("Fill in the blank: \"{blanked}\"") };
     Some(Question {
         question,
         answer,
@@ -315,7 +327,11 @@ mod tests {
     #[test]
     fn generate_filters_by_topic_and_cites() {
         let ps = vec![
-            Passage { id: "d1:p1".into(), text: "Velmora fue fundada en 1642. Tiene un río.".into(), lang: Some("es".into()) },
+            Passage {
+                id: "d1:p1".into(),
+                text: "Velmora fue fundada en 1642. Tiene un río.".into(),
+                lang: Some("es".into()),
+            },
             Passage { id: "d1:p2".into(), text: "Tarsis fue fundada en 1700.".into(), lang: Some("es".into()) },
         ];
         let qs = generate(&ps, &GenerateQuestions { topic: "velmora".into(), limit: 10, ..Default::default() });

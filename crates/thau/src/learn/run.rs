@@ -119,13 +119,17 @@ pub fn prepare(
     let memory = open_memory(&opts.memory)?;
     let user = opts.memory.as_ref().map(|m| m.user.clone()).unwrap_or_else(|| "default".into());
     let passages = all_passages(store, memory.as_ref().map(|m| (m, user.as_str())))?;
-    let questions =
-        generate(&passages, &GenerateQuestions { topic: opts.topic.clone(), limit: opts.max_questions, ..Default::default() });
+    let questions = generate(
+        &passages,
+        &GenerateQuestions { topic: opts.topic.clone(), limit: opts.max_questions, ..Default::default() },
+    );
     let scored = score_llama(model, tok, &questions)?;
     let wrong: Vec<Question> = scored.iter().filter(|s| !s.correct).map(|s| s.question.clone()).collect();
     let feedback = store.feedback(0, true)?;
     let conversation_gaps = match &memory {
-        Some(m) => gaps::detect(m, &feedback, &DetectOptions { user: user.clone(), since: opts.since, ..Default::default() })?,
+        Some(m) => {
+            gaps::detect(m, &feedback, &DetectOptions { user: user.clone(), since: opts.since, ..Default::default() })?
+        }
         None => Vec::new(),
     };
     let mut dataset = Dataset::default();
@@ -218,7 +222,10 @@ pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)
 
     // ---- data for training and the general check -------------------------------------------
     let val = shard(&rd, "val.bin")?.ok_or_else(|| {
-        Error::not_found(rd.data_dir().join("val.bin"), "the gate needs the run's validation shard to check forgetting: run `thau train` on this run first")
+        Error::not_found(
+            rd.data_dir().join("val.bin"),
+            "the gate needs the run's validation shard to check forgetting: run `thau train` on this run first",
+        )
     })?;
     let train_shard = if opts.replay { shard(&rd, "train.bin")? } else { None };
     if opts.replay && train_shard.is_none() {
@@ -265,11 +272,19 @@ pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)
             let train_enc = Encodings::new(&model, &tok, &train_ex)?;
             let held_enc = Encodings::new(&model, &tok, &held_ex)?;
             let held_refs: Vec<_> = held_enc.rows.iter().collect();
-            let checkpoints = if opts.steps.is_some() { vec![max_steps] } else { vec![max_steps / 3, 2 * max_steps / 3, max_steps] };
+            let checkpoints =
+                if opts.steps.is_some() { vec![max_steps] } else { vec![max_steps / 3, 2 * max_steps / 3, max_steps] };
             for &lr in &lrs {
                 progress(Progress::Stage(format!("sweep: lr {lr:e}, up to {max_steps} steps")));
                 trainable_snapshot.restore(&trainable)?;
-                let cfg = TuneConfig { steps: max_steps, lr, batch_size: opts.batch_size, replay: opts.replay, seed: opts.seed, ..TuneConfig::default() };
+                let cfg = TuneConfig {
+                    steps: max_steps,
+                    lr,
+                    batch_size: opts.batch_size,
+                    replay: opts.replay,
+                    seed: opts.seed,
+                    ..TuneConfig::default()
+                };
                 let mut points = Vec::new();
                 let phase = format!("sweep lr={lr:e}");
                 let res = tune(
@@ -282,8 +297,16 @@ pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)
                     &mut |step| {
                         let answer = answer_loss(&model, &held_refs)?;
                         let gl = general.loss(&model)?;
-                        let ok = answer.is_finite() && gl.is_finite() && (gl - general_before) / general_before <= opts.policy.max_general_regression;
-                        points.push(SweepPoint { lr, steps: step, answer_loss: answer, general_loss: gl, eligible: ok });
+                        let ok = answer.is_finite()
+                            && gl.is_finite()
+                            && (gl - general_before) / general_before <= opts.policy.max_general_regression;
+                        points.push(SweepPoint {
+                            lr,
+                            steps: step,
+                            answer_loss: answer,
+                            general_loss: gl,
+                            eligible: ok,
+                        });
                         Ok(())
                     },
                     &mut |step, loss| progress(Progress::Step { phase: phase.clone(), step, total: max_steps, loss }),
@@ -292,7 +315,13 @@ pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)
                     Ok(_) => {}
                     Err(Error::Diverged { step, .. }) => {
                         tracing::info!(lr, step, "sweep candidate diverged");
-                        points.push(SweepPoint { lr, steps: step, answer_loss: f64::NAN, general_loss: f64::NAN, eligible: false });
+                        points.push(SweepPoint {
+                            lr,
+                            steps: step,
+                            answer_loss: f64::NAN,
+                            general_loss: f64::NAN,
+                            eligible: false,
+                        });
                     }
                     Err(e) => return Err(e),
                 }
@@ -303,7 +332,13 @@ pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)
                 .filter(|p| p.eligible)
                 .min_by(|a, b| a.answer_loss.total_cmp(&b.answer_loss))
                 .copied()
-                .or_else(|| sweep.iter().filter(|p| p.answer_loss.is_finite()).min_by(|a, b| a.answer_loss.total_cmp(&b.answer_loss)).copied());
+                .or_else(|| {
+                    sweep
+                        .iter()
+                        .filter(|p| p.answer_loss.is_finite())
+                        .min_by(|a, b| a.answer_loss.total_cmp(&b.answer_loss))
+                        .copied()
+                });
             match best {
                 Some(p) => (p.lr, p.steps),
                 None => (lrs[0], max_steps),
@@ -314,17 +349,18 @@ pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)
     // ---- the learning run itself ------------------------------------------------------------
     progress(Progress::Stage(format!("learning: lr {lr:e}, {steps} steps on {} examples", examples.len())));
     trainable_snapshot.restore(&trainable)?;
-    let cfg = TuneConfig { steps, lr, batch_size: opts.batch_size, replay: opts.replay, seed: opts.seed, ..TuneConfig::default() };
-    let trained = tune(
-        &model,
-        &trainable,
-        &all_enc,
-        train_shard.as_ref(),
-        &cfg,
-        &[],
-        &mut |_| Ok(()),
-        &mut |step, loss| progress(Progress::Step { phase: "learn".into(), step, total: steps, loss }),
-    );
+    let cfg = TuneConfig {
+        steps,
+        lr,
+        batch_size: opts.batch_size,
+        replay: opts.replay,
+        seed: opts.seed,
+        ..TuneConfig::default()
+    };
+    let trained =
+        tune(&model, &trainable, &all_enc, train_shard.as_ref(), &cfg, &[], &mut |_| Ok(()), &mut |step, loss| {
+            progress(Progress::Step { phase: "learn".into(), step, total: steps, loss })
+        });
     let diverged = match trained {
         Ok(_) => None,
         Err(Error::Diverged { step, loss }) => Some((step, loss)),
@@ -341,7 +377,10 @@ pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)
         Some((step, loss)) => {
             let mut g = decide(opts.policy, before, ScoreSummary::default(), general_before, f64::NAN);
             g.accepted = false;
-            g.reasons.insert(0, format!("training diverged at step {step} (loss {loss}): the learning rate {lr:e} is too high"));
+            g.reasons.insert(
+                0,
+                format!("training diverged at step {step} (loss {loss}): the learning rate {lr:e} is too high"),
+            );
             g
         }
         None => {
@@ -364,7 +403,8 @@ pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)
         state.step += steps;
         state.total_steps = state.total_steps.max(state.step);
         let vars = model.named_vars();
-        let optim = AdamW::new(AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 }, &vars).state_tensors(&vars)?;
+        let optim = AdamW::new(AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 }, &vars)
+            .state_tensors(&vars)?;
         let ck = rd.save_checkpoint(&model, &optim, &state, usize::MAX)?;
         let note = serde_json::json!({"learning_run": id, "base": base.dir, "record": history::runs_dir(run).join(format!("{id}.json"))});
         crate::fs::write_atomic(&ck.dir.join("learn.json"), note.to_string().as_bytes())?;

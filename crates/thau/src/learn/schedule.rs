@@ -58,8 +58,9 @@ pub struct ScheduleStatus {
 
 pub fn load(store: &LearnStore) -> Result<Schedule> {
     match store.setting(KEY)? {
-        Some(s) => serde_json::from_str(&s)
-            .map_err(|e| Error::corrupt(store.path(), format!("schedule setting: {e}"), "set it again with `thau learn schedule`")),
+        Some(s) => serde_json::from_str(&s).map_err(|e| {
+            Error::corrupt(store.path(), format!("schedule setting: {e}"), "set it again with `thau learn schedule`")
+        }),
         None => Ok(Schedule::default()),
     }
 }
@@ -82,7 +83,14 @@ pub fn status(run: &Path, store: &LearnStore, now: i64) -> Result<ScheduleStatus
     } else if pending.len() < schedule.min_feedback {
         (false, format!("{} of {} new feedback items needed", pending.len(), schedule.min_feedback))
     } else if hours_since.is_some_and(|h| h < schedule.min_interval_hours) {
-        (false, format!("the last learning run was {:.1} h ago (minimum {:.1} h)", hours_since.unwrap_or(0.0), schedule.min_interval_hours))
+        (
+            false,
+            format!(
+                "the last learning run was {:.1} h ago (minimum {:.1} h)",
+                hours_since.unwrap_or(0.0),
+                schedule.min_interval_hours
+            ),
+        )
     } else {
         (true, format!("{} new feedback items (threshold {})", pending.len(), schedule.min_feedback))
     };

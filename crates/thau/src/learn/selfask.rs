@@ -18,7 +18,9 @@ pub fn parse_pair(text: &str) -> Option<(String, String)> {
     let end = text.find('?')?;
     let q = text[..=end].trim();
     let q = q.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '¿').trim();
-    let q = ["Pregunta:", "Question:", "Q:", "P:"].iter().fold(q.to_string(), |q, p| q.trim_start_matches(p).trim().to_string());
+    let q = ["Pregunta:", "Question:", "Q:", "P:"]
+        .iter()
+        .fold(q.to_string(), |q, p| q.trim_start_matches(p).trim().to_string());
     let mut a = text[end + 1..].trim();
     for p in ["Respuesta:", "Answer:", "A:", "R:", "-"] {
         a = a.trim_start_matches(p).trim();
@@ -67,8 +69,14 @@ mod tests {
 
     #[test]
     fn pairs_parse_in_both_languages() {
-        assert_eq!(parse_pair(" ¿Dónde nació Ana? Respuesta: Velmora.\nmás"), Some(("¿Dónde nació Ana?".into(), "Velmora".into())));
-        assert_eq!(parse_pair("Q: Where was Ana born? A: Velmora"), Some(("Where was Ana born?".into(), "Velmora".into())));
+        assert_eq!(
+            parse_pair(" ¿Dónde nació Ana? Respuesta: Velmora.\nmás"),
+            Some(("¿Dónde nació Ana?".into(), "Velmora".into()))
+        );
+        assert_eq!(
+            parse_pair("Q: Where was Ana born? A: Velmora"),
+            Some(("Where was Ana born?".into(), "Velmora".into()))
+        );
         assert_eq!(parse_pair("no question here"), None);
     }
 }

@@ -104,13 +104,21 @@ pub fn all_passages(store: &LearnStore, memory: Option<(&MemoryStore, &str)>) ->
     let mut out = store.passages()?;
     if let Some((mem, user)) = memory {
         for m in mem.list(user, &crate::memory::Filter::default(), None)? {
-            out.push(Passage { id: format!("mem:{}", m.id), lang: detect_language(&m.text).map(|l| l.code().into()), text: m.text });
+            out.push(Passage {
+                id: format!("mem:{}", m.id),
+                lang: detect_language(&m.text).map(|l| l.code().into()),
+                text: m.text,
+            });
         }
         for ep in mem.episodes(user)? {
             let turns = mem.episode_turns(ep.id)?;
             let text = turns.iter().map(|t| format!("{}: {}", t.role, t.text)).collect::<Vec<_>>().join("\n");
             if !text.is_empty() {
-                out.push(Passage { id: format!("ep:{}", ep.id), lang: detect_language(&text).map(|l| l.code().into()), text });
+                out.push(Passage {
+                    id: format!("ep:{}", ep.id),
+                    lang: detect_language(&text).map(|l| l.code().into()),
+                    text,
+                });
             }
         }
     }

@@ -133,7 +133,10 @@ impl LearnStore {
     /// Open (creating when missing) the store of the run at `run`. The run folder must exist.
     pub fn open(run: &Path) -> Result<Self> {
         if !run.is_dir() {
-            return Err(Error::not_found(run, "no such run: train one first with `thau train --run DIR --corpus PATH`"));
+            return Err(Error::not_found(
+                run,
+                "no such run: train one first with `thau train --run DIR --corpus PATH`",
+            ));
         }
         let dir = learn_dir(run);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -163,7 +166,11 @@ impl LearnStore {
         let objects: i64 =
             self.conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).map_err(|e| db_err(&p, e))?;
         if app != APPLICATION_ID && (app != 0 || objects > 0) {
-            return Err(Error::corrupt(&p, format!("not a THAU learning store (application_id {app:#x})"), CORRUPT_HINT));
+            return Err(Error::corrupt(
+                &p,
+                format!("not a THAU learning store (application_id {app:#x})"),
+                CORRUPT_HINT,
+            ));
         }
         let _: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| db_err(&p, e))?;
         self.conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(|e| db_err(&p, e))?;
@@ -190,7 +197,12 @@ impl LearnStore {
     /// Store a document's passages in one transaction. Returns None when a document with the
     /// same content (sha256) is already stored. A different version of a file already added
     /// from the same path replaces the old one.
-    pub fn add_document(&mut self, path: &str, sha256: &str, passages: &[(String, Option<String>)]) -> Result<Option<DocumentInfo>> {
+    pub fn add_document(
+        &mut self,
+        path: &str,
+        sha256: &str,
+        passages: &[(String, Option<String>)],
+    ) -> Result<Option<DocumentInfo>> {
         let p = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| db_err(&p, e))?;
         let exists: Option<i64> = tx

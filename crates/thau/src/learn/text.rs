@@ -19,9 +19,9 @@ pub fn sentences(text: &str) -> Vec<String> {
             let next = chars.get(i + 1).copied();
             let prev = if i > 0 { chars.get(i - 1).copied() } else { None };
             let prev2 = if i > 1 { chars.get(i - 2).copied() } else { None };
-            let decimal = c == '.' && prev.is_some_and(|p| p.is_ascii_digit()) && next.is_some_and(|n| n.is_ascii_digit());
-            let initial =
-                c == '.' && prev.is_some_and(|p| p.is_uppercase()) && prev2.is_none_or(|p| p.is_whitespace());
+            let decimal =
+                c == '.' && prev.is_some_and(|p| p.is_ascii_digit()) && next.is_some_and(|n| n.is_ascii_digit());
+            let initial = c == '.' && prev.is_some_and(|p| p.is_uppercase()) && prev2.is_none_or(|p| p.is_whitespace());
             let at_end = next.is_none_or(|n| n.is_whitespace() || n == '"' || n == '»' || n == ')');
             if !decimal && !initial && at_end {
                 let s = cur.trim().to_string();

@@ -60,7 +60,10 @@ impl Encodings {
         let n = all.len();
         let rows: Vec<Encoded> = all.into_iter().filter(|e| e.ids.len() <= max + 1 && e.trained_tokens() > 0).collect();
         if rows.is_empty() {
-            return Err(Error::invalid("learning dataset", format!("none of its {n} examples fits the model's context of {max} tokens")));
+            return Err(Error::invalid(
+                "learning dataset",
+                format!("none of its {n} examples fits the model's context of {max} tokens"),
+            ));
         }
         Ok(Self { skipped: n - rows.len(), rows })
     }
@@ -113,7 +116,8 @@ pub fn tune(
             }
         }
         let lr = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio);
-        let out = optimizer_step(model, vars, &decay, &mut opt, &micro, (cfg.batch_size, seq), lr, cfg.grad_clip, step)?;
+        let out =
+            optimizer_step(model, vars, &decay, &mut opt, &micro, (cfg.batch_size, seq), lr, cfg.grad_clip, step)?;
         last = out.loss;
         on_step(step + 1, out.loss);
         if eval_at.contains(&(step + 1)) {
