@@ -87,6 +87,7 @@ impl Snapshot {
 
 /// Train `vars` of `model` for `cfg.steps` steps. `on_step(step, loss)` after each step;
 /// `eval_at` lists steps after which `on_eval(step)` is called (for the sweep).
+#[allow(clippy::too_many_arguments)]
 pub fn tune(
     model: &Llama,
     vars: &[(String, &Var)],
