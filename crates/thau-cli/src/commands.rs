@@ -222,6 +222,17 @@ pub fn status(run: &Path, json: bool) -> Result<()> {
             println!("      last checkpoint {}", c.display());
         }
     }
+    if let Some(l) = &st.learning {
+        println!(
+            "self-learning: {} runs ({} kept), {} new feedback items ({} negative); automatic learning {}: {}",
+            l.runs,
+            l.kept,
+            l.pending_feedback,
+            l.pending_negative,
+            if l.schedule.enabled { "on" } else { "off" },
+            l.reason
+        );
+    }
     Ok(())
 }
 

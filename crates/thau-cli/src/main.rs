@@ -8,6 +8,7 @@ mod data;
 mod export;
 mod grow;
 mod image;
+mod learn;
 mod memory;
 mod progress;
 mod serve;
@@ -127,6 +128,11 @@ enum Command {
     Data(data::DataCmd),
     /// Make images from a text prompt with Stable Diffusion (a local diffusers-layout folder).
     Image(image::ImageArgs),
+    /// Self-learning: add documents, ask questions, find gaps, learn behind a gate, undo.
+    #[command(subcommand)]
+    Learn(learn::LearnCmd),
+    /// Thumbs up or down (and a correction) on an assistant turn, for self-learning.
+    Feedback(learn::FeedbackArgs),
 }
 
 #[derive(Subcommand)]
@@ -422,5 +428,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(c) => data::run(c),
         Command::Image(a) => image::image(a, &device),
         Command::Bench(BenchCmd::Sd { size, steps, dtype, json }) => image::bench_sd(size, steps, dtype, json),
+        Command::Learn(c) => learn::run(c),
+        Command::Feedback(a) => learn::feedback(a),
     }
 }

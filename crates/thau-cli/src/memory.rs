@@ -180,7 +180,7 @@ impl FilterArgs {
 
 /// RFC 3339, a date (local midnight), or a time expression (its start; its end for `until`
 /// when the expression names a range such as "ayer").
-fn parse_when(s: &str, end: bool) -> Result<i64> {
+pub(crate) fn parse_when(s: &str, end: bool) -> Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
     }

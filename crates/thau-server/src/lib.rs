@@ -15,6 +15,7 @@ mod bridge;
 mod embeddings;
 mod error;
 mod memory;
+mod learn;
 mod native;
 mod ollama;
 mod openai;
@@ -45,6 +46,7 @@ use utoipa::OpenApi;
         vision::generate, vision::image_file, vision::openai_generations,
         embeddings::openai_embeddings, embeddings::ollama_embed, embeddings::ollama_embeddings,
         memory::remember, memory::search, memory::recall_route, memory::log, memory::forget, memory::export,
+        learn::feedback,
     ),
     tags((name = "openai", description = "OpenAI-compatible"), (name = "ollama", description = "Ollama-compatible"),
          (name = "thau", description = "THAU's own"))
@@ -86,6 +88,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/memory/log", post(memory::log))
         .route("/memory/forget", post(memory::forget))
         .route("/memory/export", get(memory::export))
+        .route("/feedback", post(learn::feedback))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     let mut app = Router::new()
         .merge(api)

@@ -32,6 +32,7 @@ pub mod fs;
 pub mod growth;
 pub mod import;
 pub mod infer;
+pub mod learn;
 pub mod memory;
 pub mod model;
 pub mod plot;
