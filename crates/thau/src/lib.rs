@@ -37,6 +37,7 @@ pub mod model;
 pub mod plot;
 pub mod status;
 pub mod tokenizer;
+pub mod tools;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@
 //! being computed; the engine then takes the next request. The cache keeps the last request's
 //! positions, so a chat turn only prefills the new messages.
 
-use super::generate::{generate_ids, text_prompt, Completion, FinishReason, GenerateOptions};
+use super::generate::{generate_ids_with, text_prompt, Completion, FinishReason, GenerateOptions, LogitsConstraint};
 use super::model::{InferModel, KvState};
 use super::weights::WeightDtype;
 use crate::chat::{fit_to_context, Message};
@@ -99,6 +99,7 @@ pub struct EngineInfo {
 
 struct Job {
     request: Request,
+    constraint: Option<Box<dyn LogitsConstraint>>,
     events: Sender<Event>,
     cancel: Arc<AtomicBool>,
 }
@@ -140,10 +141,19 @@ impl Engine {
 
     /// Queue a request; its events arrive on the returned stream.
     pub fn submit(&self, request: Request) -> Result<Stream> {
+        self.submit_job(request, None)
+    }
+
+    /// Queue a request whose tokens `constraint` restricts (tool calls that must parse).
+    pub fn submit_constrained(&self, request: Request, constraint: Box<dyn LogitsConstraint>) -> Result<Stream> {
+        self.submit_job(request, Some(constraint))
+    }
+
+    fn submit_job(&self, request: Request, constraint: Option<Box<dyn LogitsConstraint>>) -> Result<Stream> {
         request.options.validate()?;
         let (tx, rx) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
-        let job = Job { request, events: tx, cancel: cancel.clone() };
+        let job = Job { request, constraint, events: tx, cancel: cancel.clone() };
         self.jobs
             .as_ref()
             .and_then(|j| j.send(job).ok())
@@ -169,7 +179,7 @@ impl Drop for Engine {
 /// The engine thread: take jobs until every sender is gone.
 fn serve(model: InferModel, tok: &Tokenizer, jobs: Receiver<Job>) {
     let mut cache = KvState::default();
-    for job in jobs {
+    for mut job in jobs {
         if job.cancel.load(Ordering::Relaxed) {
             // Cancelled while queued: report it without computing anything.
             let done = Completion {
@@ -181,7 +191,7 @@ fn serve(model: InferModel, tok: &Tokenizer, jobs: Receiver<Job>) {
             let _ = job.events.send(Event::Done(done));
             continue;
         }
-        let result = run_job(&model, tok, &mut cache, &job);
+        let result = run_job(&model, tok, &mut cache, &mut job);
         let last = match result {
             Ok(c) => Event::Done(c),
             Err(e) => {
@@ -194,7 +204,7 @@ fn serve(model: InferModel, tok: &Tokenizer, jobs: Receiver<Job>) {
     }
 }
 
-fn run_job(model: &InferModel, tok: &Tokenizer, cache: &mut KvState, job: &Job) -> Result<Completion> {
+fn run_job(model: &InferModel, tok: &Tokenizer, cache: &mut KvState, job: &mut Job) -> Result<Completion> {
     let opts = &job.request.options;
     let ctx = model.cfg.max_seq_len;
     let (ids, dropped_messages, dropped_tokens) = match &job.request.prompt {
@@ -210,7 +220,8 @@ fn run_job(model: &InferModel, tok: &Tokenizer, cache: &mut KvState, job: &Job) 
     };
     let _ = job.events.send(Event::Started { prompt_tokens: ids.len(), dropped_messages, dropped_tokens });
     let mut on_text = |piece: &str| job.events.send(Event::Text(piece.to_string())).is_ok();
-    let mut done = generate_ids(model, tok, cache, &ids, opts, &job.cancel, &mut on_text)?;
+    let constraint = job.constraint.as_deref_mut().map(|c| c as &mut dyn LogitsConstraint);
+    let mut done = generate_ids_with(model, tok, cache, &ids, opts, constraint, &job.cancel, &mut on_text)?;
     done.usage.dropped_tokens = dropped_tokens;
     Ok(done)
 }

@@ -111,6 +111,15 @@ pub fn text_prompt(tok: &Tokenizer, prompt: &str, ctx: usize, reserve: usize) ->
     (ids, dropped)
 }
 
+/// Restricts which tokens may come next, e.g. to keep a tool call valid JSON for its schema
+/// (`tools::CallConstraint`). One value serves one generation and follows the tokens chosen.
+pub trait LogitsConstraint: Send {
+    /// Set the logits of the tokens that may not come next to `-inf`.
+    fn mask(&mut self, logits: &mut [f32]);
+    /// The token that was chosen (one `mask` allowed).
+    fn accept(&mut self, token: u32);
+}
+
 /// Generate a continuation of `prompt` (token ids, BOS included), reusing whatever prefix of
 /// it `cache` already holds. `on_text` receives each piece of text; returning false cancels.
 pub fn generate_ids(
@@ -119,6 +128,21 @@ pub fn generate_ids(
     cache: &mut KvState,
     prompt: &[u32],
     opts: &GenerateOptions,
+    cancel: &AtomicBool,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Completion> {
+    generate_ids_with(model, tok, cache, prompt, opts, None, cancel, on_text)
+}
+
+/// [`generate_ids`] with the next-token choice restricted by `constraint`.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_ids_with(
+    model: &InferModel,
+    tok: &Tokenizer,
+    cache: &mut KvState,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    mut constraint: Option<&mut dyn LogitsConstraint>,
     cancel: &AtomicBool,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Completion> {
@@ -158,7 +182,24 @@ pub fn generate_ids(
             finish = FinishReason::Cancelled;
             break;
         }
-        let next = sampler.sample(&logits, &history);
+        let next = match constraint.as_deref_mut() {
+            None => sampler.sample(&logits, &history),
+            Some(c) => {
+                c.mask(&mut logits);
+                let Some(best) = best_allowed(&logits) else {
+                    tracing::warn!("the logits constraint allows no token; ending the generation");
+                    finish = FinishReason::Eos;
+                    break;
+                };
+                // The sampler may land on a masked token only through rounding at the tail.
+                let mut next = sampler.sample(&logits, &history);
+                if logits[next as usize] == f32::NEG_INFINITY {
+                    next = best;
+                }
+                c.accept(next);
+                next
+            }
+        };
         if opts.stop_at_eos && (next == EOS || next == END) {
             finish = FinishReason::Eos;
             break;
@@ -199,6 +240,17 @@ pub fn generate_ids(
     usage.completion_tokens = tokens.len();
     usage.decode_secs = t1.elapsed().as_secs_f64();
     Ok(Completion { text, tokens, finish, usage })
+}
+
+/// The most likely token that is not masked out, if any.
+fn best_allowed(logits: &[f32]) -> Option<u32> {
+    let mut best: Option<usize> = None;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > f32::NEG_INFINITY && best.is_none_or(|b| v > logits[b]) {
+            best = Some(i);
+        }
+    }
+    best.map(|b| b as u32)
 }
 
 /// Holds back text that might be the start of a stop string until it is sure either way.
