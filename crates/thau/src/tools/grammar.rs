@@ -41,11 +41,14 @@ pub struct GrammarOptions {
     pub max_string_chars: u32,
     /// Most array items (and keys of a schema-less object) unless `maxItems` says otherwise.
     pub max_items: u32,
+    /// Schema-less arrays and objects may open only while the frame stack (the call itself
+    /// is two frames) stays within this depth; at most [`MAX_FRAMES`].
+    pub max_depth: usize,
 }
 
 impl Default for GrammarOptions {
     fn default() -> Self {
-        Self { max_string_chars: 2000, max_items: 32 }
+        Self { max_string_chars: 2000, max_items: 32, max_depth: 8 }
     }
 }
 
@@ -334,7 +337,7 @@ impl Grammar {
             return None;
         }
         // Containers of schema-less values need room for a key and a value inside.
-        let room = depth + 3 <= MAX_FRAMES;
+        let room = depth + 3 <= self.opts.max_depth.min(MAX_FRAMES);
         match &self.nodes[node as usize] {
             Node::Any => match b {
                 b'"' => Some(Frame::str(0, self.opts.max_string_chars)),
