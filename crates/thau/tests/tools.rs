@@ -81,7 +81,7 @@ fn grammar_accepts_valid_calls_and_refuses_the_rest() {
         r#"{"name":"calculator","arguments":{"expression":"2+2"}}"#,
         r#"{"name":"current_datetime","arguments":{}}"#,
         r#"{"name":"generate_image","arguments":{"prompt":"un perro astronauta","width":512,"height":768}}"#,
-        r#"{"name":"generate_image","arguments":{"height":64,"prompt":"x","guidance":7.5,"count":4}}"#,
+        r#"{"name":"generate_image","arguments":{"height":256,"prompt":"x","guidance":7.5,"count":4}}"#,
         r#"{"name":"remember","arguments":{"text":"a\"b\\c\u00e9\n","importance":10}}"#,
         r#"{"name":"kitchen_sink","arguments":{"mode":"ñandú \"q\"","step":-40}}"#,
         r#"{"name":"kitchen_sink","arguments":{"step":95,"mode":"fast","level":10,"ratio":-2.5,"temp":0.5}}"#,
@@ -333,4 +333,263 @@ fn tool_choice_none_and_auto_masks() {
     req.mask(&mut logits);
     assert_eq!(logits.iter().filter(|v| **v == 0.0).count(), 1);
     assert_eq!(logits[TOOL_CALL as usize], 0.0);
+}
+
+// ---- registry, built-ins, user tools, parser, loop -------------------------------------------
+
+use std::path::PathBuf;
+use std::time::Duration;
+use thau::chat::{run_tool_loop, LoopEvent, LoopOptions, Message, Role, ToolCall};
+use thau::infer::Engine;
+use thau::tools::{
+    parse_ids, parse_text, parse_tools, Calculator, CallError, CurrentDatetime, GenerateImage, ImageBackend,
+    ImageRequest, MemoryAccess, Registry, Tool, ToolContext, ToolOutput,
+};
+
+/// A tool that sleeps, fails or panics on request.
+struct Flaky;
+
+impl Tool for Flaky {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "flaky".into(),
+            description: "misbehaves".into(),
+            parameters: json!({"type": "object", "properties": {"how": {"type": "string", "enum": ["sleep", "fail", "panic", "ok"]}}, "required": ["how"]}),
+        }
+    }
+    fn timeout(&self) -> Option<Duration> {
+        // Room for the panic hook to print a backtrace before the unwind reaches the registry.
+        Some(Duration::from_secs(2))
+    }
+    fn call(&self, args: &Value, _ctx: &ToolContext) -> thau::Result<ToolOutput> {
+        match args["how"].as_str() {
+            Some("sleep") => {
+                std::thread::sleep(Duration::from_secs(20));
+                Ok(ToolOutput::text("late"))
+            }
+            Some("fail") => Err(thau::Error::invalid("how", "asked to fail")),
+            Some("panic") => panic!("asked to panic"),
+            _ => Ok(ToolOutput::text("fine")),
+        }
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(Arc::new(Calculator)).unwrap();
+    r.register(Arc::new(CurrentDatetime)).unwrap();
+    r.register(Arc::new(Flaky)).unwrap();
+    r
+}
+
+#[test]
+fn the_registry_reports_every_failure_and_goes_on() {
+    let r = registry();
+    assert_eq!(r.call("calculator", &json!({"expression": "0.1 + 0.2"})).unwrap().text, "0.3");
+    assert!(r.call("current_datetime", &json!({})).unwrap().text.contains("UTC"));
+    let err = |name: &str, args: Value| r.call(name, &args).unwrap_err();
+    let e = err("weather", json!({}));
+    assert!(matches!(e, CallError::UnknownTool { .. }));
+    assert!(e.to_string().contains("calculator, current_datetime, flaky"), "{e}");
+    let e = err("calculator", json!({"expr": "1"}));
+    assert!(e.to_string().contains("'expression' is missing"), "{e}");
+    let e = err("calculator", json!({"expression": "1/0"}));
+    assert!(matches!(e, CallError::Failed { .. }) && e.to_string().contains("division by zero"), "{e}");
+    assert!(matches!(err("flaky", json!({"how": "sleep"})), CallError::TimedOut { .. }));
+    assert!(err("flaky", json!({"how": "fail"})).to_string().contains("asked to fail"));
+    assert!(err("flaky", json!({"how": "panic"})).to_string().contains("crashed"));
+    assert!(err("flaky", json!({"how": "dance"})).to_string().contains("not one of"));
+    assert_eq!(r.call("flaky", &json!({"how": "ok"})).unwrap().text, "fine");
+    // Names are checked, duplicates refused.
+    let mut r = registry();
+    assert!(r.register(Arc::new(Calculator)).unwrap_err().to_string().contains("already registered"));
+}
+
+#[test]
+fn memory_tools_store_search_and_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = thau::memory::MemoryStore::open(&dir.path().join("m.sqlite")).unwrap();
+    let retriever = thau::memory::Retriever::new(store, None).unwrap();
+    let access = MemoryAccess::new(retriever, "ana");
+    let mut r = Registry::new();
+    for t in access.tools() {
+        r.register(t).unwrap();
+    }
+    let saved = r.call("remember", &json!({"text": "Mi perro se llama Toby", "importance": 8})).unwrap();
+    assert!(saved.text.starts_with("saved memory #"), "{}", saved.text);
+    let found = r.call("search_memory", &json!({"query": "perro"})).unwrap();
+    assert_eq!(found.text, "1. Mi perro se llama Toby");
+    let none = r.call("search_memory", &json!({"query": "gato"})).unwrap();
+    assert!(none.text.contains("No memories"), "{}", none.text);
+    let today = r.call("recall", &json!({"when": "hoy"})).unwrap();
+    assert!(today.text.contains("Mi perro se llama Toby"), "{}", today.text);
+    assert!(r.call("remember", &json!({"text": "   "})).unwrap_err().to_string().contains("empty"));
+}
+
+struct FileBackend(PathBuf);
+
+impl ImageBackend for FileBackend {
+    fn name(&self) -> String {
+        "test".into()
+    }
+    fn generate(&self, req: &ImageRequest, _ctx: &ToolContext) -> thau::Result<Vec<PathBuf>> {
+        (0..req.count)
+            .map(|i| {
+                let p = self.0.join(format!("{}-{i}.png", req.seed));
+                std::fs::write(&p, format!("{}x{} {}", req.width, req.height, req.prompt)).unwrap();
+                Ok(p)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn generate_image_answers_with_the_saved_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = Registry::new();
+    r.register(Arc::new(GenerateImage::new(Arc::new(FileBackend(dir.path().into())), Duration::from_secs(5)))).unwrap();
+    let out = r.call("generate_image", &json!({"prompt": "a dog astronaut", "seed": 7, "count": 2})).unwrap();
+    assert_eq!(out.files.len(), 2);
+    assert_eq!(out.text.lines().count(), 2);
+    assert_eq!(std::fs::read_to_string(&out.files[0]).unwrap(), "512x512 a dog astronaut");
+    let mut r = Registry::new();
+    r.register(Arc::new(GenerateImage::unavailable())).unwrap();
+    let e = r.call("generate_image", &json!({"prompt": "x"})).unwrap_err();
+    assert!(e.to_string().contains("--image-model"), "{e}");
+}
+
+#[test]
+fn user_tools_run_allowed_commands_and_http_endpoints_only() {
+    // Commands: argv only, allow-listed, killed at their timeout.
+    let file = r#"
+        allow_commands = ["/bin/echo", "/bin/sleep"]
+        [[tool]]
+        name = "echo"
+        description = "say it"
+        parameters = { type = "object", properties = { text = { type = "string" } }, required = ["text"] }
+        command = { program = "/bin/echo", args = ["said:", "{text}"] }
+        [[tool]]
+        name = "nap"
+        timeout_secs = 0.3
+        parameters = { type = "object", properties = {} }
+        command = { program = "/bin/sleep", args = ["5"] }
+    "#;
+    let mut r = Registry::new();
+    for t in parse_tools(file, true).unwrap() {
+        r.register(t).unwrap();
+    }
+    let out = r.call("echo", &json!({"text": "hola; rm -rf / $(id)"})).unwrap();
+    assert_eq!(out.text, "said: hola; rm -rf / $(id)");
+    let e = r.call("nap", &json!({})).unwrap_err();
+    assert!(e.to_string().contains("timeout") || matches!(e, CallError::TimedOut { .. }), "{e}");
+    let refused = r#"{"tool": [{"name": "rm", "command": {"program": "/bin/rm", "args": ["-rf", "{path}"]}}]}"#;
+    let e = parse_tools(refused, false).err().unwrap();
+    assert!(e.contains("not in allow_commands"), "{e}");
+    assert!(parse_tools(r#"{"tool": [{"name": "x"}]}"#, false).err().unwrap().contains("neither http nor command"));
+    assert!(parse_tools(r#"{"tool": [{"name": "x y", "http": {"url": "http://a"}}]}"#, false).is_err());
+    assert!(parse_tools(r#"{"tools": [], "surprise": 1}"#, false).is_err());
+
+    // HTTP: a one-shot server on a local port gets the arguments as a JSON body.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let (mut sock, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(sock.try_clone().unwrap());
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        let reply = format!("{{\"got\":{}}}", String::from_utf8(body).unwrap());
+        write!(sock, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len()).unwrap();
+    });
+    let file = format!(
+        r#"{{"tool": [{{"name": "weather", "parameters": {{"type": "object", "properties": {{"city": {{"type": "string"}}}}}},
+            "http": {{"url": "http://127.0.0.1:{port}/w"}}}}]}}"#
+    );
+    let mut r = Registry::new();
+    for t in parse_tools(&file, false).unwrap() {
+        r.register(t).unwrap();
+    }
+    let out = r.call("weather", &json!({"city": "Lima"})).unwrap();
+    server.join().unwrap();
+    assert_eq!(out.data.unwrap(), json!({"got": {"city": "Lima"}}));
+}
+
+#[test]
+fn calls_are_parsed_from_ids_and_text_and_malformed_ones_say_why() {
+    let tok = tokenizer();
+    let call = ToolCall::new("calculator", json!({"expression": "2+2"}));
+    let mut ids = tok.encode("Voy a calcular. ");
+    ids.push(TOOL_CALL);
+    ids.extend(tok.encode(&call.to_json()));
+    ids.push(TOOL_CALL_END);
+    ids.push(TOOL_CALL);
+    ids.extend(tok.encode(r#"{"name":"calculator","arguments":{"expression":"#));
+    ids.push(TOOL_CALL_END);
+    ids.push(TOOL_CALL);
+    ids.extend(tok.encode(r#"{"name":"x"}"#));
+    let turn = parse_ids(&tok, &ids);
+    assert_eq!(turn.content, "Voy a calcular.");
+    assert_eq!(turn.calls.len(), 3);
+    assert_eq!(turn.calls[0].as_ref().unwrap(), &call);
+    assert!(turn.calls[1].as_ref().unwrap_err().to_string().contains("not valid JSON"));
+    assert!(turn.calls[2].as_ref().unwrap_err().to_string().contains("cut off"));
+    // Text spelling (streams, other engines): OpenAI-style string arguments are accepted.
+    let t = parse_text(r#"ok<|tool_call|>{"name": "calculator", "arguments": "{\"expression\": \"1\"}"}<|/tool_call|><|end|>"#);
+    assert_eq!(t.content, "ok");
+    assert_eq!(t.calls[0].as_ref().unwrap().arguments, json!({"expression": "1"}));
+    assert!(parse_text("<|tool_call|>[1]<|/tool_call|>").calls[0].is_err());
+    assert!(parse_text(r#"<|tool_call|>{"arguments":{}}<|/tool_call|>"#).calls[0].as_ref().unwrap_err().to_string().contains("no \"name\""));
+}
+
+/// The loop with a random-weight model forced to call: each call runs (or fails) and its result
+/// comes back as a tool message; the last round answers without tools.
+#[test]
+fn the_tool_loop_runs_calls_feeds_results_back_and_ends_with_an_answer() {
+    let tok = tokenizer();
+    let trie = Arc::new(TokenTrie::new(&tok));
+    let engine = Engine::spawn("random", random_model(&tok, 5), tok).unwrap();
+    let r = registry();
+    let opts = LoopOptions {
+        generate: GenerateOptions {
+            max_tokens: 120,
+            sampling: SamplingOptions { temperature: 1.0, seed: 3, ..SamplingOptions::greedy() },
+            stop: Vec::new(),
+            stop_at_eos: true,
+        },
+        choice: ToolChoice::Named("flaky".into()),
+        max_rounds: 2,
+        constrained: true,
+        grammar: GrammarOptions { max_string_chars: 8, max_items: 2, max_depth: 4 },
+    };
+    let history = vec![Message::user("¿Cuánto es 2+2?")];
+    let mut calls = Vec::new();
+    let mut results = 0;
+    let out = run_tool_loop(&engine, &r, &trie, &history, &opts, None, &mut |ev| match ev {
+        LoopEvent::Call(c) => calls.push(c.clone()),
+        LoopEvent::Result { .. } => results += 1,
+        _ => {}
+    })
+    .unwrap();
+    assert!(out.rounds >= 1 && out.rounds <= 2);
+    assert_eq!(calls[0].name, "flaky", "the named choice forces the first call");
+    assert_eq!(calls.len(), results);
+    let tool_msgs = out.messages.iter().filter(|m| m.role == Role::Tool).count();
+    assert_eq!(tool_msgs, calls.len());
+    let last = out.messages.last().unwrap();
+    assert_eq!(last.role, Role::Assistant);
+    assert!(last.tool_calls.is_empty());
+    // An unknown named tool is refused up front.
+    let bad = LoopOptions { choice: ToolChoice::Named("nope".into()), ..opts };
+    assert!(run_tool_loop(&engine, &r, &trie, &history, &bad, None, &mut |_| {}).is_err());
 }

@@ -3,7 +3,8 @@
 //! `tests/chat_format.rs` checks the Jinja spelling renders to the same ids.
 
 use crate::error::{Error, Result};
-use crate::tokenizer::{Tokenizer, ASSISTANT, BOS, END, SYSTEM, TOOL, USER};
+use crate::tokenizer::{Tokenizer, ASSISTANT, BOS, END, SYSTEM, TOOL, TOOL_CALL, TOOL_CALL_END, USER};
+use crate::tools::{tools_prompt, ToolSpec};
 use serde::{Deserialize, Serialize};
 
 /// Who said a message.
@@ -48,16 +49,53 @@ impl Role {
     }
 }
 
+/// A call the assistant makes to a tool. In the token stream it is
+/// `<|tool_call|>{"name": …, "arguments": {…}}<|/tool_call|>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub name: String,
+    #[serde(default = "empty_object")]
+    pub arguments: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+impl ToolCall {
+    pub fn new(name: impl Into<String>, arguments: serde_json::Value) -> Self {
+        Self { name: name.into(), arguments }
+    }
+
+    /// The JSON text between the tool-call tokens: `{"name":"…","arguments":{…}}`, keys in
+    /// that order, no spaces (what the model is trained to emit).
+    pub fn to_json(&self) -> String {
+        let name = serde_json::Value::String(self.name.clone());
+        format!("{{\"name\":{name},\"arguments\":{}}}", self.arguments)
+    }
+}
+
 /// One turn of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// Tool calls of an assistant turn, after its text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 impl Message {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into() }
+        Self { role, content: content.into(), tool_calls: Vec::new() }
+    }
+    /// An assistant turn that calls tools.
+    pub fn assistant_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
+        Self { role: Role::Assistant, content: content.into(), tool_calls: calls }
+    }
+    /// A tool's result, sent back to the model.
+    pub fn tool(content: impl Into<String>) -> Self {
+        Self::new(Role::Tool, content)
     }
     pub fn system(content: impl Into<String>) -> Self {
         Self::new(Role::System, content)
@@ -101,11 +139,37 @@ pub fn render(tok: &Tokenizer, messages: &[Message], add_generation_prompt: bool
     ids
 }
 
-fn render_turn(tok: &Tokenizer, m: &Message) -> Vec<u32> {
+/// One turn: `role-token text [<|tool_call|>json<|/tool_call|>]* <|end|>`.
+pub fn render_turn(tok: &Tokenizer, m: &Message) -> Vec<u32> {
     let mut ids = vec![m.role.token()];
     ids.extend(tok.encode(&m.content));
+    for call in &m.tool_calls {
+        ids.push(TOOL_CALL);
+        ids.extend(tok.encode(&call.to_json()));
+        ids.push(TOOL_CALL_END);
+    }
     ids.push(END);
     ids
+}
+
+/// `messages` with the tool list in the system prompt: appended to the first system message,
+/// or as a new first system message. No tools: the messages unchanged. Because it is part of a
+/// system message, [`fit_to_context`] never drops it.
+pub fn with_tools(messages: &[Message], tools: &[ToolSpec]) -> Vec<Message> {
+    let mut out = messages.to_vec();
+    if tools.is_empty() {
+        return out;
+    }
+    let block = tools_prompt(tools);
+    match out.iter_mut().find(|m| m.role == Role::System) {
+        Some(sys) if sys.content.is_empty() => sys.content = block,
+        Some(sys) => {
+            sys.content.push_str("\n\n");
+            sys.content.push_str(&block);
+        }
+        None => out.insert(0, Message::system(block)),
+    }
+    out
 }
 
 /// A conversation cut to fit the context.

@@ -158,7 +158,7 @@ pub fn run_tool_loop(
             None => engine.submit(request)?,
         };
         let mut splitter = CallSplitter::default();
-        let mut show = |pieces: Vec<Piece>, on_event: &mut dyn FnMut(LoopEvent<'_>)| {
+        let show = |pieces: Vec<Piece>, on_event: &mut dyn FnMut(LoopEvent<'_>)| {
             for p in pieces {
                 if let Piece::Text(t) = p {
                     on_event(LoopEvent::Text(&t));
