@@ -16,6 +16,7 @@ mod native;
 mod ollama;
 mod openai;
 mod state;
+mod tools;
 
 pub use error::{ApiError, Flavor};
 pub use state::{AppState, ServerConfig};
