@@ -5,6 +5,7 @@ pub mod batch;
 pub mod metrics;
 pub mod prepare;
 pub mod schedule;
+pub mod sft;
 pub mod trainer;
 
 pub use metrics::{MetricsLog, StepMetrics};
