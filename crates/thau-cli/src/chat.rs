@@ -11,11 +11,12 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use thau::chat::{Message, Role};
+use thau::chat::{run_tool_loop, LoopEvent, LoopOptions, Message, Role};
 use thau::checkpoint::RunDir;
 use thau::infer::{
     Engine, Event, FinishReason, GenerateOptions, InferModel, Prompt, Request, SamplingOptions, WeightDtype,
 };
+use thau::tools::{Registry, TokenTrie, ToolChoice};
 
 /// Which model to load.
 #[derive(Args, Debug, Clone)]
@@ -109,6 +110,88 @@ pub(crate) struct ChatArgs {
     pub(crate) system: String,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
+    #[command(flatten)]
+    pub(crate) tools: ToolArgs,
+}
+
+/// Tools the model may call. Off unless one of these flags asks for them.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ToolArgs {
+    /// Let the model call the built-in tools: calculator and current_datetime, plus remember /
+    /// recall / search_memory with --memory and generate_image with --image-model.
+    #[arg(long)]
+    pub(crate) tools: bool,
+    /// Offer no tools at all (overrides the other tool flags).
+    #[arg(long, conflicts_with = "tools")]
+    pub(crate) no_tools: bool,
+    /// Also offer the tools declared in this JSON or TOML file (HTTP endpoints, allow-listed
+    /// commands). Implies --tools.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tools_file: Option<PathBuf>,
+    /// Stable Diffusion folder for generate_image. Implies --tools.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) image_model: Option<PathBuf>,
+    /// Memory database for remember / recall / search_memory. Implies --tools.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) memory: Option<PathBuf>,
+    /// Whose memories the memory tools use.
+    #[arg(long, default_value = "default")]
+    pub(crate) user: String,
+    /// Most rounds of tool calls before the model must answer.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) max_tool_rounds: usize,
+    /// Seconds a tool may run (generate_image: ten times this).
+    #[arg(long, default_value_t = 30)]
+    pub(crate) tool_timeout: u64,
+    /// Let the model write calls without the grammar constraint (to measure the difference).
+    #[arg(long)]
+    pub(crate) unconstrained_tools: bool,
+}
+
+impl ToolArgs {
+    fn wanted(&self) -> bool {
+        !self.no_tools
+            && (self.tools || self.tools_file.is_some() || self.image_model.is_some() || self.memory.is_some())
+    }
+
+    /// The registry the flags describe, or `None` when tools are off.
+    fn registry(&self) -> Result<Option<Registry>> {
+        if !self.wanted() {
+            return Ok(None);
+        }
+        let timeout = std::time::Duration::from_secs(self.tool_timeout.max(1));
+        let mut r = Registry::new().with_default_timeout(timeout);
+        r.register(Arc::new(thau::tools::Calculator))?;
+        r.register(Arc::new(thau::tools::CurrentDatetime))?;
+        if let Some(path) = &self.memory {
+            let store = thau::memory::MemoryStore::open(path)?;
+            let embedder = thau::memory::Embedder::from_env()?;
+            let access = thau::tools::MemoryAccess::new(thau::memory::Retriever::new(store, embedder)?, &self.user);
+            for t in access.tools() {
+                r.register(t)?;
+            }
+        }
+        let image = match &self.image_model {
+            Some(dir) => image_backend(dir, timeout * 10)?,
+            None => thau::tools::GenerateImage::unavailable(),
+        };
+        r.register(Arc::new(image))?;
+        if let Some(file) = &self.tools_file {
+            for t in thau::tools::load_tools_file(file)? {
+                r.register(t).with_context(|| format!("registering the tools of {}", file.display()))?;
+            }
+        }
+        Ok(Some(r))
+    }
+}
+
+/// The image backend for `--image-model DIR`.
+fn image_backend(dir: &Path, _timeout: std::time::Duration) -> Result<thau::tools::GenerateImage> {
+    bail!(
+        "--image-model {}: this build has no image pipeline yet (the vision module is not in it); \
+         leave --image-model out",
+        dir.display()
+    )
 }
 
 /// Load the model named by `args` into an engine thread.
@@ -204,7 +287,9 @@ struct Saved {
 }
 
 pub(crate) fn chat(a: ChatArgs) -> Result<()> {
+    let registry = a.tools.registry()?;
     let engine = load_engine(&a.model)?;
+    let trie = registry.as_ref().map(|_| Arc::new(TokenTrie::new(engine.tokenizer())));
     let mut opts = a.sampling.options();
     // Ctrl-C cancels the answer in flight; at the prompt it leaves.
     let current: Arc<Mutex<Option<Arc<AtomicBool>>>> = Arc::new(Mutex::new(None));
@@ -220,6 +305,9 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
         .context("installing the Ctrl-C handler")?;
     }
     eprintln!("{}", describe(&engine));
+    if let Some(r) = &registry {
+        eprintln!("Tools: {}", r.names().join(", "));
+    }
     eprintln!("Type a message, or /help. Ctrl-C stops an answer; Ctrl-D leaves.");
     let mut messages = vec![Message::system(a.system.clone())];
     let mut last_usage = None;
@@ -246,6 +334,31 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
             continue;
         }
         messages.push(Message::user(input));
+        if let (Some(r), Some(trie)) = (&registry, &trie) {
+            let flag = Arc::new(AtomicBool::new(false));
+            *current.lock().unwrap() = Some(flag.clone());
+            let opts = LoopOptions {
+                generate: opts.clone(),
+                choice: ToolChoice::Auto,
+                max_rounds: a.tools.max_tool_rounds,
+                constrained: !a.tools.unconstrained_tools,
+                ..LoopOptions::default()
+            };
+            let outcome = run_tool_loop(&engine, r, trie, &messages, &opts, Some(&flag), &mut show_event);
+            *current.lock().unwrap() = None;
+            match outcome {
+                Ok(o) => {
+                    println!("{}", if o.finish == FinishReason::Cancelled { " [stopped]" } else { "" });
+                    messages.extend(o.messages);
+                    last_usage = Some(o.usage);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    messages.pop();
+                }
+            }
+            continue;
+        }
         let stream = engine.submit(Request { prompt: Prompt::Chat(messages.clone()), options: opts.clone() })?;
         *current.lock().unwrap() = Some(stream.cancel_flag());
         let mut answer = String::new();
@@ -281,6 +394,33 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
                 messages.pop();
             }
         }
+    }
+}
+
+/// Print what the tool loop does: answer text as it streams, each call and its result.
+fn show_event(ev: LoopEvent<'_>) {
+    match ev {
+        LoopEvent::Started { dropped_messages, .. } if dropped_messages > 0 => {
+            eprintln!("(the conversation is longer than the context: the {dropped_messages} oldest messages are left out)")
+        }
+        LoopEvent::Started { .. } => {}
+        LoopEvent::Text(t) => {
+            print!("{t}");
+            let _ = std::io::stdout().flush();
+        }
+        LoopEvent::Call(c) => println!("\n[tool] {}({})", c.name, c.arguments),
+        LoopEvent::Result { call, result } => match result {
+            Ok(out) => {
+                for f in &out.files {
+                    println!("[{}] saved {}", call.name, f.display());
+                }
+                if out.files.is_empty() {
+                    println!("[{}] → {}", call.name, out.text);
+                }
+            }
+            Err(e) => println!("[{}] error: {e}", call.name),
+        },
+        LoopEvent::Malformed(e) => println!("\n[tool] {e}"),
     }
 }
 

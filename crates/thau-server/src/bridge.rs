@@ -3,12 +3,25 @@
 //! the forward fails and the generation is cancelled, which also frees its queue slot.
 
 use crate::state::QueueSlot;
-use thau::infer::{Engine, Event, Request};
+use thau::infer::{Engine, Event, LogitsConstraint, Request};
 use tokio::sync::mpsc;
 
 /// Submit `req` and return its events as an async channel.
 pub fn submit(engine: &Engine, req: Request, slot: QueueSlot) -> thau::Result<mpsc::Receiver<Event>> {
-    let stream = engine.submit(req)?;
+    submit_with(engine, req, None, slot)
+}
+
+/// [`submit`] with the tokens restricted by `constraint` (tool calls that must parse).
+pub fn submit_with(
+    engine: &Engine,
+    req: Request,
+    constraint: Option<Box<dyn LogitsConstraint>>,
+    slot: QueueSlot,
+) -> thau::Result<mpsc::Receiver<Event>> {
+    let stream = match constraint {
+        Some(c) => engine.submit_constrained(req, c)?,
+        None => engine.submit(req)?,
+    };
     let (tx, rx) = mpsc::channel(64);
     tokio::task::spawn_blocking(move || {
         let _slot = slot;

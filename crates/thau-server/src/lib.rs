@@ -21,6 +21,7 @@ mod ollama;
 mod openai;
 mod state;
 mod vision;
+mod tools;
 
 pub use error::{ApiError, Flavor};
 pub use state::{AppState, EmbeddingModel, ServerConfig};

@@ -65,6 +65,9 @@ pub struct ChatMessage {
     pub role: String,
     #[serde(default)]
     pub content: String,
+    /// An assistant message's calls: `[{"function": {"name", "arguments": {…}}}]`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tool_calls: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -74,8 +77,7 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     pub stream: Option<bool>,
     pub options: Option<Options>,
-    /// Tool definitions: accepted; tool calling arrives with the tools layer.
-    #[allow(dead_code)]
+    /// Functions the model may call: `[{"type": "function", "function": {"name", "description", "parameters"}}]`.
     #[schema(value_type = Option<Vec<Object>>)]
     pub tools: Option<Value>,
     /// Structured output ("json" or a schema): not supported yet, refused with 400.
@@ -255,6 +257,71 @@ async fn respond(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
 }
 
+/// A chat answer with tools offered: calls go in `message.tool_calls` (arguments as objects);
+/// streamed, text pieces come first and the calls in one chunk before the final one.
+async fn tool_respond(
+    s: Arc<AppState>,
+    msgs: Vec<Message>,
+    tools: &crate::tools::ToolSetup,
+    opts: GenerateOptions,
+    stream: bool,
+    model: String,
+) -> Result<Response, ApiError> {
+    use crate::tools::{constraint, ollama_calls, read, StreamCalls};
+    let started = Instant::now();
+    let c = constraint(&s, tools).map_err(|e| ApiError::bad_request(F, e.to_string()))?;
+    let prompt = Prompt::Chat(thau::chat::with_tools(&msgs, &tools.specs));
+    let slot = s.enqueue(F)?;
+    let mut rx = bridge::submit_with(&s.engine, Request { prompt, options: opts }, Some(c), slot)
+        .map_err(|e| ApiError::from_thau(F, e))?;
+    let message = |content: &str, calls: &[thau::chat::ToolCall]| {
+        let mut m = json!({"role": "assistant", "content": content});
+        if !calls.is_empty() {
+            m["tool_calls"] = ollama_calls(calls);
+        }
+        m
+    };
+    if !stream {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                Event::Done(c) => {
+                    let (content, calls) = read(&s, &c);
+                    let base = json!({"model": model, "created_at": created_at(), "done": true,
+                                      "message": message(&content, &calls)});
+                    return Ok(Json(merge(base, stats(&c, started))).into_response());
+                }
+                Event::Failed(e) => return Err(ApiError::from_thau(F, e)),
+                Event::Text(_) | Event::Started { .. } => {}
+            }
+        }
+        return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, F, "the engine stopped before answering"));
+    }
+    let mut split = StreamCalls::default();
+    let lines = ReceiverStream::new(rx).flat_map(move |ev| {
+        let mut out = Vec::new();
+        let mut chunk = |text: Option<&str>, out: &mut Vec<Value>| {
+            let (t, calls) = split.push(text);
+            if !t.is_empty() || !calls.is_empty() {
+                out.push(json!({"model": model, "created_at": created_at(), "done": false,
+                                "message": message(&t, &calls)}));
+            }
+        };
+        match ev {
+            Event::Started { .. } => {}
+            Event::Text(t) => chunk(Some(&t), &mut out),
+            Event::Done(c) => {
+                chunk(None, &mut out);
+                let base = json!({"model": model, "created_at": created_at(), "done": true,
+                                  "message": {"role": "assistant", "content": ""}});
+                out.push(merge(base, stats(&c, started)));
+            }
+            Event::Failed(e) => out.push(json!({"error": e.to_string()})),
+        }
+        futures_util::stream::iter(out.into_iter().map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n"))))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
+}
+
 /// Generate a completion for a prompt.
 #[utoipa::path(post, path = "/api/generate", tag = "ollama", request_body = GenerateRequest,
     responses((status = 200, description = "NDJSON stream, or one object with stream: false"),
@@ -306,12 +373,26 @@ pub async fn chat(
         .into_response());
     }
     let opts = options(&s, req.options)?;
+    let tools = crate::tools::ollama(req.tools.as_ref()).map_err(|e| ApiError::bad_request(F, e))?;
     let msgs = req
         .messages
         .into_iter()
-        .map(|m| Ok(Message::new(Role::parse(&m.role).map_err(|e| ApiError::from_thau(F, e))?, m.content)))
+        .map(|m| {
+            let role = Role::parse(&m.role).map_err(|e| ApiError::from_thau(F, e))?;
+            let calls = m
+                .tool_calls
+                .unwrap_or_default()
+                .iter()
+                .map(crate::tools::call_of)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::bad_request(F, e))?;
+            Ok(Message { role, content: m.content, tool_calls: calls })
+        })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    respond(s, Prompt::Chat(msgs), opts, req.stream.unwrap_or(true), model, true).await
+    match tools {
+        Some(t) => tool_respond(s, msgs, &t, opts, req.stream.unwrap_or(true), model).await,
+        None => respond(s, Prompt::Chat(msgs), opts, req.stream.unwrap_or(true), model, true).await,
+    }
 }
 
 fn details(s: &AppState) -> Value {
@@ -384,7 +465,7 @@ pub async fn show(
             "llama.rope.freq_base": cfg.rope_theta,
             "llama.vocab_size": cfg.vocab_size,
         },
-        "capabilities": ["completion"],
+        "capabilities": ["completion", "tools"],
         "modified_at": created_at(),
     })))
 }

@@ -75,6 +75,12 @@ pub struct ChatMessage {
     /// system, user, assistant, or tool (developer is taken as system).
     pub role: String,
     pub content: Option<Content>,
+    /// An assistant message's calls: `[{"id", "type": "function", "function": {"name", "arguments"}}]`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tool_calls: Option<Vec<Value>>,
+    /// A tool message's call id (accepted; THAU matches results to calls by order).
+    #[allow(dead_code)]
+    pub tool_call_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -96,10 +102,10 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
-    /// Tool definitions: accepted; tool calling arrives with the tools layer.
+    /// Functions the model may call: `[{"type": "function", "function": {"name", "description", "parameters"}}]`.
     #[schema(value_type = Option<Vec<Object>>)]
     pub tools: Option<Value>,
-    #[allow(dead_code)]
+    /// "none", "auto" (default), "required", or `{"type": "function", "function": {"name": …}}`.
     #[schema(value_type = Option<Object>)]
     pub tool_choice: Option<Value>,
     pub n: Option<usize>,
@@ -238,7 +244,18 @@ fn messages(msgs: Vec<ChatMessage>) -> Result<Vec<Message>, ApiError> {
                 "developer" => Role::System,
                 r => Role::parse(r).map_err(|e| ApiError::from_thau(F, e))?,
             };
-            Ok(Message::new(role, m.content.map(Content::text).transpose()?.unwrap_or_default()))
+            let content = m.content.map(Content::text).transpose()?.unwrap_or_default();
+            let calls = m
+                .tool_calls
+                .unwrap_or_default()
+                .iter()
+                .map(crate::tools::call_of)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::bad_request(F, e))?;
+            if !calls.is_empty() && role != Role::Assistant {
+                return Err(ApiError::bad_request(F, "only assistant messages carry tool_calls"));
+            }
+            Ok(Message { role, content, tool_calls: calls })
         })
         .collect()
 }
@@ -275,9 +292,8 @@ pub async fn chat_completions(
     let req = body(F, req)?;
     let model = check_model(&s, &req.model)?;
     check_n(req.n)?;
-    if req.tools.as_ref().is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty())) {
-        tracing::info!("request carries tool definitions; this model answers without calling tools");
-    }
+    let tools =
+        crate::tools::openai(req.tools.as_ref(), req.tool_choice.as_ref()).map_err(|e| ApiError::bad_request(F, e))?;
     let opts = options(
         &s,
         req.temperature,
@@ -288,12 +304,23 @@ pub async fn chat_completions(
         req.seed,
         (req.frequency_penalty, req.presence_penalty),
     )?;
-    let msgs = messages(req.messages)?;
+    let mut msgs = messages(req.messages)?;
+    let constraint = match &tools {
+        Some(t) => {
+            msgs = thau::chat::with_tools(&msgs, &t.specs);
+            Some(crate::tools::constraint(&s, t).map_err(|e| ApiError::bad_request(F, e.to_string()))?)
+        }
+        None => None,
+    };
     let slot = s.enqueue(F)?;
-    let rx = bridge::submit(&s.engine, Request { prompt: Prompt::Chat(msgs), options: opts }, slot)
+    let rx = bridge::submit_with(&s.engine, Request { prompt: Prompt::Chat(msgs), options: opts }, constraint, slot)
         .map_err(|e| ApiError::from_thau(F, e))?;
     let id = new_id("chatcmpl");
     let created = now();
+    if tools.is_some() {
+        let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
+        return tool_answer(&s, rx, req.stream, include_usage, id, created, model).await;
+    }
     if !req.stream {
         let c = collect(rx).await?;
         return Ok(Json(json!({
@@ -314,6 +341,75 @@ pub async fn chat_completions(
         Some(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                     "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]}))
     }))
+}
+
+/// The answer to a request that offers tools: an assistant message whose calls are in
+/// `tool_calls` (arguments as JSON strings), or the SSE chunks of it (calls as deltas).
+async fn tool_answer(
+    s: &Arc<AppState>,
+    rx: tokio::sync::mpsc::Receiver<Event>,
+    stream: bool,
+    include_usage: bool,
+    id: String,
+    created: u64,
+    model: String,
+) -> Result<Response, ApiError> {
+    use crate::tools::{openai_calls, openai_finish, read, StreamCalls};
+    if !stream {
+        let c = collect(rx).await?;
+        let (content, calls) = read(s, &c);
+        let mut message = json!({"role": "assistant", "content": content});
+        if !calls.is_empty() {
+            message["tool_calls"] = openai_calls(&calls);
+            if content.is_empty() {
+                message["content"] = Value::Null;
+            }
+        }
+        return Ok(Json(json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": null,
+                         "finish_reason": openai_finish(c.finish, !calls.is_empty())}],
+            "usage": Usage::from(&c.usage), "system_fingerprint": null,
+        }))
+        .into_response());
+    }
+    let chunk = move |delta: Value, finish: Option<&str>| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+    };
+    let mut split = StreamCalls::default();
+    let events = ReceiverStream::new(rx).flat_map(move |ev| {
+        let mut out: Vec<Value> = Vec::new();
+        let mut text_and_calls = |text: Option<&str>, out: &mut Vec<Value>| {
+            let (t, calls) = split.push(text);
+            if !t.is_empty() {
+                out.push(chunk(json!({"content": t}), None));
+            }
+            for d in split.openai_deltas(&calls) {
+                out.push(chunk(d, None));
+            }
+        };
+        match ev {
+            Event::Started { .. } => out.push(chunk(json!({"role": "assistant", "content": ""}), None)),
+            Event::Text(t) => text_and_calls(Some(&t), &mut out),
+            Event::Done(c) => {
+                text_and_calls(None, &mut out);
+                out.push(chunk(json!({}), Some(openai_finish(c.finish, split.count > 0))));
+                if include_usage {
+                    let mut u = chunk(json!({}), None);
+                    u["choices"] = json!([]);
+                    u["usage"] = json!(Usage::from(&c.usage));
+                    out.push(u);
+                }
+            }
+            Event::Failed(e) => out.push(json!({"error": {"message": e.to_string(), "type": "server_error"}})),
+        }
+        stream::iter(out)
+    });
+    let events = events
+        .map(|v| Ok::<_, Infallible>(SseEvent::default().data(v.to_string())))
+        .chain(stream::iter([Ok(SseEvent::default().data("[DONE]"))]));
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
 }
 
 /// What one streamed chunk carries.

@@ -111,17 +111,89 @@ impl Message {
 /// The chat format as a Jinja template, written into exported GGUF and HF files. It renders
 /// BOS itself: llama-cpp-python's chat completion and transformers' `apply_chat_template` add
 /// BOS to a conversation only when the template does (checked in tests/export_llamacpp.rs).
-pub const CHAT_TEMPLATE_JINJA: &str = "{{- bos_token -}}\
-{%- for message in messages -%}\
-{%- if message['role'] not in ['system', 'user', 'assistant', 'tool'] -%}\
-{{- raise_exception('THAU chat roles are system, user, assistant and tool') -}}\
-{%- endif -%}\
-{{- '<|' + message['role'] + '|>' + message['content'] + '<|end|>' -}}\
-{%- endfor -%}\
-{%- if add_generation_prompt -%}{{- '<|assistant|>' -}}{%- endif -%}";
+///
+/// Tools (`tools=[{"type": "function", "function": {...}}]`, or THAU's `ToolSpec`s) are listed
+/// as [`with_tools`] does: `tools_prompt` appended to the first system message, or as a new
+/// first system message. An assistant message's `tool_calls` (OpenAI's `{"function": {...}}`
+/// or THAU's `{"name", "arguments"}`) become `<|tool_call|>{"name":…,"arguments":…}<|/tool_call|>`
+/// after its text; arguments given as a JSON string are written as they are (the ids then equal
+/// [`render`]'s when the string is compact, as THAU's API sends it), as an object through
+/// `tojson` (whose spacing may differ). `tests/chat_format.rs` checks all of it against
+/// [`render`] with Jinja2.
+pub const CHAT_TEMPLATE_JINJA: &str = r#"{{- bos_token -}}
+{%- set ns = namespace(tools='', first_system=-1) -%}
+{%- if tools is defined and tools -%}
+{%- set ns.tools = 'Herramientas / Tools:' -%}
+{%- for t in tools -%}
+{%- set f = t['function'] if t['function'] is defined else t -%}
+{%- set p = f['parameters'] if f['parameters'] is defined and f['parameters'] else {} -%}
+{%- set props = p['properties'] if p['properties'] is defined and p['properties'] else {} -%}
+{%- set req = p['required'] if p['required'] is defined and p['required'] else [] -%}
+{%- set a = namespace(args=[]) -%}
+{%- for optional in [false, true] -%}
+{%- for name, s in props|dictsort(true) -%}
+{%- if (name not in req) == optional -%}
+{%- if s['enum'] is defined -%}{%- set ty = s['enum']|map('tojson')|join('|') -%}
+{%- elif s['type'] is defined and s['type'] is string -%}{%- set ty = s['type'] -%}
+{%- else -%}{%- set ty = 'any' -%}{%- endif -%}
+{%- set a.args = a.args + [name + ('?' if optional else '') + ': ' + ty] -%}
+{%- endif -%}
+{%- endfor -%}
+{%- endfor -%}
+{%- set ns.tools = ns.tools + '
+- ' + f['name'] + '(' + a.args|join(', ') + ') — ' + (f['description'] if f['description'] is defined and f['description'] else '') -%}
+{%- endfor -%}
+{%- endif -%}
+{%- for message in messages -%}
+{%- if message['role'] == 'system' and ns.first_system < 0 -%}{%- set ns.first_system = loop.index0 -%}{%- endif -%}
+{%- endfor -%}
+{%- if ns.tools and ns.first_system < 0 -%}{{- '<|system|>' + ns.tools + '<|end|>' -}}{%- endif -%}
+{%- for message in messages -%}
+{%- if message['role'] not in ['system', 'user', 'assistant', 'tool'] -%}
+{{- raise_exception('THAU chat roles are system, user, assistant and tool') -}}
+{%- endif -%}
+{%- set content = message['content'] if message['content'] is string else '' -%}
+{%- if ns.tools and loop.index0 == ns.first_system -%}{%- set content = (content + '
 
-/// The chat format as an Ollama (Go) template, for the `Modelfile` beside an exported GGUF.
-pub const OLLAMA_TEMPLATE: &str = "{{- range .Messages }}<|{{ .Role }}|>{{ .Content }}<|end|>{{ end }}<|assistant|>";
+' + ns.tools) if content else ns.tools -%}{%- endif -%}
+{{- '<|' + message['role'] + '|>' + content -}}
+{%- if message['tool_calls'] is defined and message['tool_calls'] -%}
+{%- for call in message['tool_calls'] -%}
+{%- set f = call['function'] if call['function'] is defined else call -%}
+{%- set args = f['arguments'] if f['arguments'] is defined and f['arguments'] is not none else {} -%}
+{{- '<|tool_call|>{"name":"' + f['name'] + '","arguments":' + (args if args is string else args|tojson) + '}<|/tool_call|>' -}}
+{%- endfor -%}
+{%- endif -%}
+{{- '<|end|>' -}}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{- '<|assistant|>' -}}{%- endif -%}"#;
+
+/// The chat format as an Ollama (Go) template, for the `Modelfile` beside an exported GGUF:
+/// tools listed in the system turn (first system message, or a new one), calls as
+/// `<|tool_call|>{"name":…,"arguments":…}<|/tool_call|>` (arguments through Ollama's `json`),
+/// tool results as `tool` turns.
+pub const OLLAMA_TEMPLATE: &str = r#"{{- $tools := "" }}
+{{- if .Tools }}{{ $tools = "Herramientas / Tools:" }}
+{{- range .Tools }}{{ $f := .Function }}{{ $req := $f.Parameters.Required }}
+{{- $args := "" }}
+{{- range $k, $v := $f.Parameters.Properties }}{{ $isreq := false }}{{ range $req }}{{ if eq . $k }}{{ $isreq = true }}{{ end }}{{ end }}
+{{- if $isreq }}{{ if $args }}{{ $args = print $args ", " }}{{ end }}{{ $args = print $args $k ": " (or $v.Type "any") }}{{ end }}
+{{- end }}
+{{- range $k, $v := $f.Parameters.Properties }}{{ $isreq := false }}{{ range $req }}{{ if eq . $k }}{{ $isreq = true }}{{ end }}{{ end }}
+{{- if not $isreq }}{{ if $args }}{{ $args = print $args ", " }}{{ end }}{{ $args = print $args $k "?: " (or $v.Type "any") }}{{ end }}
+{{- end }}
+{{- $tools = print $tools "
+- " $f.Name "(" $args ") — " $f.Description }}
+{{- end }}{{ end }}
+{{- $sys := false }}{{ range .Messages }}{{ if eq .Role "system" }}{{ $sys = true }}{{ end }}{{ end }}
+{{- if and $tools (not $sys) }}<|system|>{{ $tools }}<|end|>{{ end }}
+{{- $first := true }}
+{{- range .Messages }}<|{{ .Role }}|>{{ .Content }}
+{{- if and $tools $first (eq .Role "system") }}{{ $first = false }}{{ if .Content }}
+
+{{ end }}{{ $tools }}{{ end }}
+{{- range .ToolCalls }}<|tool_call|>{"name":"{{ .Function.Name }}","arguments":{{ json .Function.Arguments }}}<|/tool_call|>{{ end }}<|end|>
+{{- end }}<|assistant|>"#;
 
 /// Text that ends an assistant turn, for engines that stop on strings (Ollama `PARAMETER stop`).
 pub const STOP_STRINGS: &[&str] = &["<|end|>", "<|eos|>"];

@@ -11,7 +11,7 @@
 //! being computed; the others go on. Finished requests leave their caches in a small pool, so a
 //! chat turn only prefills the new messages.
 
-use super::generate::{text_prompt, Completion, Decoder, FinishReason, GenerateOptions, Step};
+use super::generate::{text_prompt, Completion, Decoder, FinishReason, GenerateOptions, LogitsConstraint, Step};
 use super::model::{InferModel, KvState, Logits};
 use super::weights::WeightDtype;
 use crate::chat::{fit_to_context, Message};
@@ -122,6 +122,8 @@ pub struct EngineStats {
 
 struct Job {
     request: Request,
+    /// Restricts the generated tokens (tool calls that must parse), when set.
+    constraint: Option<Box<dyn LogitsConstraint>>,
     events: Sender<Event>,
     cancel: Arc<AtomicBool>,
 }
@@ -187,10 +189,19 @@ impl Engine {
 
     /// Queue a request; its events arrive on the returned stream.
     pub fn submit(&self, request: Request) -> Result<Stream> {
+        self.submit_job(request, None)
+    }
+
+    /// Queue a request whose tokens `constraint` restricts (tool calls that must parse).
+    pub fn submit_constrained(&self, request: Request, constraint: Box<dyn LogitsConstraint>) -> Result<Stream> {
+        self.submit_job(request, Some(constraint))
+    }
+
+    fn submit_job(&self, request: Request, constraint: Option<Box<dyn LogitsConstraint>>) -> Result<Stream> {
         request.options.validate()?;
         let (tx, rx) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
-        let job = Job { request, events: tx, cancel: cancel.clone() };
+        let job = Job { request, constraint, events: tx, cancel: cancel.clone() };
         self.jobs
             .as_ref()
             .and_then(|j| j.send(job).ok())
@@ -340,7 +351,7 @@ impl CachePool {
 /// Start a request: tokenize its prompt, prefill it, and sample its first token. Returns the
 /// sequence to add to the decode batch, or `None` when it already ended (cancelled while
 /// queued, failed, or finished at its first token) and its last event was sent.
-fn admit<'t>(model: &InferModel, tok: &'t Tokenizer, idle: &mut CachePool, job: Job) -> Option<Active<'t>> {
+fn admit<'t>(model: &InferModel, tok: &'t Tokenizer, idle: &mut CachePool, mut job: Job) -> Option<Active<'t>> {
     if job.cancel.load(Ordering::Relaxed) {
         // Cancelled while queued: report it without computing anything.
         let done =
@@ -368,7 +379,12 @@ fn admit<'t>(model: &InferModel, tok: &'t Tokenizer, idle: &mut CachePool, job: 
     let _ = job.events.send(Event::Started { prompt_tokens: ids.len(), dropped_messages, dropped_tokens });
     let mut cache = idle.take(&ids);
     let decoder = match Decoder::prefill(model, tok, &mut cache, &ids, opts) {
-        Ok(d) => d,
+        Ok(mut d) => {
+            if let Some(c) = job.constraint.take() {
+                d.constrain(c);
+            }
+            d
+        }
         Err(e) => {
             // The cache may be half-written: it is dropped, not reused.
             let _ = job.events.send(Event::Failed(e));

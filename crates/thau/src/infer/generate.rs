@@ -111,6 +111,27 @@ pub fn text_prompt(tok: &Tokenizer, prompt: &str, ctx: usize, reserve: usize) ->
     (ids, dropped)
 }
 
+/// Restricts which tokens may come next, e.g. to keep a tool call valid JSON for its schema
+/// (`tools::CallConstraint`). One value serves one generation and follows the tokens chosen.
+pub trait LogitsConstraint: Send {
+    /// Set the logits of the tokens that may not come next to `-inf`.
+    fn mask(&mut self, logits: &mut [f32]);
+    /// The token that was chosen (one `mask` allowed).
+    fn accept(&mut self, token: u32);
+}
+
+/// A borrowed constraint, so [`generate_ids_with`] can lend one to a [`Decoder`].
+struct Lent<'a>(&'a mut dyn LogitsConstraint);
+
+impl LogitsConstraint for Lent<'_> {
+    fn mask(&mut self, logits: &mut [f32]) {
+        self.0.mask(logits)
+    }
+    fn accept(&mut self, token: u32) {
+        self.0.accept(token)
+    }
+}
+
 /// Generate a continuation of `prompt` (token ids, BOS included), reusing whatever prefix of
 /// it `cache` already holds. `on_text` receives each piece of text; returning false cancels.
 pub fn generate_ids(
@@ -122,13 +143,42 @@ pub fn generate_ids(
     cancel: &AtomicBool,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Completion> {
+    generate_ids_with(model, tok, cache, prompt, opts, None, cancel, on_text)
+}
+
+/// [`generate_ids`] with the next-token choice restricted by `constraint`.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_ids_with(
+    model: &InferModel,
+    tok: &Tokenizer,
+    cache: &mut KvState,
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    constraint: Option<&mut dyn LogitsConstraint>,
+    cancel: &AtomicBool,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Completion> {
     let mut dec = Decoder::prefill(model, tok, cache, prompt, opts)?;
+    if let Some(c) = constraint {
+        dec.constrain(Box::new(Lent(c)));
+    }
     loop {
         match dec.step(cache.len(), model.cfg.max_seq_len, cancel, on_text) {
             Step::Forward(next) => dec.set_logits(model.forward(&[next], cache, Logits::Last)?),
             Step::Finished(finish) => return Ok(dec.finish(finish, on_text)),
         }
     }
+}
+
+/// The most likely token that is not masked out, if any.
+fn best_allowed(logits: &[f32]) -> Option<u32> {
+    let mut best: Option<usize> = None;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > f32::NEG_INFINITY && best.is_none_or(|b| v > logits[b]) {
+            best = Some(i);
+        }
+    }
+    best.map(|b| b as u32)
 }
 
 /// What a [`Decoder`] needs next.
@@ -156,6 +206,8 @@ pub(crate) struct Decoder<'t> {
     logits: Vec<f32>,
     step: usize,
     decode_start: Instant,
+    /// Restricts the tokens sampled (tool calls), when set.
+    constraint: Option<Box<dyn LogitsConstraint + 't>>,
 }
 
 impl<'t> Decoder<'t> {
@@ -197,6 +249,7 @@ impl<'t> Decoder<'t> {
             logits,
             step: 0,
             decode_start: Instant::now(),
+            constraint: None,
         })
     }
 
@@ -215,7 +268,23 @@ impl<'t> Decoder<'t> {
         if cancel.load(Ordering::Relaxed) {
             return Step::Finished(FinishReason::Cancelled);
         }
-        let next = self.sampler.sample(&self.logits, &self.history);
+        let next = match self.constraint.as_deref_mut() {
+            None => self.sampler.sample(&self.logits, &self.history),
+            Some(c) => {
+                c.mask(&mut self.logits);
+                let Some(best) = best_allowed(&self.logits) else {
+                    tracing::warn!("the logits constraint allows no token; ending the generation");
+                    return Step::Finished(FinishReason::Eos);
+                };
+                // The sampler may land on a masked token only through rounding at the tail.
+                let mut next = self.sampler.sample(&self.logits, &self.history);
+                if self.logits[next as usize] == f32::NEG_INFINITY {
+                    next = best;
+                }
+                c.accept(next);
+                next
+            }
+        };
         if self.opts.stop_at_eos && (next == EOS || next == END) {
             return Step::Finished(FinishReason::Eos);
         }
@@ -239,6 +308,11 @@ impl<'t> Decoder<'t> {
             return Step::Finished(FinishReason::ContextFull);
         }
         Step::Forward(next)
+    }
+
+    /// Restrict every token sampled from now on by `c`.
+    pub(crate) fn constrain(&mut self, c: Box<dyn LogitsConstraint + 't>) {
+        self.constraint = Some(c);
     }
 
     /// The logits of the token last returned by [`Step::Forward`].

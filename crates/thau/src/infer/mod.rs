@@ -11,7 +11,9 @@ mod sampler;
 mod weights;
 
 pub use engine::{Engine, EngineInfo, EngineStats, Event, Prompt, Request, Stream, DEFAULT_MAX_BATCH};
-pub use generate::{generate_ids, text_prompt, Completion, FinishReason, GenerateOptions, Usage};
+pub use generate::{
+    generate_ids, generate_ids_with, text_prompt, Completion, FinishReason, GenerateOptions, LogitsConstraint, Usage,
+};
 pub use model::{InferModel, KvState, Logits};
 pub use sampler::{Sampler, SamplingOptions};
 pub use weights::{fallback as storable_dtype, Weight, WeightDtype};

@@ -1,10 +1,44 @@
-//! Tools the model can call: what it is told about them ([`spec`]), and (in the modules beside
-//! it) the tools themselves, the registry, the call parser and constrained decoding.
+//! Tools the model can call: the [`Tool`] trait and [`Registry`] (schema validation, timeouts),
+//! the built-ins (calculator, date and time, memory, image generation), tools users declare in
+//! a file (HTTP endpoints, allow-listed commands), the parser of calls in generated text, and
+//! grammar-constrained decoding so the calls the model writes always parse and validate.
 //!
-//! The wire format of a call inside an assistant turn is
-//! `<|tool_call|>{"name": "...", "arguments": {...}}<|/tool_call|>` (special tokens), and a
-//! tool's result comes back as a `tool` turn (see [`crate::chat::format`]).
+//! A call is written in an assistant turn as
+//!
+//! ```text
+//! <|tool_call|>{"name":"calculator","arguments":{"expression":"2+2"}}<|/tool_call|>
+//! ```
+//!
+//! and its result comes back as a `tool` turn.
 
+mod calculator;
+mod constrain;
+mod datetime;
+mod grammar;
+mod image;
+mod memory;
+mod parse;
+mod registry;
+pub mod schema;
 pub mod spec;
+mod user;
 
+pub use calculator::{evaluate, Calculator, Evaluation};
+pub use constrain::{CallConstraint, TokenTrie, ToolChoice};
+pub use datetime::CurrentDatetime;
+pub use grammar::{CallState, Grammar, GrammarOptions};
+pub use image::{GenerateImage, ImageBackend, ImageRequest};
+pub use memory::{MemoryAccess, Recall, Remember, SearchMemory};
+pub use parse::{parse_call_json, parse_ids, parse_text, CallSplitter, ParsedTurn, Piece, CALL_CLOSE, CALL_OPEN};
+pub use registry::{check_name, CallError, Registry, Tool, ToolContext, ToolOutput};
 pub use spec::{builtin_specs, tools_prompt, ToolSpec};
+pub use user::{load_tools_file, parse_tools, UserTool, MAX_OUTPUT_BYTES};
+
+/// The spec of the built-in tool `name` (one of [`builtin_specs`]).
+pub(crate) fn builtin_spec(name: &str) -> ToolSpec {
+    builtin_specs().into_iter().find(|s| s.name == name).unwrap_or_else(|| ToolSpec {
+        name: name.to_string(),
+        description: String::new(),
+        parameters: serde_json::json!({"type": "object", "properties": {}}),
+    })
+}

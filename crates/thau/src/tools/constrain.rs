@@ -1,0 +1,305 @@
+//! Grammar-constrained decoding of tool calls. Outside a call the model writes freely (unless
+//! `tool_choice` says otherwise); once it emits `<|tool_call|>`, only tokens whose bytes keep
+//! the call a valid prefix of the [`Grammar`] may follow, then `<|/tool_call|>`, then another
+//! call or the end of the turn. So every call the model writes parses and validates.
+//!
+//! The mask is computed by walking a trie of every token's bytes with copies of the grammar
+//! state, pruning a subtree as soon as its prefix is refused: tokens sharing a prefix share
+//! the work. [`CallConstraint::allowed_slow`] is the reference (each token fed separately)
+//! that the tests compare it with.
+
+use super::grammar::{CallState, Grammar};
+use crate::infer::LogitsConstraint;
+use crate::tokenizer::{Tokenizer, END, EOS, NUM_SPECIAL, TOOL_CALL, TOOL_CALL_END, TOOL_RESULT, TOOL_RESULT_END};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Whether and which tool the model must call.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// Never call a tool (`<|tool_call|>` is masked out).
+    None,
+    /// The model decides.
+    #[default]
+    Auto,
+    /// The answer starts with a call to some tool.
+    Required,
+    /// The answer starts with a call to this tool.
+    Named(String),
+}
+
+impl ToolChoice {
+    /// Parse "none" / "auto" / "required" / a tool name.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "none" => ToolChoice::None,
+            "auto" => ToolChoice::Auto,
+            "required" | "any" => ToolChoice::Required,
+            name => ToolChoice::Named(name.to_string()),
+        }
+    }
+}
+
+/// Every non-special token's bytes in a trie, built once per tokenizer.
+#[derive(Debug)]
+pub struct TokenTrie {
+    /// Children of node `n`: `child_bytes/child_nodes[child_start[n]..child_start[n + 1]]`.
+    child_start: Vec<u32>,
+    child_bytes: Vec<u8>,
+    child_nodes: Vec<u32>,
+    /// Tokens whose bytes end at node `n`: `tokens[token_start[n]..token_start[n + 1]]`.
+    token_start: Vec<u32>,
+    tokens: Vec<u32>,
+    /// Bytes of token `id`: `bytes[bytes_start[id]..bytes_start[id + 1]]` (empty for specials).
+    bytes_start: Vec<u32>,
+    bytes: Vec<u8>,
+    vocab_size: usize,
+}
+
+impl TokenTrie {
+    /// The trie of `tok`'s vocabulary (special tokens left out: they are handled by id).
+    pub fn new(tok: &Tokenizer) -> Self {
+        // Build with per-node child lists, then flatten (children in byte order).
+        let mut kids: Vec<Vec<(u8, u32)>> = vec![Vec::new()];
+        let mut ends: Vec<Vec<u32>> = vec![Vec::new()];
+        for id in NUM_SPECIAL as u32..tok.vocab_size() as u32 {
+            let Some(bytes) = tok.token_bytes(id).filter(|b| !b.is_empty()) else { continue };
+            let mut n = 0usize;
+            for &b in bytes {
+                n = match kids[n].iter().find(|(c, _)| *c == b) {
+                    Some(&(_, next)) => next as usize,
+                    None => {
+                        kids.push(Vec::new());
+                        ends.push(Vec::new());
+                        let next = kids.len() - 1;
+                        kids[n].push((b, next as u32));
+                        next
+                    }
+                };
+            }
+            ends[n].push(id);
+        }
+        let mut t = TokenTrie {
+            child_start: Vec::with_capacity(kids.len() + 1),
+            child_bytes: Vec::new(),
+            child_nodes: Vec::new(),
+            token_start: Vec::with_capacity(kids.len() + 1),
+            tokens: Vec::new(),
+            bytes_start: vec![0],
+            bytes: Vec::new(),
+            vocab_size: tok.vocab_size(),
+        };
+        for id in 0..tok.vocab_size() as u32 {
+            if id as usize >= NUM_SPECIAL {
+                t.bytes.extend_from_slice(tok.token_bytes(id).unwrap_or_default());
+            }
+            t.bytes_start.push(t.bytes.len() as u32);
+        }
+        for (k, e) in kids.iter_mut().zip(&ends) {
+            k.sort_unstable();
+            t.child_start.push(t.child_bytes.len() as u32);
+            t.token_start.push(t.tokens.len() as u32);
+            for &(b, c) in k.iter() {
+                t.child_bytes.push(b);
+                t.child_nodes.push(c);
+            }
+            t.tokens.extend(e);
+        }
+        t.child_start.push(t.child_bytes.len() as u32);
+        t.token_start.push(t.tokens.len() as u32);
+        t
+    }
+
+    /// The bytes of token `id` (empty for special and unknown ids).
+    pub fn bytes_of(&self, id: u32) -> &[u8] {
+        match (self.bytes_start.get(id as usize), self.bytes_start.get(id as usize + 1)) {
+            (Some(&a), Some(&b)) => &self.bytes[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// Vocabulary size of the tokenizer it was built from.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// Every token whose bytes `state` accepts in full, pushed to `out` (unordered).
+    pub fn allowed(&self, g: &Grammar, state: &CallState, out: &mut Vec<u32>) {
+        self.walk(g, 0, state, out);
+    }
+
+    fn walk(&self, g: &Grammar, node: usize, state: &CallState, out: &mut Vec<u32>) {
+        let (a, b) = (self.child_start[node] as usize, self.child_start[node + 1] as usize);
+        for i in a..b {
+            let mut s = *state;
+            if s.step(g, self.child_bytes[i]) {
+                let c = self.child_nodes[i] as usize;
+                out.extend_from_slice(&self.tokens[self.token_start[c] as usize..self.token_start[c + 1] as usize]);
+                self.walk(g, c, &s, out);
+            }
+        }
+    }
+}
+
+/// Where the current assistant turn is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Free text (a call may open unless the choice is `None`).
+    Free,
+    /// The turn must open with a call.
+    MustOpen,
+    /// Inside a call.
+    InCall,
+    /// A call just closed: another call or the end of the turn.
+    AfterCall,
+    /// A token outside the mask was forced in; stop constraining.
+    Broken,
+}
+
+/// The constraint for one generation: [`LogitsConstraint`] for the decoding loop.
+#[derive(Debug)]
+pub struct CallConstraint {
+    grammar: Arc<Grammar>,
+    trie: Arc<TokenTrie>,
+    choice: ToolChoice,
+    mode: Mode,
+    state: CallState,
+    calls: usize,
+    max_calls: usize,
+    /// Scratch: allowed token ids, and a per-id flag.
+    allowed: Vec<u32>,
+    keep: Vec<bool>,
+}
+
+impl CallConstraint {
+    /// A constraint for an assistant turn with these tools; a named `choice` must name one.
+    pub fn new(grammar: Arc<Grammar>, trie: Arc<TokenTrie>, choice: ToolChoice) -> crate::Result<Self> {
+        let state = match &choice {
+            ToolChoice::Named(n) => grammar.start_named(n)?,
+            _ => grammar.start(),
+        };
+        let mode = match choice {
+            ToolChoice::Required | ToolChoice::Named(_) => Mode::MustOpen,
+            ToolChoice::None | ToolChoice::Auto => Mode::Free,
+        };
+        Ok(Self { grammar, trie, choice, mode, state, calls: 0, max_calls: 8, allowed: Vec::new(), keep: Vec::new() })
+    }
+
+    /// At most this many calls in one turn (then the turn must end); default 8.
+    pub fn with_max_calls(mut self, n: usize) -> Self {
+        self.max_calls = n.max(1);
+        self
+    }
+
+    /// True while a call is open.
+    pub fn in_call(&self) -> bool {
+        self.mode == Mode::InCall
+    }
+
+    fn fresh_state(&self) -> CallState {
+        match &self.choice {
+            ToolChoice::Named(n) => self.grammar.start_named(n).unwrap_or_else(|_| self.grammar.start()),
+            _ => self.grammar.start(),
+        }
+    }
+
+    /// The token ids allowed next, sorted (fast path). Special ids are decided by mode;
+    /// `None` means "every token except the forbidden specials" (free text).
+    pub fn allowed_ids(&mut self) -> Option<Vec<u32>> {
+        match self.mode {
+            Mode::Free | Mode::Broken => None,
+            Mode::MustOpen => Some(vec![TOOL_CALL]),
+            Mode::AfterCall if self.calls >= self.max_calls => Some(vec![EOS, END]),
+            Mode::AfterCall => Some(vec![EOS, END, TOOL_CALL]),
+            Mode::InCall if self.state.is_complete() => Some(vec![TOOL_CALL_END]),
+            Mode::InCall => {
+                self.allowed.clear();
+                let mut out = std::mem::take(&mut self.allowed);
+                self.trie.allowed(&self.grammar, &self.state, &mut out);
+                out.sort_unstable();
+                let ids = out.clone();
+                self.allowed = out;
+                Some(ids)
+            }
+        }
+    }
+
+    /// The same set as [`Self::allowed_ids`], by feeding every token's bytes to a copy of the
+    /// state one by one: the slow reference for tests.
+    pub fn allowed_slow(&self, tok: &Tokenizer) -> Option<Vec<u32>> {
+        if self.mode != Mode::InCall || self.state.is_complete() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for id in NUM_SPECIAL as u32..tok.vocab_size() as u32 {
+            let Some(bytes) = tok.token_bytes(id).filter(|b| !b.is_empty()) else { continue };
+            let mut s = self.state;
+            if s.feed(&self.grammar, bytes) {
+                out.push(id);
+            }
+        }
+        Some(out)
+    }
+
+    fn forbidden_in_free_text(&self) -> &'static [u32] {
+        match self.choice {
+            ToolChoice::None => &[TOOL_CALL, TOOL_CALL_END, TOOL_RESULT, TOOL_RESULT_END],
+            _ => &[TOOL_CALL_END, TOOL_RESULT, TOOL_RESULT_END],
+        }
+    }
+}
+
+impl LogitsConstraint for CallConstraint {
+    fn mask(&mut self, logits: &mut [f32]) {
+        if self.mode == Mode::Free {
+            for &id in self.forbidden_in_free_text() {
+                if let Some(v) = logits.get_mut(id as usize) {
+                    *v = f32::NEG_INFINITY;
+                }
+            }
+            return;
+        }
+        let Some(ids) = self.allowed_ids() else { return };
+        self.keep.clear();
+        self.keep.resize(logits.len(), false);
+        for &id in &ids {
+            if let Some(k) = self.keep.get_mut(id as usize) {
+                *k = true;
+            }
+        }
+        for (v, keep) in logits.iter_mut().zip(&self.keep) {
+            if !keep {
+                *v = f32::NEG_INFINITY;
+            }
+        }
+    }
+
+    fn accept(&mut self, token: u32) {
+        self.mode = match (self.mode, token) {
+            (Mode::Broken, _) => Mode::Broken,
+            (Mode::Free | Mode::MustOpen | Mode::AfterCall, TOOL_CALL) if self.choice != ToolChoice::None => {
+                self.state = self.fresh_state();
+                Mode::InCall
+            }
+            (Mode::Free, _) => Mode::Free,
+            (Mode::InCall, TOOL_CALL_END) if self.state.is_complete() => {
+                self.calls += 1;
+                Mode::AfterCall
+            }
+            (Mode::InCall, t) if (t as usize) >= NUM_SPECIAL => {
+                if self.state.feed(&self.grammar, self.trie.bytes_of(t)) {
+                    Mode::InCall
+                } else {
+                    Mode::Broken
+                }
+            }
+            // AfterCall then END/EOS ends the turn; anything else was forced past the mask.
+            (Mode::AfterCall, END | EOS) => Mode::AfterCall,
+            _ => {
+                tracing::warn!(token, "a token outside the tool-call grammar was chosen; constraint lifted");
+                Mode::Broken
+            }
+        };
+    }
+}

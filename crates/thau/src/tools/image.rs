@@ -1,0 +1,115 @@
+//! The `generate_image` tool: turns the call's arguments into an [`ImageRequest`] and hands it
+//! to an [`ImageBackend`] (the Stable Diffusion pipeline of `thau::vision`), answering with the
+//! paths of the saved images.
+
+use super::registry::{Tool, ToolContext, ToolOutput};
+use super::spec::ToolSpec;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to draw, with the defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRequest {
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub width: u32,
+    pub height: u32,
+    pub steps: u32,
+    pub guidance: f64,
+    pub seed: u64,
+    pub count: u32,
+}
+
+impl ImageRequest {
+    /// The request a call's (schema-checked) arguments describe; unset values take the
+    /// defaults (512×512, 30 steps, guidance 7.5, one image, a time-based seed).
+    pub fn from_args(args: &Value) -> Self {
+        let u = |k: &str, d: u64| args.get(k).and_then(Value::as_u64).unwrap_or(d);
+        let seed = args.get("seed").and_then(Value::as_u64).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+        });
+        Self {
+            prompt: args.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
+            negative_prompt: args.get("negative_prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
+            width: u("width", 512) as u32,
+            height: u("height", 512) as u32,
+            steps: u("steps", 30) as u32,
+            guidance: args.get("guidance").and_then(Value::as_f64).unwrap_or(7.5),
+            seed,
+            count: u("count", 1) as u32,
+        }
+    }
+}
+
+/// Something that draws images and saves them (the vision pipeline; a tiny random-weight
+/// pipeline in tests).
+pub trait ImageBackend: Send + Sync {
+    /// A name for logs and the answer ("sd15 (runs/sd)").
+    fn name(&self) -> String;
+    /// Draw `req.count` images, save them, return their paths. Should give up once
+    /// `ctx.cancelled()`.
+    fn generate(&self, req: &ImageRequest, ctx: &ToolContext) -> Result<Vec<PathBuf>>;
+}
+
+/// The `generate_image` built-in.
+#[derive(Clone)]
+pub struct GenerateImage {
+    backend: Option<Arc<dyn ImageBackend>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for GenerateImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateImage").field("backend", &self.backend.as_ref().map(|b| b.name())).finish()
+    }
+}
+
+impl GenerateImage {
+    /// With a backend; images may take `timeout` (Stable Diffusion on a CPU takes minutes).
+    pub fn new(backend: Arc<dyn ImageBackend>, timeout: Duration) -> Self {
+        Self { backend: Some(backend), timeout }
+    }
+
+    /// Without a backend: every call answers that no image model is loaded (so the model
+    /// learns why, and the user how to fix it).
+    pub fn unavailable() -> Self {
+        Self { backend: None, timeout: Duration::from_secs(1) }
+    }
+}
+
+impl Tool for GenerateImage {
+    fn spec(&self) -> ToolSpec {
+        super::builtin_spec("generate_image")
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
+
+    fn call(&self, args: &Value, ctx: &ToolContext) -> Result<ToolOutput> {
+        let Some(backend) = &self.backend else {
+            return Err(Error::invalid(
+                "generate_image",
+                "no image model is loaded: start the chat with --image-model DIR (a Stable Diffusion folder)",
+            ));
+        };
+        let req = ImageRequest::from_args(args);
+        tracing::info!(backend = %backend.name(), prompt = %req.prompt, width = req.width, height = req.height, "generating images");
+        let files = backend.generate(&req, ctx)?;
+        if files.is_empty() {
+            return Err(Error::invalid("generate_image", "the image model produced no image"));
+        }
+        let list: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        // One path a line: the shape the tool-calling training data gives image results.
+        let text = list.join("\n");
+        Ok(ToolOutput {
+            text,
+            data: Some(json!({"paths": list, "prompt": req.prompt, "seed": req.seed, "width": req.width, "height": req.height})),
+            files,
+        })
+    }
+}
