@@ -58,12 +58,22 @@ fn steps_bar(len: u64, what: &str) -> ProgressBar {
 }
 
 /// Fine-tune `run`'s age on `examples`; prints and returns the summary line.
-pub fn finetune(run: &Path, age: Option<u32>, examples: &[SftExample], desc: &str, cfg: &SftConfig) -> Result<String> {
+pub fn finetune(
+    run: &Path,
+    age: Option<u32>,
+    examples: &[SftExample],
+    desc: &str,
+    cfg: &SftConfig,
+    quiet: bool,
+) -> Result<String> {
     let stop = crate::progress::ctrl_c_flag();
-    let bar = steps_bar(cfg.steps, "sft");
+    let bar = if quiet { ProgressBar::hidden() } else { steps_bar(cfg.steps, "sft") };
     let (ckpt, summary) = sft::finetune_run(run, age, examples, desc, cfg, &mut |s| {
         bar.set_position(s.step);
         bar.set_message(format!("loss {:.3} · lr {:.2e}", s.loss, s.lr));
+        if quiet && (s.step % 10 == 0 || s.step == s.total) {
+            eprintln!("sft step {}/{} loss {:.4} lr {:.2e}", s.step, s.total, s.loss, s.lr);
+        }
         !stop.load(std::sync::atomic::Ordering::Relaxed)
     })?;
     bar.finish();
@@ -104,7 +114,7 @@ pub fn train_sft(a: &crate::TrainArgs, file: &Path) -> Result<()> {
         grad_clip: a.grad_clip,
         seed: a.seed,
     };
-    finetune(&a.run, a.age, &examples, &file.display().to_string(), &cfg)?;
+    finetune(&a.run, a.age, &examples, &file.display().to_string(), &cfg, a.quiet)?;
     Ok(())
 }
 
@@ -369,7 +379,7 @@ pub fn demo_tools(run: &Path, minutes: f64, tok_per_sec: f64, device: &Device) -
         grad_clip: 1.0,
         seed: 1337,
     };
-    finetune(run, Some(0), &data.train, "the demo's generated tool-calling conversations", &cfg)?;
+    finetune(run, Some(0), &data.train, "the demo's generated tool-calling conversations", &cfg, false)?;
     let (tok, model, _) = rd.load_latest(Some(0), device)?;
     let model = InferModel::from_llama(&model, WeightDtype::F32)?;
     println!("\nWith the six built-in tools offered in the system prompt:");

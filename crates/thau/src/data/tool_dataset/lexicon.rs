@@ -454,7 +454,7 @@ pub(super) fn when(r: &mut Rng, lang: Lang) -> String {
 /// Personal topics a user searches the memory for.
 pub(super) fn topic(r: &mut Rng, lang: Lang) -> &'static str {
     match lang {
-        Lang::Es => *r.pick(&[
+        Lang::Es => r.pick::<&str>(&[
             "mi perro",
             "mi trabajo",
             "el viaje a Roma",
@@ -468,7 +468,7 @@ pub(super) fn topic(r: &mut Rng, lang: Lang) -> &'static str {
             "mis vacaciones",
             "el coche",
         ]),
-        Lang::En => *r.pick(&[
+        Lang::En => r.pick::<&str>(&[
             "my dog",
             "my job",
             "the trip to Rome",

@@ -171,7 +171,9 @@ fn example(r: &mut Rng, split: Split, specs: &[ToolSpec]) -> (SftExample, Lang) 
             Lang::Es => {
                 *r.pick(&["Eres THAU, un asistente útil.", "Eres THAU. Responde en español.", "Eres un asistente."])
             }
-            Lang::En => *r.pick(&["You are THAU, a helpful assistant.", "You are THAU.", "You are an assistant."]),
+            Lang::En => {
+                r.pick::<&str>(&["You are THAU, a helpful assistant.", "You are THAU.", "You are an assistant."])
+            }
         }));
     }
     if r.below(6) == 0 {
@@ -297,7 +299,7 @@ fn templates(split: Split, lang: Lang, set: &Phrasings) -> &'static [&'static st
 }
 
 fn pick_template(r: &mut Rng, split: Split, lang: Lang, set: &Phrasings) -> &'static str {
-    *r.pick(templates(split, lang, set))
+    r.pick::<&str>(templates(split, lang, set))
 }
 
 /// A phrasing of `set` with `x` in its slot, wrapped and roughened.
@@ -549,16 +551,16 @@ fn op_word(r: &mut Rng, lang: Lang, op: char, digits: bool) -> &'static str {
     match (op, lang, symbol) {
         ('+', _, true) => "+",
         ('-', _, true) => "-",
-        ('*', _, true) => *r.pick(&["*", "x", "×"]),
-        ('/', _, true) => *r.pick(&["/", "÷"]),
-        ('+', Lang::Es, _) => *r.pick(&["más", "mas", "y"]),
+        ('*', _, true) => r.pick::<&str>(&["*", "x", "×"]),
+        ('/', _, true) => r.pick::<&str>(&["/", "÷"]),
+        ('+', Lang::Es, _) => r.pick::<&str>(&["más", "mas", "y"]),
         ('-', Lang::Es, _) => "menos",
-        ('*', Lang::Es, _) => *r.pick(&["por", "multiplicado por", "veces"]),
-        ('/', Lang::Es, _) => *r.pick(&["entre", "dividido entre", "dividido por"]),
-        ('+', Lang::En, _) => *r.pick(&["plus", "and", "+"]),
-        ('-', Lang::En, _) => *r.pick(&["minus", "take away"]),
-        ('*', Lang::En, _) => *r.pick(&["times", "multiplied by"]),
-        (_, Lang::En, _) => *r.pick(&["divided by", "over"]),
+        ('*', Lang::Es, _) => r.pick::<&str>(&["por", "multiplicado por", "veces"]),
+        ('/', Lang::Es, _) => r.pick::<&str>(&["entre", "dividido entre", "dividido por"]),
+        ('+', Lang::En, _) => r.pick::<&str>(&["plus", "and", "+"]),
+        ('-', Lang::En, _) => r.pick::<&str>(&["minus", "take away"]),
+        ('*', Lang::En, _) => r.pick::<&str>(&["times", "multiplied by"]),
+        (_, Lang::En, _) => r.pick::<&str>(&["divided by", "over"]),
         _ => "/",
     }
 }
@@ -782,8 +784,8 @@ fn tool_result(r: &mut Rng, lang: Lang, call: &ToolCall) -> (String, String) {
         "remember" => {
             let id = r.range(1, 400);
             let text = match lang {
-                Lang::Es => *r.pick(&["Entendido, lo recordaré.", "Hecho, lo he guardado.", "Anotado."]),
-                Lang::En => *r.pick(&["Got it, I'll remember that.", "Done, I saved it.", "Noted."]),
+                Lang::Es => r.pick::<&str>(&["Entendido, lo recordaré.", "Hecho, lo he guardado.", "Anotado."]),
+                Lang::En => r.pick::<&str>(&["Got it, I'll remember that.", "Done, I saved it.", "Noted."]),
             };
             (format!("saved memory #{id}"), text.to_string())
         }
