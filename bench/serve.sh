@@ -45,7 +45,7 @@ declare -A agg
 for batch in 1 16; do
     port=$((PORT + batch))
     "$THAU_BIN" --threads "$THREADS" serve --model "$f" --port "$port" --max-batch "$batch" \
-        --memory "$OUT/memory.sqlite" 2>"$OUT/serve-$batch.log" &
+        --max-queue 64 --memory "$OUT/memory.sqlite" 2>"$OUT/serve-$batch.log" &
     pid=$!
     trap 'kill $pid 2>/dev/null || true' EXIT
     for _ in $(seq 600); do

@@ -24,9 +24,14 @@ pub fn submit_with(
     };
     let (tx, rx) = mpsc::channel(64);
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
+        let mut slot = Some(slot);
         while let Some(ev) = stream.next_event() {
             let last = matches!(ev, Event::Done(_) | Event::Failed(_));
+            if last {
+                // Free the queue place before the client sees the end, so a client that sends
+                // its next request at once never finds its own old place still taken (429).
+                slot.take();
+            }
             if tx.blocking_send(ev).is_err() {
                 stream.cancel();
                 // Drain so the engine is not left writing to a closed request.
