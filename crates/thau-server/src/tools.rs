@@ -19,6 +19,8 @@ use thau::tools::{
 pub struct ToolSetup {
     pub specs: Vec<ToolSpec>,
     pub choice: ToolChoice,
+    /// Most calls in one answer (OpenAI's `parallel_tool_calls: false` makes it 1).
+    pub max_calls: usize,
 }
 
 /// One `{"type": "function", "function": {...}}` (OpenAI) or the same object Ollama takes.
@@ -52,7 +54,8 @@ fn specs_of(tools: Option<&Value>) -> Result<Vec<ToolSpec>, String> {
     Ok(specs)
 }
 
-/// Read OpenAI's `tools` and `tool_choice`; `None` when the request offers no tools.
+/// Read `tools` and `tool_choice` (OpenAI's shapes; Ollama's `tools` are the same); `None`
+/// when the request offers no tools.
 pub fn openai(tools: Option<&Value>, choice: Option<&Value>) -> Result<Option<ToolSetup>, String> {
     let specs = specs_of(tools)?;
     let choice = match choice {
@@ -79,13 +82,7 @@ pub fn openai(tools: Option<&Value>, choice: Option<&Value>) -> Result<Option<To
             return Err(format!("tool_choice names '{n}', which is not among the tools"));
         }
     }
-    Ok(Some(ToolSetup { specs, choice }))
-}
-
-/// Read Ollama's `tools`.
-pub fn ollama(tools: Option<&Value>) -> Result<Option<ToolSetup>, String> {
-    let specs = specs_of(tools)?;
-    Ok((!specs.is_empty()).then_some(ToolSetup { specs, choice: ToolChoice::Auto }))
+    Ok(Some(ToolSetup { specs, choice, max_calls: 8 }))
 }
 
 /// A call in a request message: `{"function": {"name", "arguments": string or object}}`.
@@ -126,7 +123,7 @@ fn trie(s: &AppState) -> Arc<TokenTrie> {
 /// The grammar constraint for a request's tools.
 pub fn constraint(s: &AppState, setup: &ToolSetup) -> thau::Result<Box<dyn LogitsConstraint>> {
     let grammar = Arc::new(Grammar::new(&setup.specs, GrammarOptions::default())?);
-    Ok(Box::new(CallConstraint::new(grammar, trie(s), setup.choice.clone())?))
+    Ok(Box::new(CallConstraint::new(grammar, trie(s), setup.choice.clone())?.with_max_calls(setup.max_calls)))
 }
 
 /// A finished generation read as an assistant message: text and calls.
