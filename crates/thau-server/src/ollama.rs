@@ -297,7 +297,11 @@ async fn tool_respond(
                 Event::Text(_) | Event::Started { .. } => {}
             }
         }
-        return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, F, "the engine stopped before answering"));
+        return Err(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            F,
+            "the engine stopped before answering",
+        ));
     }
     let mut split = StreamCalls::default();
     let lines = ReceiverStream::new(rx).flat_map(move |ev| {
@@ -376,7 +380,8 @@ pub async fn chat(
         .into_response());
     }
     let opts = options(&s, req.options)?;
-    let tools = crate::tools::openai(req.tools.as_ref(), req.tool_choice.as_ref()).map_err(|e| ApiError::bad_request(F, e))?;
+    let tools =
+        crate::tools::openai(req.tools.as_ref(), req.tool_choice.as_ref()).map_err(|e| ApiError::bad_request(F, e))?;
     let msgs = req
         .messages
         .into_iter()

@@ -58,22 +58,28 @@ fn specs_of(tools: Option<&Value>) -> Result<Vec<ToolSpec>, String> {
 /// when the request offers no tools.
 pub fn openai(tools: Option<&Value>, choice: Option<&Value>) -> Result<Option<ToolSetup>, String> {
     let specs = specs_of(tools)?;
-    let choice = match choice {
-        None | Some(Value::Null) => ToolChoice::Auto,
-        Some(Value::String(s)) => match s.as_str() {
-            "none" => ToolChoice::None,
-            "auto" => ToolChoice::Auto,
-            "required" => ToolChoice::Required,
-            other => return Err(format!("tool_choice '{other}' is not one of none, auto, required")),
-        },
-        Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
-            Some(name) => ToolChoice::Named(name.to_string()),
-            None => return Err("tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": …}}".into()),
-        },
-    };
+    let choice =
+        match choice {
+            None | Some(Value::Null) => ToolChoice::Auto,
+            Some(Value::String(s)) => match s.as_str() {
+                "none" => ToolChoice::None,
+                "auto" => ToolChoice::Auto,
+                "required" => ToolChoice::Required,
+                other => return Err(format!("tool_choice '{other}' is not one of none, auto, required")),
+            },
+            Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
+                Some(name) => ToolChoice::Named(name.to_string()),
+                None => return Err(
+                    "tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": …}}"
+                        .into(),
+                ),
+            },
+        };
     if specs.is_empty() {
         return match choice {
-            ToolChoice::Required | ToolChoice::Named(_) => Err("tool_choice asks for a tool call but no tools are given".into()),
+            ToolChoice::Required | ToolChoice::Named(_) => {
+                Err("tool_choice asks for a tool call but no tools are given".into())
+            }
             _ => Ok(None),
         };
     }
@@ -102,9 +108,12 @@ pub fn call_of(v: &Value) -> Result<ToolCall, String> {
     Ok(ToolCall::new(name, arguments))
 }
 
+/// Vocabulary tries by tokenizer address.
+type Tries = std::sync::Mutex<Vec<(usize, Arc<TokenTrie>)>>;
+
 /// The trie of the engine's vocabulary, built on first use (a few ms for 16k tokens).
 fn trie(s: &AppState) -> Arc<TokenTrie> {
-    static TRIES: OnceLock<std::sync::Mutex<Vec<(usize, Arc<TokenTrie>)>>> = OnceLock::new();
+    static TRIES: OnceLock<Tries> = OnceLock::new();
     // Keyed by the tokenizer's address: tests run several servers in one process.
     let key = Arc::as_ptr(s.engine.tokenizer()) as usize;
     let tries = TRIES.get_or_init(Default::default);
@@ -146,8 +155,10 @@ pub fn openai_calls(calls: &[ToolCall]) -> Value {
     Value::Array(
         calls
             .iter()
-            .map(|c| json!({"id": call_id(), "type": "function",
-                            "function": {"name": c.name, "arguments": c.arguments.to_string()}}))
+            .map(|c| {
+                json!({"id": call_id(), "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments.to_string()}})
+            })
             .collect(),
     )
 }

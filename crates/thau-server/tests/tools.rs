@@ -59,8 +59,13 @@ async fn openai_and_ollama_clients_get_tool_calls_in_their_shapes() {
     let app = app();
     let messages = json!([{"role": "user", "content": "¿Qué tiempo hace en Lima?"}]);
     // OpenAI, whole answer.
-    let (st, b) = post(&app, "/v1/chat/completions", json!({"messages": messages, "tools": [weather_tool()],
-        "tool_choice": "required", "parallel_tool_calls": false, "max_tokens": 200, "seed": 1})).await;
+    let (st, b) = post(
+        &app,
+        "/v1/chat/completions",
+        json!({"messages": messages, "tools": [weather_tool()],
+        "tool_choice": "required", "parallel_tool_calls": false, "max_tokens": 200, "seed": 1}),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     let v = json_of(&b);
     let choice = &v["choices"][0];
@@ -100,8 +105,13 @@ async fn openai_and_ollama_clients_get_tool_calls_in_their_shapes() {
     assert!(!text.contains("<|tool_call|>"), "call markup leaked into content: {text}");
 
     // Ollama: arguments as an object.
-    let (st, b) = post(&app, "/api/chat", json!({"model": "thau-test", "messages": messages, "tools": [weather_tool()],
-        "tool_choice": "required", "stream": false, "options": {"num_predict": 200, "seed": 3}})).await;
+    let (st, b) = post(
+        &app,
+        "/api/chat",
+        json!({"model": "thau-test", "messages": messages, "tools": [weather_tool()],
+        "tool_choice": "required", "stream": false, "options": {"num_predict": 200, "seed": 3}}),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     let v = json_of(&b);
     assert_eq!(v["done"], true);
@@ -109,8 +119,13 @@ async fn openai_and_ollama_clients_get_tool_calls_in_their_shapes() {
     assert_eq!(call["name"], "get_weather");
     check_arguments(&call["arguments"]);
     // Ollama streamed: one line carries the calls, the last is done.
-    let (st, b) = post(&app, "/api/chat", json!({"model": "thau-test", "messages": messages, "tools": [weather_tool()],
-        "tool_choice": "required", "options": {"num_predict": 200, "seed": 4}})).await;
+    let (st, b) = post(
+        &app,
+        "/api/chat",
+        json!({"model": "thau-test", "messages": messages, "tools": [weather_tool()],
+        "tool_choice": "required", "options": {"num_predict": 200, "seed": 4}}),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     let lines: Vec<Value> = String::from_utf8(b).unwrap().lines().map(|l| json_of(l.as_bytes())).collect();
     assert_eq!(lines.last().unwrap()["done"], true);
@@ -129,8 +144,13 @@ async fn earlier_calls_and_results_are_accepted_and_bad_tools_refused() {
             "function": {"name": "get_weather", "arguments": "{\"city\":\"Lima\",\"days\":1}"}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "18 °C, nublado"}
     ]);
-    let (st, b) = post(&app, "/v1/chat/completions", json!({"messages": openai, "tools": [weather_tool()],
-        "tool_choice": "none", "max_tokens": 5})).await;
+    let (st, b) = post(
+        &app,
+        "/v1/chat/completions",
+        json!({"messages": openai, "tools": [weather_tool()],
+        "tool_choice": "none", "max_tokens": 5}),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     let v = json_of(&b);
     assert_ne!(v["choices"][0]["finish_reason"], "tool_calls");
@@ -140,13 +160,16 @@ async fn earlier_calls_and_results_are_accepted_and_bad_tools_refused() {
         {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Quito", "days": 2}}}]},
         {"role": "tool", "content": "20 °C"}
     ]);
-    let (st, _) = post(&app, "/api/chat", json!({"model": "thau-test", "messages": ollama, "stream": false,
-        "options": {"num_predict": 3}})).await;
+    let (st, _) = post(
+        &app,
+        "/api/chat",
+        json!({"model": "thau-test", "messages": ollama, "stream": false,
+        "options": {"num_predict": 3}}),
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
 
-    let bad = |tools: Value, choice: Value| {
-        json!({"messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": choice, "max_tokens": 3})
-    };
+    let bad = |tools: Value, choice: Value| json!({"messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": choice, "max_tokens": 3});
     for (tools, choice, why) in [
         (json!([{"type": "function", "function": {"name": "a b"}}]), Value::Null, "not a valid tool name"),
         (json!([{"type": "retrieval"}]), Value::Null, "not supported"),
@@ -154,8 +177,12 @@ async fn earlier_calls_and_results_are_accepted_and_bad_tools_refused() {
         (json!([weather_tool()]), json!({"type": "function", "function": {"name": "nope"}}), "not among the tools"),
         (json!([weather_tool()]), json!("sometimes"), "not one of"),
         (json!([]), json!("required"), "no tools"),
-        (json!([{"type": "function", "function": {"name": "t", "parameters": {"type": "object",
-            "properties": {"n": {"type": "integer", "minimum": 3, "maximum": 2}}}}}]), Value::Null, "integer"),
+        (
+            json!([{"type": "function", "function": {"name": "t", "parameters": {"type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 3, "maximum": 2}}}}}]),
+            Value::Null,
+            "integer",
+        ),
     ] {
         let (st, b) = post(&app, "/v1/chat/completions", bad(tools, choice)).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{why}: {}", String::from_utf8_lossy(&b));
