@@ -196,21 +196,26 @@ fn image_backend(dir: &Path, _timeout: std::time::Duration) -> Result<thau::tool
 
 /// Load the model named by `args` into an engine thread.
 pub(crate) fn load_engine(args: &ModelArgs) -> Result<Engine> {
+    load_engine_batched(args, thau::infer::DEFAULT_MAX_BATCH)
+}
+
+/// [`load_engine`] decoding up to `max_batch` requests together.
+pub(crate) fn load_engine_batched(args: &ModelArgs, max_batch: usize) -> Result<Engine> {
     let dtype = args.dtype.as_deref().map(WeightDtype::parse).transpose()?;
     if let Some(path) = &args.model {
-        return load_gguf(path, dtype);
+        return load_gguf(path, dtype, max_batch);
     }
     let Some(run) = &args.run else { bail!("say which model to use: --run DIR (a THAU run) or --model FILE.gguf") };
     let (tok, llama, age) = RunDir::new(run).load_latest(args.age, &candle_core::Device::Cpu)?;
     let model = InferModel::from_llama(&llama, dtype.unwrap_or(WeightDtype::F32))?;
     drop(llama);
-    Ok(Engine::spawn(format!("{}:age-{age}", run.display()), model, tok)?)
+    Ok(Engine::spawn_batched(format!("{}:age-{age}", run.display()), model, tok, max_batch)?)
 }
 
-fn load_gguf(path: &Path, dtype: Option<WeightDtype>) -> Result<Engine> {
+fn load_gguf(path: &Path, dtype: Option<WeightDtype>, max_batch: usize) -> Result<Engine> {
     let g = thau::import::read_gguf(path)?;
     let model = InferModel::from_qtensors(&g.cfg, &g.tensors, dtype)?;
-    Ok(Engine::spawn(g.name.clone(), model, g.tokenizer)?)
+    Ok(Engine::spawn_batched(g.name.clone(), model, g.tokenizer, max_batch)?)
 }
 
 /// Describe the loaded model in one line.

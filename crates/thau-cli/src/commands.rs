@@ -137,13 +137,16 @@ pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
 }
 
 pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
+    if let Some(file) = &a.sft {
+        return crate::sft::train_sft(&a, file);
+    }
     let (corpus, config) = (corpus_source(&a), train_config(&a));
     if let Some(schedule) = &a.schedule {
         return crate::grow::train_schedule(&a, schedule, config, corpus, device);
     }
     let req = TrainRequest {
         run: a.run.clone(),
-        age: a.age,
+        age: a.age.unwrap_or(0),
         preset: a.preset.clone(),
         corpus,
         tokenizer: a.tokenizer.clone(),
@@ -218,6 +221,17 @@ pub fn status(run: &Path, json: bool) -> Result<()> {
         if let Some(c) = &a.last_checkpoint {
             println!("      last checkpoint {}", c.display());
         }
+    }
+    if let Some(l) = &st.learning {
+        println!(
+            "self-learning: {} runs ({} kept), {} new feedback items ({} negative); automatic learning {}: {}",
+            l.runs,
+            l.kept,
+            l.pending_feedback,
+            l.pending_negative,
+            if l.schedule.enabled { "on" } else { "off" },
+            l.reason
+        );
     }
     Ok(())
 }
@@ -316,16 +330,13 @@ fn demo_corpus(dir: &Path, run: &Path) -> Option<PathBuf> {
     Some(path)
 }
 
-pub fn demo(
-    run: &Path,
-    minutes: f64,
-    prompts: &[String],
-    corpus_dir: &Path,
-    synthetic: bool,
-    device: &Device,
-) -> Result<()> {
+pub fn demo(a: &crate::DemoArgs, device: &Device) -> Result<()> {
+    let (run, minutes, prompts, corpus_dir, synthetic) = (&a.run, a.minutes, &a.prompt[..], &a.corpus_dir, a.synthetic);
     if !(minutes.is_finite() && minutes > 0.0) {
         anyhow::bail!("--minutes must be a positive number, got {minutes}");
+    }
+    if !(a.tool_minutes.is_finite() && a.tool_minutes >= 0.0) {
+        anyhow::bail!("--tool-minutes must be zero (skip) or a positive number, got {}", a.tool_minutes);
     }
     // The demo starts fresh each time, but only ever deletes a folder an earlier demo made.
     let marker = run.join(".thau-demo");
@@ -375,9 +386,10 @@ pub fn demo(
         run: run.to_path_buf(),
         age: 0,
         preset: Some("demo".into()),
-        corpus: match &real {
-            Some(path) => CorpusSource::Paths(vec![path.clone()]),
-            None => CorpusSource::Synthetic { bytes: 1_500_000 },
+        corpus: match (&real, a.tool_minutes > 0.0) {
+            (_, true) => CorpusSource::Paths(crate::sft::demo_corpus_with_tools(run, real.as_deref())?),
+            (Some(path), false) => CorpusSource::Paths(vec![path.clone()]),
+            (None, false) => CorpusSource::Synthetic { bytes: 1_500_000 },
         },
         tokenizer: None,
         vocab_size: Some(1800),
@@ -413,6 +425,10 @@ pub fn demo(
         };
         let text = gen(&model, &tok, p, &opts, |_| {})?.text;
         println!("\n> {p}{}", text.trim_end());
+    }
+    if a.tool_minutes > 0.0 {
+        let tok_per_sec = s.tokens as f64 / s.train_seconds.max(1e-9);
+        crate::sft::demo_tools(run, a.tool_minutes, tok_per_sec, device)?;
     }
     println!("\nNext: `thau status --run {0}`, `thau plot --run {0} --out loss.png`, `thau generate --run {0} --prompt \"...\"`.", run.display());
     Ok(())

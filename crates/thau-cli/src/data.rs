@@ -29,6 +29,22 @@ pub enum DataCmd {
     },
     /// List the known sources: name, language, client, package, license.
     Sources,
+    /// Generate the bilingual tool-calling dataset: train.jsonl, heldout.jsonl (phrasings
+    /// never used in training) and stats.json.
+    Tools {
+        /// Output folder.
+        #[arg(long, default_value = "data/tools")]
+        out: PathBuf,
+        /// Training examples.
+        #[arg(long, default_value_t = 5000)]
+        count: usize,
+        /// Held-out examples.
+        #[arg(long, default_value_t = 500)]
+        heldout: usize,
+        /// Seed: the same seed writes the same files.
+        #[arg(long, default_value_t = 1337)]
+        seed: u64,
+    },
 }
 
 pub fn run(cmd: DataCmd) -> Result<()> {
@@ -66,6 +82,7 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             }
             Ok(())
         }
+        DataCmd::Tools { out, count, heldout, seed } => crate::sft::data_tools(&out, count, heldout, seed),
         DataCmd::Sources => {
             for s in fetch::SOURCES {
                 println!(

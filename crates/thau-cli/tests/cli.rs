@@ -245,12 +245,23 @@ fn status_plot_generate_eval_work_on_a_trained_run() {
 fn demo_runs_end_to_end_and_never_deletes_foreign_folders() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("demo");
-    let out = ok(thau().args(["demo", "--synthetic", "--minutes", "0.05", "--run"]).arg(&run).output().unwrap());
+    let out = ok(thau()
+        .args(["demo", "--synthetic", "--minutes", "0.05", "--tool-minutes", "0.05", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("> ¿Qué día viene después del lunes?"), "{text}");
     assert!(run.join("age-0").exists());
+    // Then it fine-tunes on tool calls, shows the answers and scores held-out requests.
+    assert!(text.contains("> Genera una imagen de un perro astronauta"), "{text}");
+    assert!(text.contains("held-out requests") && run.join("tools/heldout.jsonl").exists(), "{text}");
     // A second demo replaces its own folder...
-    ok(thau().args(["demo", "--synthetic", "--minutes", "0.02", "--run"]).arg(&run).output().unwrap());
+    ok(thau()
+        .args(["demo", "--synthetic", "--minutes", "0.02", "--tool-minutes", "0", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap());
     // ...but refuses to touch a folder it did not make.
     let mine = dir.path().join("mine");
     std::fs::create_dir_all(&mine).unwrap();

@@ -64,14 +64,20 @@ fn official_openai_and_ollama_clients_work_against_thau_serve() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let port = free_port();
-    let server = Server(
-        thau()
-            .args(["serve", "--name", "thau", "--port", &port.to_string(), "--run"])
-            .arg(&run)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    // The test embedding model (.ci/run fetches it) makes the embeddings checks real; without
+    // it the clients must get a clear "no embedding model" error.
+    let embedding = std::env::var("THAU_TEST_EMBEDDING_MODEL").ok().filter(|p| !p.is_empty());
+    let mut cmd = thau();
+    cmd.args(["serve", "--name", "thau", "--port", &port.to_string(), "--run"])
+        .arg(&run)
+        .arg("--memory")
+        .arg(dir.path().join("memory.sqlite"))
+        .env_remove("THAU_EMBEDDING_MODEL")
+        .stderr(Stdio::piped());
+    if let Some(m) = &embedding {
+        cmd.args(["--embedding-model", m]);
+    }
+    let server = Server(cmd.spawn().unwrap());
     let t0 = Instant::now();
     while get(port, "/health").is_none_or(|r| !r.contains("200 OK")) {
         assert!(t0.elapsed() < Duration::from_secs(60), "thau serve did not come up");
@@ -80,7 +86,19 @@ fn official_openai_and_ollama_clients_work_against_thau_serve() {
     let status = get(port, "/training/status").unwrap();
     assert!(status.contains("200 OK") && status.contains("\"ages\""), "{status}");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/official_clients.py");
-    let out = Command::new(python).arg(script).arg(format!("http://127.0.0.1:{port}")).arg("thau").output().unwrap();
+    // Clients call the embedding model by its folder's name (the parent's for a `model/` folder).
+    let embed_name = embedding.as_deref().map(|m| {
+        let p = Path::new(m);
+        let base = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        if base(p) == "model" { base(p.parent().unwrap()) } else { base(p) }
+    });
+    let out = Command::new(python)
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("thau")
+        .args(embed_name)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && text.contains("all client checks passed"));

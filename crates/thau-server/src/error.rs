@@ -22,11 +22,13 @@ pub struct ApiError {
     pub flavor: Flavor,
     /// Seconds a client should wait before retrying (429).
     pub retry_after: Option<u64>,
+    /// OpenAI's machine-readable `code` (e.g. `model_not_found`).
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, flavor: Flavor, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), flavor, retry_after: None }
+        Self { status, message: message.into(), flavor, retry_after: None, code: None }
     }
     pub fn bad_request(flavor: Flavor, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, flavor, message)
@@ -66,7 +68,7 @@ impl IntoResponse for ApiError {
                     s if s >= 500 => "server_error",
                     _ => "invalid_request_error",
                 };
-                json!({"error": {"message": self.message, "type": kind, "param": null, "code": null}})
+                json!({"error": {"message": self.message, "type": kind, "param": null, "code": self.code}})
             }
             Flavor::Ollama => json!({"error": self.message}),
         };

@@ -7,19 +7,24 @@
 //!   THAU /health, /training/status, /openapi.json, /docs (Swagger UI served from the binary)
 //! ```
 //!
-//! A client that disconnects cancels its generation; requests run one at a time on the engine
-//! (batched decoding of concurrent requests is not built yet).
+//! A client that disconnects cancels its generation; concurrent requests decode together in the
+//! engine's batch (see [`thau::infer::Engine`]). Embeddings and `/memory/*` run on blocking
+//! threads beside it.
 
 mod bridge;
+mod embeddings;
 mod error;
+mod memory;
+mod learn;
 mod native;
 mod ollama;
 mod openai;
 mod state;
+mod vision;
 mod tools;
 
 pub use error::{ApiError, Flavor};
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, EmbeddingModel, ServerConfig};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -39,6 +44,10 @@ use utoipa::OpenApi;
         openai::chat_completions, openai::completions, openai::list_models, openai::get_model,
         ollama::generate, ollama::chat, ollama::tags, ollama::ps, ollama::show, ollama::version,
         native::health, native::training_status,
+        vision::generate, vision::image_file, vision::openai_generations,
+        embeddings::openai_embeddings, embeddings::ollama_embed, embeddings::ollama_embeddings,
+        memory::remember, memory::search, memory::recall_route, memory::log, memory::forget, memory::export,
+        learn::feedback,
     ),
     tags((name = "openai", description = "OpenAI-compatible"), (name = "ollama", description = "Ollama-compatible"),
          (name = "thau", description = "THAU's own"))
@@ -68,6 +77,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/ps", get(ollama::ps))
         .route("/api/show", post(ollama::show))
         .route("/training/status", get(native::training_status))
+        .route("/vision/generate", post(vision::generate))
+        .route("/vision/image/{file}", get(vision::image_file))
+        .route("/v1/images/generations", post(vision::openai_generations))
+        .route("/v1/embeddings", post(embeddings::openai_embeddings))
+        .route("/api/embed", post(embeddings::ollama_embed))
+        .route("/api/embeddings", post(embeddings::ollama_embeddings))
+        .route("/memory/remember", post(memory::remember))
+        .route("/memory/search", post(memory::search))
+        .route("/memory/recall", post(memory::recall_route))
+        .route("/memory/log", post(memory::log))
+        .route("/memory/forget", post(memory::forget))
+        .route("/memory/export", get(memory::export))
+        .route("/feedback", post(learn::feedback))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     let mut app = Router::new()
         .merge(api)
@@ -75,6 +97,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(native::health))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state.clone())
         .merge(docs);
@@ -121,22 +144,48 @@ async fn not_found(req: Request) -> Response {
     ApiError::not_found(flavor, msg).into_response()
 }
 
-/// [`serve`] on a tokio runtime of its own (for the synchronous CLI).
-pub fn serve_blocking(config: ServerConfig, engine: Engine) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(serve(config, engine))
+async fn method_not_allowed(req: Request) -> Response {
+    let flavor = if req.uri().path().starts_with("/v1/") { Flavor::OpenAi } else { Flavor::Ollama };
+    let msg = format!("{} is not allowed on {}: see /docs for the API", req.method(), req.uri().path());
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, flavor, msg).into_response()
 }
 
-/// Serve until Ctrl-C or SIGTERM; in-flight requests are finished (streams run to the end).
-pub async fn serve(config: ServerConfig, engine: Engine) -> anyhow::Result<()> {
+/// [`serve`] on a tokio runtime of its own (for the synchronous CLI).
+pub fn serve_blocking(config: ServerConfig, engine: Engine, embedder: Option<EmbeddingModel>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(serve(config, engine, embedder))
+}
+
+/// Serve until Ctrl-C or SIGTERM; in-flight requests are finished (streams run to the end)
+/// within [`ServerConfig::shutdown_grace`], then cancelled.
+pub async fn serve(config: ServerConfig, engine: Engine, embedder: Option<EmbeddingModel>) -> anyhow::Result<()> {
     config.validate()?;
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {}: {e} (is another server using the port? try --port)", config.addr)
     })?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(engine, config);
+    let state = AppState::with_embedder(engine, config, embedder);
     tracing::info!(%addr, "serving");
     eprintln!("THAU serving '{}' on http://{addr} (docs: http://{addr}/docs)", state.config.model_name);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let grace = state.config.shutdown_grace;
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    // Requests in flight get `grace` to finish; then the server stops, which drops their
+    // connections and so cancels their generations.
+    let deadline = async move {
+        let _ = stop_seen.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        () = deadline => eprintln!("requests still running after {}s: cancelled", grace.as_secs()),
+    }
     Ok(())
 }
 

@@ -19,6 +19,10 @@ pub async fn health(State(s): State<Arc<AppState>>) -> Json<Value> {
         "context": i.cfg.max_seq_len,
         "queued": s.pending.load(Ordering::Relaxed),
         "max_queue": s.config.max_queue,
+        "decoding": s.engine.stats().active.load(Ordering::Relaxed),
+        "max_batch": i.max_batch,
+        "embedding_model": s.embedder.as_ref().map(|e| e.name.as_str()),
+        "memory": s.memory.is_ok(),
     }))
 }
 

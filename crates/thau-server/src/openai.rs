@@ -512,10 +512,14 @@ fn model_object(s: &AppState) -> Value {
     json!({"id": s.config.model_name, "object": "model", "created": s.started, "owned_by": "thau"})
 }
 
-/// List the served model.
+/// List the served model (and the embedding model, when one is loaded).
 #[utoipa::path(get, path = "/v1/models", tag = "openai", responses((status = 200, description = "A list of models")))]
 pub async fn list_models(State(s): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"object": "list", "data": [model_object(&s)]}))
+    let mut data = vec![model_object(&s)];
+    if let Some(e) = &s.embedder {
+        data.push(json!({"id": e.name, "object": "model", "created": s.started, "owned_by": "thau"}));
+    }
+    Json(json!({"object": "list", "data": data}))
 }
 
 /// Describe one model.
@@ -523,6 +527,9 @@ pub async fn list_models(State(s): State<Arc<AppState>>) -> Json<Value> {
     params(("model" = String, Path, description = "Model name")),
     responses((status = 200, description = "The model"), (status = 404, description = "Unknown model")))]
 pub async fn get_model(State(s): State<Arc<AppState>>, Path(model): Path<String>) -> Result<Json<Value>, ApiError> {
+    if let Some(e) = s.embedder.as_ref().filter(|e| e.is(&model)) {
+        return Ok(Json(json!({"id": e.name, "object": "model", "created": s.started, "owned_by": "thau"})));
+    }
     check_model(&s, &Some(model))?;
     Ok(Json(model_object(&s)))
 }

@@ -5,8 +5,9 @@ use axum::http::StatusCode;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use thau::infer::Engine;
+use thau::memory::{Embedder, MemoryStore, Retriever};
 
 /// Settings of `thau serve`.
 #[derive(Debug, Clone)]
@@ -24,6 +25,21 @@ pub struct ServerConfig {
     pub run_dir: Option<PathBuf>,
     /// The model's name in /v1/models and /api/tags.
     pub model_name: String,
+    /// Stable Diffusion folder (diffusers layout) for the image routes; none: they answer 503.
+    pub image_model: Option<PathBuf>,
+    /// Where the image routes save PNGs and sidecars (and serve them from).
+    pub images_dir: PathBuf,
+    /// Largest image side the image routes accept (the library's own limit is 1024).
+    pub image_max_side: usize,
+    /// Most images one image request may ask for.
+    pub image_max_count: usize,
+    /// Memory database of the /memory routes; `None` turns them off (503).
+    pub memory_db: Option<PathBuf>,
+    /// Most texts one embeddings request may carry.
+    pub max_embed_inputs: usize,
+    /// After Ctrl-C / SIGTERM, how long requests in flight may take to finish before they are
+    /// cancelled.
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -36,6 +52,13 @@ impl ServerConfig {
             max_body_bytes: 4 << 20,
             run_dir: None,
             model_name: model_name.into(),
+            image_model: None,
+            images_dir: PathBuf::from("images"),
+            image_max_side: 1024,
+            image_max_count: 4,
+            memory_db: None,
+            max_embed_inputs: 256,
+            shutdown_grace: std::time::Duration::from_secs(30),
         }
     }
 
@@ -51,6 +74,9 @@ impl ServerConfig {
         if self.max_queue == 0 {
             anyhow::bail!("--max-queue must be at least 1");
         }
+        if self.max_embed_inputs == 0 {
+            anyhow::bail!("--max-embed-inputs must be at least 1");
+        }
         Ok(())
     }
 }
@@ -62,12 +88,77 @@ pub struct AppState {
     pub pending: AtomicUsize,
     /// Unix seconds when the server started (the model's `created`).
     pub started: u64,
+    /// The image pipeline, loaded on first use.
+    pub vision: crate::vision::VisionState,
+    /// The sentence-embedding model of /v1/embeddings, /api/embed and memory search.
+    pub embedder: Option<EmbeddingModel>,
+    /// The /memory routes' store, or why it is not available.
+    pub memory: Result<Mutex<Retriever>, String>,
+    /// One embedding computation at a time: the encoder already uses every core.
+    pub embed_lock: tokio::sync::Semaphore,
+}
+
+/// A loaded embedding model and the name clients call it by.
+pub struct EmbeddingModel {
+    pub name: String,
+    pub model: Arc<Embedder>,
+}
+
+impl EmbeddingModel {
+    /// `model` loaded from `spec` (a folder or a hub id); clients call it by the folder's name
+    /// (its parent's for a `model/` folder) or by the hub id.
+    pub fn new(spec: &str, model: Embedder) -> Self {
+        let path = std::path::Path::new(spec);
+        let name = if path.exists() {
+            let base = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+            match base(path).as_deref() {
+                Some("model") => path.parent().and_then(base),
+                other => other.map(str::to_string),
+            }
+            .unwrap_or_else(|| model.id().to_string())
+        } else {
+            spec.to_string()
+        };
+        Self { name, model: Arc::new(model) }
+    }
+
+    /// Whether a client's `model` names this one (Ollama clients add `:latest`).
+    pub fn is(&self, name: &str) -> bool {
+        name == self.name || name == self.model.id() || name.strip_suffix(":latest") == Some(self.name.as_str())
+    }
 }
 
 impl AppState {
+    /// State without an embedding model (memory search is full-text only).
     pub fn new(engine: Engine, config: ServerConfig) -> Arc<Self> {
+        Self::with_embedder(engine, config, None)
+    }
+
+    /// State with an embedding model for the embeddings routes and memory search. The memory
+    /// database is opened here; when it cannot be, the /memory routes say why (503) and the
+    /// rest of the server works.
+    pub fn with_embedder(engine: Engine, config: ServerConfig, embedder: Option<EmbeddingModel>) -> Arc<Self> {
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Arc::new(Self { engine, config, pending: AtomicUsize::new(0), started })
+        let memory = match &config.memory_db {
+            None => Err("memory is off: start thau serve with --memory PATH".to_string()),
+            Some(path) => MemoryStore::open(path)
+                .and_then(|store| Retriever::with_shared_embedder(store, embedder.as_ref().map(|e| e.model.clone())))
+                .map(Mutex::new)
+                .map_err(|e| {
+                    tracing::warn!(path = %path.display(), error = %e, "memory database unavailable");
+                    format!("the memory database is unavailable: {e}")
+                }),
+        };
+        Arc::new(Self {
+            engine,
+            config,
+            pending: AtomicUsize::new(0),
+            started,
+            embedder,
+            memory,
+            embed_lock: tokio::sync::Semaphore::new(1),
+            vision: Default::default(),
+        })
     }
 
     /// Take a place in the engine's queue, or 429 when it is full.

@@ -32,13 +32,16 @@ pub mod fs;
 pub mod growth;
 pub mod import;
 pub mod infer;
+pub mod learn;
 pub mod memory;
 pub mod model;
 pub mod plot;
 pub mod status;
 pub mod tokenizer;
+pub mod tool_eval;
 pub mod tools;
 pub mod train;
+pub mod vision;
 
 pub use error::{Error, Result};
 

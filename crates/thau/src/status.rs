@@ -35,6 +35,8 @@ pub struct RunStatus {
     pub ages: Vec<AgeStatus>,
     pub total_tokens: u64,
     pub logged_steps: usize,
+    /// Self-learning: learning runs so far and whether one is due (None before `thau learn`).
+    pub learning: Option<crate::learn::ScheduleStatus>,
 }
 
 /// Collect the status of a run folder.
@@ -75,5 +77,16 @@ pub fn run_status(run: &RunDir) -> Result<RunStatus> {
         total_tokens: ages.iter().map(|a| a.tokens).sum(),
         ages,
         logged_steps: MetricsLog::read(&run.metrics_path())?.len(),
+        learning: learning_status(&run.root),
     })
+}
+
+/// The learning schedule of a run that has a learning store (a damaged one is logged, not fatal).
+fn learning_status(run: &std::path::Path) -> Option<crate::learn::ScheduleStatus> {
+    if !crate::learn::learn_dir(run).join("learn.sqlite").exists() {
+        return None;
+    }
+    let st = crate::learn::LearnStore::open(run)
+        .and_then(|store| crate::learn::schedule::status(run, &store, crate::memory::now_ms()));
+    st.map_err(|e| tracing::warn!(error = %e, "could not read the learning store")).ok()
 }

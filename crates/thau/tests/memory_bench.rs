@@ -229,6 +229,14 @@ impl Rng {
     }
 }
 
+/// CPU time this process has used, all threads (ms).
+fn cpu_ms() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
+}
+
 fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * p).round() as usize]
@@ -366,9 +374,17 @@ fn memory_benchmark() {
     );
 
     // ---- latency -----------------------------------------------------------------------
-    report += "\n| memories | hybrid p50 | hybrid p95 | full text p95 | vectors p95 | first search (load vectors) | insert (batched) |\n|---|---|---|---|---|---|---|\n";
+    report += &format!(
+        "\nload average at start: {}\n| memories | hybrid p50 | hybrid p95 | hybrid CPU p50 / p95 | full text p95 | vectors p95 | first search (load index) | insert (batched) |\n|---|---|---|---|---|---|---|---|\n",
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
     let mut rng = Rng(42);
-    for &n in &[1_000usize, 10_000, 100_000] {
+    let sizes: Vec<usize> = std::env::var("THAU_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    for &n in &sizes {
         let path = dir.path().join(format!("lat{n}.sqlite"));
         let mut mem =
             Retriever::new(MemoryStore::open(&path).unwrap(), Some(Embedder::load(&model.to_string_lossy()).unwrap()))
@@ -392,24 +408,28 @@ fn memory_benchmark() {
         let t = Instant::now();
         mem.warm("bench").unwrap();
         let load_ms = t.elapsed().as_secs_f64() * 1000.0;
-        let mut lat = |mode: SearchMode| -> Vec<f64> {
+        // Wall time per search, and the CPU time the process spent on it (all threads): on a
+        // machine shared with other work the wall time includes waiting for a core.
+        let mut lat = |mode: SearchMode| -> (Vec<f64>, Vec<f64>) {
             let opts = SearchOptions { k: 5, mode, ..Default::default() };
             (0..200)
                 .map(|i| {
                     let j = (i * 37) % data.len();
-                    let t = Instant::now();
+                    let (t, c) = (Instant::now(), cpu_ms());
                     mem.search_with_vector("bench", qs[j], Some(&q_vecs[j]), &opts).unwrap();
-                    t.elapsed().as_secs_f64() * 1000.0
+                    (t.elapsed().as_secs_f64() * 1000.0, cpu_ms() - c)
                 })
-                .collect()
+                .unzip()
         };
-        let h = lat(SearchMode::Hybrid);
-        let f = lat(SearchMode::FullText);
-        let v = lat(SearchMode::Vector);
+        let (h, hc) = lat(SearchMode::Hybrid);
+        let (f, _) = lat(SearchMode::FullText);
+        let (v, _) = lat(SearchMode::Vector);
         report += &format!(
-            "| {n} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} ms | {:.1} s |\n",
+            "| {n} | {:.2} ms | {:.2} ms | {:.2} / {:.2} ms | {:.2} ms | {:.2} ms | {:.0} ms | {:.1} s |\n",
             pct(h.clone(), 0.5),
             pct(h, 0.95),
+            pct(hc.clone(), 0.5),
+            pct(hc, 0.95),
             pct(f, 0.95),
             pct(v, 0.95),
             load_ms,

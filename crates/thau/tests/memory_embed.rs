@@ -88,3 +88,56 @@ fn hybrid_search_finds_paraphrases_fulltext_misses() {
     assert!(hits.iter().any(|h| h.memory.text.contains("bicycle")));
     assert_eq!(mem.store().stats(false).unwrap().memories_with_vectors, 7);
 }
+
+#[test]
+fn in_memory_index_stays_per_user_and_in_step_with_writes() {
+    let Some(e) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sqlite");
+    let mut mem = Retriever::new(MemoryStore::open(&path).unwrap(), Some(e)).unwrap();
+    for i in 0..20 {
+        mem.remember(&NewMemory::new("alice", format!("alice keeps secret number {i} in the garden shed"))).unwrap();
+        mem.remember(&NewMemory::new("bob", format!("bob keeps secret number {i} in the garden shed"))).unwrap();
+    }
+    let all = |k| SearchOptions { k, ..Default::default() };
+    let modes = [SearchMode::Hybrid, SearchMode::Vector, SearchMode::FullText];
+    // Every mode, after the index is loaded: never the other user's rows.
+    for q in ["secret garden", "bob", "alice shed", "number 7"] {
+        for mode in modes {
+            for (user, other) in [("alice", "bob"), ("bob", "alice")] {
+                let hits = mem.search(user, q, &SearchOptions { k: 100, mode, ..Default::default() }).unwrap();
+                assert!(mode == SearchMode::FullText || !hits.is_empty(), "{user} {q} {mode:?}");
+                assert!(
+                    hits.iter().all(|h| h.memory.user == user && !h.memory.text.starts_with(other)),
+                    "{user} {q} {mode:?}"
+                );
+            }
+        }
+    }
+    // Forgetting updates the loaded index: the forgotten never come back, bob is untouched.
+    let seven = mem.search("alice", "secret number 7", &all(1)).unwrap()[0].memory.id;
+    assert!(mem.forget_id("alice", seven).unwrap());
+    for mode in modes {
+        let hits =
+            mem.search("alice", "secret number 7", &SearchOptions { k: 100, mode, ..Default::default() }).unwrap();
+        assert!(hits.iter().all(|h| h.memory.id != seven), "{mode:?}");
+        assert_eq!(hits.len(), 19, "{mode:?}");
+    }
+    let f = Filter { kinds: vec!["fact".into()], ..Default::default() };
+    assert_eq!(mem.forget("alice", &f, false).unwrap(), 19);
+    for mode in modes {
+        assert!(mem.search("alice", "secret", &SearchOptions { mode, ..Default::default() }).unwrap().is_empty());
+        assert_eq!(
+            mem.search("bob", "secret", &SearchOptions { k: 100, mode, ..Default::default() }).unwrap().len(),
+            20
+        );
+    }
+    // Another process (here: another connection) writes; the next search sees it.
+    let mut other = Retriever::new(MemoryStore::open(&path).unwrap(), model()).unwrap();
+    other.remember(&NewMemory::new("alice", "alice's bicycle is red")).unwrap();
+    let hits = mem.search("alice", "what colour is the bike?", &all(5)).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!(hits[0].memory.text.contains("bicycle"));
+    other.forget("bob", &Filter::default(), false).unwrap();
+    assert!(mem.search("bob", "secret", &all(5)).unwrap().is_empty(), "another process's forget is seen");
+}

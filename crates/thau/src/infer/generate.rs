@@ -5,7 +5,7 @@
 use super::model::{InferModel, KvState, Logits};
 use super::sampler::{Sampler, SamplingOptions};
 use crate::error::{Error, Result};
-use crate::tokenizer::{Tokenizer, BOS, END, EOS};
+use crate::tokenizer::{StreamDecoder, Tokenizer, BOS, END, EOS};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -120,6 +120,18 @@ pub trait LogitsConstraint: Send {
     fn accept(&mut self, token: u32);
 }
 
+/// A borrowed constraint, so [`generate_ids_with`] can lend one to a [`Decoder`].
+struct Lent<'a>(&'a mut dyn LogitsConstraint);
+
+impl LogitsConstraint for Lent<'_> {
+    fn mask(&mut self, logits: &mut [f32]) {
+        self.0.mask(logits)
+    }
+    fn accept(&mut self, token: u32) {
+        self.0.accept(token)
+    }
+}
+
 /// Generate a continuation of `prompt` (token ids, BOS included), reusing whatever prefix of
 /// it `cache` already holds. `on_text` receives each piece of text; returning false cancels.
 pub fn generate_ids(
@@ -142,104 +154,20 @@ pub fn generate_ids_with(
     cache: &mut KvState,
     prompt: &[u32],
     opts: &GenerateOptions,
-    mut constraint: Option<&mut dyn LogitsConstraint>,
+    constraint: Option<&mut dyn LogitsConstraint>,
     cancel: &AtomicBool,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Completion> {
-    opts.validate()?;
-    let ctx = model.cfg.max_seq_len;
-    if prompt.is_empty() {
-        return Err(Error::invalid("prompt", "the prompt has no tokens"));
+    let mut dec = Decoder::prefill(model, tok, cache, prompt, opts)?;
+    if let Some(c) = constraint {
+        dec.constrain(Box::new(Lent(c)));
     }
-    if prompt.len() > ctx {
-        return Err(Error::invalid(
-            "prompt",
-            format!("{} tokens do not fit the model's context of {ctx}: shorten the prompt", prompt.len()),
-        ));
+    loop {
+        match dec.step(cache.len(), model.cfg.max_seq_len, cancel, on_text) {
+            Step::Forward(next) => dec.set_logits(model.forward(&[next], cache, Logits::Last)?),
+            Step::Finished(finish) => return Ok(dec.finish(finish, on_text)),
+        }
     }
-    // Reuse the cached prefix, but always run at least the last prompt token for its logits.
-    let common = cache.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
-    cache.truncate(common);
-    let mut usage = Usage { prompt_tokens: prompt.len(), cached_tokens: common, ..Usage::default() };
-    let t0 = Instant::now();
-    let mut logits = model.forward(&prompt[common..], cache, Logits::Last)?;
-    usage.prefill_secs = t0.elapsed().as_secs_f64();
-
-    let t1 = Instant::now();
-    let mut sampler = Sampler::new(opts.sampling.clone());
-    let mut stream = tok.stream_decoder();
-    let mut stops = StopScanner::new(&opts.stop);
-    let mut history = prompt.to_vec();
-    let mut text = String::new();
-    let mut tokens = Vec::new();
-    let mut emit = |piece: &str, text: &mut String| -> bool {
-        text.push_str(piece);
-        piece.is_empty() || on_text(piece)
-    };
-    let mut finish = FinishReason::Length;
-    for step in 0..opts.max_tokens {
-        if cancel.load(Ordering::Relaxed) {
-            finish = FinishReason::Cancelled;
-            break;
-        }
-        let next = match constraint.as_deref_mut() {
-            None => sampler.sample(&logits, &history),
-            Some(c) => {
-                c.mask(&mut logits);
-                let Some(best) = best_allowed(&logits) else {
-                    tracing::warn!("the logits constraint allows no token; ending the generation");
-                    finish = FinishReason::Eos;
-                    break;
-                };
-                // The sampler may land on a masked token only through rounding at the tail.
-                let mut next = sampler.sample(&logits, &history);
-                if logits[next as usize] == f32::NEG_INFINITY {
-                    next = best;
-                }
-                c.accept(next);
-                next
-            }
-        };
-        if opts.stop_at_eos && (next == EOS || next == END) {
-            finish = FinishReason::Eos;
-            break;
-        }
-        history.push(next);
-        tokens.push(next);
-        if let Some(piece) = stream.push(next) {
-            let (out, hit) = stops.push(&piece);
-            if !emit(&out, &mut text) {
-                finish = FinishReason::Cancelled;
-                break;
-            }
-            if hit {
-                finish = FinishReason::Stop;
-                break;
-            }
-        }
-        if step + 1 == opts.max_tokens {
-            break;
-        }
-        if cache.len() + 1 > ctx {
-            finish = FinishReason::ContextFull;
-            break;
-        }
-        logits = model.forward(&[next], cache, Logits::Last)?;
-    }
-    if finish != FinishReason::Stop {
-        let mut rest = stream.finish().unwrap_or_default();
-        let (out, hit) = stops.push(&rest);
-        rest = out;
-        if hit {
-            finish = FinishReason::Stop;
-        } else {
-            rest.push_str(&stops.finish());
-        }
-        emit(&rest, &mut text);
-    }
-    usage.completion_tokens = tokens.len();
-    usage.decode_secs = t1.elapsed().as_secs_f64();
-    Ok(Completion { text, tokens, finish, usage })
 }
 
 /// The most likely token that is not masked out, if any.
@@ -253,14 +181,176 @@ fn best_allowed(logits: &[f32]) -> Option<u32> {
     best.map(|b| b as u32)
 }
 
+/// What a [`Decoder`] needs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Run this token through the model (appending it to the sequence's cache) and hand the
+    /// logits to [`Decoder::set_logits`].
+    Forward(u32),
+    /// The generation is over.
+    Finished(FinishReason),
+}
+
+/// One generation as a state machine: sampling, stop strings and streaming, with the model's
+/// forward passes left to the caller, so the engine can run one pass for many sequences.
+pub(crate) struct Decoder<'t> {
+    opts: GenerateOptions,
+    sampler: Sampler,
+    stream: StreamDecoder<'t>,
+    stops: StopScanner,
+    history: Vec<u32>,
+    text: String,
+    tokens: Vec<u32>,
+    usage: Usage,
+    /// Logits of the next position (V).
+    logits: Vec<f32>,
+    step: usize,
+    decode_start: Instant,
+    /// Restricts the tokens sampled (tool calls), when set.
+    constraint: Option<Box<dyn LogitsConstraint + 't>>,
+}
+
+impl<'t> Decoder<'t> {
+    /// Validate, then prefill `prompt` into `cache` (reusing the prefix it shares with it).
+    pub(crate) fn prefill(
+        model: &InferModel,
+        tok: &'t Tokenizer,
+        cache: &mut KvState,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+    ) -> Result<Self> {
+        opts.validate()?;
+        let ctx = model.cfg.max_seq_len;
+        if prompt.is_empty() {
+            return Err(Error::invalid("prompt", "the prompt has no tokens"));
+        }
+        if prompt.len() > ctx {
+            return Err(Error::invalid(
+                "prompt",
+                format!("{} tokens do not fit the model's context of {ctx}: shorten the prompt", prompt.len()),
+            ));
+        }
+        // Reuse the cached prefix, but always run at least the last prompt token for its logits.
+        let common = cache.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
+        cache.truncate(common);
+        let mut usage = Usage { prompt_tokens: prompt.len(), cached_tokens: common, ..Usage::default() };
+        let t0 = Instant::now();
+        let logits = model.forward(&prompt[common..], cache, Logits::Last)?;
+        usage.prefill_secs = t0.elapsed().as_secs_f64();
+        Ok(Self {
+            opts: opts.clone(),
+            sampler: Sampler::new(opts.sampling.clone()),
+            stream: tok.stream_decoder(),
+            stops: StopScanner::new(opts.stop.clone()),
+            history: prompt.to_vec(),
+            text: String::new(),
+            tokens: Vec::new(),
+            usage,
+            logits,
+            step: 0,
+            decode_start: Instant::now(),
+            constraint: None,
+        })
+    }
+
+    /// Sample the next token from the current logits, stream its text, and say what is next.
+    /// `cached` is how many positions the sequence's cache holds, `ctx` the model's context.
+    pub(crate) fn step(
+        &mut self,
+        cached: usize,
+        ctx: usize,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Step {
+        if self.step >= self.opts.max_tokens {
+            return Step::Finished(FinishReason::Length);
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Step::Finished(FinishReason::Cancelled);
+        }
+        let next = match self.constraint.as_deref_mut() {
+            None => self.sampler.sample(&self.logits, &self.history),
+            Some(c) => {
+                c.mask(&mut self.logits);
+                let Some(best) = best_allowed(&self.logits) else {
+                    tracing::warn!("the logits constraint allows no token; ending the generation");
+                    return Step::Finished(FinishReason::Eos);
+                };
+                // The sampler may land on a masked token only through rounding at the tail.
+                let mut next = self.sampler.sample(&self.logits, &self.history);
+                if self.logits[next as usize] == f32::NEG_INFINITY {
+                    next = best;
+                }
+                c.accept(next);
+                next
+            }
+        };
+        if self.opts.stop_at_eos && (next == EOS || next == END) {
+            return Step::Finished(FinishReason::Eos);
+        }
+        self.step += 1;
+        self.history.push(next);
+        self.tokens.push(next);
+        if let Some(piece) = self.stream.push(next) {
+            let (out, hit) = self.stops.push(&piece);
+            self.text.push_str(&out);
+            if !(out.is_empty() || on_text(&out)) {
+                return Step::Finished(FinishReason::Cancelled);
+            }
+            if hit {
+                return Step::Finished(FinishReason::Stop);
+            }
+        }
+        if self.step == self.opts.max_tokens {
+            return Step::Finished(FinishReason::Length);
+        }
+        if cached + 1 > ctx {
+            return Step::Finished(FinishReason::ContextFull);
+        }
+        Step::Forward(next)
+    }
+
+    /// Restrict every token sampled from now on by `c`.
+    pub(crate) fn constrain(&mut self, c: Box<dyn LogitsConstraint + 't>) {
+        self.constraint = Some(c);
+    }
+
+    /// The logits of the token last returned by [`Step::Forward`].
+    pub(crate) fn set_logits(&mut self, logits: Vec<f32>) {
+        self.logits = logits;
+    }
+
+    /// Flush what is held back (incomplete characters, possible stop-string starts) and return
+    /// the completion.
+    pub(crate) fn finish(mut self, mut finish: FinishReason, on_text: &mut dyn FnMut(&str) -> bool) -> Completion {
+        if finish != FinishReason::Stop {
+            let mut rest = self.stream.finish().unwrap_or_default();
+            let (out, hit) = self.stops.push(&rest);
+            rest = out;
+            if hit {
+                finish = FinishReason::Stop;
+            } else {
+                rest.push_str(&self.stops.finish());
+            }
+            self.text.push_str(&rest);
+            if !rest.is_empty() {
+                on_text(&rest);
+            }
+        }
+        self.usage.completion_tokens = self.tokens.len();
+        self.usage.decode_secs = self.decode_start.elapsed().as_secs_f64();
+        Completion { text: self.text, tokens: self.tokens, finish, usage: self.usage }
+    }
+}
+
 /// Holds back text that might be the start of a stop string until it is sure either way.
-struct StopScanner<'a> {
-    stops: &'a [String],
+struct StopScanner {
+    stops: Vec<String>,
     pending: String,
 }
 
-impl<'a> StopScanner<'a> {
-    fn new(stops: &'a [String]) -> Self {
+impl StopScanner {
+    fn new(stops: Vec<String>) -> Self {
         Self { stops, pending: String::new() }
     }
 
@@ -309,7 +399,7 @@ mod tests {
     #[test]
     fn stop_strings_split_across_pieces() {
         let stops = vec!["</s>".to_string(), "\n\nUser:".to_string()];
-        let mut s = StopScanner::new(&stops);
+        let mut s = StopScanner::new(stops.clone());
         let mut out = String::new();
         let mut hit = false;
         for piece in ["Hola", " mundo", "<", "/", "s>", "never"] {
@@ -323,14 +413,14 @@ mod tests {
         assert!(hit);
         assert_eq!(out, "Hola mundo");
         // A partial match that turns out not to be one is released.
-        let mut s = StopScanner::new(&stops);
+        let mut s = StopScanner::new(stops.clone());
         let (a, _) = s.push("x\n\nUse");
         let (b, h) = s.push("d it");
         assert!(!h);
         assert_eq!(a + &b + &s.finish(), "x\n\nUsed it");
         // Multi-byte text next to a partial match.
         let stops = vec!["ñu".to_string()];
-        let mut s = StopScanner::new(&stops);
+        let mut s = StopScanner::new(stops.clone());
         let (a, _) = s.push("añ");
         let (b, h) = s.push("o");
         assert!(!h);

@@ -10,7 +10,7 @@ pub mod pool;
 mod sampler;
 mod weights;
 
-pub use engine::{Engine, EngineInfo, Event, Prompt, Request, Stream};
+pub use engine::{Engine, EngineInfo, EngineStats, Event, Prompt, Request, Stream, DEFAULT_MAX_BATCH};
 pub use generate::{
     generate_ids, generate_ids_with, text_prompt, Completion, FinishReason, GenerateOptions, LogitsConstraint, Usage,
 };

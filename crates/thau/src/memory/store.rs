@@ -507,7 +507,7 @@ impl MemoryStore {
     pub(crate) fn load_vectors(&self, user: &str, model: &str) -> Result<Vec<VectorRow>> {
         let mut st = self
             .conn
-            .prepare("SELECT id, session_id, kind, created_at, importance, embedding FROM memories WHERE user_id = ?1 AND embed_model = ?2 AND embedding IS NOT NULL ORDER BY id")
+            .prepare("SELECT id, session_id, kind, created_at, importance, embedding, text FROM memories WHERE user_id = ?1 AND embed_model = ?2 AND embedding IS NOT NULL ORDER BY id")
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![user, model], |r| {
@@ -519,6 +519,7 @@ impl MemoryStore {
                     created_at: r.get(3)?,
                     importance: r.get(4)?,
                     vector: blob_to_vec(&blob),
+                    text: r.get(6)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -805,6 +806,7 @@ pub(crate) struct VectorRow {
     pub created_at: i64,
     pub importance: u8,
     pub vector: Vec<f32>,
+    pub text: String,
 }
 
 const MEMORY_COLUMNS: &str =
@@ -861,15 +863,26 @@ pub(crate) fn blob_to_vec(b: &[u8]) -> Vec<f32> {
 /// Turn free text into an FTS5 query: its words (letters and digits), each quoted, joined by
 /// OR, without common Spanish/English function words. `None` when no word is left.
 pub fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .filter(|w| !is_stopword(&fold(w)))
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    let terms: Vec<String> = words.into_iter().filter(|w| seen.insert(w.clone())).map(|w| format!("\"{w}\"")).collect();
+    let terms: Vec<String> = query_terms(text).into_iter().map(|w| format!("\"{w}\"")).collect();
     (!terms.is_empty()).then(|| terms.join(" OR "))
+}
+
+/// The words of `text` as the full-text index sees them: split at anything that is not a
+/// letter or digit, lower-cased, accents folded (what FTS5's `unicode61 remove_diacritics 2`
+/// does for Spanish and English text).
+pub(crate) fn index_terms(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(fold)
+}
+
+/// The distinct words of a query worth searching for: no function words, and no lone letters
+/// (the "s" of "Lucía's", the "l" of "l'eau"), which match half of all memories.
+pub(crate) fn query_terms(text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    index_terms(text)
+        .filter(|w| !is_stopword(w))
+        .filter(|w| w.chars().count() > 1 || w.chars().all(|c| c.is_numeric()))
+        .filter(|w| seen.insert(w.clone()))
+        .collect()
 }
 
 /// Lower-case and strip Spanish accents (á→a, ñ→n, ü→u), as FTS5's `remove_diacritics` does.

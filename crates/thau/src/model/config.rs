@@ -73,14 +73,17 @@ impl ModelConfig {
     }
 
     /// The demo model: small enough to learn the embedded data in a few minutes on 2 cores.
+    /// Its context (512) holds the system prompt listing the six built-in tools, a request and
+    /// the call, which the demo fine-tunes it on; RoPE has no learned positions, so the longer
+    /// context costs no parameters.
     pub fn demo() -> Self {
-        Self { vocab_size: 2048, ..Self::new("demo", 128, 4, 4, 2, 344, 256) }
+        Self { vocab_size: 2048, ..Self::new("demo", 128, 4, 4, 2, 344, 512) }
     }
 
     /// About 2.2× the demo model (width ×1.5, 5 layers instead of 4): what `demo` grows into
     /// in the growth benchmark (bench/growth.sh).
     pub fn demo_2() -> Self {
-        Self { vocab_size: 2048, ..Self::new("demo-2", 192, 5, 6, 2, 448, 256) }
+        Self { vocab_size: 2048, ..Self::new("demo-2", 192, 5, 6, 2, 448, 512) }
     }
 
     /// A small model whose every matrix row is a multiple of 256 values, so GGUF export

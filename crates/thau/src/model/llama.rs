@@ -27,6 +27,26 @@ pub struct Block {
     pub w_down: Var,    // (C, F)
 }
 
+/// The linear projections of a block, by which adapters (LoRA) attach to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proj {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+/// A trainable change to the blocks' linear layers: `y = x·Wᵀ + delta(layer, proj, x)`
+/// (LoRA, see `learn::lora`). The base weights stay untouched until it is merged.
+pub trait LinearDelta: Send + Sync {
+    /// The extra output (N, out) for input `x` (N, in), or None when that layer has no adapter.
+    fn delta(&self, layer: usize, proj: Proj, x: &Tensor) -> candle_core::Result<Option<Tensor>>;
+}
+
 /// A Llama model whose parameters are candle `Var`s, so the same struct trains and infers.
 pub struct Llama {
     pub cfg: ModelConfig,
@@ -37,6 +57,8 @@ pub struct Llama {
     rope: RopeTables,
     /// Precision of the linear layers' matmuls on CPU (weights and accumulation stay f32).
     pub matmul: Precision,
+    /// An adapter added to the blocks' projections (None: the plain model).
+    pub adapter: Option<std::sync::Arc<dyn LinearDelta>>,
 }
 
 /// Per-layer key/value cache for incremental decoding: (B, T_past, KV, D) each.
@@ -163,6 +185,7 @@ impl Llama {
             lm_head,
             rope: RopeTables::new(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta),
             matmul: Precision::F32,
+            adapter: None,
         }
     }
 
@@ -293,6 +316,14 @@ impl Llama {
                 ops::linear_reference(x, w.as_tensor())
             }
         };
+        // A block's projection: the base linear plus the adapter's delta, when one is attached.
+        let proj = |x: &Tensor, w: &Var, layer: usize, p: Proj| -> candle_core::Result<Tensor> {
+            let y = linear(x, w)?;
+            match self.adapter.as_ref().map(|a| a.delta(layer, p, x)).transpose()?.flatten() {
+                Some(d) => y + d,
+                None => Ok(y),
+            }
+        };
         let cfg = &self.cfg;
         let (b, t) = ids.dims2()?;
         let pos0 = cache.len();
@@ -307,11 +338,11 @@ impl Llama {
         }
         let (h, kvh, d, c) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_model);
         let mut x = self.embed.as_tensor().embedding(&ids.flatten_all()?)?; // (N, C)
-        for (blk, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+        for (l, (blk, slot)) in self.blocks.iter().zip(cache.layers.iter_mut()).enumerate() {
             let hn = rms_norm(&x, blk.attn_norm.as_tensor(), cfg.norm_eps)?; // (N, C)
-            let q = linear(&hn, &blk.wq)?.reshape((b, t, h, d))?; // (B, T, H, D)
-            let k = linear(&hn, &blk.wk)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
-            let v = linear(&hn, &blk.wv)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
+            let q = proj(&hn, &blk.wq, l, Proj::Q)?.reshape((b, t, h, d))?; // (B, T, H, D)
+            let k = proj(&hn, &blk.wk, l, Proj::K)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
+            let v = proj(&hn, &blk.wv, l, Proj::V)?.reshape((b, t, kvh, d))?; // (B, T, KV, D)
             let q = rope(&q, &self.rope, pos0)?;
             let k = rope(&k, &self.rope, pos0)?;
             let (k, v) = match slot.as_ref() {
@@ -323,11 +354,11 @@ impl Llama {
                 *slot = Some((k.detach(), v.detach()));
             }
             let a = causal_attention(&q, &k, &v)?.reshape((b * t, c))?; // (N, C)
-            x = (x + linear(&a, &blk.wo)?)?;
+            x = (x + proj(&a, &blk.wo, l, Proj::O)?)?;
             let hn = rms_norm(&x, blk.mlp_norm.as_tensor(), cfg.norm_eps)?; // (N, C)
-            let g = linear(&hn, &blk.w_gate)?; // (N, F)
-            let u = linear(&hn, &blk.w_up)?; // (N, F)
-            x = (x + linear(&swiglu(&g, &u)?, &blk.w_down)?)?; // (N, C)
+            let g = proj(&hn, &blk.w_gate, l, Proj::Gate)?; // (N, F)
+            let u = proj(&hn, &blk.w_up, l, Proj::Up)?; // (N, F)
+            x = (x + proj(&swiglu(&g, &u)?, &blk.w_down, l, Proj::Down)?)?; // (N, C)
         }
         let x = rms_norm(&x, self.norm.as_tensor(), cfg.norm_eps)?; // (N, C)
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
