@@ -401,7 +401,9 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
 fn show_event(ev: LoopEvent<'_>) {
     match ev {
         LoopEvent::Started { dropped_messages, .. } if dropped_messages > 0 => {
-            eprintln!("(the conversation is longer than the context: the {dropped_messages} oldest messages are left out)")
+            eprintln!(
+                "(the conversation is longer than the context: the {dropped_messages} oldest messages are left out)"
+            )
         }
         LoopEvent::Started { .. } => {}
         LoopEvent::Text(t) => {

@@ -80,6 +80,9 @@ pub struct ChatRequest {
     /// Functions the model may call: `[{"type": "function", "function": {"name", "description", "parameters"}}]`.
     #[schema(value_type = Option<Vec<Object>>)]
     pub tools: Option<Value>,
+    /// THAU extension (Ollama has none): OpenAI's `tool_choice`, "auto" when left out.
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<Value>,
     /// Structured output ("json" or a schema): not supported yet, refused with 400.
     #[schema(value_type = Option<Object>)]
     pub format: Option<Value>,
@@ -294,7 +297,11 @@ async fn tool_respond(
                 Event::Text(_) | Event::Started { .. } => {}
             }
         }
-        return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, F, "the engine stopped before answering"));
+        return Err(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            F,
+            "the engine stopped before answering",
+        ));
     }
     let mut split = StreamCalls::default();
     let lines = ReceiverStream::new(rx).flat_map(move |ev| {
@@ -373,7 +380,8 @@ pub async fn chat(
         .into_response());
     }
     let opts = options(&s, req.options)?;
-    let tools = crate::tools::ollama(req.tools.as_ref()).map_err(|e| ApiError::bad_request(F, e))?;
+    let tools =
+        crate::tools::openai(req.tools.as_ref(), req.tool_choice.as_ref()).map_err(|e| ApiError::bad_request(F, e))?;
     let msgs = req
         .messages
         .into_iter()

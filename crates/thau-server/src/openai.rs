@@ -108,6 +108,8 @@ pub struct ChatCompletionRequest {
     /// "none", "auto" (default), "required", or `{"type": "function", "function": {"name": …}}`.
     #[schema(value_type = Option<Object>)]
     pub tool_choice: Option<Value>,
+    /// false: at most one tool call per answer.
+    pub parallel_tool_calls: Option<bool>,
     pub n: Option<usize>,
     pub frequency_penalty: Option<f32>,
     pub presence_penalty: Option<f32>,
@@ -292,8 +294,11 @@ pub async fn chat_completions(
     let req = body(F, req)?;
     let model = check_model(&s, &req.model)?;
     check_n(req.n)?;
-    let tools =
+    let mut tools =
         crate::tools::openai(req.tools.as_ref(), req.tool_choice.as_ref()).map_err(|e| ApiError::bad_request(F, e))?;
+    if let (Some(t), Some(false)) = (tools.as_mut(), req.parallel_tool_calls) {
+        t.max_calls = 1;
+    }
     let opts = options(
         &s,
         req.temperature,

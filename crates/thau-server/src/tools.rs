@@ -19,6 +19,8 @@ use thau::tools::{
 pub struct ToolSetup {
     pub specs: Vec<ToolSpec>,
     pub choice: ToolChoice,
+    /// Most calls in one answer (OpenAI's `parallel_tool_calls: false` makes it 1).
+    pub max_calls: usize,
 }
 
 /// One `{"type": "function", "function": {...}}` (OpenAI) or the same object Ollama takes.
@@ -52,25 +54,32 @@ fn specs_of(tools: Option<&Value>) -> Result<Vec<ToolSpec>, String> {
     Ok(specs)
 }
 
-/// Read OpenAI's `tools` and `tool_choice`; `None` when the request offers no tools.
+/// Read `tools` and `tool_choice` (OpenAI's shapes; Ollama's `tools` are the same); `None`
+/// when the request offers no tools.
 pub fn openai(tools: Option<&Value>, choice: Option<&Value>) -> Result<Option<ToolSetup>, String> {
     let specs = specs_of(tools)?;
-    let choice = match choice {
-        None | Some(Value::Null) => ToolChoice::Auto,
-        Some(Value::String(s)) => match s.as_str() {
-            "none" => ToolChoice::None,
-            "auto" => ToolChoice::Auto,
-            "required" => ToolChoice::Required,
-            other => return Err(format!("tool_choice '{other}' is not one of none, auto, required")),
-        },
-        Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
-            Some(name) => ToolChoice::Named(name.to_string()),
-            None => return Err("tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": …}}".into()),
-        },
-    };
+    let choice =
+        match choice {
+            None | Some(Value::Null) => ToolChoice::Auto,
+            Some(Value::String(s)) => match s.as_str() {
+                "none" => ToolChoice::None,
+                "auto" => ToolChoice::Auto,
+                "required" => ToolChoice::Required,
+                other => return Err(format!("tool_choice '{other}' is not one of none, auto, required")),
+            },
+            Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
+                Some(name) => ToolChoice::Named(name.to_string()),
+                None => return Err(
+                    "tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": …}}"
+                        .into(),
+                ),
+            },
+        };
     if specs.is_empty() {
         return match choice {
-            ToolChoice::Required | ToolChoice::Named(_) => Err("tool_choice asks for a tool call but no tools are given".into()),
+            ToolChoice::Required | ToolChoice::Named(_) => {
+                Err("tool_choice asks for a tool call but no tools are given".into())
+            }
             _ => Ok(None),
         };
     }
@@ -79,13 +88,7 @@ pub fn openai(tools: Option<&Value>, choice: Option<&Value>) -> Result<Option<To
             return Err(format!("tool_choice names '{n}', which is not among the tools"));
         }
     }
-    Ok(Some(ToolSetup { specs, choice }))
-}
-
-/// Read Ollama's `tools`.
-pub fn ollama(tools: Option<&Value>) -> Result<Option<ToolSetup>, String> {
-    let specs = specs_of(tools)?;
-    Ok((!specs.is_empty()).then_some(ToolSetup { specs, choice: ToolChoice::Auto }))
+    Ok(Some(ToolSetup { specs, choice, max_calls: 8 }))
 }
 
 /// A call in a request message: `{"function": {"name", "arguments": string or object}}`.
@@ -105,9 +108,12 @@ pub fn call_of(v: &Value) -> Result<ToolCall, String> {
     Ok(ToolCall::new(name, arguments))
 }
 
+/// Vocabulary tries by tokenizer address.
+type Tries = std::sync::Mutex<Vec<(usize, Arc<TokenTrie>)>>;
+
 /// The trie of the engine's vocabulary, built on first use (a few ms for 16k tokens).
 fn trie(s: &AppState) -> Arc<TokenTrie> {
-    static TRIES: OnceLock<std::sync::Mutex<Vec<(usize, Arc<TokenTrie>)>>> = OnceLock::new();
+    static TRIES: OnceLock<Tries> = OnceLock::new();
     // Keyed by the tokenizer's address: tests run several servers in one process.
     let key = Arc::as_ptr(s.engine.tokenizer()) as usize;
     let tries = TRIES.get_or_init(Default::default);
@@ -126,7 +132,7 @@ fn trie(s: &AppState) -> Arc<TokenTrie> {
 /// The grammar constraint for a request's tools.
 pub fn constraint(s: &AppState, setup: &ToolSetup) -> thau::Result<Box<dyn LogitsConstraint>> {
     let grammar = Arc::new(Grammar::new(&setup.specs, GrammarOptions::default())?);
-    Ok(Box::new(CallConstraint::new(grammar, trie(s), setup.choice.clone())?))
+    Ok(Box::new(CallConstraint::new(grammar, trie(s), setup.choice.clone())?.with_max_calls(setup.max_calls)))
 }
 
 /// A finished generation read as an assistant message: text and calls.
@@ -149,8 +155,10 @@ pub fn openai_calls(calls: &[ToolCall]) -> Value {
     Value::Array(
         calls
             .iter()
-            .map(|c| json!({"id": call_id(), "type": "function",
-                            "function": {"name": c.name, "arguments": c.arguments.to_string()}}))
+            .map(|c| {
+                json!({"id": call_id(), "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments.to_string()}})
+            })
             .collect(),
     )
 }

@@ -54,7 +54,9 @@ sys.stdout.write(json.dumps(t.render(**kw)))
 }
 
 fn tokenizer() -> Tokenizer {
-    let texts = ["Hola, ¿qué tal? Hello there. {\"name\":\"calculator\",\"arguments\":{\"expression\":\"2+2\"}} 4 images/a.png"];
+    let texts = [
+        "Hola, ¿qué tal? Hello there. {\"name\":\"calculator\",\"arguments\":{\"expression\":\"2+2\"}} 4 images/a.png",
+    ];
     Tokenizer::train(texts.iter().map(|s| s.to_string()).cycle().take(20), 400).unwrap()
 }
 
@@ -68,8 +70,10 @@ fn openai_messages(msgs: &[Message]) -> Value {
                     v["tool_calls"] = m
                         .tool_calls
                         .iter()
-                        .map(|c| json!({"id": "call_1", "type": "function",
-                                         "function": {"name": c.name, "arguments": c.arguments.to_string()}}))
+                        .map(|c| {
+                            json!({"id": "call_1", "type": "function",
+                                         "function": {"name": c.name, "arguments": c.arguments.to_string()}})
+                        })
                         .collect();
                     if m.content.is_empty() {
                         v["content"] = Value::Null;
@@ -93,7 +97,15 @@ fn the_jinja_template_renders_tools_calls_and_results_like_render() {
     ];
     let cases: Vec<(Vec<Message>, bool)> = vec![
         // No tools: the plain chat format.
-        (vec![Message::system("Eres THAU."), Message::user("Hola"), Message::assistant("¡Hola!"), Message::user("¿Y?")], false),
+        (
+            vec![
+                Message::system("Eres THAU."),
+                Message::user("Hola"),
+                Message::assistant("¡Hola!"),
+                Message::user("¿Y?"),
+            ],
+            false,
+        ),
         // Tools, a system message, calls with and without text, results, a final answer.
         (
             vec![
@@ -122,5 +134,8 @@ fn the_jinja_template_renders_tools_calls_and_results_like_render() {
     // THAU's own message shape (tool_calls as {name, arguments} objects) renders too.
     let msgs = vec![Message::user("2+2"), Message::assistant_calls("", calls[..1].to_vec())];
     let text = jinja(&py, &serde_json::to_value(&msgs).unwrap(), &Value::Null);
-    assert!(text.contains("<|tool_call|>{\"name\":\"calculator\",\"arguments\":{\"expression\": \"2+2\"}}<|/tool_call|>"), "{text}");
+    assert!(
+        text.contains("<|tool_call|>{\"name\":\"calculator\",\"arguments\":{\"expression\": \"2+2\"}}<|/tool_call|>"),
+        "{text}"
+    );
 }

@@ -6,12 +6,12 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use thau::infer::{generate_ids_with, GenerateOptions, InferModel, KvState, LogitsConstraint, SamplingOptions, WeightDtype};
+use thau::infer::{
+    generate_ids_with, GenerateOptions, InferModel, KvState, LogitsConstraint, SamplingOptions, WeightDtype,
+};
 use thau::model::{Llama, ModelConfig};
 use thau::tokenizer::{Tokenizer, ASSISTANT, BOS, END, TOOL_CALL, TOOL_CALL_END, USER};
-use thau::tools::{
-    builtin_specs, schema, CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice, ToolSpec,
-};
+use thau::tools::{builtin_specs, schema, CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice, ToolSpec};
 
 /// A tool whose schema uses every construct the grammar knows.
 fn kitchen_sink() -> ToolSpec {
@@ -97,9 +97,9 @@ fn grammar_accepts_valid_calls_and_refuses_the_rest() {
     }
     let bad: [&str; 26] = [
         r#"{ "name":"calculator","arguments":{"expression":"2+2"}}"#, // whitespace: not the trained format
-        r#"{"name":"calc","arguments":{}}"#,                           // unknown tool
-        r#"{"name":"calculator","arguments":{}}"#,                     // required argument missing
-        r#"{"name":"calculator","arguments":{"expression":2}}"#,       // wrong type
+        r#"{"name":"calc","arguments":{}}"#,                          // unknown tool
+        r#"{"name":"calculator","arguments":{}}"#,                    // required argument missing
+        r#"{"name":"calculator","arguments":{"expression":2}}"#,      // wrong type
         r#"{"name":"calculator","arguments":{"expression":"1","expression":"2"}}"#, // duplicate key
         r#"{"name":"calculator","arguments":{"expression":"1","x":1}}"#, // undeclared key
         r#"{"name":"current_datetime","arguments":{"tz":"UTC"}}"#,
@@ -114,7 +114,7 @@ fn grammar_accepts_valid_calls_and_refuses_the_rest() {
         r#"{"name":"remember","arguments":{"text":"\ud800"}}"#, // lone surrogate
         "{\"name\":\"remember\",\"arguments\":{\"text\":\"a\tb\"}}", // raw control character
         r#"{"name":"kitchen_sink","arguments":{"mode":"medium","step":0}}"#, // not in the enum
-        r#"{"name":"kitchen_sink","arguments":{"mode":"fast","step":3}}"#,   // not a multiple of 5
+        r#"{"name":"kitchen_sink","arguments":{"mode":"fast","step":3}}"#, // not a multiple of 5
         r#"{"name":"kitchen_sink","arguments":{"mode":"fast","step":-45}}"#, // below minimum
         r#"{"name":"kitchen_sink","arguments":{"mode":"fast","step":0,"level":2}}"#,
         r#"{"name":"kitchen_sink","arguments":{"mode":"fast","step":0,"temp":1}}"#, // exclusive bound
@@ -150,10 +150,13 @@ fn schemas_that_cannot_be_constrained_are_refused_with_the_tool_named() {
     };
     assert!(bad(json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 4}}}))
         .contains("tool 't'"));
-    assert!(bad(json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 4, "multipleOf": 5}}}))
-        .contains("multiple of 5"));
+    assert!(bad(
+        json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 4, "multipleOf": 5}}})
+    )
+    .contains("multiple of 5"));
     assert!(bad(json!({"type": "string"})).contains("object"));
-    let deep = (0..12).fold(json!({"type": "string"}), |inner, _| json!({"type": "object", "properties": {"a": inner}}));
+    let deep =
+        (0..12).fold(json!({"type": "string"}), |inner, _| json!({"type": "object", "properties": {"a": inner}}));
     assert!(bad(deep).contains("nested"));
 }
 
@@ -237,8 +240,9 @@ fn random_walks_through_the_mask_always_give_valid_calls() {
         assert_eq!(ids[0], TOOL_CALL);
         let body = tok.decode(&ids[1..ids.len() - 1]);
         check_call(&body, &all).unwrap();
-        *by_tool.entry(serde_json::from_str::<Value>(&body).unwrap()["name"].as_str().unwrap().to_string()).or_insert(0) +=
-            1;
+        *by_tool
+            .entry(serde_json::from_str::<Value>(&body).unwrap()["name"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
     }
     // The walks reached every tool.
     assert_eq!(by_tool.len(), all.len(), "{by_tool:?}");
@@ -269,7 +273,8 @@ fn random_model(tok: &Tokenizer, seed: u64) -> InferModel {
 fn a_random_model_under_constraints_only_writes_valid_calls() {
     let tok = tokenizer();
     let trie = Arc::new(TokenTrie::new(&tok));
-    let g = Arc::new(Grammar::new(&specs(), GrammarOptions { max_string_chars: 12, max_items: 3, max_depth: 5 }).unwrap());
+    let g =
+        Arc::new(Grammar::new(&specs(), GrammarOptions { max_string_chars: 12, max_items: 3, max_depth: 5 }).unwrap());
     let all = specs();
     let model = random_model(&tok, 3);
     let mut prompt = vec![BOS, USER];
@@ -545,11 +550,17 @@ fn calls_are_parsed_from_ids_and_text_and_malformed_ones_say_why() {
     assert!(turn.calls[1].as_ref().unwrap_err().to_string().contains("not valid JSON"));
     assert!(turn.calls[2].as_ref().unwrap_err().to_string().contains("cut off"));
     // Text spelling (streams, other engines): OpenAI-style string arguments are accepted.
-    let t = parse_text(r#"ok<|tool_call|>{"name": "calculator", "arguments": "{\"expression\": \"1\"}"}<|/tool_call|><|end|>"#);
+    let t = parse_text(
+        r#"ok<|tool_call|>{"name": "calculator", "arguments": "{\"expression\": \"1\"}"}<|/tool_call|><|end|>"#,
+    );
     assert_eq!(t.content, "ok");
     assert_eq!(t.calls[0].as_ref().unwrap().arguments, json!({"expression": "1"}));
     assert!(parse_text("<|tool_call|>[1]<|/tool_call|>").calls[0].is_err());
-    assert!(parse_text(r#"<|tool_call|>{"arguments":{}}<|/tool_call|>"#).calls[0].as_ref().unwrap_err().to_string().contains("no \"name\""));
+    assert!(parse_text(r#"<|tool_call|>{"arguments":{}}<|/tool_call|>"#).calls[0]
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("no \"name\""));
 }
 
 /// The loop with a random-weight model forced to call: each call runs (or fails) and its result

@@ -161,7 +161,9 @@ pub const CHAT_TEMPLATE_JINJA: &str = r#"{{- bos_token -}}
 {%- for call in message['tool_calls'] -%}
 {%- set f = call['function'] if call['function'] is defined else call -%}
 {%- set args = f['arguments'] if f['arguments'] is defined and f['arguments'] is not none else {} -%}
-{{- '<|tool_call|>{"name":"' + f['name'] + '","arguments":' + (args if args is string else args|tojson) + '}<|/tool_call|>' -}}
+{{- '<|tool_call|>{"name":"' + f['name'] + '","arguments":' -}}
+{{- args if args is string else args|tojson -}}
+{{- '}<|/tool_call|>' -}}
 {%- endfor -%}
 {%- endif -%}
 {{- '<|end|>' -}}

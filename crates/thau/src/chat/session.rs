@@ -7,11 +7,13 @@
 
 use super::format::{with_tools, Message, ToolCall};
 use crate::error::{Error, Result};
-use crate::infer::{Completion, Engine, Event, FinishReason, GenerateOptions, LogitsConstraint, Prompt, Request, Usage};
+use crate::infer::{
+    Completion, Engine, Event, FinishReason, GenerateOptions, LogitsConstraint, Prompt, Request, Usage,
+};
 use crate::tokenizer::{TOOL_CALL, TOOL_CALL_END};
 use crate::tools::{
-    parse_ids, CallConstraint, CallError, CallSplitter, Grammar, GrammarOptions, Piece, Registry, TokenTrie, ToolChoice,
-    ToolOutput,
+    parse_ids, CallConstraint, CallError, CallSplitter, Grammar, GrammarOptions, Piece, Registry, TokenTrie,
+    ToolChoice, ToolOutput,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -135,7 +137,6 @@ pub fn run_tool_loop(
     }
     let mut added: Vec<Message> = Vec::new();
     let mut usage = Usage::default();
-    let mut rounds = 0;
     for round in 0..=opts.max_rounds {
         let choice = if specs.is_empty() || round == opts.max_rounds {
             ToolChoice::None
@@ -184,9 +185,14 @@ pub fn run_tool_loop(
         let parsed = parse_ids(engine.tokenizer(), &done.tokens);
         if parsed.calls.is_empty() || done.finish == FinishReason::Cancelled {
             added.push(Message::assistant(parsed.content.clone()));
-            return Ok(LoopOutcome { messages: added, answer: parsed.content, rounds, finish: done.finish, usage });
+            return Ok(LoopOutcome {
+                messages: added,
+                answer: parsed.content,
+                rounds: round,
+                finish: done.finish,
+                usage,
+            });
         }
-        rounds += 1;
         added.push(Message::assistant_calls(parsed.content.clone(), parsed.valid_calls()));
         for call in &parsed.calls {
             let result = match call {
@@ -207,7 +213,7 @@ pub fn run_tool_loop(
             return Ok(LoopOutcome {
                 messages: added,
                 answer: String::new(),
-                rounds,
+                rounds: round + 1,
                 finish: FinishReason::Cancelled,
                 usage,
             });

@@ -227,9 +227,9 @@ impl Parser {
                 Ok(v)
             }
             Some(c) if c.is_ascii_digit() || c == '.' => self.number(),
-            Some(c) => Err(self.error(format!(
-                "unexpected '{c}': only numbers, + - * / ^ % and parentheses are understood"
-            ))),
+            Some(c) => {
+                Err(self.error(format!("unexpected '{c}': only numbers, + - * / ^ % and parentheses are understood")))
+            }
             None => Err(self.error("the expression ends too early")),
         }
     }

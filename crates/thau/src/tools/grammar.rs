@@ -251,7 +251,10 @@ impl Grammar {
                         _ => {
                             let props: Vec<(&String, &Value)> = props.map(|p| p.iter().collect()).unwrap_or_default();
                             if props.len() > MAX_PROPERTIES {
-                                return Err(format!("{} properties is over the limit of {MAX_PROPERTIES}", props.len()));
+                                return Err(format!(
+                                    "{} properties is over the limit of {MAX_PROPERTIES}",
+                                    props.len()
+                                ));
                             }
                             let mut keys = Vec::new();
                             let mut values = Vec::new();
@@ -341,7 +344,9 @@ impl Grammar {
         match &self.nodes[node as usize] {
             Node::Any => match b {
                 b'"' => Some(Frame::str(0, self.opts.max_string_chars)),
-                b'-' | b'0'..=b'9' => Some(Frame::Num { node, neg: false, phase: 0, digits: 0, int: 0, fd: 0, frac: 0 }),
+                b'-' | b'0'..=b'9' => {
+                    Some(Frame::Num { node, neg: false, phase: 0, digits: 0, int: 0, fd: 0, frac: 0 })
+                }
                 b't' | b'f' => self.value_frame(self.bools, b, depth),
                 b'n' => self.value_frame(self.null, b, depth),
                 b'{' if room => Some(Frame::AnyObj { phase: 0, count: 0 }),
@@ -350,16 +355,13 @@ impl Grammar {
             },
             Node::Str { min, max } => (b == b'"').then(|| Frame::str(*min, *max)),
             Node::Lit(lits) => {
-                let alive = lits.iter().enumerate().filter(|(_, l)| l.first() == Some(&b)).fold(0u64, |m, (i, _)| m | 1 << i);
+                let alive =
+                    lits.iter().enumerate().filter(|(_, l)| l.first() == Some(&b)).fold(0u64, |m, (i, _)| m | 1 << i);
                 (alive != 0).then_some(Frame::Lit { node, pos: 0, alive })
             }
-            Node::Int { .. } => matches!(b, b'-' | b'0'..=b'9').then_some(Frame::Int {
-                node,
-                neg: false,
-                phase: 0,
-                digits: 0,
-                mag: 0,
-            }),
+            Node::Int { .. } => {
+                matches!(b, b'-' | b'0'..=b'9').then_some(Frame::Int { node, neg: false, phase: 0, digits: 0, mag: 0 })
+            }
             Node::Num { .. } => matches!(b, b'-' | b'0'..=b'9').then_some(Frame::Num {
                 node,
                 neg: false,
@@ -474,8 +476,7 @@ impl Grammar {
             Frame::Str { phase, count, min, max, need, lo, hi } => step_str(phase, count, *min, *max, need, lo, hi, b),
             Frame::Int { node, neg, phase, digits, mag } => {
                 let Node::Int { min, max, mult } = self.nodes[*node as usize] else { return Out::Reject };
-                let viable =
-                    |neg: bool, digits: u8, mag: u64| int_viable(neg, digits, mag as i128, min, max, mult);
+                let viable = |neg: bool, digits: u8, mag: u64| int_viable(neg, digits, mag as i128, min, max, mult);
                 let can_end = |neg: bool, digits: u8, mag: u64| {
                     let v = if neg { -(mag as i128) } else { mag as i128 };
                     digits > 0 && v >= min && v <= max && v.rem_euclid(mult) == 0
@@ -496,10 +497,11 @@ impl Grammar {
                         *phase = 2;
                         Out::Take
                     }
-                    (2, b'0'..=b'9') if *mag != 0 && *digits < INT_DIGITS && {
-                        let m = *mag * 10 + u64::from(b - b'0');
-                        viable(*neg, *digits + 1, m)
-                    } =>
+                    (2, b'0'..=b'9')
+                        if *mag != 0 && *digits < INT_DIGITS && {
+                            let m = *mag * 10 + u64::from(b - b'0');
+                            viable(*neg, *digits + 1, m)
+                        } =>
                     {
                         *mag = *mag * 10 + u64::from(b - b'0');
                         *digits += 1;
@@ -583,7 +585,9 @@ impl Grammar {
                         }
                         *alive = next;
                         *pos += 1;
-                        if let Some(i) = keys.iter().enumerate().position(|(i, k)| next & (1 << i) != 0 && k.len() == p + 1) {
+                        if let Some(i) =
+                            keys.iter().enumerate().position(|(i, k)| next & (1 << i) != 0 && k.len() == p + 1)
+                        {
                             *seen |= 1 << i;
                             *alive = 1 << i;
                             *phase = 3;
@@ -790,7 +794,16 @@ impl NumState {
 
 /// One byte of a JSON string: strict UTF-8, escapes without lone surrogates, length limits.
 #[allow(clippy::too_many_arguments)]
-fn step_str(phase: &mut u8, count: &mut u32, min: u32, max: u32, need: &mut u8, lo: &mut u8, hi: &mut u8, b: u8) -> Out {
+fn step_str(
+    phase: &mut u8,
+    count: &mut u32,
+    min: u32,
+    max: u32,
+    need: &mut u8,
+    lo: &mut u8,
+    hi: &mut u8,
+    b: u8,
+) -> Out {
     match *phase {
         0 if b == b'"' => {
             *phase = 1;
@@ -892,17 +905,61 @@ enum Frame {
     Empty,
     /// `{"name":` (0), name (1, 2 while the literal runs), `,"arguments":` (3), arguments
     /// (4, 5 while they run), `}` (6), complete (7).
-    Wrapper { phase: u8, pos: u8, tool: u16, alive: u64 },
-    Lit { node: NodeId, pos: u16, alive: u64 },
+    Wrapper {
+        phase: u8,
+        pos: u8,
+        tool: u16,
+        alive: u64,
+    },
+    Lit {
+        node: NodeId,
+        pos: u16,
+        alive: u64,
+    },
     /// 0 before `"`, 1 body, 2 after `\`, 3..=6 `\u` digits.
-    Str { phase: u8, count: u32, min: u32, max: u32, need: u8, lo: u8, hi: u8 },
-    Int { node: NodeId, neg: bool, phase: u8, digits: u8, mag: u64 },
-    Num { node: NodeId, neg: bool, phase: u8, digits: u8, int: u64, fd: u8, frac: u64 },
+    Str {
+        phase: u8,
+        count: u32,
+        min: u32,
+        max: u32,
+        need: u8,
+        lo: u8,
+        hi: u8,
+    },
+    Int {
+        node: NodeId,
+        neg: bool,
+        phase: u8,
+        digits: u8,
+        mag: u64,
+    },
+    Num {
+        node: NodeId,
+        neg: bool,
+        phase: u8,
+        digits: u8,
+        int: u64,
+        fd: u8,
+        frac: u64,
+    },
     /// 0 before `{`, 1 after `{`, 2 key, 3 before `:`, 4 value, 5 after a value, 6 after `,`.
-    Obj { node: NodeId, phase: u8, seen: u64, alive: u64, pos: u16 },
-    AnyObj { phase: u8, count: u32 },
+    Obj {
+        node: NodeId,
+        phase: u8,
+        seen: u64,
+        alive: u64,
+        pos: u16,
+    },
+    AnyObj {
+        phase: u8,
+        count: u32,
+    },
     /// 0 before `[`, 1 after `[`, 2 item, 3 after an item, 4 after `,`.
-    Arr { node: NodeId, phase: u8, count: u32 },
+    Arr {
+        node: NodeId,
+        phase: u8,
+        count: u32,
+    },
 }
 
 impl Frame {

@@ -108,7 +108,9 @@ impl Tool for GenerateImage {
         let text = list.join("\n");
         Ok(ToolOutput {
             text,
-            data: Some(json!({"paths": list, "prompt": req.prompt, "seed": req.seed, "width": req.width, "height": req.height})),
+            data: Some(
+                json!({"paths": list, "prompt": req.prompt, "seed": req.seed, "width": req.width, "height": req.height}),
+            ),
             files,
         })
     }

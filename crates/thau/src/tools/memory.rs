@@ -40,18 +40,14 @@ impl MemoryAccess {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Retriever>> {
-        self.retriever
-            .lock()
-            .map_err(|_| Error::invalid("memory", "a previous memory call crashed; restart the chat to reopen the store"))
+        self.retriever.lock().map_err(|_| {
+            Error::invalid("memory", "a previous memory call crashed; restart the chat to reopen the store")
+        })
     }
 
     /// The three tools, sharing this access.
     pub fn tools(self: &Arc<Self>) -> Vec<Arc<dyn Tool>> {
-        vec![
-            Arc::new(Remember(self.clone())),
-            Arc::new(Recall(self.clone())),
-            Arc::new(SearchMemory(self.clone())),
-        ]
+        vec![Arc::new(Remember(self.clone())), Arc::new(Recall(self.clone())), Arc::new(SearchMemory(self.clone()))]
     }
 }
 
@@ -114,12 +110,17 @@ impl Tool for SearchMemory {
                 files: Vec::new(),
             });
         }
-        let lines: Vec<String> = hits.iter().enumerate().map(|(i, h)| format!("{}. {}", i + 1, h.memory.text)).collect();
+        let lines: Vec<String> =
+            hits.iter().enumerate().map(|(i, h)| format!("{}. {}", i + 1, h.memory.text)).collect();
         let data: Vec<Value> = hits
             .iter()
             .map(|h| json!({"id": h.memory.id, "text": h.memory.text, "created_at": h.memory.created_at, "score": h.score}))
             .collect();
-        Ok(ToolOutput { text: lines.join("\n"), data: Some(json!({"query": query, "memories": data})), files: Vec::new() })
+        Ok(ToolOutput {
+            text: lines.join("\n"),
+            data: Some(json!({"query": query, "memories": data})),
+            files: Vec::new(),
+        })
     }
 }
 

@@ -39,11 +39,8 @@ pub fn parse_ids(tok: &Tokenizer, ids: &[u32]) -> ParsedTurn {
         if id == TOOL_CALL {
             let start = i + 1;
             let end = ids[start..].iter().position(|&t| t == TOOL_CALL_END || t == TOOL_CALL).map(|p| start + p);
-            let body: Vec<u32> = ids[start..end.unwrap_or(ids.len())]
-                .iter()
-                .copied()
-                .filter(|&t| t as usize >= NUM_SPECIAL)
-                .collect();
+            let body: Vec<u32> =
+                ids[start..end.unwrap_or(ids.len())].iter().copied().filter(|&t| t as usize >= NUM_SPECIAL).collect();
             let raw = tok.decode(&body);
             calls.push(match end {
                 Some(e) if ids[e] == TOOL_CALL_END => parse_call_json(&raw),
@@ -113,7 +110,8 @@ pub fn parse_call_json(raw: &str) -> Result<ToolCall, CallError> {
         Some(other) => return Err(bad(format!("\"name\" must be a non-empty string, got {other}"))),
         None => return Err(bad("the call has no \"name\"".into())),
     };
-    let args = obj.remove("arguments").or_else(|| obj.remove("parameters")).unwrap_or(Value::Object(Default::default()));
+    let args =
+        obj.remove("arguments").or_else(|| obj.remove("parameters")).unwrap_or(Value::Object(Default::default()));
     let arguments = match args {
         Value::Object(_) => args,
         Value::Null => Value::Object(Default::default()),

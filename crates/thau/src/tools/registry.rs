@@ -73,11 +73,26 @@ pub trait Tool: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
     /// The call could not be read (bad JSON, no closing token): the raw text and why.
-    Malformed { raw: String, reason: String },
-    UnknownTool { name: String, known: Vec<String> },
-    BadArguments { name: String, problems: Vec<String> },
-    Failed { name: String, message: String },
-    TimedOut { name: String, after: Duration },
+    Malformed {
+        raw: String,
+        reason: String,
+    },
+    UnknownTool {
+        name: String,
+        known: Vec<String>,
+    },
+    BadArguments {
+        name: String,
+        problems: Vec<String>,
+    },
+    Failed {
+        name: String,
+        message: String,
+    },
+    TimedOut {
+        name: String,
+        after: Duration,
+    },
 }
 
 impl std::fmt::Display for CallError {
@@ -107,7 +122,10 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("tools", &self.names()).field("default_timeout", &self.default_timeout).finish()
+        f.debug_struct("Registry")
+            .field("tools", &self.names())
+            .field("default_timeout", &self.default_timeout)
+            .finish()
     }
 }
 

@@ -244,7 +244,7 @@ fn check_sub(schema: &Value, name: &str) -> Result<(), String> {
         }
     }
     if let Some(e) = schema.get("enum") {
-        if !e.as_array().is_some_and(|a| !a.is_empty()) {
+        if e.as_array().is_none_or(|a| a.is_empty()) {
             return Err(format!("argument '{name}': \"enum\" must be a non-empty list"));
         }
     }

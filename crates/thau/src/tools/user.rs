@@ -161,7 +161,9 @@ pub fn parse_tools(text: &str, toml: bool) -> std::result::Result<Vec<Arc<dyn To
                 }
                 match c.stdin.as_deref() {
                     None | Some("none") | Some("json") => {}
-                    Some(other) => return Err(format!("tool '{}': stdin must be \"none\" or \"json\", got {other}", d.name)),
+                    Some(other) => {
+                        return Err(format!("tool '{}': stdin must be \"none\" or \"json\", got {other}", d.name))
+                    }
                 }
                 Action::Command(c)
             }
@@ -272,11 +274,17 @@ impl UserTool {
                     let _ = child.wait();
                     return Err(Error::invalid(
                         format!("tool {name}"),
-                        format!("'{}' ran past its {:.0} s timeout and was stopped", c.program, self.timeout.as_secs_f64()),
+                        format!(
+                            "'{}' ran past its {:.0} s timeout and was stopped",
+                            c.program,
+                            self.timeout.as_secs_f64()
+                        ),
                     ));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(Error::invalid(format!("tool {name}"), format!("waiting for '{}': {e}", c.program))),
+                Err(e) => {
+                    return Err(Error::invalid(format!("tool {name}"), format!("waiting for '{}': {e}", c.program)))
+                }
             }
         };
         let (stdout, cut) = out.join().unwrap_or_default();
@@ -286,7 +294,11 @@ impl UserTool {
             let detail: String = detail.chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
             return Err(Error::invalid(
                 format!("tool {name}"),
-                format!("'{}' exited with {status}{}", c.program, if detail.is_empty() { String::new() } else { format!(": {detail}") }),
+                format!(
+                    "'{}' exited with {status}{}",
+                    c.program,
+                    if detail.is_empty() { String::new() } else { format!(": {detail}") }
+                ),
             ));
         }
         let text = output_text(&stdout, cut);
