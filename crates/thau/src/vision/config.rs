@@ -279,7 +279,7 @@ impl PipelineConfig {
                 format!("hidden_act {:?} (only quick_gelu is supported)", t.hidden_act),
             ));
         }
-        if t.num_attention_heads == 0 || t.hidden_size % t.num_attention_heads != 0 {
+        if t.num_attention_heads == 0 || !t.hidden_size.is_multiple_of(t.num_attention_heads) {
             return Err(bad("text_encoder/config.json", "hidden_size is not a multiple of num_attention_heads".into()));
         }
         if t.max_position_embeddings < 3 {

@@ -70,10 +70,13 @@ impl SimpleBackend for RandomWeights {
     }
 }
 
+/// A tensor's name and shape, as recorded.
+pub type NamedShape = (String, Vec<usize>);
+
 /// Zero-cost stand-ins that record the name and shape of every tensor asked for.
 #[derive(Clone, Default)]
 pub struct ShapesOnly {
-    pub shapes: Arc<Mutex<Vec<(String, Vec<usize>)>>>,
+    pub shapes: Arc<Mutex<Vec<NamedShape>>>,
 }
 
 impl ShapesOnly {
