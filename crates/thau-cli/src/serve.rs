@@ -76,8 +76,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<()> {
         anyhow::bail!("--max-batch must be at least 1 (1 = one request at a time)");
     }
     // Same choice as `thau memory`: the option, else THAU_EMBEDDING_MODEL.
-    let spec =
-        a.embedding_model.or_else(|| std::env::var(EMBEDDING_MODEL_ENV).ok()).filter(|s| !s.trim().is_empty());
+    let spec = a.embedding_model.or_else(|| std::env::var(EMBEDDING_MODEL_ENV).ok()).filter(|s| !s.trim().is_empty());
     let embedder = match spec {
         Some(s) => {
             let s = s.trim().to_string();

@@ -90,7 +90,11 @@ fn official_openai_and_ollama_clients_work_against_thau_serve() {
     let embed_name = embedding.as_deref().map(|m| {
         let p = Path::new(m);
         let base = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
-        if base(p) == "model" { base(p.parent().unwrap()) } else { base(p) }
+        if base(p) == "model" {
+            base(p.parent().unwrap())
+        } else {
+            base(p)
+        }
     });
     let out = Command::new(python)
         .arg(script)

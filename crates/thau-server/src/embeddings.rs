@@ -177,7 +177,10 @@ pub async fn openai_embeddings(
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
-            return Err(ApiError::bad_request(F, format!("encoding_format '{other}' is not known: use float or base64")))
+            return Err(ApiError::bad_request(
+                F,
+                format!("encoding_format '{other}' is not known: use float or base64"),
+            ))
         }
     };
     let m = model(&s, F, &req.model)?.clone();

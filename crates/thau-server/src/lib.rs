@@ -14,14 +14,14 @@
 mod bridge;
 mod embeddings;
 mod error;
-mod memory;
 mod learn;
+mod memory;
 mod native;
 mod ollama;
 mod openai;
 mod state;
-mod vision;
 mod tools;
+mod vision;
 
 pub use error::{ApiError, Flavor};
 pub use state::{AppState, EmbeddingModel, ServerConfig};

@@ -131,7 +131,10 @@ pub struct ExportQuery {
 fn user(u: &str) -> Result<String, ApiError> {
     let u = u.trim();
     if u.is_empty() {
-        return Err(ApiError::bad_request(F, "user is empty: every memory request names its user (e.g. \"user\": \"ana\")"));
+        return Err(ApiError::bad_request(
+            F,
+            "user is empty: every memory request names its user (e.g. \"user\": \"ana\")",
+        ));
     }
     Ok(u.to_string())
 }
@@ -161,7 +164,9 @@ fn when(field: &str, s: &str, end: bool, now: &DateTime<FixedOffset>) -> Result<
 fn limit(field: &str, v: Option<usize>, default: usize) -> Result<usize, ApiError> {
     match v.unwrap_or(default) {
         0 => Err(ApiError::bad_request(F, format!("{field} must be at least 1"))),
-        n if n > MAX_RESULTS => Err(ApiError::bad_request(F, format!("{field} = {n} is over the limit of {MAX_RESULTS}"))),
+        n if n > MAX_RESULTS => {
+            Err(ApiError::bad_request(F, format!("{field} = {n} is over the limit of {MAX_RESULTS}")))
+        }
         n => Ok(n),
     }
 }
@@ -346,7 +351,8 @@ pub async fn export(
     State(s): State<Arc<AppState>>,
     q: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(F, format!("{}: call /memory/export?user=NAME", e.body_text())))?;
+    let Query(q) =
+        q.map_err(|e| ApiError::bad_request(F, format!("{}: call /memory/export?user=NAME", e.body_text())))?;
     let user = user(&q.user)?;
     let lines = with_memory(&s, move |mem| {
         let mut out = Vec::new();

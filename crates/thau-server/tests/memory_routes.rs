@@ -35,7 +35,9 @@ fn embedding_model() -> Option<EmbeddingModel> {
                 std::env::var("THAU_REQUIRE_MODELS").as_deref() != Ok("1"),
                 "THAU_REQUIRE_MODELS=1 but THAU_TEST_EMBEDDING_MODEL is not set: run .ci/run"
             );
-            eprintln!("\n!!!!! THAU_TEST_EMBEDDING_MODEL not set: embeddings checks skipped, memory full-text only !!!!!\n");
+            eprintln!(
+                "\n!!!!! THAU_TEST_EMBEDDING_MODEL not set: embeddings checks skipped, memory full-text only !!!!!\n"
+            );
             None
         }
     }
@@ -49,12 +51,8 @@ fn app(db: Option<&Path>, embedder: Option<EmbeddingModel>, f: impl FnOnce(&mut 
 }
 
 async fn send(app: &Router, method: &str, uri: &str, body: Body) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .unwrap();
+    let req =
+        Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json").body(body).unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     (parts.status, body.collect().await.unwrap().to_bytes().to_vec(), parts.headers)
@@ -62,7 +60,10 @@ async fn send(app: &Router, method: &str, uri: &str, body: Body) -> (StatusCode,
 
 async fn post(app: &Router, uri: &str, body: Value) -> (StatusCode, Value) {
     let (st, b, _) = send(app, "POST", uri, Body::from(body.to_string())).await;
-    (st, serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&b))))
+    (
+        st,
+        serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&b))),
+    )
 }
 
 /// A THAU/Ollama-shaped error with this status.
@@ -89,7 +90,8 @@ async fn memory_routes_store_search_recall_forget_and_export_per_user() {
     ];
     let mut ids = Vec::new();
     for (user, text, importance) in facts {
-        let (st, v) = post(&app, "/memory/remember", json!({"user": user, "text": text, "importance": importance})).await;
+        let (st, v) =
+            post(&app, "/memory/remember", json!({"user": user, "text": text, "importance": importance})).await;
         assert_eq!(st, StatusCode::OK, "{v}");
         assert_eq!(v["memory"]["user"], user);
         assert_eq!(v["memory"]["importance"], importance);
@@ -124,7 +126,8 @@ async fn memory_routes_store_search_recall_forget_and_export_per_user() {
     assert!(serde_json::from_slice::<Value>(&b).unwrap()["error"].is_string());
 
     // search: accent- and case-insensitive full text; only the asking user's memories.
-    let (st, v) = post(&app, "/memory/search", json!({"user": "ana", "query": "ALERGICA cacahuetes", "mode": "fulltext"})).await;
+    let (st, v) =
+        post(&app, "/memory/search", json!({"user": "ana", "query": "ALERGICA cacahuetes", "mode": "fulltext"})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["hits"][0]["memory"]["id"], ids[1]);
     let (_, v) = post(&app, "/memory/search", json!({"user": "ben", "query": "perro", "k": 10})).await;
@@ -132,17 +135,30 @@ async fn memory_routes_store_search_recall_forget_and_export_per_user() {
     assert!(!hits.is_empty() && hits.iter().all(|h| h["memory"]["user"] == "ben"), "{v}");
     let (_, v) = post(&app, "/memory/search", json!({"user": "carla", "query": "perro"})).await;
     assert_eq!(v["hits"], json!([]));
-    let (_, v) = post(&app, "/memory/search", json!({"user": "ana", "query": "Lisboa", "kinds": ["event"], "since": "2026-11-19"})).await;
+    let (_, v) = post(
+        &app,
+        "/memory/search",
+        json!({"user": "ana", "query": "Lisboa", "kinds": ["event"], "since": "2026-11-19"}),
+    )
+    .await;
     assert_eq!(v["hits"].as_array().unwrap().len(), 1, "{v}");
     let (_, v) = post(&app, "/memory/search", json!({"user": "ana", "query": "Lisboa", "until": "2026-11-19"})).await;
     assert_eq!(v["hits"], json!([]));
     if semantic {
         // A paraphrase with no shared word: only the vectors find it.
-        let (st, v) = post(&app, "/memory/search", json!({"user": "ana", "query": "What is my job?", "mode": "vector", "k": 1})).await;
+        let (st, v) =
+            post(&app, "/memory/search", json!({"user": "ana", "query": "What is my job?", "mode": "vector", "k": 1}))
+                .await;
         assert_eq!(st, StatusCode::OK, "{v}");
         assert_eq!(v["hits"][0]["memory"]["id"], ids[2], "{v}");
     } else {
-        let msg = fails(&app, "/memory/search", json!({"user": "ana", "query": "job", "mode": "vector"}), StatusCode::BAD_REQUEST).await;
+        let msg = fails(
+            &app,
+            "/memory/search",
+            json!({"user": "ana", "query": "job", "mode": "vector"}),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
         assert!(msg.contains("embedding model"), "{msg}");
     }
     for (body, what) in [
@@ -167,25 +183,42 @@ async fn memory_routes_store_search_recall_forget_and_export_per_user() {
         assert_eq!(st, StatusCode::OK, "{v}");
         assert!(v["episode"].as_i64().is_some());
     }
-    let (st, v) = post(&app, "/memory/log", json!({"user": "ben", "text": "Fui al cine.", "at": "2026-11-28T20:00:00+01:00"})).await;
+    let (st, v) =
+        post(&app, "/memory/log", json!({"user": "ben", "text": "Fui al cine.", "at": "2026-11-28T20:00:00+01:00"}))
+            .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     fails(&app, "/memory/log", json!({"user": "ana", "role": "narrator", "text": "x"}), StatusCode::BAD_REQUEST).await;
     fails(&app, "/memory/log", json!({"user": "ana", "text": ""}), StatusCode::BAD_REQUEST).await;
     let now = "2026-11-29T10:00:00+01:00";
-    let (st, v) = post(&app, "/memory/recall", json!({"user": "ana", "question": "¿qué hablamos ayer?", "now": now})).await;
+    let (st, v) =
+        post(&app, "/memory/recall", json!({"user": "ana", "question": "¿qué hablamos ayer?", "now": now})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["range"]["expression"], "ayer");
     let turns = v["turns"].as_array().unwrap();
     assert_eq!(turns.len(), 2, "{v}");
     assert!(turns.iter().all(|t| t["user"] == "ana" && t["text"].as_str().unwrap().contains("Oporto")));
-    let (_, v) = post(&app, "/memory/recall", json!({"user": "ben", "question": "what did we discuss yesterday?", "now": now})).await;
+    let (_, v) =
+        post(&app, "/memory/recall", json!({"user": "ben", "question": "what did we discuss yesterday?", "now": now}))
+            .await;
     let turns = v["turns"].as_array().unwrap();
     assert!(turns.len() == 1 && turns[0]["text"] == "Fui al cine.", "ben sees his turn and none of ana's: {v}");
-    let (_, v) = post(&app, "/memory/recall", json!({"user": "ana", "question": "what did we talk about 4 days ago?", "now": now})).await;
+    let (_, v) = post(
+        &app,
+        "/memory/recall",
+        json!({"user": "ana", "question": "what did we talk about 4 days ago?", "now": now}),
+    )
+    .await;
     assert_eq!(v["turns"][0]["text"], "Hoy hablé del trabajo.", "{v}");
-    fails(&app, "/memory/recall", json!({"user": "ana", "question": "ayer", "now": "yesterday-ish"}), StatusCode::BAD_REQUEST).await;
+    fails(
+        &app,
+        "/memory/recall",
+        json!({"user": "ana", "question": "ayer", "now": "yesterday-ish"}),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     fails(&app, "/memory/recall", json!({"user": "ana", "question": ""}), StatusCode::BAD_REQUEST).await;
-    fails(&app, "/memory/recall", json!({"user": "ana", "question": "ayer", "limit": 0}), StatusCode::BAD_REQUEST).await;
+    fails(&app, "/memory/recall", json!({"user": "ana", "question": "ayer", "limit": 0}), StatusCode::BAD_REQUEST)
+        .await;
 
     // export: JSON lines of one user only.
     let (st, b, h) = send(&app, "GET", "/memory/export?user=ana", Body::empty()).await;
@@ -209,7 +242,8 @@ async fn memory_routes_store_search_recall_forget_and_export_per_user() {
     fails(&app, "/memory/forget", json!({"user": "ana", "id": ids[0]}), StatusCode::NOT_FOUND).await;
     fails(&app, "/memory/forget", json!({"user": "ana"}), StatusCode::BAD_REQUEST).await;
     fails(&app, "/memory/forget", json!({"user": "ana", "id": 1, "all": true}), StatusCode::BAD_REQUEST).await;
-    fails(&app, "/memory/forget", json!({"user": "ana", "kinds": ["event"], "until": "soon"}), StatusCode::BAD_REQUEST).await;
+    fails(&app, "/memory/forget", json!({"user": "ana", "kinds": ["event"], "until": "soon"}), StatusCode::BAD_REQUEST)
+        .await;
     let (_, v) = post(&app, "/memory/forget", json!({"user": "ana", "kinds": ["event"]})).await;
     assert_eq!(v["forgotten"], 1);
     let (_, v) = post(&app, "/memory/forget", json!({"user": "ana", "all": true})).await;
@@ -224,7 +258,8 @@ async fn memory_routes_store_search_recall_forget_and_export_per_user() {
 async fn memory_routes_without_a_database_or_key_say_why() {
     // No database configured: 503 naming the option.
     let app_off = app(None, None, |_| {});
-    let msg = fails(&app_off, "/memory/remember", json!({"user": "a", "text": "x"}), StatusCode::SERVICE_UNAVAILABLE).await;
+    let msg =
+        fails(&app_off, "/memory/remember", json!({"user": "a", "text": "x"}), StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(msg.contains("--memory"), "{msg}");
     let (st, _, _) = send(&app_off, "GET", "/memory/export?user=a", Body::empty()).await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
@@ -233,7 +268,8 @@ async fn memory_routes_without_a_database_or_key_say_why() {
     let bad = dir.path().join("memory.sqlite");
     std::fs::write(&bad, b"this is not a database, it is a shopping list").unwrap();
     let app_bad = app(Some(&bad), None, |_| {});
-    let msg = fails(&app_bad, "/memory/search", json!({"user": "a", "query": "x"}), StatusCode::SERVICE_UNAVAILABLE).await;
+    let msg =
+        fails(&app_bad, "/memory/search", json!({"user": "a", "query": "x"}), StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(msg.contains("memory.sqlite"), "{msg}");
     assert_eq!(std::fs::read(&bad).unwrap(), b"this is not a database, it is a shopping list");
     let (st, b, _) = send(&app_bad, "GET", "/health", Body::empty()).await;
@@ -253,8 +289,17 @@ async fn memory_routes_without_a_database_or_key_say_why() {
     assert_eq!(keyed.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
     // The docs list every memory route.
     let doc: Value = serde_json::from_str(&thau_server::openapi_json()).unwrap();
-    for p in ["/memory/remember", "/memory/search", "/memory/recall", "/memory/log", "/memory/forget", "/memory/export",
-              "/v1/embeddings", "/api/embed", "/api/embeddings"] {
+    for p in [
+        "/memory/remember",
+        "/memory/search",
+        "/memory/recall",
+        "/memory/log",
+        "/memory/forget",
+        "/memory/export",
+        "/v1/embeddings",
+        "/api/embed",
+        "/api/embeddings",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from /openapi.json");
     }
 }
@@ -267,9 +312,11 @@ async fn embeddings_in_both_formats_or_a_clear_error_without_a_model() {
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
     assert_eq!(v["error"]["code"], "model_not_found");
     assert!(v["error"]["message"].as_str().unwrap().contains("--embedding-model"), "{v}");
-    let msg = fails(&none, "/api/embed", json!({"model": "nomic-embed-text", "input": "hola"}), StatusCode::NOT_FOUND).await;
+    let msg =
+        fails(&none, "/api/embed", json!({"model": "nomic-embed-text", "input": "hola"}), StatusCode::NOT_FOUND).await;
     assert!(msg.contains("THAU_EMBEDDING_MODEL"), "{msg}");
-    fails(&none, "/api/embeddings", json!({"model": "nomic-embed-text", "prompt": "hola"}), StatusCode::NOT_FOUND).await;
+    fails(&none, "/api/embeddings", json!({"model": "nomic-embed-text", "prompt": "hola"}), StatusCode::NOT_FOUND)
+        .await;
     let (st, _) = post(&none, "/v1/embeddings", json!({"input": "hola"})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "model is required");
 
@@ -307,7 +354,8 @@ async fn embeddings_in_both_formats_or_a_clear_error_without_a_model() {
     let tokens = v["usage"]["prompt_tokens"].as_u64().unwrap();
     assert!(tokens > 15 && v["usage"]["total_tokens"] == tokens, "{}", v["usage"]);
     // base64: the same numbers as little-endian f32.
-    let (st, v) = post(&app, "/v1/embeddings", json!({"model": name, "input": texts[0], "encoding_format": "base64"})).await;
+    let (st, v) =
+        post(&app, "/v1/embeddings", json!({"model": name, "input": texts[0], "encoding_format": "base64"})).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let bytes = base64::engine::general_purpose::STANDARD.decode(v["data"][0]["embedding"].as_str().unwrap()).unwrap();
     let decoded: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
@@ -342,7 +390,9 @@ async fn embeddings_in_both_formats_or_a_clear_error_without_a_model() {
     let long = "palabra ".repeat(2000);
     let (st, _) = post(&app, "/api/embed", json!({"model": name, "input": long})).await;
     assert_eq!(st, StatusCode::OK, "truncated by default");
-    let msg = fails(&app, "/api/embed", json!({"model": name, "input": long, "truncate": false}), StatusCode::BAD_REQUEST).await;
+    let msg =
+        fails(&app, "/api/embed", json!({"model": name, "input": long, "truncate": false}), StatusCode::BAD_REQUEST)
+            .await;
     assert!(msg.contains("truncate"), "{msg}");
     fails(&app, "/api/embed", json!({"model": name, "input": []}), StatusCode::BAD_REQUEST).await;
     fails(&app, "/api/embed", json!({"model": "all-minilm", "input": "x"}), StatusCode::NOT_FOUND).await;

@@ -6,8 +6,8 @@
 use candle_core::Device;
 use std::sync::atomic::Ordering;
 use thau::infer::{
-    Completion, Engine, FinishReason, GenerateOptions, InferModel, KvState, Logits, Prompt, Request,
-    SamplingOptions, Stream, WeightDtype,
+    Completion, Engine, FinishReason, GenerateOptions, InferModel, KvState, Logits, Prompt, Request, SamplingOptions,
+    Stream, WeightDtype,
 };
 use thau::model::{Llama, ModelConfig};
 use thau::tokenizer::Tokenizer;
@@ -157,7 +157,10 @@ fn concurrent_requests_decode_together_with_the_same_answers() {
         None
     } else {
         let opts = GenerateOptions { stop: vec![stop_at.clone()], ..greedy(6) };
-        Some((batched.submit(Request { prompt: Prompt::Text("El barco llega al puerto".into()), options: opts }).unwrap(), stop_at))
+        Some((
+            batched.submit(Request { prompt: Prompt::Text("El barco llega al puerto".into()), options: opts }).unwrap(),
+            stop_at,
+        ))
     };
     let mut streamed = String::new();
     let a = a.wait(|t| streamed.push_str(t)).unwrap();

@@ -354,8 +354,12 @@ impl CachePool {
 fn admit<'t>(model: &InferModel, tok: &'t Tokenizer, idle: &mut CachePool, mut job: Job) -> Option<Active<'t>> {
     if job.cancel.load(Ordering::Relaxed) {
         // Cancelled while queued: report it without computing anything.
-        let done =
-            Completion { text: String::new(), tokens: Vec::new(), finish: FinishReason::Cancelled, usage: Default::default() };
+        let done = Completion {
+            text: String::new(),
+            tokens: Vec::new(),
+            finish: FinishReason::Cancelled,
+            usage: Default::default(),
+        };
         let _ = job.events.send(Event::Done(done));
         return None;
     }
@@ -366,7 +370,9 @@ fn admit<'t>(model: &InferModel, tok: &'t Tokenizer, idle: &mut CachePool, mut j
             let (ids, dropped) = text_prompt(tok, text, ctx, opts.max_tokens);
             Ok((ids, 0, dropped))
         }
-        Prompt::Chat(messages) => fit_to_context(tok, messages, ctx, opts.max_tokens).map(|f| (f.ids, f.dropped_messages, 0)),
+        Prompt::Chat(messages) => {
+            fit_to_context(tok, messages, ctx, opts.max_tokens).map(|f| (f.ids, f.dropped_messages, 0))
+        }
         Prompt::Tokens(ids) => Ok((ids.clone(), 0, 0)),
     };
     let (ids, dropped_messages, dropped_tokens) = match prompt {
