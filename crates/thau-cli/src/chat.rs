@@ -131,6 +131,9 @@ pub(crate) struct ToolArgs {
     /// Stable Diffusion folder for generate_image. Implies --tools.
     #[arg(long, value_name = "DIR")]
     pub(crate) image_model: Option<PathBuf>,
+    /// Where generate_image saves its images (PNG + JSON sidecar).
+    #[arg(long, value_name = "DIR", default_value = "images")]
+    pub(crate) image_dir: PathBuf,
     /// Memory database for remember / recall / search_memory. Implies --tools.
     #[arg(long, value_name = "PATH")]
     pub(crate) memory: Option<PathBuf>,
@@ -172,7 +175,7 @@ impl ToolArgs {
             }
         }
         let image = match &self.image_model {
-            Some(dir) => image_backend(dir, timeout * 10)?,
+            Some(dir) => image_backend(dir, &self.image_dir, timeout * 10)?,
             None => thau::tools::GenerateImage::unavailable(),
         };
         r.register(Arc::new(image))?;
@@ -185,13 +188,14 @@ impl ToolArgs {
     }
 }
 
-/// The image backend for `--image-model DIR`.
-fn image_backend(dir: &Path, _timeout: std::time::Duration) -> Result<thau::tools::GenerateImage> {
-    bail!(
-        "--image-model {}: this build has no image pipeline yet (the vision module is not in it); \
-         leave --image-model out",
-        dir.display()
-    )
+/// generate_image backed by the Stable Diffusion folder (or hub id) `model`.
+fn image_backend(model: &Path, out: &Path, timeout: std::time::Duration) -> Result<thau::tools::GenerateImage> {
+    let spec = model.to_str().context("--image-model must be a UTF-8 path or hub id")?;
+    eprintln!("loading the image model {spec}…");
+    let pipeline = thau::vision::ImagePipeline::load(spec, &thau::vision::LoadOptions::default())
+        .with_context(|| format!("loading the image model --image-model {spec}"))?;
+    let backend = thau::tools::VisionBackend::new(pipeline, out)?;
+    Ok(thau::tools::GenerateImage::new(Arc::new(backend), timeout))
 }
 
 /// Load the model named by `args` into an engine thread.

@@ -604,3 +604,27 @@ fn the_tool_loop_runs_calls_feeds_results_back_and_ends_with_an_answer() {
     let bad = LoopOptions { choice: ToolChoice::Named("nope".into()), ..opts };
     assert!(run_tool_loop(&engine, &r, &trie, &history, &bad, None, &mut |_| {}).is_err());
 }
+
+/// generate_image on the real Stable Diffusion pipeline (tiny random weights): the call's
+/// arguments reach the pipeline and the answer names the saved PNG.
+#[test]
+fn generate_image_runs_the_vision_pipeline() {
+    use thau::vision::{random::write_random_pipeline, ImagePipeline, LoadOptions, PipelineConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("sd");
+    write_random_pipeline(&model, &PipelineConfig::tiny(600)).unwrap();
+    let pipeline = ImagePipeline::load(model.to_str().unwrap(), &LoadOptions::default()).unwrap();
+    let backend = thau::tools::VisionBackend::new(pipeline, dir.path().join("images")).unwrap();
+    let mut r = Registry::new();
+    r.register(Arc::new(GenerateImage::new(Arc::new(backend), Duration::from_secs(120)))).unwrap();
+    let out = r
+        .call(
+            "generate_image",
+            &json!({"prompt": "a photo of a dog", "width": 256, "height": 256, "steps": 2, "seed": 5}),
+        )
+        .unwrap();
+    assert_eq!(out.files.len(), 1);
+    assert!(out.files[0].starts_with(dir.path().join("images")) && out.files[0].extension().unwrap() == "png");
+    assert!(std::fs::read(&out.files[0]).unwrap().starts_with(b"\x89PNG"));
+    assert_eq!(out.text, out.files[0].display().to_string());
+}

@@ -27,7 +27,7 @@ pub use calculator::{evaluate, Calculator, Evaluation};
 pub use constrain::{CallConstraint, TokenTrie, ToolChoice};
 pub use datetime::CurrentDatetime;
 pub use grammar::{CallState, Grammar, GrammarOptions};
-pub use image::{GenerateImage, ImageBackend, ImageRequest};
+pub use image::{GenerateImage, ImageBackend, ImageRequest, VisionBackend};
 pub use memory::{MemoryAccess, Recall, Remember, SearchMemory};
 pub use parse::{parse_call_json, parse_ids, parse_text, CallSplitter, ParsedTurn, Piece, CALL_CLOSE, CALL_OPEN};
 pub use registry::{check_name, CallError, Registry, Tool, ToolContext, ToolOutput};
