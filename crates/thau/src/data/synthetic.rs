@@ -35,7 +35,7 @@ impl Rng {
 }
 
 /// Numbers 0..=20 in Spanish.
-const NUM_ES: [&str; 21] = [
+pub(crate) const NUM_ES: [&str; 21] = [
     "cero",
     "uno",
     "dos",
@@ -59,7 +59,7 @@ const NUM_ES: [&str; 21] = [
     "veinte",
 ];
 /// Numbers 0..=20 in English.
-const NUM_EN: [&str; 21] = [
+pub(crate) const NUM_EN: [&str; 21] = [
     "zero",
     "one",
     "two",

@@ -177,53 +177,8 @@ pub(super) const ORIENTATIONS: &[(&str, &str, (u32, u32))] = &[
     ("cuadrada", "square", (512, 512)),
 ];
 
-/// Cardinal numbers 0..=20 in each language.
-pub(super) const NUM_ES: [&str; 21] = [
-    "cero",
-    "uno",
-    "dos",
-    "tres",
-    "cuatro",
-    "cinco",
-    "seis",
-    "siete",
-    "ocho",
-    "nueve",
-    "diez",
-    "once",
-    "doce",
-    "trece",
-    "catorce",
-    "quince",
-    "dieciséis",
-    "diecisiete",
-    "dieciocho",
-    "diecinueve",
-    "veinte",
-];
-pub(super) const NUM_EN: [&str; 21] = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-];
+/// Cardinal numbers 0..=20 in each language: the synthetic corpus's words.
+pub(super) use crate::data::synthetic::{NUM_EN, NUM_ES};
 const TENS_ES: [&str; 10] =
     ["", "", "veinte", "treinta", "cuarenta", "cincuenta", "sesenta", "setenta", "ochenta", "noventa"];
 const TENS_EN: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
