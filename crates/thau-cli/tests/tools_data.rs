@@ -146,4 +146,17 @@ fn bad_sft_input_gives_clear_errors() {
         thau().args(["train", "--run"]).arg(&run).arg("--sft").arg(&bad).arg("--synthetic").output().unwrap(),
         &["--synthetic"],
     );
+    // The call threshold belongs to constrained decoding and is a probability.
+    fails_with(
+        thau().args(["eval", "tools", "--call-threshold", "0.5", "--run"]).arg(&run).output().unwrap(),
+        &["--constrained on"],
+    );
+    fails_with(
+        thau()
+            .args(["eval", "tools", "--constrained", "on", "--call-threshold", "2", "--run"])
+            .arg(&run)
+            .output()
+            .unwrap(),
+        &["--call-threshold 2", "between 0 and 1"],
+    );
 }
