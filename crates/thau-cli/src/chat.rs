@@ -163,9 +163,14 @@ impl ToolArgs {
             return Ok(None);
         }
         let timeout = std::time::Duration::from_secs(self.tool_timeout.max(1));
+        // The built-ins in the order of `builtin_specs`, the order the tool list has in
+        // every training example (`thau data tools`), so the system prompt reads as in training.
         let mut r = Registry::new().with_default_timeout(timeout);
-        r.register(Arc::new(thau::tools::Calculator))?;
-        r.register(Arc::new(thau::tools::CurrentDatetime))?;
+        let image = match &self.image_model {
+            Some(dir) => image_backend(dir, &self.image_dir, timeout * 10)?,
+            None => thau::tools::GenerateImage::unavailable(),
+        };
+        r.register(Arc::new(image))?;
         if let Some(path) = &self.memory {
             let store = thau::memory::MemoryStore::open(path)?;
             let embedder = thau::memory::Embedder::from_env()?;
@@ -174,11 +179,8 @@ impl ToolArgs {
                 r.register(t)?;
             }
         }
-        let image = match &self.image_model {
-            Some(dir) => image_backend(dir, &self.image_dir, timeout * 10)?,
-            None => thau::tools::GenerateImage::unavailable(),
-        };
-        r.register(Arc::new(image))?;
+        r.register(Arc::new(thau::tools::Calculator))?;
+        r.register(Arc::new(thau::tools::CurrentDatetime))?;
         if let Some(file) = &self.tools_file {
             for t in thau::tools::load_tools_file(file)? {
                 r.register(t).with_context(|| format!("registering the tools of {}", file.display()))?;

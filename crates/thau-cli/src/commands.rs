@@ -338,6 +338,15 @@ pub fn demo(a: &crate::DemoArgs, device: &Device) -> Result<()> {
     if !(a.tool_minutes.is_finite() && a.tool_minutes >= 0.0) {
         anyhow::bail!("--tool-minutes must be zero (skip) or a positive number, got {}", a.tool_minutes);
     }
+    if let thau::tools::ToolChoice::Named(n) = thau::tools::ToolChoice::parse(&a.tool_choice) {
+        let names: Vec<String> = thau::tools::builtin_specs().into_iter().map(|s| s.name).collect();
+        if !names.contains(&n) {
+            anyhow::bail!(
+                "--tool-choice {n}: not auto, required, none or a built-in tool; the tools are {}",
+                names.join(", ")
+            );
+        }
+    }
     // The demo starts fresh each time, but only ever deletes a folder an earlier demo made.
     let marker = run.join(".thau-demo");
     if run.exists() {
@@ -428,7 +437,11 @@ pub fn demo(a: &crate::DemoArgs, device: &Device) -> Result<()> {
     }
     if a.tool_minutes > 0.0 {
         let tok_per_sec = s.tokens as f64 / s.train_seconds.max(1e-9);
-        crate::sft::demo_tools(run, a.tool_minutes, tok_per_sec, device)?;
+        let image = crate::sft::DemoImage {
+            model: a.image_model.clone(),
+            choice: thau::tools::ToolChoice::parse(&a.tool_choice),
+        };
+        crate::sft::demo_tools(run, a.tool_minutes, tok_per_sec, &image, device)?;
     }
     println!("\nNext: `thau status --run {0}`, `thau plot --run {0} --out loss.png`, `thau generate --run {0} --prompt \"...\"`.", run.display());
     Ok(())

@@ -163,6 +163,15 @@ pub(crate) struct DemoArgs {
     /// Minutes of tool-calling fine-tuning after pretraining (0 = skip).
     #[arg(long, default_value_t = 2.5)]
     pub(crate) tool_minutes: f64,
+    /// Stable Diffusion folder (or hub id) for the demo's generate_image call (default: a tiny
+    /// random-weight pipeline that draws noise).
+    #[arg(long, value_name = "DIR", env = "THAU_IMAGE_MODEL")]
+    pub(crate) image_model: Option<PathBuf>,
+    /// Tool choice for the demo's image request: auto (the model decides), required, none, or
+    /// a tool name to force that call (shows the call path even when the model is too small
+    /// to decide).
+    #[arg(long, default_value = "auto")]
+    pub(crate) tool_choice: String,
 }
 
 #[derive(Subcommand)]

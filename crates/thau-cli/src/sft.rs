@@ -8,8 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
 use thau::data::tool_dataset::{self, ToolDatasetConfig};
-use thau::infer::{generate_ids, GenerateOptions, InferModel, KvState, SamplingOptions, WeightDtype};
-use thau::tool_eval::{self, ToolEvalReport};
+use thau::infer::{InferModel, WeightDtype};
+use thau::tool_eval::{self, ToolEvalReport, TurnDecoder};
+use thau::tools::{GrammarOptions, ToolChoice};
 use thau::train::sft::{self, SftConfig, SftExample};
 
 /// `thau data tools`: write train.jsonl, heldout.jsonl and stats.json into `out`.
@@ -136,6 +137,11 @@ pub struct EvalToolsArgs {
     /// Grammar-constrained decoding of tool calls.
     #[arg(long, value_enum, default_value_t = OnOff::Off)]
     pub constrained: OnOff,
+    /// With --constrained on: open a call at the turn's first token only when the model gives
+    /// `<|tool_call|>` at least this probability (0.5: the likelier of call and text), instead
+    /// of comparing it with the single likeliest text token as plain greedy decoding does.
+    #[arg(long, value_name = "P")]
+    pub call_threshold: Option<f32>,
     /// Longest answer, in tokens.
     #[arg(long, default_value_t = 96)]
     pub max_tokens: usize,
@@ -164,15 +170,27 @@ pub fn score(
     age: Option<u32>,
     examples: &[SftExample],
     max_tokens: usize,
-    constrained: bool,
+    constrained: Option<Option<f32>>,
     device: &Device,
 ) -> Result<ToolEvalReport> {
-    if constrained {
-        anyhow::bail!("--constrained on needs the tool runtime's constrained decoding, which this build lacks");
-    }
     let (tok, model, _) = RunDir::new(run).load_latest(age, device)?;
     let model = InferModel::from_llama(&model, WeightDtype::F32)?;
-    score_model(&model, &tok, examples, max_tokens)
+    score_model(&model, &tok, examples, max_tokens, constrained)
+}
+
+/// The evaluation's decoder: greedy, with calls free (`None`) or grammar-constrained with
+/// `tool_choice` auto (`Some(call_threshold)`).
+pub fn turn_decoder<'a>(
+    model: &'a InferModel,
+    tok: &'a thau::tokenizer::Tokenizer,
+    max_tokens: usize,
+    constrained: Option<Option<f32>>,
+) -> TurnDecoder<'a> {
+    match constrained {
+        Some(p) => TurnDecoder::constrained(model, tok, max_tokens, GrammarOptions::default(), ToolChoice::Auto)
+            .with_call_threshold(p),
+        None => TurnDecoder::free(model, tok, max_tokens),
+    }
 }
 
 /// Score a model's answers to the last request of each example, decoded greedily.
@@ -181,19 +199,16 @@ pub fn score_model(
     tok: &thau::tokenizer::Tokenizer,
     examples: &[SftExample],
     max_tokens: usize,
+    constrained: Option<Option<f32>>,
 ) -> Result<ToolEvalReport> {
-    let opts = GenerateOptions { max_tokens, sampling: SamplingOptions::greedy(), ..Default::default() };
-    let never = std::sync::atomic::AtomicBool::new(false);
+    let mut decoder = turn_decoder(model, tok, max_tokens, constrained);
     let bar = steps_bar(examples.len() as u64, "eval");
     let report = tool_eval::evaluate_tools(
         tok,
         examples,
         model.cfg.max_seq_len,
         max_tokens,
-        |prompt, _ex| {
-            let mut cache = KvState::default();
-            Ok(generate_ids(model, tok, &mut cache, prompt, &opts, &never, &mut |_| true)?.tokens)
-        },
+        |prompt, ex| decoder.turn(prompt, &ex.tools),
         |done, _| bar.set_position(done as u64),
     )?;
     bar.finish_and_clear();
@@ -206,7 +221,18 @@ pub fn eval_tools(a: EvalToolsArgs, device: &Device) -> Result<()> {
     if let Some(n) = a.limit {
         examples.truncate(n);
     }
-    let r = score(&a.run, a.age, &examples, a.max_tokens, a.constrained == OnOff::On, device)?;
+    if let Some(p) = a.call_threshold {
+        if a.constrained == OnOff::Off {
+            anyhow::bail!(
+                "--call-threshold {p} needs --constrained on (the threshold is part of the constrained decoding)"
+            );
+        }
+        if !(p > 0.0 && p < 1.0) {
+            anyhow::bail!("--call-threshold {p}: give a probability between 0 and 1, e.g. 0.5");
+        }
+    }
+    let constrained = (a.constrained == OnOff::On).then_some(a.call_threshold);
+    let r = score(&a.run, a.age, &examples, a.max_tokens, constrained, device)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -239,12 +265,14 @@ pub fn print_report(r: &ToolEvalReport) {
     );
     println!("arguments exactly right: {} of expected calls", pct(r.arguments_exact.rate));
     println!(
-        "schema: {} calls emitted, {} parse ({}), {} valid ({})",
+        "schema: {} calls emitted, {} parse ({}), {} valid ({}); {} cut by --max-tokens, {} of the finished calls valid",
         r.schema.calls,
         r.schema.parsed,
         pct(r.schema.parse_rate),
         r.schema.valid,
-        pct(r.schema.valid_rate)
+        pct(r.schema.valid_rate),
+        r.schema.cut,
+        pct(r.schema.complete_valid_rate)
     );
     println!("{:<18} {:>8} {:>8} {:>10} {:>10}", "expected", "examples", "called", "right tool", "exact args");
     for (t, p) in &r.per_tool {
@@ -263,6 +291,10 @@ pub fn print_report(r: &ToolEvalReport) {
     }
 }
 
+/// How the demo decodes tool calls: grammar-constrained, calling when the model gives a call
+/// at least even odds at the turn's first token.
+const DEMO_CONSTRAINTS: Option<Option<f32>> = Some(Some(0.5));
+
 /// The requests the demo shows after fine-tuning (one per kind, plus one that needs no tool).
 pub const DEMO_TOOL_PROMPTS: &[&str] = &[
     "Genera una imagen de un perro astronauta",
@@ -273,17 +305,20 @@ pub const DEMO_TOOL_PROMPTS: &[&str] = &[
     "Hola, ¿qué tal?",
 ];
 
-/// One assistant turn for `request` with all built-in tools offered, greedily: its text and
-/// the calls it makes, as shown to the user.
-pub fn answer_with_tools(model: &InferModel, tok: &thau::tokenizer::Tokenizer, request: &str) -> Result<String> {
+/// One assistant turn for `request` with all built-in tools offered, decoded by `decoder`: its
+/// text and the calls it makes, as shown to the user.
+pub fn answer_with_tools(
+    decoder: &mut TurnDecoder,
+    tok: &thau::tokenizer::Tokenizer,
+    ctx: usize,
+    request: &str,
+) -> Result<String> {
     let ex = SftExample {
         tools: thau::tools::builtin_specs(),
         messages: vec![thau::chat::Message::user(request), thau::chat::Message::assistant("")],
     };
-    let (prompt, _) = tool_eval::target_prompt(tok, &ex, model.cfg.max_seq_len, 96)?;
-    let opts = GenerateOptions { max_tokens: 96, sampling: SamplingOptions::greedy(), ..Default::default() };
-    let never = std::sync::atomic::AtomicBool::new(false);
-    let ids = generate_ids(model, tok, &mut KvState::default(), &prompt, &opts, &never, &mut |_| true)?.tokens;
+    let (prompt, _) = tool_eval::target_prompt(tok, &ex, ctx, 96)?;
+    let ids = decoder.turn(&prompt, &ex.tools)?;
     let turn = tool_eval::split_turn(tok, &ids);
     let mut out = turn.text.trim().to_string();
     for span in &turn.call_spans {
@@ -345,7 +380,7 @@ pub fn demo_corpus_with_tools(run: &Path, base: Option<&Path>) -> Result<Vec<Pat
 /// The demo's second phase: fine-tune the freshly pretrained age 0 for about `minutes` on the
 /// generated tool-calling conversations, show what it answers, and score it on held-out
 /// phrasings. `tok_per_sec` (pretraining's) sizes the step count to the time budget.
-pub fn demo_tools(run: &Path, minutes: f64, tok_per_sec: f64, device: &Device) -> Result<()> {
+pub fn demo_tools(run: &Path, minutes: f64, tok_per_sec: f64, image: &DemoImage, device: &Device) -> Result<()> {
     let data = demo_dataset()?;
     let dir = run.join("tools");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -382,22 +417,159 @@ pub fn demo_tools(run: &Path, minutes: f64, tok_per_sec: f64, device: &Device) -
     finetune(run, Some(0), &data.train, "the demo's generated tool-calling conversations", &cfg, false)?;
     let (tok, model, _) = rd.load_latest(Some(0), device)?;
     let model = InferModel::from_llama(&model, WeightDtype::F32)?;
-    println!("\nWith the six built-in tools offered in the system prompt:");
+    let ctx = model.cfg.max_seq_len;
+    println!("\nWith the six built-in tools offered in the system prompt (calls grammar-constrained):");
+    let mut decoder = turn_decoder(&model, &tok, 96, DEMO_CONSTRAINTS);
     for p in DEMO_TOOL_PROMPTS {
-        println!("> {p}\n  {}", answer_with_tools(&model, &tok, p)?);
+        println!("> {p}\n  {}", answer_with_tools(&mut decoder, &tok, ctx, p)?);
     }
-    let r = score_model(&model, &tok, &data.heldout, 96)?;
+    drop(decoder);
+    let r = score_model(&model, &tok, &data.heldout, 96, DEMO_CONSTRAINTS)?;
     println!(
         "\nOn {} held-out requests worded unlike any it trained on: detection accuracy {} (precision {}, recall {}), \
-         right tool {}, exact arguments {}, {} of its calls schema-valid.",
+         right tool {}, exact arguments {}, {} of its finished calls schema-valid (constraints on).",
         r.examples,
         pct(r.detection.accuracy),
         pct(r.detection.precision),
         pct(r.detection.recall),
         pct(r.tool_accuracy.rate),
         pct(r.arguments_exact.rate),
-        pct(r.schema.valid_rate)
+        pct(r.schema.complete_valid_rate)
     );
-    println!("Full report: `thau eval tools --run {} --data {}`.", run.display(), dir.join("heldout.jsonl").display());
+    println!(
+        "Full report: `thau eval tools --run {} --data {} --constrained on`.",
+        run.display(),
+        dir.join("heldout.jsonl").display()
+    );
+    demo_image_request(model, tok, run, image)
+}
+
+/// The request the demo runs through the tool loop, executing the call.
+pub const DEMO_IMAGE_REQUEST: &str = "Genera una imagen de un perro astronauta";
+
+/// How the demo's image request is answered.
+pub struct DemoImage {
+    /// A Stable Diffusion folder or hub id; `None`: the tiny random-weight pipeline.
+    pub model: Option<PathBuf>,
+    /// The first generation's tool choice (`auto`: the model decides).
+    pub choice: ToolChoice,
+}
+
+/// Width, height, steps and count the tiny random-weight pipeline draws at most: it is a
+/// stand-in that shows the call reaching a real pipeline, not a picture worth waiting for.
+const PREVIEW_MAX_SIDE: u32 = 256;
+const PREVIEW_MAX_STEPS: u32 = 4;
+
+/// The tiny random-weight pipeline, with requests cut down to a quick preview.
+struct PreviewBackend(thau::tools::VisionBackend);
+
+impl thau::tools::ImageBackend for PreviewBackend {
+    fn name(&self) -> String {
+        format!(
+            "{} (preview: at most {PREVIEW_MAX_SIDE}×{PREVIEW_MAX_SIDE}, {PREVIEW_MAX_STEPS} steps, one image)",
+            self.0.name()
+        )
+    }
+    fn generate(&self, req: &thau::tools::ImageRequest, ctx: &thau::tools::ToolContext) -> thau::Result<Vec<PathBuf>> {
+        let r = thau::tools::ImageRequest {
+            width: req.width.min(PREVIEW_MAX_SIDE),
+            height: req.height.min(PREVIEW_MAX_SIDE),
+            steps: req.steps.min(PREVIEW_MAX_STEPS),
+            count: 1,
+            ..req.clone()
+        };
+        self.0.generate(&r, ctx)
+    }
+}
+
+/// Run [`DEMO_IMAGE_REQUEST`] through the chat's tool loop (constrained decoding, the six
+/// built-ins registered), so a `generate_image` call really draws: with `image.model` when
+/// given, else with a tiny random-weight Stable Diffusion pipeline written into the run.
+fn demo_image_request(model: InferModel, tok: thau::tokenizer::Tokenizer, run: &Path, image: &DemoImage) -> Result<()> {
+    use std::sync::Arc;
+    use thau::chat::{run_tool_loop, LoopEvent, LoopOptions, Message};
+    use thau::tools::{GenerateImage, Registry, VisionBackend};
+    use thau::vision::{ImagePipeline, LoadOptions};
+    let images = run.join("images");
+    let backend: Arc<dyn thau::tools::ImageBackend> = match &image.model {
+        Some(spec) => {
+            let spec = spec.to_str().context("--image-model must be a UTF-8 path or hub id")?;
+            println!("\nLoading the image model {spec} for generate_image…");
+            let p = ImagePipeline::load(spec, &LoadOptions::default())
+                .with_context(|| format!("loading the image model --image-model {spec}"))?;
+            Arc::new(VisionBackend::new(p, &images)?)
+        }
+        None => {
+            let dir = run.join("tiny-sd");
+            thau::vision::random::write_random_pipeline(&dir, &thau::vision::PipelineConfig::tiny(600))?;
+            let p = ImagePipeline::load(&dir.display().to_string(), &LoadOptions::default())?;
+            println!(
+                "\nNo Stable Diffusion weights given (--image-model or THAU_IMAGE_MODEL), so generate_image runs a \
+                 tiny random-weight pipeline ({}): the image is noise, the call and the file are real.",
+                dir.display()
+            );
+            Arc::new(PreviewBackend(VisionBackend::new(p, &images)?))
+        }
+    };
+    let timeout = std::time::Duration::from_secs(600);
+    let mut registry = Registry::new().with_default_timeout(std::time::Duration::from_secs(30));
+    registry.register(Arc::new(GenerateImage::new(backend, timeout)))?;
+    let store = thau::memory::MemoryStore::open(&run.join("memory.db"))?;
+    let access = thau::tools::MemoryAccess::new(thau::memory::Retriever::new(store, None)?, "demo");
+    for t in access.tools() {
+        registry.register(t)?;
+    }
+    registry.register(Arc::new(thau::tools::Calculator))?;
+    registry.register(Arc::new(thau::tools::CurrentDatetime))?;
+    let engine = thau::infer::Engine::spawn_batched("demo", model, tok, 1)?;
+    let trie = Arc::new(thau::tools::TokenTrie::new(engine.tokenizer()));
+    let opts = LoopOptions {
+        generate: thau::infer::GenerateOptions {
+            max_tokens: 240,
+            sampling: thau::infer::SamplingOptions::greedy(),
+            ..Default::default()
+        },
+        choice: image.choice.clone(),
+        max_rounds: 1,
+        // With strings of at most 48 characters, any generate_image call fits in 240 tokens
+        // (two strings, eight keys, numbers of at most 28 characters), even one a barely
+        // trained model is made to write (`--tool-choice`); the demo's prompts are a few words.
+        grammar: thau::tools::GrammarOptions { max_string_chars: 48, max_items: 4, ..Default::default() },
+        call_threshold: DEMO_CONSTRAINTS.flatten(),
+        ..LoopOptions::default()
+    };
+    let choice = match &image.choice {
+        ToolChoice::Auto => "the model decides".to_string(),
+        ToolChoice::None => "no tools".to_string(),
+        ToolChoice::Required => "a call required".to_string(),
+        ToolChoice::Named(n) => format!("a call to {n} required"),
+    };
+    println!("\nThrough the tool loop ({choice}, calls grammar-constrained):\n> {DEMO_IMAGE_REQUEST}");
+    let out =
+        run_tool_loop(
+            &engine,
+            &registry,
+            &trie,
+            &[Message::user(DEMO_IMAGE_REQUEST)],
+            &opts,
+            None,
+            &mut |ev| match ev {
+                LoopEvent::Call(c) => println!("  call: {}({})", c.name, c.arguments),
+                LoopEvent::Result { result: Ok(out), .. } => {
+                    for f in &out.files {
+                        println!("  saved: {}", f.display());
+                    }
+                    if out.files.is_empty() {
+                        println!("  result: {}", out.text);
+                    }
+                }
+                LoopEvent::Result { result: Err(e), .. } => println!("  the call failed: {e}"),
+                LoopEvent::Malformed(e) => println!("  malformed call: {e}"),
+                _ => {}
+            },
+        )?;
+    let answer: String = out.answer.trim().chars().take(300).collect();
+    let more = if out.answer.trim().chars().count() > 300 { "…" } else { "" };
+    println!("  answer: {answer}{more}");
     Ok(())
 }

@@ -245,9 +245,14 @@ fn status_plot_generate_eval_work_on_a_trained_run() {
 fn demo_runs_end_to_end_and_never_deletes_foreign_folders() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("demo");
+    // A few seconds of training cannot teach the model to decide to call generate_image, so
+    // the test makes that call required (`--tool-choice generate_image`): the call is
+    // grammar-constrained, runs the tiny random-weight pipeline and saves a PNG.
     let out = ok(thau()
-        .args(["demo", "--synthetic", "--minutes", "0.05", "--tool-minutes", "0.05", "--run"])
+        .args(["demo", "--synthetic", "--minutes", "0.05", "--tool-minutes", "0.05"])
+        .args(["--tool-choice", "generate_image", "--run"])
         .arg(&run)
+        .env_remove("THAU_IMAGE_MODEL")
         .output()
         .unwrap());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -256,12 +261,22 @@ fn demo_runs_end_to_end_and_never_deletes_foreign_folders() {
     // Then it fine-tunes on tool calls, shows the answers and scores held-out requests.
     assert!(text.contains("> Genera una imagen de un perro astronauta"), "{text}");
     assert!(text.contains("held-out requests") && run.join("tools/heldout.jsonl").exists(), "{text}");
+    // And runs the request through the tool loop: the call, then the image it saved.
+    assert!(text.contains("Through the tool loop") && text.contains("call: generate_image({"), "{text}");
+    let saved = text.lines().find_map(|l| l.trim().strip_prefix("saved: ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(saved.ends_with(".png") && std::path::Path::new(saved).starts_with(run.join("images")), "{saved}");
+    assert!(std::fs::read(saved).unwrap().starts_with(b"\x89PNG"));
     // A second demo replaces its own folder...
     ok(thau()
         .args(["demo", "--synthetic", "--minutes", "0.02", "--tool-minutes", "0", "--run"])
         .arg(&run)
         .output()
         .unwrap());
+    // A tool choice that names no built-in tool is refused before any training.
+    fails_with(
+        thau().args(["demo", "--synthetic", "--tool-choice", "draw", "--run"]).arg(&run).output().unwrap(),
+        &["--tool-choice draw", "generate_image"],
+    );
     // ...but refuses to touch a folder it did not make.
     let mine = dir.path().join("mine");
     std::fs::create_dir_all(&mine).unwrap();

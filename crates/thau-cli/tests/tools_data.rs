@@ -90,6 +90,18 @@ fn sft_makes_a_new_checkpoint_and_eval_tools_scores_it() {
         .sum();
     assert_eq!(total, 4);
     assert_eq!(r["tool_accuracy"]["total"], 3);
+    // Constrained decoding: every call the model finishes parses and fits its schema.
+    let out = ok(thau()
+        .args(["eval", "tools", "--constrained", "on", "--max-tokens", "24", "--json", "--run"])
+        .arg(&run)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = &r["schema"];
+    assert_eq!(r["examples"], 4);
+    assert_eq!(v["valid"].as_u64().unwrap(), v["calls"].as_u64().unwrap() - v["cut"].as_u64().unwrap(), "{v}");
     // The text report names every figure.
     let out = ok(thau()
         .args(["eval", "tools", "--max-tokens", "8", "--run"])
@@ -99,7 +111,9 @@ fn sft_makes_a_new_checkpoint_and_eval_tools_scores_it() {
         .output()
         .unwrap());
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["detection (call vs no call)", "which tool", "arguments exactly right", "schema:"] {
+    for needle in
+        ["detection (call vs no call)", "which tool", "arguments exactly right", "schema:", "cut by --max-tokens"]
+    {
         assert!(text.contains(needle), "{text}");
     }
     // Plain `thau eval --text` still works beside the subcommand.
@@ -131,5 +145,18 @@ fn bad_sft_input_gives_clear_errors() {
     fails_with(
         thau().args(["train", "--run"]).arg(&run).arg("--sft").arg(&bad).arg("--synthetic").output().unwrap(),
         &["--synthetic"],
+    );
+    // The call threshold belongs to constrained decoding and is a probability.
+    fails_with(
+        thau().args(["eval", "tools", "--call-threshold", "0.5", "--run"]).arg(&run).output().unwrap(),
+        &["--constrained on"],
+    );
+    fails_with(
+        thau()
+            .args(["eval", "tools", "--constrained", "on", "--call-threshold", "2", "--run"])
+            .arg(&run)
+            .output()
+            .unwrap(),
+        &["--call-threshold 2", "between 0 and 1"],
     );
 }

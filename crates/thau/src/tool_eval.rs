@@ -12,17 +12,21 @@
 //! - arguments: whole-object exact match, and exact match per `tool.key`;
 //! - schema validity: emitted calls that parse, name an offered tool and fit its schema.
 //!
-//! How a turn is generated (plain greedy decoding, or grammar-constrained) is the caller's
-//! choice, so the same scoring serves both.
+//! How a turn is generated is the caller's choice, so the same scoring serves both plain greedy
+//! decoding and grammar-constrained decoding ([`TurnDecoder`] does either).
 
 use crate::chat::{fit_to_context, Message, ToolCall};
 use crate::error::{Error, Result};
+use crate::infer::{generate_ids_with, GenerateOptions, InferModel, KvState, LogitsConstraint, SamplingOptions};
 use crate::tokenizer::{Tokenizer, END, EOS, TOOL_CALL, TOOL_CALL_END};
 use crate::tools::spec::ToolSpec;
+use crate::tools::{CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice};
 use crate::train::sft::SftExample;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Tool-call detection as a binary decision: call or no call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -75,8 +79,14 @@ pub struct Validity {
     pub parsed: usize,
     /// Parsed calls naming an offered tool whose arguments fit its schema.
     pub valid: usize,
+    /// Spans the answer's token limit ended before their `<|/tool_call|>` (counted in `calls`,
+    /// and invalid unless what was written already parses).
+    pub cut: usize,
     pub parse_rate: f64,
+    /// `valid / calls`.
     pub valid_rate: f64,
+    /// `valid / (calls - cut)`: validity of the calls the model finished.
+    pub complete_valid_rate: f64,
 }
 
 /// One mistake, for reading what went wrong.
@@ -124,6 +134,8 @@ pub struct GeneratedTurn {
     pub text: String,
     /// The text of each `<|tool_call|> … <|/tool_call|>` span (an unclosed last span counts).
     pub call_spans: Vec<String>,
+    /// The last span was never closed: the ids ran out inside it.
+    pub last_span_open: bool,
 }
 
 /// Split generated ids at the tool-call tokens; the turn ends at `<|end|>` or `<|eos|>`.
@@ -144,8 +156,9 @@ pub fn split_turn(tok: &Tokenizer, ids: &[u32]) -> GeneratedTurn {
             (_, None) => text.push(id),
         }
     }
+    let last_span_open = current.is_some();
     spans.extend(current);
-    GeneratedTurn { text: tok.decode(&text), call_spans: spans.iter().map(|s| tok.decode(s)).collect() }
+    GeneratedTurn { text: tok.decode(&text), call_spans: spans.iter().map(|s| tok.decode(s)).collect(), last_span_open }
 }
 
 /// Parse a call span: a JSON object with a string `name` and an object `arguments`
@@ -256,6 +269,7 @@ pub fn evaluate_tools(
         let expected = ex.messages[target].tool_calls.first();
         // Schema validity of everything emitted.
         let mut calls = Vec::new();
+        rep.schema.cut += turn.last_span_open as usize;
         for span in &turn.call_spans {
             rep.schema.calls += 1;
             if let Some(c) = parse_call(span) {
@@ -328,7 +342,92 @@ pub fn evaluate_tools(
     }
     rep.schema.parse_rate = ratio(rep.schema.parsed, rep.schema.calls);
     rep.schema.valid_rate = ratio(rep.schema.valid, rep.schema.calls);
+    rep.schema.complete_valid_rate = ratio(rep.schema.valid, rep.schema.calls - rep.schema.cut);
     Ok(rep)
+}
+
+/// Writes the assistant turn of an evaluation prompt greedily, with the calls free or
+/// grammar-constrained ([`CallConstraint`], one grammar per distinct set of offered tools).
+pub struct TurnDecoder<'a> {
+    model: &'a InferModel,
+    tok: &'a Tokenizer,
+    opts: GenerateOptions,
+    constrained: Option<Constrained>,
+}
+
+struct Constrained {
+    trie: Arc<TokenTrie>,
+    options: GrammarOptions,
+    choice: ToolChoice,
+    call_threshold: Option<f32>,
+    /// Compiled grammars by the offered tools' names.
+    grammars: HashMap<Vec<String>, Arc<Grammar>>,
+}
+
+impl<'a> TurnDecoder<'a> {
+    /// Plain greedy decoding of at most `max_tokens` tokens.
+    pub fn free(model: &'a InferModel, tok: &'a Tokenizer, max_tokens: usize) -> Self {
+        let opts = GenerateOptions { max_tokens, sampling: SamplingOptions::greedy(), ..Default::default() };
+        Self { model, tok, opts, constrained: None }
+    }
+
+    /// Greedy decoding whose calls follow the offered tools' grammar, with `choice` deciding
+    /// whether a call must (or may not) come.
+    pub fn constrained(
+        model: &'a InferModel,
+        tok: &'a Tokenizer,
+        max_tokens: usize,
+        options: GrammarOptions,
+        choice: ToolChoice,
+    ) -> Self {
+        let trie = Arc::new(TokenTrie::new(tok));
+        let constrained = Some(Constrained { trie, options, choice, call_threshold: None, grammars: HashMap::new() });
+        Self { constrained, ..Self::free(model, tok, max_tokens) }
+    }
+
+    /// Decide call-or-text at the turn's first token by `<|tool_call|>`'s probability
+    /// ([`CallConstraint::with_call_threshold`]); only for a constrained decoder.
+    pub fn with_call_threshold(mut self, p: Option<f32>) -> Self {
+        if let Some(c) = &mut self.constrained {
+            c.call_threshold = p;
+        }
+        self
+    }
+
+    /// The ids of the turn that follows `prompt` (ending with `<|assistant|>`) when `tools` are
+    /// offered. A constrained decoder with no tools offered masks calls out altogether.
+    pub fn turn(&mut self, prompt: &[u32], tools: &[ToolSpec]) -> Result<Vec<u32>> {
+        let mut constraint: Option<Box<dyn LogitsConstraint>> = match &mut self.constrained {
+            None => None,
+            Some(_) if tools.is_empty() => Some(Box::new(crate::chat::NoCalls)),
+            Some(c) => {
+                let key: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
+                let grammar = match c.grammars.get(&key) {
+                    Some(g) => g.clone(),
+                    None => {
+                        let g = Arc::new(Grammar::new(tools, c.options.clone())?);
+                        c.grammars.insert(key, g.clone());
+                        g
+                    }
+                };
+                let constraint = CallConstraint::new(grammar, c.trie.clone(), c.choice.clone())?;
+                Some(Box::new(constraint.with_call_threshold(c.call_threshold)))
+            }
+        };
+        let never = AtomicBool::new(false);
+        let mut cache = KvState::default();
+        let done = generate_ids_with(
+            self.model,
+            self.tok,
+            &mut cache,
+            prompt,
+            &self.opts,
+            constraint.as_deref_mut().map(|c| c as &mut dyn LogitsConstraint),
+            &never,
+            &mut |_| true,
+        )?;
+        Ok(done.tokens)
+    }
 }
 
 #[cfg(test)]
@@ -438,5 +537,41 @@ mod tests {
         assert_eq!((r.schema.calls, r.schema.parsed, r.schema.valid), (3, 2, 2));
         assert_eq!(r.per_tool["none"].called, 1);
         assert_eq!(r.misses.len(), 3);
+    }
+
+    /// An untrained model's calls, decoded with the grammar constraint and a call required:
+    /// every call it finishes parses and fits its tool's schema; decoded freely, it writes
+    /// nothing of the kind.
+    #[test]
+    fn constrained_calls_of_an_untrained_model_are_schema_valid() {
+        use crate::infer::{InferModel, WeightDtype};
+        use crate::model::{Llama, ModelConfig};
+        let t = tok();
+        let cfg = ModelConfig { vocab_size: t.vocab_size(), max_seq_len: 2048, ..ModelConfig::tiny() };
+        let llama = Llama::new_random(&cfg, 7, &candle_core::Device::Cpu).unwrap();
+        let model = InferModel::from_llama(&llama, WeightDtype::F32).unwrap();
+        let tools: Vec<ToolSpec> =
+            builtin_specs().into_iter().filter(|s| s.name == "calculator" || s.name == "generate_image").collect();
+        let examples: Vec<SftExample> = ["Genera una imagen de un perro", "Hola", "¿Cuánto es 2 más 2?"]
+            .iter()
+            .map(|r| SftExample { tools: tools.clone(), ..example(r, None) })
+            .collect();
+        let opts = GrammarOptions { max_string_chars: 12, ..GrammarOptions::default() };
+        let mut dec = TurnDecoder::constrained(&model, &t, 400, opts, ToolChoice::Required);
+        let r = evaluate_tools(&t, &examples, cfg.max_seq_len, 400, |p, ex| dec.turn(p, &ex.tools), |_, _| {}).unwrap();
+        let v = r.schema;
+        assert_eq!(r.detection.true_negative + r.detection.false_negative, 0, "a call is required: {r:?}");
+        assert!(v.calls >= examples.len() && v.cut <= 1, "{v:?}");
+        assert_eq!(v.valid, v.calls - v.cut, "{r:?}");
+        assert_eq!(v.complete_valid_rate, 1.0);
+        // The same model unconstrained: no valid call (it may not even open one).
+        let mut free = TurnDecoder::free(&model, &t, 64);
+        let r = evaluate_tools(&t, &examples, cfg.max_seq_len, 64, |p, ex| free.turn(p, &ex.tools), |_, _| {}).unwrap();
+        assert_eq!(r.schema.valid, 0, "{:?}", r.schema);
+        // No tools offered: the constrained decoder never opens a call.
+        let bare: Vec<SftExample> = examples.iter().map(|e| SftExample { tools: vec![], ..e.clone() }).collect();
+        let mut dec = TurnDecoder::constrained(&model, &t, 32, GrammarOptions::default(), ToolChoice::Required);
+        let r = evaluate_tools(&t, &bare, cfg.max_seq_len, 32, |p, ex| dec.turn(p, &ex.tools), |_, _| {}).unwrap();
+        assert_eq!(r.schema.calls, 0);
     }
 }

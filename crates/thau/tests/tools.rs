@@ -10,7 +10,7 @@ use thau::infer::{
     generate_ids_with, GenerateOptions, InferModel, KvState, LogitsConstraint, SamplingOptions, WeightDtype,
 };
 use thau::model::{Llama, ModelConfig};
-use thau::tokenizer::{Tokenizer, ASSISTANT, BOS, END, TOOL_CALL, TOOL_CALL_END, USER};
+use thau::tokenizer::{Tokenizer, ASSISTANT, BOS, END, NUM_SPECIAL, TOOL_CALL, TOOL_CALL_END, USER};
 use thau::tools::{builtin_specs, schema, CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice, ToolSpec};
 
 /// A tool whose schema uses every construct the grammar knows.
@@ -207,6 +207,53 @@ fn fast_mask_equals_brute_force_on_many_states() {
         assert_eq!(fast, slow, "masks differ after {p:?}");
         assert!(!fast.is_empty(), "no token continues {p:?}");
     }
+}
+
+/// With a call threshold, the first token of an auto turn is a binary decision: a call when
+/// `<|tool_call|>` holds at least that probability, text otherwise, whatever the single
+/// likeliest token is; later tokens (and other choices) are untouched.
+#[test]
+fn call_threshold_decides_call_or_text_by_probability_mass() {
+    let tok = tokenizer();
+    let trie = Arc::new(TokenTrie::new(&tok));
+    let g = Arc::new(grammar());
+    let fresh = |choice: ToolChoice, p: Option<f32>| {
+        CallConstraint::new(g.clone(), trie.clone(), choice).unwrap().with_call_threshold(p)
+    };
+    let v = tok.vocab_size();
+    // 40% on <|tool_call|>, 60% spread evenly over the text tokens: greedy picks the call.
+    let spread = |call_mass: f32| {
+        let text = (v - NUM_SPECIAL) as f32;
+        let mut l = vec![f32::NEG_INFINITY; v];
+        l[TOOL_CALL as usize] = call_mass.ln();
+        for x in l.iter_mut().skip(NUM_SPECIAL) {
+            *x = ((1.0 - call_mass) / text).ln();
+        }
+        l
+    };
+    let argmax = |l: &[f32]| (0..l.len()).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap() as u32;
+    let mut plain = spread(0.4);
+    fresh(ToolChoice::Auto, None).mask(&mut plain);
+    assert_eq!(argmax(&plain), TOOL_CALL);
+    let mut decided = spread(0.4);
+    fresh(ToolChoice::Auto, Some(0.5)).mask(&mut decided);
+    assert!(decided[TOOL_CALL as usize] == f32::NEG_INFINITY && argmax(&decided) as usize >= NUM_SPECIAL);
+    // 60% on the call: only the call is left.
+    let mut call = spread(0.6);
+    fresh(ToolChoice::Auto, Some(0.5)).mask(&mut call);
+    assert_eq!((0..v).filter(|&i| call[i].is_finite()).collect::<Vec<_>>(), vec![TOOL_CALL as usize]);
+    // Only the first token is decided; `none` and `required` keep their own rules.
+    let mut c = fresh(ToolChoice::Auto, Some(0.5));
+    c.accept(tok.encode("Hola")[0]);
+    let mut later = spread(0.4);
+    c.mask(&mut later);
+    assert!(later[TOOL_CALL as usize].is_finite());
+    let mut none = spread(0.9);
+    fresh(ToolChoice::None, Some(0.5)).mask(&mut none);
+    assert_eq!(none[TOOL_CALL as usize], f32::NEG_INFINITY);
+    let mut required = spread(0.1);
+    fresh(ToolChoice::Required, Some(0.5)).mask(&mut required);
+    assert_eq!(argmax(&required), TOOL_CALL);
 }
 
 /// Pick uniformly among allowed tokens until the call closes: every call must parse and
@@ -582,6 +629,7 @@ fn the_tool_loop_runs_calls_feeds_results_back_and_ends_with_an_answer() {
         max_rounds: 2,
         constrained: true,
         grammar: GrammarOptions { max_string_chars: 8, max_items: 2, max_depth: 4 },
+        call_threshold: None,
     };
     let history = vec![Message::user("¿Cuánto es 2+2?")];
     let mut calls = Vec::new();

@@ -35,6 +35,10 @@ pub struct LoopOptions {
     pub constrained: bool,
     /// Caps for unconstrained lengths inside calls.
     pub grammar: GrammarOptions,
+    /// With constraints on and `tool_choice` auto, decide call-or-text at each answer's first
+    /// token by `<|tool_call|>`'s probability (see `CallConstraint::with_call_threshold`);
+    /// for greedy decoding. `None`: the plain decoding decides.
+    pub call_threshold: Option<f32>,
 }
 
 impl Default for LoopOptions {
@@ -45,6 +49,7 @@ impl Default for LoopOptions {
             max_rounds: 4,
             constrained: true,
             grammar: GrammarOptions::default(),
+            call_threshold: None,
         }
     }
 }
@@ -150,7 +155,9 @@ pub fn run_tool_loop(
         let convo = if specs.is_empty() { convo } else { with_tools(&convo, specs) };
         let request = Request { prompt: Prompt::Chat(convo), options: opts.generate.clone() };
         let constraint: Option<Box<dyn LogitsConstraint>> = match (&grammar, &choice) {
-            (Some(g), _) => Some(Box::new(CallConstraint::new(g.clone(), trie.clone(), choice.clone())?)),
+            (Some(g), _) => Some(Box::new(
+                CallConstraint::new(g.clone(), trie.clone(), choice.clone())?.with_call_threshold(opts.call_threshold),
+            )),
             (None, ToolChoice::None) => Some(Box::new(NoCalls)),
             (None, _) => None,
         };

@@ -167,6 +167,11 @@ pub struct CallConstraint {
     state: CallState,
     calls: usize,
     max_calls: usize,
+    /// With `tool_choice` auto: decide at the turn's first token between a call and text by
+    /// the probability of `<|tool_call|>` against this threshold (see [`Self::with_call_threshold`]).
+    call_threshold: Option<f32>,
+    /// No token of the turn has been accepted yet.
+    at_start: bool,
     /// Scratch: allowed token ids, and a per-id flag.
     allowed: Vec<u32>,
     keep: Vec<bool>,
@@ -183,7 +188,43 @@ impl CallConstraint {
             ToolChoice::Required | ToolChoice::Named(_) => Mode::MustOpen,
             ToolChoice::None | ToolChoice::Auto => Mode::Free,
         };
-        Ok(Self { grammar, trie, choice, mode, state, calls: 0, max_calls: 8, allowed: Vec::new(), keep: Vec::new() })
+        Ok(Self {
+            grammar,
+            trie,
+            choice,
+            mode,
+            state,
+            calls: 0,
+            max_calls: 8,
+            call_threshold: None,
+            at_start: true,
+            allowed: Vec::new(),
+            keep: Vec::new(),
+        })
+    }
+
+    /// With `tool_choice` auto, make the call-or-text decision at the turn's first token as a
+    /// binary one: the turn opens with a call when the model gives `<|tool_call|>` at least
+    /// probability `p` (of the tokens allowed there), and with text otherwise.
+    ///
+    /// Greedy decoding alone compares `<|tool_call|>` with the single likeliest text token, so
+    /// a model that puts 40% on calling and spreads 60% over the many ways an answer can start
+    /// calls anyway. Meant for greedy decoding (`p = 0.5` is the binary argmax); sampling
+    /// already calls with the model's probability.
+    pub fn with_call_threshold(mut self, p: Option<f32>) -> Self {
+        self.call_threshold = p;
+        self
+    }
+
+    /// The probability of `<|tool_call|>` among the tokens `logits` leaves finite.
+    fn call_probability(logits: &[f32]) -> f32 {
+        let Some(&call) = logits.get(TOOL_CALL as usize) else { return 0.0 };
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if !call.is_finite() || !max.is_finite() {
+            return 0.0;
+        }
+        let total: f32 = logits.iter().filter(|v| v.is_finite()).map(|&v| (v - max).exp()).sum();
+        (call - max).exp() / total
     }
 
     /// At most this many calls in one turn (then the turn must end); default 8.
@@ -258,6 +299,14 @@ impl LogitsConstraint for CallConstraint {
                     *v = f32::NEG_INFINITY;
                 }
             }
+            if let (Some(p), true, ToolChoice::Auto) = (self.call_threshold, self.at_start, &self.choice) {
+                let call = Self::call_probability(logits) >= p;
+                for (id, v) in logits.iter_mut().enumerate() {
+                    if (id == TOOL_CALL as usize) != call {
+                        *v = f32::NEG_INFINITY;
+                    }
+                }
+            }
             return;
         }
         let Some(ids) = self.allowed_ids() else { return };
@@ -276,6 +325,7 @@ impl LogitsConstraint for CallConstraint {
     }
 
     fn accept(&mut self, token: u32) {
+        self.at_start = false;
         self.mode = match (self.mode, token) {
             (Mode::Broken, _) => Mode::Broken,
             (Mode::Free | Mode::MustOpen | Mode::AfterCall, TOOL_CALL) if self.choice != ToolChoice::None => {
