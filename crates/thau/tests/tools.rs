@@ -410,13 +410,14 @@ impl Tool for Flaky {
         }
     }
     fn timeout(&self) -> Option<Duration> {
-        // Room for the panic hook to print a backtrace before the unwind reaches the registry.
-        Some(Duration::from_secs(2))
+        // Room for the panic hook to print a backtrace before the unwind reaches the registry,
+        // even on a loaded CI machine (2 s was not always enough); "sleep" outlasts it.
+        Some(Duration::from_secs(15))
     }
     fn call(&self, args: &Value, _ctx: &ToolContext) -> thau::Result<ToolOutput> {
         match args["how"].as_str() {
             Some("sleep") => {
-                std::thread::sleep(Duration::from_secs(20));
+                std::thread::sleep(Duration::from_secs(60));
                 Ok(ToolOutput::text("late"))
             }
             Some("fail") => Err(thau::Error::invalid("how", "asked to fail")),
