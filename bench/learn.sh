@@ -19,13 +19,16 @@
 #   MINUTES=4          pretraining minutes (ignored with KEEP_RUN=1 and an existing run)
 #   PEOPLE=60          invented people (3 facts each, both languages: 6×PEOPLE facts)
 #   QUESTIONS=2000     questions the cycle generates (all sources)
-#   LEARN_ARGS=""      extra `thau learn run` arguments (e.g. "--method lora", "--lr 1e-3 --epochs 30")
+#   LEARN_ARGS=""      extra `thau learn run` arguments (e.g. "--method lora", "--lr 1e-3 --steps 1500
+#                      --batch-size 16", "--no-augment" for the generator's wordings only)
+#   PRESET=demo        model preset of the pretraining (demo-2: about 2.2× the parameters)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."   # repo root
 
 THAU_BIN="${THAU:-target/release/thau}"
 RUN="${RUN:-/tmp/thau-learn-bench}"
 MINUTES="${MINUTES:-4}"
+PRESET="${PRESET:-demo}"
 PEOPLE="${PEOPLE:-60}"
 QUESTIONS="${QUESTIONS:-2000}"
 LEARN_ARGS="${LEARN_ARGS:-}"
@@ -35,23 +38,24 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
 fi
 if [[ -z "${KEEP_RUN:-}" || ! -d "$RUN" ]]; then
     rm -rf "$RUN"
-    "$THAU_BIN" train --run "$RUN" --preset demo --synthetic --minutes "$MINUTES" --batch-size 8 --seq-len 128 \
+    "$THAU_BIN" train --run "$RUN" --preset "$PRESET" --synthetic --minutes "$MINUTES" --batch-size 8 --seq-len 128 \
         --lr 2e-3 --warmup 50 --eval-every 200 --quiet
 fi
 "$THAU_BIN" learn facts --out "$RUN/facts" --people "$PEOPLE"
 "$THAU_BIN" learn add --run "$RUN" "$RUN/facts/velmora_es.md" "$RUN/facts/velmora_en.md"
 
-before=$("$THAU_BIN" learn eval --run "$RUN" --questions "$RUN/facts/heldout.jsonl" --json)
+"$THAU_BIN" learn eval --run "$RUN" --questions "$RUN/facts/heldout.jsonl" --json > "$RUN/eval_before.json"
 t0=$(date +%s)
 # shellcheck disable=SC2086
 "$THAU_BIN" learn run --run "$RUN" -n "$QUESTIONS" --json $LEARN_ARGS > "$RUN/learn_run.json"
 t1=$(date +%s)
-after=$("$THAU_BIN" learn eval --run "$RUN" --questions "$RUN/facts/heldout.jsonl" --json)
+"$THAU_BIN" learn eval --run "$RUN" --questions "$RUN/facts/heldout.jsonl" --json > "$RUN/eval_after.json"
 
-python3 - "$RUN/learn_run.json" "$before" "$after" "$((t1 - t0))" <<'PY'
+python3 - "$RUN/learn_run.json" "$RUN/eval_before.json" "$RUN/eval_after.json" "$((t1 - t0))" <<'PY'
 import json, sys
 rec = json.load(open(sys.argv[1]))
-b, a = json.loads(sys.argv[2])["summary"], json.loads(sys.argv[3])["summary"]
+eb, ea = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+b, a = eb["summary"], ea["summary"]
 g = rec["gate"]
 print(f"learning run {rec['id']}: {rec['outcome']} ({rec['method']}, lr {rec['lr']:g}, {rec['steps']} steps, "
       f"{rec['data']['examples']} examples, replay {rec['data']['replay_windows_per_step']} windows/step, {sys.argv[4]} s)")
@@ -75,4 +79,15 @@ row("closed-book accuracy", g["before"]["accuracy"], g["after"]["accuracy"], Tru
 row("answer log-likelihood", g["before"]["answer_logprob"], g["after"]["answer_logprob"])
 gb, ga = g["general_loss_before"], g["general_loss_after"]
 print(f"| general held-out loss (val shard) | {gb:.4f} | {ga:.4f} | {100*(ga-gb)/gb:+.2f}% |")
+# Held-out accuracy per wording (the facts file writes six questions per person, in this order).
+if "scored" in ea:
+    names = ["¿De qué pueblo es X?", "¿Cuándo vino al mundo X?", "¿Cuál es el oficio de X?",
+             "Which village is X from?", "In what year was X born?", "What is the job of X?"]
+    print()
+    print("| held-out wording | accuracy before | accuracy after |")
+    print("|---|---|---|")
+    for k, name in enumerate(names):
+        sb = [s["correct"] for i, s in enumerate(eb["scored"]) if i % 6 == k]
+        sa = [s["correct"] for i, s in enumerate(ea["scored"]) if i % 6 == k]
+        print(f"| {name} | {100*sum(sb)/len(sb):.1f}% | {100*sum(sa)/len(sa):.1f}% |")
 PY

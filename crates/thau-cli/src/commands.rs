@@ -232,6 +232,20 @@ pub fn status(run: &Path, json: bool) -> Result<()> {
             if l.schedule.enabled { "on" } else { "off" },
             l.reason
         );
+        if let Some(g) = l.pending_gaps {
+            println!("      {g} conversation gaps since the last run (a run is due at {})", l.schedule.min_gaps);
+        }
+        if let Some(r) = &l.running {
+            println!(
+                "      learning now: {} (process {}, since {})",
+                r.by,
+                r.pid,
+                crate::memory::fmt_time(r.started_at)
+            );
+        }
+        if let Some(f) = &l.last_failure {
+            println!("      the last automatic run failed at {}: {}", crate::memory::fmt_time(f.at), f.error);
+        }
     }
     Ok(())
 }

@@ -111,7 +111,10 @@ pub enum LearnCmd {
         #[arg(long, default_value_t = 11)]
         seed: u64,
     },
-    /// Automatic learning when enough feedback accumulates (off by default).
+    /// Run a learning cycle now if the schedule says one is due, else say why not (for cron;
+    /// `thau serve` does the same after feedback arrives). Takes the same options as `run`.
+    Auto(RunArgs),
+    /// Automatic learning when enough feedback or conversation gaps accumulate (off by default).
     Schedule {
         #[arg(long)]
         run: PathBuf,
@@ -122,6 +125,12 @@ pub enum LearnCmd {
         /// New feedback items that make a run due.
         #[arg(long)]
         min_feedback: Option<usize>,
+        /// New conversation gaps (in the run's memory.sqlite) that make a run due; 0: feedback only.
+        #[arg(long)]
+        min_gaps: Option<usize>,
+        /// Whose conversations count.
+        #[arg(long)]
+        user: Option<String>,
         /// Hours between learning runs at least.
         #[arg(long)]
         min_interval_hours: Option<f64>,
@@ -180,6 +189,16 @@ pub struct RunArgs {
     /// Do not mix replay of the run's training text into the steps.
     #[arg(long)]
     no_replay: bool,
+    /// Knowledge augmentation per gap fact: extra question wordings, cloze restatements and
+    /// clozes of the subject's facts in shuffled order (0 0 0, or --no-augment, turns it off).
+    #[arg(long, default_value_t = 16)]
+    wordings: usize,
+    #[arg(long, default_value_t = 4)]
+    restatements: usize,
+    #[arg(long, default_value_t = 2)]
+    permutations: usize,
+    #[arg(long)]
+    no_augment: bool,
     /// Largest allowed rise of the held-out general loss, in percent.
     #[arg(long, default_value_t = 1.0)]
     max_regression: f64,
@@ -263,7 +282,8 @@ pub fn run(cmd: LearnCmd) -> Result<()> {
             );
             Ok(())
         }
-        LearnCmd::Schedule { run, enable, disable, min_feedback, min_interval_hours } => {
+        LearnCmd::Auto(a) => learn_auto(a),
+        LearnCmd::Schedule { run, enable, disable, min_feedback, min_gaps, user, min_interval_hours } => {
             let store = LearnStore::open(&run)?;
             let mut s = learn::schedule::load(&store)?;
             if enable {
@@ -278,12 +298,23 @@ pub fn run(cmd: LearnCmd) -> Result<()> {
             if let Some(h) = min_interval_hours {
                 s.min_interval_hours = h;
             }
+            if let Some(g) = min_gaps {
+                s.min_gaps = g;
+            }
+            if let Some(u) = user {
+                s.user = u;
+            }
             learn::schedule::save(&store, &s)?;
             let st = learn::schedule::status(&run, &store, thau::memory::now_ms())?;
             println!(
-                "automatic learning {}: a run is due after {} new feedback items, at least {} h apart — now: {}",
+                "automatic learning {}: a run is due after {} new feedback items{}, at least {} h apart — now: {}",
                 if s.enabled { "on" } else { "off" },
                 s.min_feedback,
+                if s.min_gaps > 0 {
+                    format!(" or {} new conversation gaps of user {}", s.min_gaps, s.user)
+                } else {
+                    String::new()
+                },
                 s.min_interval_hours,
                 st.reason
             );
@@ -484,43 +515,52 @@ fn dataset(run: &Path, topic: &str, n: usize, mem: &MemArgs, out: Option<PathBuf
     Ok(())
 }
 
-fn learn_run(a: RunArgs) -> Result<()> {
+fn learn_options(a: &RunArgs) -> Result<LearnOptions> {
     let method = match a.method.as_str() {
         "full" => Method::Full,
         "lora" => Method::Lora,
         other => bail!("--method {other}: use full or lora"),
     };
-    if a.if_due {
-        let store = LearnStore::open(&a.run)?;
-        let st = learn::schedule::status(&a.run, &store, thau::memory::now_ms())?;
-        if !st.due {
-            println!("no learning run due: {}", st.reason);
-            return Ok(());
-        }
-    }
-    let opts = LearnOptions {
+    Ok(LearnOptions {
         method,
         age: a.age,
-        topic: a.topic,
+        topic: a.topic.clone(),
         max_questions: a.n,
         lr: a.lr,
         steps: a.steps,
         epochs: a.epochs,
         batch_size: a.batch_size,
         replay: !a.no_replay,
+        augment: if a.no_augment {
+            learn::AugmentOptions::off()
+        } else {
+            learn::AugmentOptions {
+                questions: a.wordings,
+                restatements: a.restatements,
+                permutations: a.permutations,
+                ..Default::default()
+            }
+        },
         lora: learn::LoraConfig { rank: a.lora_rank, alpha: a.lora_alpha, ..Default::default() },
         policy: learn::GatePolicy { max_general_regression: a.max_regression / 100.0, ..Default::default() },
         memory: a.mem.source(&a.run),
         since: since_ms(&a.since)?,
         ..Default::default()
-    };
+    })
+}
+
+fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {pos}/{len} · {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let rec = learn::learn(&a.run, &opts, &mut |p| match p {
+    bar
+}
+
+fn on_progress(bar: &ProgressBar) -> impl FnMut(Progress) + '_ {
+    move |p| match p {
         Progress::Stage(s) => bar.println(s),
         Progress::Step { phase, step, total, loss } => {
             bar.set_prefix(phase);
@@ -528,13 +568,54 @@ fn learn_run(a: RunArgs) -> Result<()> {
             bar.set_position(step);
             bar.set_message(format!("loss {loss:.3}"));
         }
-    })?;
+    }
+}
+
+fn learn_run(a: RunArgs) -> Result<()> {
+    if a.if_due {
+        return learn_auto(a);
+    }
+    let opts = learn_options(&a)?;
+    let bar = progress_bar();
+    let rec = learn::learn(&a.run, &opts, &mut on_progress(&bar))?;
     bar.finish_and_clear();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rec)?);
         return Ok(());
     }
     print_record(&rec);
+    Ok(())
+}
+
+/// `thau learn auto` (and `run --if-due`): run only when due; exit 0 either way, saying why.
+fn learn_auto(a: RunArgs) -> Result<()> {
+    let opts = learn_options(&a)?;
+    let bar = progress_bar();
+    let out = learn::run_if_due(&a.run, &opts, "thau learn auto", &mut on_progress(&bar))?;
+    bar.finish_and_clear();
+    match out {
+        learn::AutoOutcome::NotDue(st) => {
+            if a.json {
+                println!("{}", serde_json::json!({"ran": false, "schedule": st}));
+            } else {
+                println!("no learning run due: {}", st.reason);
+            }
+        }
+        learn::AutoOutcome::Busy(h) => {
+            if a.json {
+                println!("{}", serde_json::json!({"ran": false, "running": h}));
+            } else {
+                println!("a learning run is already in progress ({}, process {}): not starting another", h.by, h.pid);
+            }
+        }
+        learn::AutoOutcome::Ran(rec) => {
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&rec)?);
+            } else {
+                print_record(&rec);
+            }
+        }
+    }
     Ok(())
 }
 
@@ -640,7 +721,7 @@ fn eval(run: &Path, questions: &Path, age: Option<u32>, json: bool) -> Result<()
     let scored = learn::score::score_llama(&model, &tok, &qs)?;
     let sum = learn::ScoreSummary::of(&scored);
     if json {
-        println!("{}", serde_json::json!({"age": age, "summary": sum}));
+        println!("{}", serde_json::json!({"age": age, "summary": sum, "scored": scored}));
     } else {
         println!(
             "{} questions (age {age}): accuracy {:.1}%, exact match {:.1}%, F1 {:.3}, answer log-likelihood {:.3}",

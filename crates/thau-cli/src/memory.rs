@@ -196,7 +196,7 @@ pub(crate) fn parse_when(s: &str, end: bool) -> Result<i64> {
     bail!("'{s}' is not a time: use RFC 3339 (2026-01-31T09:30:00Z), a date (2026-01-31) or words such as 'ayer' or 'last week'")
 }
 
-fn fmt_time(ms: i64) -> String {
+pub fn fmt_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|| ms.to_string())

@@ -1,7 +1,10 @@
 //! THAU's self-learning route: `POST /feedback` records thumbs up or down (and an optional
 //! correction) on an assistant turn of the memory store, in the served run's learning store,
 //! and answers with the learning schedule (whether enough feedback has accumulated for a
-//! learning run).
+//! learning run). When the schedule is on and a run is due, the run starts on a background
+//! thread (never on the request path; one at a time, under the run's lock). The engine keeps
+//! the weights it was started with: a kept run's new checkpoint is served after a restart,
+//! which the reply, the log and `GET /feedback/learning` say.
 
 use crate::error::{ApiError, Flavor};
 use crate::state::AppState;
@@ -11,8 +14,90 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
+
+/// The server's automatic learning: whether a run is going and what the last one did.
+#[derive(Debug, Default)]
+pub struct AutoLearn {
+    running: AtomicBool,
+    last: Mutex<Option<Value>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl AutoLearn {
+    /// Whether this server's background learning run is going.
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// What the last background run did (None before the first).
+    pub fn last(&self) -> Option<Value> {
+        self.last.lock().map(|l| l.clone()).unwrap_or(None)
+    }
+
+    /// Wait for the background run, if one is going (tests, shutdown).
+    pub fn join(&self) {
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    /// Start a learning run on `run` in a background thread if none is going; false if one is.
+    fn start(self: &Arc<Self>, run: PathBuf, opts: thau::learn::LearnOptions) -> bool {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new().name("thau-learn".into()).spawn(move || {
+            let out = thau::learn::run_if_due(&run, &opts, "thau serve (schedule)", &mut |_| {});
+            let note = match out {
+                Ok(thau::learn::AutoOutcome::Ran(rec)) => {
+                    let restart = rec.checkpoint_after.as_ref().map(|c| {
+                        format!(
+                            "new weights in {}: restart thau serve to serve them (this server keeps the weights it started with)",
+                            c.display()
+                        )
+                    });
+                    match &restart {
+                        Some(r) => tracing::warn!(run = %rec.id, "learning run kept: {r}"),
+                        None => tracing::info!(run = %rec.id, reasons = ?rec.gate.reasons, "learning run rolled back"),
+                    }
+                    json!({"run": rec.id, "outcome": rec.outcome, "checkpoint": rec.checkpoint_after,
+                           "restart_needed": restart.is_some(), "message": restart})
+                }
+                Ok(thau::learn::AutoOutcome::NotDue(st)) => json!({"outcome": "not_due", "message": st.reason}),
+                Ok(thau::learn::AutoOutcome::Busy(h)) => {
+                    json!({"outcome": "busy", "message": format!("another learning run is going ({})", h.by)})
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "automatic learning run failed");
+                    json!({"outcome": "failed", "message": e.to_string()})
+                }
+            };
+            if let Ok(mut l) = me.last.lock() {
+                *l = Some(note);
+            }
+            me.running.store(false, Ordering::Release);
+        });
+        match spawned {
+            Ok(h) => {
+                if let Ok(mut t) = self.thread.lock() {
+                    *t = Some(h);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the learning thread");
+                self.running.store(false, Ordering::Release);
+                false
+            }
+        }
+    }
+}
 
 /// Feedback on one assistant turn.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -42,6 +127,7 @@ pub async fn feedback(
     let Some(run) = s.config.run_dir.clone() else {
         return Err(ApiError::not_found(Flavor::Ollama, "feedback needs a run: start the server with --run DIR"));
     };
+    let auto_run = run.clone();
     let out = tokio::task::spawn_blocking(move || -> thau::Result<Value> {
         let rating = thau::learn::feedback::parse_rating(&req.rating)?;
         let store = thau::learn::LearnStore::open(&run)?;
@@ -63,5 +149,9 @@ pub async fn feedback(
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Flavor::Ollama, e.to_string()))?
     .map_err(|e| ApiError::from_thau(Flavor::Ollama, e))?;
+    let mut out = out;
+    let started =
+        out["learning"]["due"].as_bool() == Some(true) && s.auto_learn.start(auto_run, s.config.learn_options.clone());
+    out["auto_learning"] = json!({"started": started, "running": s.auto_learn.running(), "last": s.auto_learn.last()});
     Ok(Json(out))
 }

@@ -15,6 +15,7 @@ mod bridge;
 mod embeddings;
 mod error;
 mod learn;
+pub use learn::AutoLearn;
 mod memory;
 mod native;
 mod ollama;

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     /// After Ctrl-C / SIGTERM, how long requests in flight may take to finish before they are
     /// cancelled.
     pub shutdown_grace: std::time::Duration,
+    /// Settings of the learning runs the schedule starts after feedback (with `run_dir`).
+    pub learn_options: thau::learn::LearnOptions,
 }
 
 impl ServerConfig {
@@ -59,6 +61,7 @@ impl ServerConfig {
             memory_db: None,
             max_embed_inputs: 256,
             shutdown_grace: std::time::Duration::from_secs(30),
+            learn_options: thau::learn::LearnOptions::default(),
         }
     }
 
@@ -96,6 +99,8 @@ pub struct AppState {
     pub memory: Result<Mutex<Retriever>, String>,
     /// One embedding computation at a time: the encoder already uses every core.
     pub embed_lock: tokio::sync::Semaphore,
+    /// Learning runs the schedule starts after feedback (`POST /feedback`).
+    pub auto_learn: Arc<crate::learn::AutoLearn>,
 }
 
 /// A loaded embedding model and the name clients call it by.
@@ -158,6 +163,7 @@ impl AppState {
             memory,
             embed_lock: tokio::sync::Semaphore::new(1),
             vision: Default::default(),
+            auto_learn: Default::default(),
         })
     }
 

@@ -75,3 +75,88 @@ async fn feedback_is_stored_with_its_turn() {
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     assert!(thau_server::openapi_json().contains("\"/feedback\""));
 }
+
+/// A tiny run trained briefly, with invented facts to learn and a memory store with one
+/// assistant turn to give feedback on.
+fn tiny_run(dir: &std::path::Path) -> (std::path::PathBuf, i64) {
+    use thau::train::{Budget, CorpusSource, Silent, TrainConfig, TrainRequest};
+    let run = dir.join("run");
+    let req = TrainRequest {
+        run: run.clone(),
+        age: 0,
+        preset: Some("tiny".into()),
+        corpus: CorpusSource::Synthetic { bytes: 60_000 },
+        tokenizer: None,
+        vocab_size: Some(400),
+        config: TrainConfig {
+            batch_size: 8,
+            seq_len: 64,
+            lr: 3e-3,
+            warmup_steps: 5,
+            eval_every: 0,
+            log_every: 10,
+            checkpoint_every: 1000,
+            budget: Budget::Steps(30),
+            seed: 3,
+            ..TrainConfig::default()
+        },
+        resume: false,
+        device: candle_core::Device::Cpu,
+    };
+    thau::train::train(&req, &mut Silent).unwrap();
+    let mut store = thau::learn::LearnStore::open(&run).unwrap();
+    let (es, _) = thau::learn::facts::documents(&thau::learn::facts::people(2, 5));
+    thau::learn::add_text(&mut store, "velmora.md", &es).unwrap();
+    let mut m = thau::memory::MemoryStore::open(&run.join("memory.sqlite")).unwrap();
+    let ep = m.start_episode("default", None, None, 1000).unwrap();
+    m.add_turn("default", ep.id, "user", "¿Dónde nació Aldo?", 1000).unwrap();
+    let a = m.add_turn("default", ep.id, "assistant", "En Marte.", 2000).unwrap();
+    (run, a.id)
+}
+
+#[tokio::test]
+async fn feedback_over_the_threshold_starts_a_learning_run_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, turn) = tiny_run(dir.path());
+    let (tok, llama, _) = thau::checkpoint::RunDir::new(&run).load_latest(None, &candle_core::Device::Cpu).unwrap();
+    let engine = Engine::spawn("tiny", InferModel::from_llama(&llama, WeightDtype::F32).unwrap(), tok).unwrap();
+    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "thau-test");
+    cfg.run_dir = Some(run.clone());
+    cfg.learn_options =
+        thau::learn::LearnOptions { lr: Some(1e-3), steps: Some(8), max_questions: 8, ..Default::default() };
+    let state = AppState::new(engine, cfg);
+    let app = router(state.clone());
+    let store = thau::learn::LearnStore::open(&run).unwrap();
+    let fb = json!({"turn_id": turn, "rating": "down"});
+
+    // Off (the default): no run.
+    let (s, v) = post(&app, "/feedback", fb.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["auto_learning"]["started"], false, "{v}");
+
+    // On, under the threshold: no run.
+    let mut sch = thau::learn::schedule::load(&store).unwrap();
+    sch.enabled = true;
+    sch.min_feedback = 3;
+    sch.min_gaps = 0;
+    sch.min_interval_hours = 0.0;
+    thau::learn::schedule::save(&store, &sch).unwrap();
+    let (_, v) = post(&app, "/feedback", fb.clone()).await;
+    assert_eq!(v["auto_learning"]["started"], false, "{v}");
+    assert_eq!(v["learning"]["due"], false, "{v}");
+
+    // Over it: the reply comes at once, the run goes on in the background and is recorded.
+    let (s, v) = post(&app, "/feedback", fb.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["auto_learning"]["started"], true, "{v}");
+    state.auto_learn.join();
+    let hist = thau::learn::history::list(&run).unwrap();
+    assert_eq!(hist.len(), 1, "{:?}", state.auto_learn.last());
+    let last = state.auto_learn.last().unwrap();
+    assert_eq!(last["run"], hist[0].id.as_str(), "{last}");
+    assert_eq!(last["restart_needed"], hist[0].checkpoint_after.is_some(), "{last}");
+    assert!(!state.auto_learn.running() && thau::learn::lock::holder(&run).is_none());
+    // The server still answers.
+    let (s, _) = post(&app, "/v1/completions", json!({"model": "thau-test", "prompt": "a", "max_tokens": 2})).await;
+    assert_eq!(s, StatusCode::OK);
+}

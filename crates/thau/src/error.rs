@@ -33,6 +33,10 @@ pub enum Error {
     #[error("source {source_name}: {reason}: {hint}")]
     Fetch { source_name: String, reason: String, hint: String },
 
+    /// Something that runs one at a time is already running (a learning run).
+    #[error("{what} is busy: {hint}")]
+    Busy { what: String, hint: String },
+
     // ---- compute -------------------------------------------------------------------
     #[error("tensor: {0}")]
     Candle(#[from] candle_core::Error),

@@ -352,3 +352,65 @@ fn lora_run_merges_when_kept_and_status_shows_the_schedule() {
     let l = thau::status::run_status(&RunDir::new(&run)).unwrap().learning.unwrap();
     assert!(l.due && l.pending_negative == 1, "{l:?}");
 }
+
+#[test]
+fn schedule_starts_a_run_only_when_due_and_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path(), 3);
+    let opts = LearnOptions { lr: Some(1e-3), steps: Some(10), max_questions: 12, ..Default::default() };
+    let store = LearnStore::open(&run).unwrap();
+    let feedback = |turn: i64| {
+        store
+            .add_feedback(&learn::NewFeedback {
+                turn_id: turn,
+                user: "default".into(),
+                rating: -1,
+                ..Default::default()
+            })
+            .unwrap();
+    };
+    let ran = |by: &str| learn::run_if_due(&run, &opts, by, &mut |_| {}).unwrap();
+
+    // Off by default: feedback over any threshold starts nothing.
+    feedback(1);
+    feedback(2);
+    assert!(matches!(ran("test"), learn::AutoOutcome::NotDue(ref st) if st.reason.contains("off")));
+    assert!(learn::history::list(&run).unwrap().is_empty());
+
+    // On, under the threshold: nothing.
+    let mut s = learn::schedule::load(&store).unwrap();
+    s.enabled = true;
+    s.min_feedback = 3;
+    s.min_interval_hours = 0.0;
+    learn::schedule::save(&store, &s).unwrap();
+    match ran("test") {
+        learn::AutoOutcome::NotDue(st) => assert!(st.reason.contains("2 of 3"), "{}", st.reason),
+        other => panic!("{other:?}"),
+    }
+    assert!(learn::history::list(&run).unwrap().is_empty());
+
+    // Over the threshold but another run holds the lock: nothing, and status says who.
+    feedback(3);
+    let held = learn::RunLock::acquire(&run, "another test").unwrap();
+    let st = thau::status::run_status(&RunDir::new(&run)).unwrap().learning.unwrap();
+    assert!(!st.due && st.running.as_ref().unwrap().by == "another test", "{st:?}");
+    assert!(matches!(ran("test"), learn::AutoOutcome::Busy(ref h) if h.by == "another test"));
+    let e = learn::learn(&run, &opts, &mut |_| {}).unwrap_err();
+    assert!(matches!(e, thau::Error::Busy { .. }), "{e}");
+    assert!(learn::history::list(&run).unwrap().is_empty());
+    drop(held);
+
+    // Over the threshold, free: a run starts by itself and is recorded; the lock is released.
+    match ran("test") {
+        learn::AutoOutcome::Ran(rec) => assert_eq!(rec.steps, 10),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(learn::history::list(&run).unwrap().len(), 1);
+    assert!(learn::lock::holder(&run).is_none());
+
+    // The interval since that run now holds the next one back.
+    s.min_interval_hours = 24.0;
+    learn::schedule::save(&store, &s).unwrap();
+    assert!(matches!(ran("test"), learn::AutoOutcome::NotDue(ref st) if st.reason.contains("h ago")));
+    assert_eq!(learn::history::list(&run).unwrap().len(), 1);
+}

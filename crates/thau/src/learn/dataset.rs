@@ -1,7 +1,8 @@
 //! The dataset builder: gaps → supervised examples in THAU's chat format (question → grounded
 //! answer), each with the ids of the sources it came from. Gap questions bring their siblings
-//! (the other questions made from the same sentence), so a fact is taught in several wordings
-//! (knowledge augmentation: a model that saw one wording rarely answers another). Conversation
+//! (the other questions made from the same sentence) and the fact's variants (more wordings,
+//! restatements, permutations: [`super::augment`]), so a fact is taught in many forms (a model
+//! that saw one wording rarely answers another). Conversation
 //! gaps are taught with the user's correction, or with the passage sentence that best answers
 //! them; gaps nothing answers are reported, never invented. Replay of the run's earlier
 //! training text is mixed in at training time (see [`super::tune`]), not stored here.
@@ -29,6 +30,9 @@ pub enum Origin {
     Correction,
     /// A conversation gap answered by a passage sentence.
     Passage,
+    /// Another wording, a restatement or a permutation of a gap question's fact
+    /// (knowledge augmentation, see [`super::augment`]).
+    Variant,
 }
 
 /// One supervised example and its provenance.
@@ -96,6 +100,18 @@ impl Dataset {
             self.examples.push(Example {
                 example: qa_example(&q.question, &q.answer),
                 origin,
+                sources: vec![q.passage.clone()],
+                evidence: q.evidence.clone(),
+            });
+        }
+    }
+
+    /// Examples from knowledge-augmentation variants (see [`super::augment::variants`]).
+    pub fn add_variants(&mut self, variants: &[Question]) {
+        for q in variants {
+            self.examples.push(Example {
+                example: qa_example(&q.question, &q.answer),
+                origin: Origin::Variant,
                 sources: vec![q.passage.clone()],
                 evidence: q.evidence.clone(),
             });

@@ -16,12 +16,14 @@
 //!                       history (runs/<name>/learn/runs/<id>.json) · undo · schedule
 //! ```
 
+pub mod augment;
 pub mod dataset;
 pub mod facts;
 pub mod feedback;
 pub mod gaps;
 pub mod gate;
 pub mod history;
+pub mod lock;
 pub mod lora;
 pub mod questions;
 pub mod run;
@@ -33,14 +35,16 @@ pub mod store;
 pub mod text;
 pub mod tune;
 
+pub use augment::AugmentOptions;
 pub use dataset::{Dataset, Example, Origin};
 pub use gaps::{Gap, GapGroup, Signal};
 pub use gate::{GatePolicy, GateResult};
 pub use history::{Method, Outcome, RunRecord};
+pub use lock::{LockInfo, RunLock};
 pub use lora::{Lora, LoraConfig};
 pub use questions::{generate as generate_questions, GenerateQuestions, Question, QuestionKind};
 pub use run::{learn, LearnOptions, MemorySource, Progress};
-pub use schedule::{Schedule, ScheduleStatus};
+pub use schedule::{run_if_due, AutoOutcome, Schedule, ScheduleStatus};
 pub use score::{ScoreSummary, Scored};
 pub use sources::{add_paths, add_text, all_passages, chunk, Added};
 pub use store::{learn_dir, DocumentInfo, Feedback, LearnStore, NewFeedback, Passage};

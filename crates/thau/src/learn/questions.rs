@@ -23,6 +23,8 @@ pub enum QuestionKind {
     Model,
     /// From a conversation: a question the model could not answer, or a user's correction.
     Conversation,
+    /// A restatement or another wording of a fact (knowledge augmentation, for training only).
+    Variant,
 }
 
 /// A question with its grounded answer.
@@ -49,6 +51,8 @@ const MONTHS_EN: &str = "January|February|March|April|May|June|July|August|Septe
 /// template where `{x}` is the subject (and `{n}` the noun counted, for "how many").
 struct Pattern {
     lang: &'static str,
+    /// What the pattern states about `x` (a key of [`super::augment`]'s templates).
+    relation: &'static str,
     re: Regex,
     template: &'static str,
 }
@@ -67,46 +71,58 @@ fn patterns() -> &'static [Pattern] {
         let place = r"(?P<y>\p{Lu}[\p{L}'’\-]*(?:\s+(?:de |del |la |el |los |las |of |the )?\p{Lu}[\p{L}'’\-]*)*)";
         let num = r"(?P<y>\d[\d.,]*)";
         let noun = r"(?P<n>\p{Ll}[\p{L}\s]{1,40}?)";
-        let table: Vec<(&'static str, String, &'static str)> = vec![
+        let table: Vec<(&'static str, &'static str, String, &'static str)> = vec![
             // ---- Spanish -----------------------------------------------------------------
-            ("es", format!(r"{x} nació (?:en el año |en ){year}{end}"), "¿En qué año nació {x}?"),
-            ("es", format!(r"{x} nació el {date_es}"), "¿Cuándo nació {x}?"),
-            ("es", format!(r"{x} nació en {place}"), "¿Dónde nació {x}?"),
-            ("es", format!(r"{x} murió (?:en el año |en ){year}{end}"), "¿En qué año murió {x}?"),
-            ("es", format!(r"{x} murió en {place}"), "¿Dónde murió {x}?"),
-            ("es", format!(r"{x} fue fundad[oa] (?:en el año |en ){year}{end}"), "¿Cuándo fue fundada {x}?"),
-            ("es", format!(r"{x} fue fundad[oa] (?:en \d+ )?por {place}"), "¿Quién fundó {x}?"),
-            ("es", format!(r"{x} (?:se celebra|es) (?:cada año )?el {date_es}"), "¿Cuándo se celebra {x}?"),
-            ("es", format!(r"{x} tiene {num} {noun}{end}"), "¿Cuántos {n} tiene {x}?"),
-            ("es", format!(r"{x} vive en {place}"), "¿Dónde vive {x}?"),
-            ("es", format!(r"{x} trabaja como {obj}{end}"), "¿En qué trabaja {x}?"),
-            ("es", format!(r"{x} se llama {place}"), "¿Cómo se llama {x}?"),
-            ("es", format!(r"{x} (?:está|se encuentra) en {place}"), "¿Dónde está {x}?"),
-            ("es", format!(r"{x} es (?:un |una |el |la )?{obj}{end}"), "¿Qué es {x}?"),
+            ("es", "born_year", format!(r"{x} nació (?:en el año |en ){year}{end}"), "¿En qué año nació {x}?"),
+            ("es", "born_date", format!(r"{x} nació el {date_es}"), "¿Cuándo nació {x}?"),
+            ("es", "born_place", format!(r"{x} nació en {place}"), "¿Dónde nació {x}?"),
+            ("es", "died_year", format!(r"{x} murió (?:en el año |en ){year}{end}"), "¿En qué año murió {x}?"),
+            ("es", "died_place", format!(r"{x} murió en {place}"), "¿Dónde murió {x}?"),
+            (
+                "es",
+                "founded_year",
+                format!(r"{x} fue fundad[oa] (?:en el año |en ){year}{end}"),
+                "¿Cuándo fue fundada {x}?",
+            ),
+            ("es", "founded_by", format!(r"{x} fue fundad[oa] (?:en \d+ )?por {place}"), "¿Quién fundó {x}?"),
+            (
+                "es",
+                "celebrated",
+                format!(r"{x} (?:se celebra|es) (?:cada año )?el {date_es}"),
+                "¿Cuándo se celebra {x}?",
+            ),
+            ("es", "count", format!(r"{x} tiene {num} {noun}{end}"), "¿Cuántos {n} tiene {x}?"),
+            ("es", "lives_in", format!(r"{x} vive en {place}"), "¿Dónde vive {x}?"),
+            ("es", "works_as", format!(r"{x} trabaja como {obj}{end}"), "¿En qué trabaja {x}?"),
+            ("es", "called", format!(r"{x} se llama {place}"), "¿Cómo se llama {x}?"),
+            ("es", "located_in", format!(r"{x} (?:está|se encuentra) en {place}"), "¿Dónde está {x}?"),
+            ("es", "is_a", format!(r"{x} es (?:un |una |el |la )?{obj}{end}"), "¿Qué es {x}?"),
             // ---- English -----------------------------------------------------------------
-            ("en", format!(r"{x} was born in {year}{end}"), "When was {x} born?"),
-            ("en", format!(r"{x} was born on {date_en}"), "When was {x} born?"),
-            ("en", format!(r"{x} was born in {place}"), "Where was {x} born?"),
-            ("en", format!(r"{x} died in {year}{end}"), "When did {x} die?"),
-            ("en", format!(r"{x} died in {place}"), "Where did {x} die?"),
-            ("en", format!(r"{x} was founded in {year}{end}"), "When was {x} founded?"),
-            ("en", format!(r"{x} was founded (?:in \d+ )?by {place}"), "Who founded {x}?"),
+            ("en", "born_year", format!(r"{x} was born in {year}{end}"), "When was {x} born?"),
+            ("en", "born_date", format!(r"{x} was born on {date_en}"), "When was {x} born?"),
+            ("en", "born_place", format!(r"{x} was born in {place}"), "Where was {x} born?"),
+            ("en", "died_year", format!(r"{x} died in {year}{end}"), "When did {x} die?"),
+            ("en", "died_place", format!(r"{x} died in {place}"), "Where did {x} die?"),
+            ("en", "founded_year", format!(r"{x} was founded in {year}{end}"), "When was {x} founded?"),
+            ("en", "founded_by", format!(r"{x} was founded (?:in \d+ )?by {place}"), "Who founded {x}?"),
             (
                 "en",
+                "celebrated",
                 format!(r"{x} (?:is celebrated|is held|takes place) (?:every year )?on {date_en}"),
                 "When is {x} celebrated?",
             ),
-            ("en", format!(r"{x} has {num} {noun}{end}"), "How many {n} does {x} have?"),
-            ("en", format!(r"{x} lives in {place}"), "Where does {x} live?"),
-            ("en", format!(r"{x} works as (?:a |an )?{obj}{end}"), "What does {x} work as?"),
-            ("en", format!(r"{x} is (?:called|named) {place}"), "What is {x} called?"),
-            ("en", format!(r"{x} is (?:located )?in {place}"), "Where is {x}?"),
-            ("en", format!(r"{x} is (?:a |an |the )?{obj}{end}"), "What is {x}?"),
+            ("en", "count", format!(r"{x} has {num} {noun}{end}"), "How many {n} does {x} have?"),
+            ("en", "lives_in", format!(r"{x} lives in {place}"), "Where does {x} live?"),
+            ("en", "works_as", format!(r"{x} works as (?:a |an )?{obj}{end}"), "What does {x} work as?"),
+            ("en", "called", format!(r"{x} is (?:called|named) {place}"), "What is {x} called?"),
+            ("en", "located_in", format!(r"{x} is (?:located )?in {place}"), "Where is {x}?"),
+            ("en", "is_a", format!(r"{x} is (?:a |an |the )?{obj}{end}"), "What is {x}?"),
         ];
         table
             .into_iter()
-            .map(|(lang, re, template)| Pattern {
+            .map(|(lang, relation, re, template)| Pattern {
                 lang,
+                relation,
                 re: Regex::new(&re).expect("valid question pattern"),
                 template,
             })
@@ -137,7 +153,7 @@ fn is_common_capitalised(w: &str) -> bool {
 }
 
 /// The sentence's language: the passage's, else guessed from the sentence.
-fn sentence_lang(sentence: &str, passage_lang: Option<&str>) -> String {
+pub(crate) fn sentence_lang(sentence: &str, passage_lang: Option<&str>) -> String {
     passage_lang
         .map(str::to_string)
         .or_else(|| crate::data::clean::detect_language(sentence).map(|l| l.code().to_string()))
@@ -157,11 +173,25 @@ fn clean_span(s: &str) -> Option<String> {
     (words > 0 && words <= 8 && !normalize_answer(s).is_empty()).then(|| s.to_string())
 }
 
-/// Wh-questions from one sentence.
-pub fn wh_questions(sentence: &str, passage_id: &str, lang: Option<&str>) -> Vec<Question> {
-    let lang = sentence_lang(sentence, lang);
+/// One fact a sentence pattern read off a sentence: `subject` `relation` `answer`
+/// ("Aldo Ferrán" born_place "Velmora"). The knowledge augmentation of [`super::augment`]
+/// restates and asks it in many forms.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fact {
+    pub subject: String,
+    /// The pattern's relation: born_year, born_date, born_place, works_as, …
+    pub relation: String,
+    pub answer: String,
+    /// The noun counted, for `count` facts ("towers").
+    pub noun: Option<String>,
+    /// `es` or `en`: the sentence's language.
+    pub lang: String,
+}
+
+/// Each matching pattern with its fact, most specific pattern first, one per answer.
+fn matches(sentence: &str, lang: &str) -> Vec<(&'static Pattern, Fact)> {
     let body = sentence.trim_start_matches(['¿', '¡', '"', '«']);
-    let mut out: Vec<Question> = Vec::new();
+    let mut out: Vec<(&'static Pattern, Fact)> = Vec::new();
     for p in patterns().iter().filter(|p| p.lang == lang) {
         let Some(c) = p.re.captures(body) else { continue };
         let (Some(x), Some(y)) = (c.name("x"), c.name("y")) else { continue };
@@ -171,21 +201,43 @@ pub fn wh_questions(sentence: &str, passage_id: &str, lang: Option<&str>) -> Vec
         if normalize_answer(x).contains(&normalize_answer(&answer)) {
             continue;
         }
-        let mut q = p.template.replace("{x}", x);
-        if let Some(n) = c.name("n") {
-            let noun = n.as_str().trim();
+        // More specific patterns come first: one question per (sentence, answer).
+        if out.iter().any(|(_, f)| normalize_answer(&f.answer) == normalize_answer(&answer)) {
+            continue;
+        }
+        let fact = Fact {
+            subject: x.to_string(),
+            relation: p.relation.to_string(),
+            answer,
+            noun: c.name("n").map(|n| n.as_str().trim().to_string()),
+            lang: lang.to_string(),
+        };
+        out.push((p, fact));
+    }
+    out
+}
+
+/// The facts sentence patterns read off one sentence.
+pub fn facts(sentence: &str, lang: Option<&str>) -> Vec<Fact> {
+    let lang = sentence_lang(sentence, lang);
+    matches(sentence, &lang).into_iter().map(|(_, f)| f).collect()
+}
+
+/// Wh-questions from one sentence.
+pub fn wh_questions(sentence: &str, passage_id: &str, lang: Option<&str>) -> Vec<Question> {
+    let lang = sentence_lang(sentence, lang);
+    let mut out: Vec<Question> = Vec::new();
+    for (p, fact) in matches(sentence, &lang) {
+        let mut q = p.template.replace("{x}", &fact.subject);
+        if let Some(noun) = &fact.noun {
             q = q.replace("{n}", noun);
             if lang == "es" && noun.split_whitespace().next().is_some_and(|w| w.ends_with("as")) {
                 q = q.replace("¿Cuántos ", "¿Cuántas ");
             }
         }
-        // More specific patterns come first: one question per (sentence, answer).
-        if out.iter().any(|o| normalize_answer(&o.answer) == normalize_answer(&answer)) {
-            continue;
-        }
         out.push(Question {
             question: q,
-            answer,
+            answer: fact.answer,
             passage: passage_id.to_string(),
             evidence: sentence.to_string(),
             kind: QuestionKind::Wh,

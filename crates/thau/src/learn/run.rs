@@ -4,10 +4,12 @@
 //! from is never modified or deleted: a kept cycle adds a newer checkpoint beside it, a rolled
 //! back one writes none.
 
+use super::augment::{variants, AugmentOptions};
 use super::dataset::{Dataset, Example};
 use super::gaps::{self, DetectOptions};
 use super::gate::{decide, GatePolicy, GateResult};
 use super::history::{self, DataSummary, Method, Outcome, RunRecord, SweepPoint};
+use super::lock::RunLock;
 use super::lora::{Lora, LoraConfig};
 use super::questions::{generate, GenerateQuestions, Question};
 use super::score::{score_llama, ScoreSummary, Scored};
@@ -60,6 +62,9 @@ pub struct LearnOptions {
     pub since: i64,
     /// Validation windows of the general-loss check.
     pub general_windows: usize,
+    /// Knowledge augmentation of the gap questions' facts (off: only the generator's wordings).
+    #[serde(default)]
+    pub augment: AugmentOptions,
     pub seed: u64,
 }
 
@@ -81,6 +86,7 @@ impl Default for LearnOptions {
             memory: None,
             since: 0,
             general_windows: 16,
+            augment: AugmentOptions::default(),
             seed: 1337,
         }
     }
@@ -134,6 +140,7 @@ pub fn prepare(
     };
     let mut dataset = Dataset::default();
     dataset.add_questions(&wrong, &questions);
+    dataset.add_variants(&variants(&wrong, &passages, &questions, &opts.augment));
     dataset.add_conversation_gaps(&conversation_gaps, &passages);
     dataset.add_feedback(&feedback);
     let mut gate_questions = wrong;
@@ -172,8 +179,20 @@ fn shard(run: &RunDir, name: &str) -> Result<Option<TokenShard>> {
     p.exists().then(|| TokenShard::open(&p)).transpose()
 }
 
-/// Run one learning cycle on the run at `run`.
+/// Run one learning cycle on the run at `run`, holding its lock (one run at a time; another
+/// running one is an [`Error::Busy`]).
 pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)) -> Result<RunRecord> {
+    let lock = RunLock::acquire(run, "thau learn run")?;
+    learn_locked(run, opts, &lock, progress)
+}
+
+/// [`learn`] for a caller that already holds the run's lock.
+pub fn learn_locked(
+    run: &Path,
+    opts: &LearnOptions,
+    _lock: &RunLock,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RunRecord> {
     let t0 = Instant::now();
     let rd = RunDir::new(run);
     let age = match opts.age {
