@@ -38,10 +38,12 @@ impl ApiError {
     }
 
     /// A library error: bad input (invalid values, prompts that cannot fit) is the client's
-    /// fault (400); anything else is ours (500).
+    /// fault (400); a learning run already going is a conflict to retry later (409); anything
+    /// else is ours (500).
     pub fn from_thau(flavor: Flavor, e: thau::Error) -> Self {
         match e {
             thau::Error::Invalid { .. } => Self::bad_request(flavor, e.to_string()),
+            thau::Error::Busy { .. } => Self::new(StatusCode::CONFLICT, flavor, e.to_string()),
             other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, flavor, other.to_string()),
         }
     }

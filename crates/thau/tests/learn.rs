@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use std::path::Path;
 use std::sync::Arc;
 use thau::checkpoint::RunDir;
-use thau::learn::{self, GatePolicy, LearnOptions, LearnStore, Lora, LoraConfig, Method, Outcome};
+use thau::learn::{self, AugmentOptions, GatePolicy, LearnOptions, LearnStore, Lora, LoraConfig, Method, Outcome};
 use thau::memory::{record_conversation, MemoryStore};
 use thau::model::llama::Proj;
 use thau::model::{Llama, ModelConfig};
@@ -292,7 +292,15 @@ fn gate_rejects_a_harmful_run_keeps_a_good_one_and_undo_restores() {
     assert_eq!(RunDir::new(&run).checkpoints(0).unwrap().len(), 1);
 
     // A sensible run (sweep over learning rates, replay on): kept, a new checkpoint beside the base.
-    let good = LearnOptions { max_questions: 24, sweep_lrs: vec![1e-3, 3e-3], epochs: 20.0, ..Default::default() };
+    // Without augmentation: 20 epochs over ~16 variants per question would be minutes of CI for
+    // no extra check of the gate (augmentation has its own tests).
+    let good = LearnOptions {
+        max_questions: 24,
+        sweep_lrs: vec![1e-3, 3e-3],
+        epochs: 20.0,
+        augment: AugmentOptions::off(),
+        ..Default::default()
+    };
     let rec = learn::learn(&run, &good, &mut |_| {}).unwrap();
     assert_eq!(rec.outcome, Outcome::Kept, "{:#?}", rec.gate);
     assert!(rec.gate.after.answer_logprob > rec.gate.before.answer_logprob);
