@@ -2,6 +2,7 @@
 //! `tokenizers` crate so the saved `tokenizer.json` loads in transformers and llama.cpp alike.
 
 mod bpe;
+mod foreign;
 mod special;
 mod stream;
 
@@ -10,4 +11,5 @@ pub use special::{
     ASSISTANT, BOS, END, EOS, NUM_SPECIAL, PAD, SPECIAL_TOKENS, SYSTEM, TOOL, TOOL_CALL, TOOL_CALL_END, TOOL_RESULT,
     TOOL_RESULT_END, USER,
 };
+pub use foreign::{token_type, Foreign, GgufVocab, VocabKind, VOCAB_FILE};
 pub use stream::StreamDecoder;
