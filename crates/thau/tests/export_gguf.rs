@@ -326,9 +326,7 @@ fn broken_files_are_refused_with_clear_errors() {
     let path = edit("bert.gguf", &|m| set(m, "tokenizer.ggml.model", Value::String("bert".into())), &keep);
     assert_err(&path, "incompatible", "tokenizer model 'bert'");
     let other_specials = |m: &mut Vec<(String, Value)>| {
-        let Some((_, Value::Array(toks))) = m.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens") else {
-            panic!()
-        };
+        let Some((_, Value::Array(toks))) = m.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens") else { panic!() };
         toks[0] = Value::String("<|begin_of_text|>".into());
     };
     let path = edit(

@@ -258,9 +258,7 @@ fn read_foreign_tokenizer(
                 .collect::<Result<Vec<f32>>>()?,
         ),
     };
-    let id = |key: &str| -> Result<Option<u32>> {
-        Ok(m.opt_usize(key)?.map(|v| u32::try_from(v).unwrap_or(u32::MAX)))
-    };
+    let id = |key: &str| -> Result<Option<u32>> { Ok(m.opt_usize(key)?.map(|v| u32::try_from(v).unwrap_or(u32::MAX))) };
     let flag = |key: &str| -> Result<Option<bool>> {
         match m.get(key) {
             None => Ok(None),

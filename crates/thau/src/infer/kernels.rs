@@ -173,10 +173,38 @@ mod avx512 {
                         let mut c = 0;
                         while c < k16 {
                             let xv = _mm512_loadu_ps(xp.add(c));
-                            a0 = _mm512_fmadd_ps({ let $p = w0.add(c); $load }, xv, a0);
-                            a1 = _mm512_fmadd_ps({ let $p = w1.add(c); $load }, xv, a1);
-                            a2 = _mm512_fmadd_ps({ let $p = w2.add(c); $load }, xv, a2);
-                            a3 = _mm512_fmadd_ps({ let $p = w3.add(c); $load }, xv, a3);
+                            a0 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w0.add(c);
+                                    $load
+                                },
+                                xv,
+                                a0,
+                            );
+                            a1 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w1.add(c);
+                                    $load
+                                },
+                                xv,
+                                a1,
+                            );
+                            a2 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w2.add(c);
+                                    $load
+                                },
+                                xv,
+                                a2,
+                            );
+                            a3 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w3.add(c);
+                                    $load
+                                },
+                                xv,
+                                a3,
+                            );
                             c += 16;
                         }
                         let mut s = [
@@ -200,7 +228,14 @@ mod avx512 {
                         let mut a0 = _mm512_setzero_ps();
                         let mut c = 0;
                         while c < k16 {
-                            a0 = _mm512_fmadd_ps({ let $p = w0.add(c); $load }, _mm512_loadu_ps(xp.add(c)), a0);
+                            a0 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w0.add(c);
+                                    $load
+                                },
+                                _mm512_loadu_ps(xp.add(c)),
+                                a0,
+                            );
                             c += 16;
                         }
                         let mut s = _mm512_reduce_add_ps(a0);
@@ -538,8 +573,9 @@ mod tests {
             let keys = data(len * stride, 2);
             let mut fast = Vec::new();
             attn_scores(&q, &keys, stride, len, 0.125, &mut fast);
-            let slow: Vec<f32> =
-                (0..len).map(|t| q.iter().zip(&keys[t * stride..][..hd]).map(|(a, b)| a * b).sum::<f32>() * 0.125).collect();
+            let slow: Vec<f32> = (0..len)
+                .map(|t| q.iter().zip(&keys[t * stride..][..hd]).map(|(a, b)| a * b).sum::<f32>() * 0.125)
+                .collect();
             for (a, b) in fast.iter().zip(&slow) {
                 assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "scores hd={hd} len={len}: {a} vs {b}");
             }

@@ -124,17 +124,16 @@ impl Tokenizer {
             // A repeated string keeps its first id (the later one can still be decoded).
             vocab.entry(t.clone()).or_insert(id as u32);
         }
-        let kind = match v.model.as_str() {
-            "llama" => VocabKind::SentencePiece { add_space_prefix: v.add_space_prefix.unwrap_or(true) },
-            "gpt2" => VocabKind::ByteLevel { pre: v.pre.clone().unwrap_or_else(|| "default".into()) },
-            other => {
-                return Err(incompatible(
+        let kind =
+            match v.model.as_str() {
+                "llama" => VocabKind::SentencePiece { add_space_prefix: v.add_space_prefix.unwrap_or(true) },
+                "gpt2" => VocabKind::ByteLevel { pre: v.pre.clone().unwrap_or_else(|| "default".into()) },
+                other => return Err(incompatible(
                     source,
                     format!("tokenizer model '{other}' is not supported"),
                     "THAU reads SentencePiece (tokenizer.ggml.model = llama) and byte-level BPE (gpt2) vocabularies",
-                ))
-            }
-        };
+                )),
+            };
         let mut tk = match &kind {
             VocabKind::SentencePiece { add_space_prefix } => {
                 let scores = v.scores.as_deref().ok_or_else(|| corrupt("tokenizer.ggml.scores is missing".into()))?;
@@ -330,7 +329,8 @@ mod tests {
             types.push(token_type::BYTE);
             scores.push(0.0);
         }
-        for (i, p) in ["▁h", "▁ho", "la", "▁hola", "▁m", "un", "do", "▁mun", "▁mundo", "▁the"].iter().enumerate() {
+        for (i, p) in ["▁h", "▁ho", "la", "▁hola", "▁m", "un", "do", "▁mun", "▁mundo", "▁the"].iter().enumerate()
+        {
             tokens.push(p.to_string());
             types.push(token_type::NORMAL);
             scores.push(-(i as f32));
