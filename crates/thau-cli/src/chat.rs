@@ -309,6 +309,12 @@ struct Saved {
 pub(crate) fn chat(a: ChatArgs) -> Result<()> {
     let registry = a.tools.registry()?;
     let engine = load_engine(&a.model)?;
+    if registry.is_some() && engine.tokenizer().foreign().is_some() {
+        bail!(
+            "{} has its own vocabulary, without THAU's tool-call tokens: chat with it without the tool flags",
+            engine.info().name
+        );
+    }
     let trie = registry.as_ref().map(|_| Arc::new(TokenTrie::new(engine.tokenizer())));
     let mut opts = a.sampling.options();
     // Ctrl-C cancels the answer in flight; at the prompt it leaves.

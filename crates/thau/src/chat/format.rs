@@ -211,7 +211,7 @@ pub enum ChatStyle {
     /// `<|start_header_id|>user<|end_header_id|>\n\n…<|eot_id|>` (Llama 3).
     Llama3,
     /// `User: …\nAssistant:` as plain text: the file has no chat template, or one THAU does
-    /// not know (the CLI says so).
+    /// not know (the CLI says so). One continuous text: no SentencePiece space between turns.
     Plain,
 }
 
@@ -269,7 +269,7 @@ impl ChatStyle {
                     Role::Assistant => "Assistant",
                     Role::Tool => "Tool",
                 };
-                ids.extend(tok.encode(&format!("{role}: {}\n", foreign_content(m))));
+                ids.extend(tok.encode_continued(&format!("{role}: {}\n", foreign_content(m))));
             }
         }
         ids
@@ -291,7 +291,7 @@ impl ChatStyle {
                 ids.extend(tok.encode("\n\n"));
                 ids
             }
-            Self::Plain => tok.encode("Assistant:"),
+            Self::Plain => tok.encode_continued("Assistant:"),
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Tokenizer {
     /// Special tokens and chat template of a vocabulary THAU did not make (`None`: THAU's
     /// own, with the fixed ids of [`SPECIAL_TOKENS`]).
     foreign: Option<std::sync::Arc<super::Foreign>>,
+    /// For a SentencePiece vocabulary that puts a space in front of a text: `raw` without
+    /// that space, for text that continues other text ([`Self::encode_continued`]).
+    continued: Option<tokenizers::Tokenizer>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -235,12 +238,14 @@ impl Tokenizer {
 
         let mut raw = inner.clone();
         raw.set_encode_special_tokens(true);
-        Ok(Self { inner, raw, tokens, token_bytes, byte_ids, merges, foreign: None })
+        Ok(Self { inner, raw, tokens, token_bytes, byte_ids, merges, foreign: None, continued: None })
     }
 
-    /// Assemble from a built pipeline and its tables (see `foreign.rs`).
+    /// Assemble from a built pipeline and its tables (see `foreign.rs`); `continued` is the
+    /// pipeline without a space put in front of the text, where it differs.
     pub(super) fn from_parts(
         inner: tokenizers::Tokenizer,
+        continued: Option<tokenizers::Tokenizer>,
         tokens: Vec<String>,
         token_bytes: Vec<Vec<u8>>,
         byte_ids: Vec<u32>,
@@ -249,7 +254,12 @@ impl Tokenizer {
     ) -> Self {
         let mut raw = inner.clone();
         raw.set_encode_special_tokens(true);
-        Self { inner, raw, tokens, token_bytes, byte_ids, merges, foreign: foreign.map(std::sync::Arc::new) }
+        let continued = continued.map(|mut c| {
+            c.set_encode_special_tokens(true);
+            c
+        });
+        let foreign = foreign.map(std::sync::Arc::new);
+        Self { inner, raw, tokens, token_bytes, byte_ids, merges, foreign, continued }
     }
 
     /// What a foreign vocabulary says about its special tokens and chat template; `None` for
@@ -309,6 +319,16 @@ impl Tokenizer {
     /// Encode raw text: special-token strings in it are plain text, never control tokens.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         self.encode_inner(&self.raw, text)
+    }
+
+    /// [`Self::encode`] for text that continues text encoded before it: the same, except that
+    /// a SentencePiece vocabulary puts no space in front (llama.cpp puts one only at the start
+    /// of a text and after a special token).
+    pub fn encode_continued(&self, text: &str) -> Vec<u32> {
+        match &self.continued {
+            Some(c) => self.encode_inner(c, text),
+            None => self.encode(text),
+        }
     }
 
     /// Encode text in which special-token strings (`<|user|>`, ...) become their ids.

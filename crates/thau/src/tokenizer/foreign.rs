@@ -213,8 +213,18 @@ impl Tokenizer {
             chat_template: v.chat_template.clone(),
             vocab: v.clone(),
         };
+        // Without the space in front: the same pipeline minus the Prepend normalizer.
+        let continued = match foreign.kind {
+            VocabKind::SentencePiece { add_space_prefix: true } => {
+                let mut c = tk.clone();
+                let space = Replace::new(" ", "\u{2581}").map_err(|e| corrupt(e.to_string()))?;
+                c.with_normalizer(Some(NormalizerWrapper::from(space))).map_err(|e| corrupt(e.to_string()))?;
+                Some(c)
+            }
+            _ => None,
+        };
         let merges = v.merges.clone().unwrap_or_default();
-        Ok(Tokenizer::from_parts(tk, v.tokens.clone(), token_bytes, byte_ids, merges, Some(foreign)))
+        Ok(Tokenizer::from_parts(tk, continued, v.tokens.clone(), token_bytes, byte_ids, merges, Some(foreign)))
     }
 }
 
@@ -373,6 +383,9 @@ mod tests {
         assert_eq!(tok.decode(&tok.encode("hola ñ")), " hola ñ");
         assert_eq!(tok.bos_ids(), vec![1]);
         assert!(tok.is_end(2) && !tok.is_end(1));
+        // Continued text gets no space in front; spaces inside still become '▁'.
+        assert_eq!(tok.encode_continued("la mundo"), vec![id("la"), id("▁mundo")]);
+        assert_eq!(tok.encode_continued(" hola"), vec![id("▁hola")]);
     }
 
     #[test]
