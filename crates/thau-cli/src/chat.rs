@@ -220,6 +220,20 @@ pub(crate) fn load_engine_batched(args: &ModelArgs, max_batch: usize) -> Result<
 
 fn load_gguf(path: &Path, dtype: Option<WeightDtype>, max_batch: usize) -> Result<Engine> {
     let g = thau::import::read_gguf(path)?;
+    if let Some(f) = g.tokenizer.foreign() {
+        let style = thau::chat::ChatStyle::of(&g.tokenizer);
+        let template = match (&f.chat_template, style) {
+            (None, _) => "the file has no chat template".to_string(),
+            (Some(_), thau::chat::ChatStyle::Plain) => {
+                "its chat template is not one THAU knows (ChatML, Llama 3)".to_string()
+            }
+            (Some(_), s) => format!("chat format {s:?} from its template"),
+        };
+        eprintln!("note: {} has its own vocabulary ({:?}); {template}", path.display(), f.kind);
+        if style == thau::chat::ChatStyle::Plain {
+            eprintln!("note: chat turns are written as plain text (\"User: …\\nAssistant:\")");
+        }
+    }
     let model = InferModel::from_qtensors(&g.cfg, &g.tensors, dtype)?;
     Ok(Engine::spawn_batched(g.name.clone(), model, g.tokenizer, max_batch)?)
 }
@@ -295,6 +309,12 @@ struct Saved {
 pub(crate) fn chat(a: ChatArgs) -> Result<()> {
     let registry = a.tools.registry()?;
     let engine = load_engine(&a.model)?;
+    if registry.is_some() && engine.tokenizer().foreign().is_some() {
+        bail!(
+            "{} has its own vocabulary, without THAU's tool-call tokens: chat with it without the tool flags",
+            engine.info().name
+        );
+    }
     let trie = registry.as_ref().map(|_| Arc::new(TokenTrie::new(engine.tokenizer())));
     let mut opts = a.sampling.options();
     // Ctrl-C cancels the answer in flight; at the prompt it leaves.

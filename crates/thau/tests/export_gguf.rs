@@ -320,19 +320,29 @@ fn broken_files_are_refused_with_clear_errors() {
     assert_err(&path, "corrupt", "blk.0.ffn_down.weight is missing");
     let path = edit("extra.gguf", &|_| {}, &|t| t.push(TensorInfo::new("rope_freqs.weight", vec![8], GgmlDType::F32)));
     assert_err(&path, "incompatible", "rope_freqs.weight");
+    // A SentencePiece model needs scores; unknown tokenizers and pre-tokenizers are refused.
     let path = edit("spm.gguf", &|m| set(m, "tokenizer.ggml.model", Value::String("llama".into())), &keep);
-    assert_err(&path, "incompatible", "SentencePiece");
+    assert_err(&path, "corrupt", "tokenizer.ggml.scores is missing");
+    let path = edit("bert.gguf", &|m| set(m, "tokenizer.ggml.model", Value::String("bert".into())), &keep);
+    assert_err(&path, "incompatible", "tokenizer model 'bert'");
+    let other_specials = |m: &mut Vec<(String, Value)>| {
+        let Some((_, Value::Array(toks))) = m.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens") else { panic!() };
+        toks[0] = Value::String("<|begin_of_text|>".into());
+    };
     let path = edit(
-        "specials.gguf",
+        "pre.gguf",
         &|m| {
-            let Some((_, Value::Array(toks))) = m.iter_mut().find(|(k, _)| k == "tokenizer.ggml.tokens") else {
-                panic!()
-            };
-            toks[0] = Value::String("<|begin_of_text|>".into());
+            other_specials(m);
+            set(m, "tokenizer.ggml.pre", Value::String("qwen9".into()))
         },
         &keep,
     );
-    assert_err(&path, "incompatible", "special tokens are not THAU's");
+    assert_err(&path, "incompatible", "pre-tokenizer 'qwen9'");
+    // Other special tokens: read as a foreign byte-level vocabulary with the file's BOS.
+    let path = edit("specials.gguf", &other_specials, &keep);
+    let g = read_gguf(&path).unwrap();
+    assert!(g.tokenizer.foreign().is_some());
+    assert_eq!(g.tokenizer.encode("hola"), tokenizer().encode("hola"));
     let path = edit(
         "vocab.gguf",
         &|m| {

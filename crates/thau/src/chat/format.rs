@@ -200,15 +200,113 @@ pub const OLLAMA_TEMPLATE: &str = r#"{{- $tools := "" }}
 /// Text that ends an assistant turn, for engines that stop on strings (Ollama `PARAMETER stop`).
 pub const STOP_STRINGS: &[&str] = &["<|end|>", "<|eos|>"];
 
+/// How a conversation is spelled for a tokenizer: THAU's role tokens, or for a model from a
+/// foreign GGUF the format its chat template names when THAU knows it, else plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatStyle {
+    /// `<|bos|><|user|>…<|end|><|assistant|>` with THAU's fixed special ids.
+    Thau,
+    /// `<|im_start|>user\n…<|im_end|>\n<|im_start|>assistant\n`.
+    ChatMl,
+    /// `<|start_header_id|>user<|end_header_id|>\n\n…<|eot_id|>` (Llama 3).
+    Llama3,
+    /// `User: …\nAssistant:` as plain text: the file has no chat template, or one THAU does
+    /// not know (the CLI says so). One continuous text: no SentencePiece space between turns.
+    Plain,
+}
+
+impl ChatStyle {
+    /// The style for `tok`: THAU's for its own tokenizers; for a foreign vocabulary, ChatML or
+    /// Llama 3 when the chat template uses them and the vocabulary has their special tokens.
+    pub fn of(tok: &Tokenizer) -> Self {
+        let Some(f) = tok.foreign() else { return Self::Thau };
+        let t = f.chat_template.as_deref().unwrap_or("");
+        let has = |s: &str| t.contains(s) && tok.token_id(s).is_some();
+        if has("<|im_start|>") && has("<|im_end|>") {
+            Self::ChatMl
+        } else if has("<|start_header_id|>") && has("<|end_header_id|>") && has("<|eot_id|>") {
+            Self::Llama3
+        } else {
+            Self::Plain
+        }
+    }
+
+    fn special(tok: &Tokenizer, s: &str) -> u32 {
+        tok.token_id(s).expect("ChatStyle::of checked the vocabulary has it")
+    }
+
+    /// What a conversation starts with.
+    fn prefix(self, tok: &Tokenizer) -> Vec<u32> {
+        match self {
+            Self::Thau => vec![BOS],
+            _ => tok.bos_ids(),
+        }
+    }
+
+    /// One message. Message text goes through [`Tokenizer::encode`], which never produces
+    /// special tokens.
+    fn turn(self, tok: &Tokenizer, m: &Message) -> Vec<u32> {
+        let mut ids = Vec::new();
+        match self {
+            Self::Thau => return render_turn(tok, m),
+            Self::ChatMl => {
+                ids.push(Self::special(tok, "<|im_start|>"));
+                ids.extend(tok.encode(&format!("{}\n{}", m.role.as_str(), foreign_content(m))));
+                ids.push(Self::special(tok, "<|im_end|>"));
+                ids.extend(tok.encode("\n"));
+            }
+            Self::Llama3 => {
+                ids.push(Self::special(tok, "<|start_header_id|>"));
+                ids.extend(tok.encode(m.role.as_str()));
+                ids.push(Self::special(tok, "<|end_header_id|>"));
+                ids.extend(tok.encode(&format!("\n\n{}", foreign_content(m))));
+                ids.push(Self::special(tok, "<|eot_id|>"));
+            }
+            Self::Plain => {
+                let role = match m.role {
+                    Role::System => "System",
+                    Role::User => "User",
+                    Role::Assistant => "Assistant",
+                    Role::Tool => "Tool",
+                };
+                ids.extend(tok.encode_continued(&format!("{role}: {}\n", foreign_content(m))));
+            }
+        }
+        ids
+    }
+
+    /// What makes the model answer as the assistant.
+    fn generation_prompt(self, tok: &Tokenizer) -> Vec<u32> {
+        match self {
+            Self::Thau => vec![ASSISTANT],
+            Self::ChatMl => {
+                let mut ids = vec![Self::special(tok, "<|im_start|>")];
+                ids.extend(tok.encode("assistant\n"));
+                ids
+            }
+            Self::Llama3 => {
+                let mut ids = vec![Self::special(tok, "<|start_header_id|>")];
+                ids.extend(tok.encode("assistant"));
+                ids.push(Self::special(tok, "<|end_header_id|>"));
+                ids.extend(tok.encode("\n\n"));
+                ids
+            }
+            Self::Plain => tok.encode_continued("Assistant:"),
+        }
+    }
+}
+
 /// Render `messages` to token ids: BOS, then each turn as `role-token text <|end|>`, then (when
-/// `add_generation_prompt`) `<|assistant|>` so the model answers next.
+/// `add_generation_prompt`) `<|assistant|>` so the model answers next. Foreign vocabularies:
+/// see [`ChatStyle`].
 pub fn render(tok: &Tokenizer, messages: &[Message], add_generation_prompt: bool) -> Vec<u32> {
-    let mut ids = vec![BOS];
+    let style = ChatStyle::of(tok);
+    let mut ids = style.prefix(tok);
     for m in messages {
-        ids.extend(render_turn(tok, m));
+        ids.extend(style.turn(tok, m));
     }
     if add_generation_prompt {
-        ids.push(ASSISTANT);
+        ids.extend(style.generation_prompt(tok));
     }
     ids
 }
@@ -224,6 +322,19 @@ pub fn render_turn(tok: &Tokenizer, m: &Message) -> Vec<u32> {
     }
     ids.push(END);
     ids
+}
+
+/// A message's text for a foreign chat style, whose tool-call spelling THAU does not know:
+/// its calls follow the text as THAU's JSON, one per line.
+fn foreign_content(m: &Message) -> String {
+    let mut text = m.content.clone();
+    for call in &m.tool_calls {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&call.to_json());
+    }
+    text
 }
 
 /// `messages` with the tool list in the system prompt: appended to the first system message,
@@ -264,9 +375,12 @@ pub fn fit_to_context(tok: &Tokenizer, messages: &[Message], ctx: usize, reserve
         return Err(Error::invalid("messages", "the conversation is empty: send at least one message"));
     }
     let budget = ctx.saturating_sub(reserve.min(ctx / 2).max(1));
-    let turns: Vec<Vec<u32>> = messages.iter().map(|m| render_turn(tok, m)).collect();
-    let fixed: usize =
-        2 + messages.iter().zip(&turns).filter(|(m, _)| m.role == Role::System).map(|(_, t)| t.len()).sum::<usize>();
+    let style = ChatStyle::of(tok);
+    let (prefix, gen_prompt) = (style.prefix(tok), style.generation_prompt(tok));
+    let turns: Vec<Vec<u32>> = messages.iter().map(|m| style.turn(tok, m)).collect();
+    let fixed: usize = prefix.len()
+        + gen_prompt.len()
+        + messages.iter().zip(&turns).filter(|(m, _)| m.role == Role::System).map(|(_, t)| t.len()).sum::<usize>();
     // Walk back from the newest message, keeping non-system turns while they fit.
     let mut used = fixed;
     let mut keep = vec![false; messages.len()];
@@ -296,7 +410,7 @@ pub fn fit_to_context(tok: &Tokenizer, messages: &[Message], ctx: usize, reserve
     }
     // Keep a contiguous tail: once a message is dropped, every older non-system one is too.
     let first_kept = (0..messages.len()).rev().take_while(|&i| keep[i] || messages[i].role == Role::System).last();
-    let mut ids = vec![BOS];
+    let mut ids = prefix;
     let mut dropped = 0;
     for (i, m) in messages.iter().enumerate() {
         let in_tail = first_kept.is_some_and(|f| i >= f);
@@ -306,7 +420,7 @@ pub fn fit_to_context(tok: &Tokenizer, messages: &[Message], ctx: usize, reserve
             dropped += 1;
         }
     }
-    ids.push(ASSISTANT);
+    ids.extend(gen_prompt);
     if dropped > 0 {
         tracing::info!(
             dropped,

@@ -15,7 +15,7 @@ pub mod format;
 mod session;
 
 pub use format::{
-    fit_to_context, render, render_turn, with_tools, ChatFit, Message, Role, ToolCall, CHAT_TEMPLATE_JINJA,
+    fit_to_context, render, render_turn, with_tools, ChatFit, ChatStyle, Message, Role, ToolCall, CHAT_TEMPLATE_JINJA,
     OLLAMA_TEMPLATE, STOP_STRINGS,
 };
 pub use session::{result_message, run_tool_loop, LoopEvent, LoopOptions, LoopOutcome, NoCalls, MAX_RESULT_CHARS};

@@ -127,6 +127,15 @@ pub fn run_tool_loop(
     on_event: &mut dyn FnMut(LoopEvent<'_>),
 ) -> Result<LoopOutcome> {
     let specs = registry.specs();
+    if engine.tokenizer().foreign().is_some() {
+        return Err(Error::invalid(
+            "tools",
+            format!(
+                "model '{}' has its own vocabulary, without THAU's tool-call tokens: chat with it without tools",
+                engine.info().name
+            ),
+        ));
+    }
     let grammar = if opts.constrained && !specs.is_empty() {
         Some(Arc::new(Grammar::new(specs, opts.grammar.clone())?))
     } else {

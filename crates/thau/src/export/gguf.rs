@@ -191,6 +191,7 @@ fn f32_bytes(t: &Tensor) -> Result<Vec<u8>> {
 /// Export `model` (with its run's tokenizer) as a GGUF v3 file at `out`, written atomically.
 /// `name` becomes `general.name`.
 pub fn export_gguf(tok: &Tokenizer, model: &Llama, dtype: GgufDtype, out: &Path, name: &str) -> Result<GgufReport> {
+    refuse_foreign(tok)?;
     let cfg = &model.cfg;
     cfg.validate()?;
     let meta = metadata(tok, cfg, dtype, name)?;
@@ -272,4 +273,20 @@ pub fn write_modelfile(gguf: &Path, cfg: &ModelConfig) -> Result<PathBuf> {
 /// Where [`write_modelfile`] puts the Modelfile for `gguf`.
 pub fn modelfile_path(gguf: &Path) -> PathBuf {
     gguf.parent().unwrap_or(Path::new("")).join("Modelfile")
+}
+
+/// Exports write THAU's own vocabulary format (byte-level BPE, THAU's special tokens): a run
+/// imported from a GGUF with another vocabulary cannot be written back that way.
+pub(super) fn refuse_foreign(tok: &crate::tokenizer::Tokenizer) -> crate::error::Result<()> {
+    match tok.foreign() {
+        None => Ok(()),
+        Some(f) => Err(crate::error::Error::invalid(
+            "export",
+            format!(
+                "this model's vocabulary ({:?}) came from a GGUF that THAU did not write; exporting it is not \
+                 supported: use the original file",
+                f.kind
+            ),
+        )),
+    }
 }

@@ -182,6 +182,7 @@ fn pretty(v: &Value) -> Vec<u8> {
 /// Export `model` and its tokenizer as an HF folder at `out` (see the module docs).
 /// Refuses a non-empty `out` unless `force`; returns the folder.
 pub fn export_hf(tok: &Tokenizer, model: &Llama, dtype: HfDtype, out: &Path, force: bool) -> Result<PathBuf> {
+    super::gguf::refuse_foreign(tok)?;
     let cfg = &model.cfg;
     cfg.validate()?;
     check_out_dir(out, force)?;

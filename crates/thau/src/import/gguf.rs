@@ -3,8 +3,9 @@
 //!
 //! What is accepted: architecture `llama` with RoPE over the whole head, no RoPE scaling;
 //! tokenizer `gpt2` (byte-level BPE) whose special tokens are THAU's (ids 0..20) — every GGUF
-//! `thau export gguf` writes. SentencePiece (`llama`) vocabularies and other special-token
-//! sets are refused with an `Incompatible` error that says so.
+//! `thau export gguf` writes — and the vocabularies of standard llama-family files:
+//! SentencePiece (`llama`) and byte-level BPE with their own special tokens (see
+//! [`crate::tokenizer::GgufVocab`]). Other tokenizers are refused with an `Incompatible` error.
 //!
 //! Quantized weights stay in their stored type: moving q/k rows back to HF order moves whole
 //! quantized rows, which is exact. [`GgufModel::to_llama`] dequantizes to f32.
@@ -16,7 +17,7 @@ use crate::export::gguf_file::{GgufFile, TensorInfo};
 use crate::export::names::{gguf_to_hf, permute_rope_rows, rope_heads, RopeOrder};
 use crate::model::llama::param_specs;
 use crate::model::{Llama, ModelConfig};
-use crate::tokenizer::{Tokenizer, NUM_SPECIAL, SPECIAL_TOKENS};
+use crate::tokenizer::{GgufVocab, Tokenizer, NUM_SPECIAL, SPECIAL_TOKENS};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
@@ -174,29 +175,13 @@ fn read_config(m: &Meta, file: &GgufFile) -> Result<ModelConfig> {
     Ok(cfg)
 }
 
-/// The tokenizer from `tokenizer.ggml.*`; THAU-style gpt2 vocabularies only (module docs).
+/// The tokenizer from `tokenizer.ggml.*`: THAU's own byte-level BPE (its special tokens at
+/// their fixed ids) as exported, anything else as a foreign vocabulary (module docs).
 fn read_tokenizer(m: &Meta, file: &GgufFile, n_vocab: usize) -> Result<Tokenizer> {
     let path = &file.path;
     let model = m
         .str("tokenizer.ggml.model")?
         .ok_or_else(|| m.corrupt("required key tokenizer.ggml.model is missing".into()))?;
-    match model {
-        "gpt2" => {}
-        "llama" => {
-            return Err(incompatible(
-                path,
-                "the tokenizer is SentencePiece (tokenizer.ggml.model = llama)",
-                "importing SentencePiece vocabularies is not supported yet; THAU reads byte-level BPE (gpt2) ones",
-            ))
-        }
-        other => {
-            return Err(incompatible(
-                path,
-                format!("tokenizer model '{other}' is not supported"),
-                "THAU reads byte-level BPE (tokenizer.ggml.model = gpt2) vocabularies",
-            ))
-        }
-    }
     let mut tokens = m.strings("tokenizer.ggml.tokens")?;
     if tokens.len() != n_vocab {
         return Err(m.corrupt(format!(
@@ -219,52 +204,83 @@ fn read_tokenizer(m: &Meta, file: &GgufFile, n_vocab: usize) -> Result<Tokenizer
     if types.len() != tokens.len() {
         return Err(m.corrupt(format!("{} token types for {} tokens", types.len(), tokens.len())));
     }
-    let merges = m
-        .strings("tokenizer.ggml.merges")?
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.split_once(' ')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| m.corrupt(format!("merge {i} {s:?} is not two tokens separated by a space")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let thau_specials = tokens.len() >= NUM_SPECIAL
+    let merges = match m.get("tokenizer.ggml.merges") {
+        None => None,
+        Some(_) => Some(
+            m.strings("tokenizer.ggml.merges")?
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    s.split_once(' ')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .ok_or_else(|| m.corrupt(format!("merge {i} {s:?} is not two tokens separated by a space")))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let thau_specials = model == "gpt2"
+        && tokens.len() >= NUM_SPECIAL
         && tokens.iter().zip(SPECIAL_TOKENS).all(|(t, s)| t == s)
-        && types[..NUM_SPECIAL].iter().all(|&t| t == token_type::CONTROL);
+        && types[..NUM_SPECIAL].iter().all(|&t| t == token_type::CONTROL)
+        && m.opt_usize("tokenizer.ggml.bos_token_id")?.is_none_or(|id| id == crate::tokenizer::BOS as usize)
+        && m.opt_usize("tokenizer.ggml.eos_token_id")?.is_none_or(|id| id == crate::tokenizer::EOS as usize);
     if !thau_specials {
-        let controls: Vec<&str> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, &t)| t == token_type::CONTROL)
-            .map(|(s, _)| s.as_str())
-            .take(4)
-            .collect();
-        return Err(incompatible(
-            path,
-            format!("its special tokens are not THAU's (control tokens: {controls:?}…)"),
-            "importing vocabularies with other special tokens is not supported yet",
-        ));
+        return read_foreign_tokenizer(m, model, &tokens, &types, merges.as_deref(), path);
     }
-    for (key, want) in
-        [("tokenizer.ggml.bos_token_id", crate::tokenizer::BOS), ("tokenizer.ggml.eos_token_id", crate::tokenizer::EOS)]
-    {
-        if let Some(id) = m.opt_usize(key)? {
-            if id != want as usize {
-                return Err(incompatible(
-                    path,
-                    format!("{key} is {id}, THAU's is {want}"),
-                    "re-export the model with THAU",
-                ));
-            }
-        }
-    }
+    let merges = merges.ok_or_else(|| m.corrupt("required key tokenizer.ggml.merges is missing".into()))?;
     // Unused placeholders pad the list to the embedding rows: they are not tokenizer tokens.
     while types.len() > NUM_SPECIAL && tokens.len() > NUM_SPECIAL && types[tokens.len() - 1] == token_type::UNUSED {
         tokens.pop();
     }
     let special: Vec<bool> = (0..tokens.len()).map(|i| types[i] == token_type::CONTROL).collect();
     Tokenizer::from_vocab(&tokens, &special, &merges, path)
+}
+
+/// A vocabulary THAU did not write (SentencePiece, or byte-level BPE with other specials).
+fn read_foreign_tokenizer(
+    m: &Meta,
+    model: &str,
+    tokens: &[String],
+    types: &[i32],
+    merges: Option<&[(String, String)]>,
+    path: &Path,
+) -> Result<Tokenizer> {
+    let scores = match m.get("tokenizer.ggml.scores") {
+        None => None,
+        Some(_) => Some(
+            m.array("tokenizer.ggml.scores")?
+                .iter()
+                .map(|v| match v {
+                    Value::F32(x) => Ok(*x),
+                    Value::F64(x) => Ok(*x as f32),
+                    _ => Err(m.corrupt("tokenizer.ggml.scores holds non-floats".into())),
+                })
+                .collect::<Result<Vec<f32>>>()?,
+        ),
+    };
+    let id = |key: &str| -> Result<Option<u32>> { Ok(m.opt_usize(key)?.map(|v| u32::try_from(v).unwrap_or(u32::MAX))) };
+    let flag = |key: &str| -> Result<Option<bool>> {
+        match m.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(m.corrupt(format!("{key} is {v:?}, expected true or false"))),
+        }
+    };
+    let v = GgufVocab {
+        model: model.to_string(),
+        pre: m.str("tokenizer.ggml.pre")?.map(str::to_string),
+        tokens: tokens.to_vec(),
+        types: types.to_vec(),
+        scores,
+        merges: merges.map(<[_]>::to_vec),
+        bos: id("tokenizer.ggml.bos_token_id")?,
+        eos: id("tokenizer.ggml.eos_token_id")?,
+        eot: id("tokenizer.ggml.eot_token_id")?,
+        add_bos: flag("tokenizer.ggml.add_bos_token")?,
+        add_space_prefix: flag("tokenizer.ggml.add_space_prefix")?,
+        chat_template: m.str("tokenizer.chat_template")?.map(str::to_string),
+    };
+    Tokenizer::from_gguf_vocab(&v, path)
 }
 
 /// Read `path`: config, tokenizer and weights (on the CPU), every shape checked against the

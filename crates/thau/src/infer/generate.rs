@@ -5,7 +5,7 @@
 use super::model::{InferModel, KvState, Logits};
 use super::sampler::{Sampler, SamplingOptions};
 use crate::error::{Error, Result};
-use crate::tokenizer::{StreamDecoder, Tokenizer, BOS, END, EOS};
+use crate::tokenizer::{StreamDecoder, Tokenizer};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -97,8 +97,7 @@ pub fn text_prompt(tok: &Tokenizer, prompt: &str, ctx: usize, reserve: usize) ->
     let text = tok.encode(prompt);
     let room = ctx.saturating_sub(reserve.min(ctx / 2).max(1)).saturating_sub(1).max(1);
     let dropped = text.len().saturating_sub(room);
-    let mut ids = Vec::with_capacity(text.len() - dropped + 1);
-    ids.push(BOS);
+    let mut ids = tok.bos_ids();
     ids.extend_from_slice(&text[dropped..]);
     if dropped > 0 {
         tracing::warn!(
@@ -194,6 +193,7 @@ pub(crate) enum Step {
 /// One generation as a state machine: sampling, stop strings and streaming, with the model's
 /// forward passes left to the caller, so the engine can run one pass for many sequences.
 pub(crate) struct Decoder<'t> {
+    tok: &'t Tokenizer,
     opts: GenerateOptions,
     sampler: Sampler,
     stream: StreamDecoder<'t>,
@@ -238,6 +238,7 @@ impl<'t> Decoder<'t> {
         let logits = model.forward(&prompt[common..], cache, Logits::Last)?;
         usage.prefill_secs = t0.elapsed().as_secs_f64();
         Ok(Self {
+            tok,
             opts: opts.clone(),
             sampler: Sampler::new(opts.sampling.clone()),
             stream: tok.stream_decoder(),
@@ -285,7 +286,7 @@ impl<'t> Decoder<'t> {
                 next
             }
         };
-        if self.opts.stop_at_eos && (next == EOS || next == END) {
+        if self.opts.stop_at_eos && self.tok.is_end(next) {
             return Step::Finished(FinishReason::Eos);
         }
         self.step += 1;

@@ -1,6 +1,6 @@
-//! Inference kernels on plain slices: matrix-vector products for f32, f16 and q8_0 weights, a
-//! tiled kernel for many tokens at once (prefill), and the small per-token ops (RMSNorm, RoPE,
-//! SwiGLU). Decoding one token is bound by how fast the weights stream from memory, so the
+//! Inference kernels on plain slices: matrix-vector products for f32 and f16 weights (q8_0 in
+//! [`super::q8`]), a tiled kernel for many tokens at once (prefill), and the small per-token ops
+//! (RMSNorm, RoPE, SwiGLU). Decoding one token is bound by how fast the weights stream from memory, so the
 //! products read each weight once, four rows at a time, spread over the threads by
 //! [`parallel_for`] (about 40 calls per token).
 //!
@@ -9,12 +9,12 @@
 use half::f16;
 
 /// Rows per work item handed to a thread.
-const ROWS_PER_ITEM: usize = 16;
+pub(super) const ROWS_PER_ITEM: usize = 16;
 
 /// A raw pointer that may be shared with the pool's threads; each thread writes a disjoint
 /// range of rows through it.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(super) struct OutPtr(pub(super) *mut f32);
 // SAFETY: only used to write disjoint rows from the pool's threads while the owner waits.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
@@ -22,7 +22,7 @@ unsafe impl Sync for OutPtr {}
 impl OutPtr {
     /// The element at `offset`. A method (not `.0`) so closures capture the whole `OutPtr`,
     /// which is `Sync`, rather than its raw-pointer field, which is not.
-    fn at(self, offset: usize) -> *mut f32 {
+    pub(super) fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
 }
@@ -79,7 +79,7 @@ pub trait RowElem: Copy + Send + Sync + 'static {
     /// The AVX-512 body of [`matvec`] for this type.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F.
+    /// The CPU must have AVX-512F and F16C.
     #[cfg(target_arch = "x86_64")]
     unsafe fn matvec_rows_avx512(w: &[Self], x: &[f32], y: &mut [f32]);
 }
@@ -125,8 +125,8 @@ pub fn matvec<T: RowElem>(w: &[T], x: &[f32], y: &mut [f32]) {
 /// The single-thread body of [`matvec`]: AVX-512 where the CPU has it.
 fn matvec_rows<T: RowElem>(w: &[T], x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::model::ops::gemm::avx512_available() {
-        // SAFETY: AVX-512F checked at run time; lengths are checked inside.
+    if crate::model::ops::gemm::avx512_available() && is_x86_feature_detected!("f16c") {
+        // SAFETY: AVX-512F and F16C checked at run time; lengths are checked inside.
         unsafe { T::matvec_rows_avx512(w, x, y) };
         return;
     }
@@ -150,9 +150,9 @@ mod avx512 {
     /// `matvec_rows` for each weight type: a macro, so each body has its load instruction inline
     /// (a generic helper with its own target feature was not inlined: a call per 16 weights).
     macro_rules! matvec_rows {
-        ($name:ident, $t:ty, $load:expr) => {
+        ($name:ident, $t:ty, |$p:ident| $load:expr) => {
             /// Four rows at a time share each load of x; the tail of k (< 16) goes scalar.
-            #[target_feature(enable = "avx512f")]
+            #[target_feature(enable = "avx512f,f16c")]
             pub unsafe fn $name(w: &[$t], x: &[f32], y: &mut [f32]) {
                 let k = x.len();
                 let rows = y.len();
@@ -160,7 +160,8 @@ mod avx512 {
                 let k16 = k / 16 * 16;
                 let wp = w.as_ptr();
                 let xp = x.as_ptr();
-                let load = $load;
+                // `$load` is written out in place, not called as a closure: a closure need not
+                // inherit the target features and may become a call per 16 weights.
                 let mut r = 0;
                 // SAFETY: every pointer below stays within w (rows × k) and x (k), asserted above.
                 unsafe {
@@ -172,10 +173,38 @@ mod avx512 {
                         let mut c = 0;
                         while c < k16 {
                             let xv = _mm512_loadu_ps(xp.add(c));
-                            a0 = _mm512_fmadd_ps(load(w0.add(c)), xv, a0);
-                            a1 = _mm512_fmadd_ps(load(w1.add(c)), xv, a1);
-                            a2 = _mm512_fmadd_ps(load(w2.add(c)), xv, a2);
-                            a3 = _mm512_fmadd_ps(load(w3.add(c)), xv, a3);
+                            a0 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w0.add(c);
+                                    $load
+                                },
+                                xv,
+                                a0,
+                            );
+                            a1 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w1.add(c);
+                                    $load
+                                },
+                                xv,
+                                a1,
+                            );
+                            a2 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w2.add(c);
+                                    $load
+                                },
+                                xv,
+                                a2,
+                            );
+                            a3 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w3.add(c);
+                                    $load
+                                },
+                                xv,
+                                a3,
+                            );
                             c += 16;
                         }
                         let mut s = [
@@ -199,7 +228,14 @@ mod avx512 {
                         let mut a0 = _mm512_setzero_ps();
                         let mut c = 0;
                         while c < k16 {
-                            a0 = _mm512_fmadd_ps(load(w0.add(c)), _mm512_loadu_ps(xp.add(c)), a0);
+                            a0 = _mm512_fmadd_ps(
+                                {
+                                    let $p = w0.add(c);
+                                    $load
+                                },
+                                _mm512_loadu_ps(xp.add(c)),
+                                a0,
+                            );
                             c += 16;
                         }
                         let mut s = _mm512_reduce_add_ps(a0);
@@ -213,64 +249,50 @@ mod avx512 {
             }
         };
     }
-    matvec_rows!(matvec_rows_f32, f32, |p: *const f32| unsafe { _mm512_loadu_ps(p) });
-    matvec_rows!(matvec_rows_f16, f16, |p: *const f16| unsafe {
-        _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
-    });
+    matvec_rows!(matvec_rows_f32, f32, |p| _mm512_loadu_ps(p));
+    matvec_rows!(matvec_rows_f16, f16, |p| _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)));
 
-    /// Four q8_0 rows at a time: each 32-value block is widened to f32 in registers,
-    /// multiplied with x, and scaled by the block's d into one accumulator per row.
+    /// See [`super::attn_scores`]; q.len() is a multiple of 16 and `scores` holds len values.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn matvec_q8_0_rows(w: &[u8], x: &[f32], y: &mut [f32]) {
-        use super::Q8_0_BLOCK_BYTES as B;
-        let k = x.len();
-        let nb = k / 32;
-        let rows = y.len();
-        assert!(w.len() >= rows * nb * B);
-        let xp = x.as_ptr();
-        // SAFETY: every pointer stays within w (rows × nb blocks) and x (k), asserted above.
+    pub unsafe fn attn_scores(q: &[f32], keys: &[f32], stride: usize, scale: f32, scores: &mut [f32]) {
+        let hd = q.len();
+        let (qp, kp) = (q.as_ptr(), keys.as_ptr());
+        // SAFETY: the caller checked keys holds every position's hd values.
         unsafe {
-            #[inline]
-            #[target_feature(enable = "avx512f")]
-            unsafe fn block(b: *const u8, x0: __m512, x1: __m512, acc: __m512) -> __m512 {
-                unsafe {
-                    let d = _mm512_set1_ps(half::f16::from_bits(u16::from_le_bytes([*b, *b.add(1)])).to_f32());
-                    let q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(b.add(2) as *const __m128i)));
-                    let q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(b.add(18) as *const __m128i)));
-                    let t = _mm512_fmadd_ps(q1, x1, _mm512_mul_ps(q0, x0));
-                    _mm512_fmadd_ps(t, d, acc)
+            for (t, s) in scores.iter_mut().enumerate() {
+                let k = kp.add(t * stride);
+                let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+                let mut c = 0;
+                while c + 32 <= hd {
+                    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(c)), _mm512_loadu_ps(k.add(c)), a0);
+                    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(c + 16)), _mm512_loadu_ps(k.add(c + 16)), a1);
+                    c += 32;
+                }
+                if c < hd {
+                    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(c)), _mm512_loadu_ps(k.add(c)), a0);
+                }
+                *s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
+            }
+        }
+    }
+
+    /// See [`super::attn_values`]; out.len() is a multiple of 16, at most 256 (16 registers).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn attn_values(p: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
+        let hd = out.len();
+        let mut acc = [_mm512_setzero_ps(); 16];
+        let vp = values.as_ptr();
+        // SAFETY: the caller checked values holds every position's hd values, hd <= 256.
+        unsafe {
+            for (t, &w) in p.iter().enumerate() {
+                let v = vp.add(t * stride);
+                let wv = _mm512_set1_ps(w);
+                for (j, a) in acc.iter_mut().take(hd / 16).enumerate() {
+                    *a = _mm512_fmadd_ps(wv, _mm512_loadu_ps(v.add(j * 16)), *a);
                 }
             }
-            let row_bytes = nb * B;
-            let mut r = 0;
-            while r + 4 <= rows {
-                let base = w.as_ptr().add(r * row_bytes);
-                let mut a = [_mm512_setzero_ps(); 4];
-                for blk in 0..nb {
-                    let x0 = _mm512_loadu_ps(xp.add(blk * 32));
-                    let x1 = _mm512_loadu_ps(xp.add(blk * 32 + 16));
-                    for (j, acc) in a.iter_mut().enumerate() {
-                        *acc = block(base.add(j * row_bytes + blk * B), x0, x1, *acc);
-                    }
-                }
-                for (out, acc) in y[r..r + 4].iter_mut().zip(a) {
-                    *out = _mm512_reduce_add_ps(acc);
-                }
-                r += 4;
-            }
-            while r < rows {
-                let base = w.as_ptr().add(r * row_bytes);
-                let mut a = _mm512_setzero_ps();
-                for blk in 0..nb {
-                    a = block(
-                        base.add(blk * B),
-                        _mm512_loadu_ps(xp.add(blk * 32)),
-                        _mm512_loadu_ps(xp.add(blk * 32 + 16)),
-                        a,
-                    );
-                }
-                y[r] = _mm512_reduce_add_ps(a);
-                r += 1;
+            for (j, a) in acc.iter().take(hd / 16).enumerate() {
+                _mm512_storeu_ps(out.as_mut_ptr().add(j * 16), *a);
             }
         }
     }
@@ -312,59 +334,7 @@ mod avx512 {
     }
 }
 
-/// Bytes of one GGML q8_0 block: an f16 scale `d` then 32 signed bytes; value j = d·q[j].
-pub const Q8_0_BLOCK_BYTES: usize = 34;
-
-/// y[r] = Σ_c W[r, c] · x[c] for q8_0 weights given as raw GGML blocks (rows × k/32 blocks).
-/// Dequantizes on the fly and multiplies in f32, so it is exact up to f32 rounding (llama.cpp
-/// and candle quantize x to 8 bits as well).
-pub fn matvec_q8_0(blocks: &[u8], x: &[f32], y: &mut [f32]) {
-    let k = x.len();
-    let rows = y.len();
-    assert!(k.is_multiple_of(32), "q8_0 rows must be a multiple of 32, got {k}");
-    let row_bytes = k / 32 * Q8_0_BLOCK_BYTES;
-    assert_eq!(
-        blocks.len(),
-        rows * row_bytes,
-        "q8_0 weight has {} bytes, expected {rows} rows of {row_bytes}",
-        blocks.len()
-    );
-    let out = OutPtr(y.as_mut_ptr());
-    parallel_for(rows.div_ceil(ROWS_PER_ITEM), |range| {
-        let r0 = range.start * ROWS_PER_ITEM;
-        let r1 = (range.end * ROWS_PER_ITEM).min(rows);
-        // SAFETY: rows r0..r1 belong to this work item only; y outlives the pool call.
-        let y = unsafe { std::slice::from_raw_parts_mut(out.at(r0), r1 - r0) };
-        let w = &blocks[r0 * row_bytes..r1 * row_bytes];
-        #[cfg(target_arch = "x86_64")]
-        if crate::model::ops::gemm::avx512_available() {
-            // SAFETY: AVX-512F checked at run time; lengths checked above.
-            unsafe { avx512::matvec_q8_0_rows(w, x, y) };
-            return;
-        }
-        matvec_q8_0_reference(w, x, y);
-    });
-}
-
-/// Dequantize one row of q8_0 blocks into `out` (k values).
-pub fn dequantize_q8_0_row(blocks: &[u8], out: &mut [f32]) {
-    for (b, o) in blocks.chunks_exact(Q8_0_BLOCK_BYTES).zip(out.chunks_exact_mut(32)) {
-        let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
-        for (o, &q) in o.iter_mut().zip(&b[2..]) {
-            *o = q as i8 as f32 * d;
-        }
-    }
-}
-
-/// Plain reference for [`matvec_q8_0`].
-pub fn matvec_q8_0_reference(blocks: &[u8], x: &[f32], y: &mut [f32]) {
-    let row_bytes = x.len() / 32 * Q8_0_BLOCK_BYTES;
-    let mut row = vec![0f32; x.len()];
-    for (r, out) in y.iter_mut().enumerate() {
-        dequantize_q8_0_row(&blocks[r * row_bytes..(r + 1) * row_bytes], &mut row);
-        *out = row.iter().zip(x).map(|(a, b)| a * b).sum();
-    }
-}
+pub use super::q8::{dequantize_q8_0_row, matvec_q8_0, Q8_0_BLOCK_BYTES};
 
 /// Weights as rows of f32, for [`matmul_tiled`]: each storage type dequantizes its own rows.
 pub trait RowSource: Sync {
@@ -470,6 +440,40 @@ pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Attention scores of one query head over `len` cached positions: `scores[t] = scale · q·k_t`
+/// with `k_t = keys[t·stride..][..q.len()]` (the cache is position-major, one head's slice per
+/// position). AVX-512 where the CPU has it and the head size is a multiple of 16.
+pub fn attn_scores(q: &[f32], keys: &[f32], stride: usize, len: usize, scale: f32, scores: &mut Vec<f32>) {
+    let hd = q.len();
+    assert!(len == 0 || keys.len() >= (len - 1) * stride + hd, "attn_scores: keys too short");
+    scores.clear();
+    #[cfg(target_arch = "x86_64")]
+    if hd.is_multiple_of(16) && crate::model::ops::gemm::avx512_available() {
+        scores.resize(len, 0.0);
+        // SAFETY: AVX-512F checked; bounds asserted above.
+        unsafe { avx512::attn_scores(q, keys, stride, scale, scores) };
+        return;
+    }
+    scores.extend((0..len).map(|t| dot(q, &keys[t * stride..][..hd]) * scale));
+}
+
+/// `out = Σ_t p[t] · v_t` with `v_t = values[t·stride..][..out.len()]`: the weighted sum of
+/// one head's cached values.
+pub fn attn_values(p: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
+    let hd = out.len();
+    assert!(p.is_empty() || values.len() >= (p.len() - 1) * stride + hd, "attn_values: values too short");
+    #[cfg(target_arch = "x86_64")]
+    if hd.is_multiple_of(16) && hd <= 256 && crate::model::ops::gemm::avx512_available() {
+        // SAFETY: AVX-512F checked; bounds asserted above.
+        unsafe { avx512::attn_values(p, values, stride, out) };
+        return;
+    }
+    out.fill(0.0);
+    for (t, &w) in p.iter().enumerate() {
+        axpy(w, &values[t * stride..][..hd], out);
+    }
+}
+
 /// Dot product written so the compiler vectorises it (eight independent sums).
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -527,50 +531,6 @@ mod tests {
         }
     }
 
-    /// q8_0 blocks with random scales and values, as raw GGML bytes.
-    fn q8_blocks(rows: usize, k: usize) -> Vec<u8> {
-        let vals = data(rows * k, 9);
-        let mut out = Vec::new();
-        for (b, chunk) in vals.chunks(32).enumerate() {
-            out.extend(f16::from_f32(0.01 + (b % 7) as f32 * 0.003).to_le_bytes());
-            out.extend(chunk.iter().map(|v| ((v * 127.0) as i8) as u8));
-        }
-        out
-    }
-
-    #[test]
-    fn q8_0_matvec_matches_reference_and_candle_dequantization() {
-        for &(rows, k) in &[(1, 32), (5, 64), (37, 384), (64, 1024)] {
-            let w = q8_blocks(rows, k);
-            let x = data(k, 4);
-            let mut fast = vec![0.0; rows];
-            let mut slow = vec![0.0; rows];
-            matvec_q8_0(&w, &x, &mut fast);
-            matvec_q8_0_reference(&w, &x, &mut slow);
-            for (a, b) in fast.iter().zip(&slow) {
-                assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "q8_0 {rows}x{k}: {a} vs {b}");
-            }
-            // Our dequantization is GGML's: compare with candle's reading of the same bytes.
-            let q = candle_core::quantized::QTensor::new(
-                candle_core::quantized::QStorage::from_data(
-                    std::borrow::Cow::Borrowed(&w),
-                    &candle_core::Device::Cpu,
-                    candle_core::quantized::GgmlDType::Q8_0,
-                )
-                .unwrap(),
-                (rows, k),
-            )
-            .unwrap();
-            let theirs =
-                q.dequantize(&candle_core::Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let mut ours = vec![0f32; rows * k];
-            for r in 0..rows {
-                dequantize_q8_0_row(&w[r * k / 32 * 34..(r + 1) * k / 32 * 34], &mut ours[r * k..(r + 1) * k]);
-            }
-            assert_eq!(ours, theirs);
-        }
-    }
-
     struct Plain {
         w: Vec<f32>,
         rows: usize,
@@ -602,6 +562,29 @@ mod tests {
                 for (a, b) in y[i * rows..(i + 1) * rows].iter().zip(&want) {
                     assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "n={n} {rows}x{k}: {a} vs {b}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn attention_kernels_match_plain_loops() {
+        for &(hd, len, stride) in &[(64, 1, 64), (64, 37, 192), (48, 5, 100), (16, 9, 16), (24, 3, 30)] {
+            let q = data(hd, 1);
+            let keys = data(len * stride, 2);
+            let mut fast = Vec::new();
+            attn_scores(&q, &keys, stride, len, 0.125, &mut fast);
+            let slow: Vec<f32> = (0..len)
+                .map(|t| q.iter().zip(&keys[t * stride..][..hd]).map(|(a, b)| a * b).sum::<f32>() * 0.125)
+                .collect();
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "scores hd={hd} len={len}: {a} vs {b}");
+            }
+            let p = data(len, 3);
+            let mut out = vec![9.0; hd];
+            attn_values(&p, &keys, stride, &mut out);
+            for (i, o) in out.iter().enumerate() {
+                let want: f32 = (0..len).map(|t| p[t] * keys[t * stride + i]).sum();
+                assert!((o - want).abs() <= 1e-5 * (1.0 + want.abs()), "values hd={hd} len={len}: {o} vs {want}");
             }
         }
     }

@@ -7,6 +7,7 @@ mod generate;
 pub mod kernels;
 mod model;
 pub mod pool;
+pub mod q8;
 mod sampler;
 mod weights;
 

@@ -399,24 +399,18 @@ impl InferModel {
                 let (kcache, vcache, len) = spans[i];
                 let g = head / group;
                 let q = &qkv[i * (d + 2 * kv) + head * hd..][..hd];
-                scores.clear();
-                let mut max = f32::NEG_INFINITY;
-                for t in 0..len {
-                    let s = kernels::dot(q, &kcache[t * kv + g * hd..][..hd]) * scale;
-                    max = max.max(s);
-                    scores.push(s);
-                }
+                kernels::attn_scores(q, &kcache[g * hd..], kv, len, scale, &mut scores);
+                let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
                 let mut sum = 0.0;
                 for s in scores.iter_mut() {
                     *s = (*s - max).exp();
                     sum += *s;
                 }
+                let inv = 1.0 / sum;
+                scores.iter_mut().for_each(|s| *s *= inv);
                 // SAFETY: (i, head) owns out[i·d + head·hd ..][..hd]; no other item writes it.
                 let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.at(i * d + head * hd), hd) };
-                o.fill(0.0);
-                for (t, &p) in scores.iter().enumerate() {
-                    kernels::axpy(p / sum, &vcache[t * kv + g * hd..][..hd], o);
-                }
+                kernels::attn_values(&scores, &vcache[g * hd..], kv, o);
             }
         });
     }

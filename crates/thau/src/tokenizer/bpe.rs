@@ -5,7 +5,7 @@
 //! (in the trainer's alphabet order, i.e. sorted by their byte-level character), then merges
 //! in rank order.
 
-use super::special::{NUM_SPECIAL, SPECIAL_TOKENS};
+use super::special::{BOS, END, EOS, NUM_SPECIAL, SPECIAL_TOKENS};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -40,6 +40,12 @@ pub struct Tokenizer {
     byte_ids: Vec<u32>,
     /// Merges in rank order.
     merges: Vec<(String, String)>,
+    /// Special tokens and chat template of a vocabulary THAU did not make (`None`: THAU's
+    /// own, with the fixed ids of [`SPECIAL_TOKENS`]).
+    foreign: Option<std::sync::Arc<super::Foreign>>,
+    /// For a SentencePiece vocabulary that puts a space in front of a text: `raw` without
+    /// that space, for text that continues other text ([`Self::encode_continued`]).
+    continued: Option<tokenizers::Tokenizer>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -54,7 +60,7 @@ fn byte_level() -> ByteLevel {
 }
 
 /// GPT-2's byte -> printable character table (same construction as `tokenizers`).
-fn bytes_to_chars() -> Vec<char> {
+pub(super) fn bytes_to_chars() -> Vec<char> {
     let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).collect();
     bs.extend(0xA1..=0xAC);
     bs.extend(0xAE..=0xFF);
@@ -126,7 +132,18 @@ impl Tokenizer {
     }
 
     /// Load a `tokenizer.json` written by [`Self::save`], checking it is one of ours.
+    ///
+    /// An imported model's tokenizer (a [`super::VOCAB_FILE`] beside `path`) is rebuilt from
+    /// the GGUF vocabulary kept there.
     pub fn load(path: &Path) -> Result<Self> {
+        let vocab_file = path.with_file_name(super::VOCAB_FILE);
+        if vocab_file.exists() {
+            let bytes = crate::error::read_file(&vocab_file, LOAD_HINT)?;
+            let v: super::GgufVocab = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::corrupt(&vocab_file, format!("not an imported vocabulary: {e}"), "import the model again")
+            })?;
+            return Self::from_gguf_vocab(&v, &vocab_file);
+        }
         let bytes = crate::error::read_file(path, LOAD_HINT)?;
         let json = std::str::from_utf8(&bytes)
             .map_err(|e| Error::corrupt(path, format!("not UTF-8 text: {e}"), CORRUPT_HINT))?;
@@ -134,7 +151,12 @@ impl Tokenizer {
     }
 
     /// Save as a standard HF `tokenizer.json` (pretty JSON), atomically.
+    /// An imported model's vocabulary is written beside it too ([`super::VOCAB_FILE`]).
     pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(f) = &self.foreign {
+            let v = serde_json::to_vec(&f.vocab).map_err(|e| Error::Tokenizer(format!("cannot serialise: {e}")))?;
+            crate::fs::write_atomic(&path.with_file_name(super::VOCAB_FILE), &v)?;
+        }
         let json = self.to_json()?;
         crate::fs::write_atomic(path, json.as_bytes())
     }
@@ -216,7 +238,51 @@ impl Tokenizer {
 
         let mut raw = inner.clone();
         raw.set_encode_special_tokens(true);
-        Ok(Self { inner, raw, tokens, token_bytes, byte_ids, merges })
+        Ok(Self { inner, raw, tokens, token_bytes, byte_ids, merges, foreign: None, continued: None })
+    }
+
+    /// Assemble from a built pipeline and its tables (see `foreign.rs`); `continued` is the
+    /// pipeline without a space put in front of the text, where it differs.
+    pub(super) fn from_parts(
+        inner: tokenizers::Tokenizer,
+        continued: Option<tokenizers::Tokenizer>,
+        tokens: Vec<String>,
+        token_bytes: Vec<Vec<u8>>,
+        byte_ids: Vec<u32>,
+        merges: Vec<(String, String)>,
+        foreign: Option<super::Foreign>,
+    ) -> Self {
+        let mut raw = inner.clone();
+        raw.set_encode_special_tokens(true);
+        let continued = continued.map(|mut c| {
+            c.set_encode_special_tokens(true);
+            c
+        });
+        let foreign = foreign.map(std::sync::Arc::new);
+        Self { inner, raw, tokens, token_bytes, byte_ids, merges, foreign, continued }
+    }
+
+    /// What a foreign vocabulary says about its special tokens and chat template; `None` for
+    /// THAU's own tokenizers.
+    pub fn foreign(&self) -> Option<&super::Foreign> {
+        self.foreign.as_deref()
+    }
+
+    /// The ids a prompt starts with: THAU's `<|bos|>`, or a foreign vocabulary's BOS when it
+    /// asks for one.
+    pub fn bos_ids(&self) -> Vec<u32> {
+        match &self.foreign {
+            None => vec![BOS],
+            Some(f) => f.bos.filter(|_| f.add_bos).into_iter().collect(),
+        }
+    }
+
+    /// Whether generating `id` ends the answer (EOS or an end of turn).
+    pub fn is_end(&self, id: u32) -> bool {
+        match &self.foreign {
+            None => id == EOS || id == END,
+            Some(f) => f.stops.contains(&id),
+        }
     }
 
     /// Rebuild a tokenizer from its token list (id = position) and merges in rank order, as a
@@ -253,6 +319,16 @@ impl Tokenizer {
     /// Encode raw text: special-token strings in it are plain text, never control tokens.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         self.encode_inner(&self.raw, text)
+    }
+
+    /// [`Self::encode`] for text that continues text encoded before it: the same, except that
+    /// a SentencePiece vocabulary puts no space in front (llama.cpp puts one only at the start
+    /// of a text and after a special token).
+    pub fn encode_continued(&self, text: &str) -> Vec<u32> {
+        match &self.continued {
+            Some(c) => self.encode_inner(c, text),
+            None => self.encode(text),
+        }
     }
 
     /// Encode text in which special-token strings (`<|user|>`, ...) become their ids.
