@@ -822,19 +822,22 @@ fn tool_result(r: &mut Rng, lang: Lang, call: &ToolCall) -> (String, String) {
     }
 }
 
+/// Every set of tool-request phrasings (word problems and chit-chat are separate lists).
+const REQUEST_SETS: [&Phrasings; 9] = [
+    &phrasings::IMAGE,
+    &phrasings::IMAGE_COUNT,
+    &phrasings::CALC,
+    &phrasings::REMEMBER,
+    &phrasings::RECALL,
+    &phrasings::SEARCH,
+    &phrasings::SEARCH_LIMIT,
+    &phrasings::TIME,
+    &phrasings::DATE,
+];
+
 /// Phrasings each split can draw from (requests, word problems and chit-chat).
 fn phrasing_counts() -> (usize, usize) {
-    let sets = [
-        &phrasings::IMAGE,
-        &phrasings::IMAGE_COUNT,
-        &phrasings::CALC,
-        &phrasings::REMEMBER,
-        &phrasings::RECALL,
-        &phrasings::SEARCH,
-        &phrasings::SEARCH_LIMIT,
-        &phrasings::TIME,
-        &phrasings::DATE,
-    ];
+    let sets = REQUEST_SETS;
     let train = sets.iter().map(|s| s.es.len() + s.en.len()).sum::<usize>()
         + phrasings::PROBLEMS_ES.len()
         + phrasings::PROBLEMS_EN.len()

@@ -24,17 +24,7 @@ fn same_seed_same_data_other_seed_other_data() {
 
 #[test]
 fn heldout_phrasings_never_appear_in_training() {
-    let sets = [
-        &phrasings::IMAGE,
-        &phrasings::IMAGE_COUNT,
-        &phrasings::CALC,
-        &phrasings::REMEMBER,
-        &phrasings::RECALL,
-        &phrasings::SEARCH,
-        &phrasings::SEARCH_LIMIT,
-        &phrasings::TIME,
-        &phrasings::DATE,
-    ];
+    let sets = REQUEST_SETS;
     let mut train: HashSet<&str> = HashSet::new();
     let mut held: Vec<&str> = Vec::new();
     for s in sets {
