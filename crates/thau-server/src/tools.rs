@@ -131,6 +131,12 @@ fn trie(s: &AppState) -> Arc<TokenTrie> {
 
 /// The grammar constraint for a request's tools.
 pub fn constraint(s: &AppState, setup: &ToolSetup) -> thau::Result<Box<dyn LogitsConstraint>> {
+    if s.engine.tokenizer().foreign().is_some() {
+        return Err(thau::Error::invalid(
+            "tools",
+            "this model has its own vocabulary, without THAU's tool-call tokens: send the request without tools",
+        ));
+    }
     let grammar = Arc::new(Grammar::new(&setup.specs, GrammarOptions::default())?);
     Ok(Box::new(CallConstraint::new(grammar, trie(s), setup.choice.clone())?.with_max_calls(setup.max_calls)))
 }

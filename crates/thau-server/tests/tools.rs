@@ -193,3 +193,38 @@ async fn earlier_calls_and_results_are_accepted_and_bad_tools_refused() {
     let (st, _) = post(&app, "/v1/chat/completions", json!({"messages": wrong_args})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
+
+#[path = "../../thau/tests/common/foreign_gguf.rs"]
+mod foreign_gguf;
+
+/// A model from a GGUF THAU did not write (its own vocabulary, ChatML template) chats over
+/// both APIs; tools, which need THAU's tool-call tokens, get a 400 that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_vocabulary_chats_but_refuses_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spm.gguf");
+    foreign_gguf::write(&path);
+    let g = thau::import::read_gguf(&path).unwrap();
+    let model = InferModel::from_qtensors(&g.cfg, &g.tensors, None).unwrap();
+    let engine = Engine::spawn(g.name.clone(), model, g.tokenizer).unwrap();
+    let app = router(AppState::new(engine, ServerConfig::new("127.0.0.1:0".parse().unwrap(), "thau-test")));
+    let messages = json!([{"role": "user", "content": "hola mundo"}]);
+
+    let (status, body) =
+        post(&app, "/v1/chat/completions", json!({"messages": messages, "max_tokens": 4, "temperature": 0})).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(json_of(&body)["choices"][0]["message"]["content"].is_string());
+    let (status, body) =
+        post(&app, "/v1/chat/completions", json!({"messages": messages, "max_tokens": 4, "tools": [weather_tool()]}))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("own vocabulary"), "{}", String::from_utf8_lossy(&body));
+    let (status, body) = post(
+        &app,
+        "/api/chat",
+        json!({"model": "thau-test", "messages": messages, "stream": false, "tools": [weather_tool()]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("own vocabulary"), "{}", String::from_utf8_lossy(&body));
+}

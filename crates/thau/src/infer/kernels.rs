@@ -602,27 +602,48 @@ mod tests {
 
 #[cfg(test)]
 mod speed {
-    /// `cargo test --release -p thau --lib matvec_bandwidth -- --ignored --nocapture`
+    use half::f16;
+
+    /// Best of `reps` timings of `f`, as weights per second for `n` weights.
+    fn rate(n: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+        f();
+        (0..reps)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                n as f64 / t.elapsed().as_secs_f64()
+            })
+            .fold(0f64, f64::max)
+    }
+
+    /// Decode-sized products (weights far larger than the caches) for every weight type:
+    /// `cargo test -p thau --lib matvec_bandwidth -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn matvec_bandwidth() {
-        let (rows, k) = (16384, 1024);
-        let w: Vec<f32> = (0..rows * k).map(|i| (i % 7) as f32).collect();
-        let x = vec![1f32; k];
+        let (rows, k) = (16384, 2048);
+        let n = rows * k;
+        let w: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
+        let x: Vec<f32> = (0..k).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
         let mut y = vec![0f32; rows];
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            for _ in 0..10 {
-                super::matvec(&w, &x, &mut y);
-            }
-            let s = t.elapsed().as_secs_f64();
-            eprintln!("pool matvec: {:.1} GB/s", 10.0 * (rows * k * 4) as f64 / s / 1e9);
-            let t = std::time::Instant::now();
-            for _ in 0..10 {
-                super::matvec_rows(&w, &x, &mut y);
-            }
-            let s = t.elapsed().as_secs_f64();
-            eprintln!("1 thread: {:.1} GB/s", 10.0 * (rows * k * 4) as f64 / s / 1e9);
+        let gb = |wps: f64, bytes_per_weight: f64| wps * bytes_per_weight / 1e9;
+        let r = rate(n, 8, || super::matvec(&w, &x, &mut y));
+        eprintln!("f32  pool: {:6.2} Gweights/s {:5.1} GB/s", r / 1e9, gb(r, 4.0));
+        let r = rate(n, 4, || super::matvec_rows(&w, &x, &mut y));
+        eprintln!("f32  1 thread: {:6.2} Gweights/s {:5.1} GB/s", r / 1e9, gb(r, 4.0));
+        let wh: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+        let r = rate(n, 8, || super::matvec(&wh, &x, &mut y));
+        eprintln!("f16  pool: {:6.2} Gweights/s {:5.1} GB/s", r / 1e9, gb(r, 2.0));
+        let r = rate(n, 4, || super::matvec_rows(&wh, &x, &mut y));
+        eprintln!("f16  1 thread: {:6.2} Gweights/s {:5.1} GB/s", r / 1e9, gb(r, 2.0));
+        let mut q8 = Vec::with_capacity(n / 32 * 34);
+        for (b, chunk) in w.chunks(32).enumerate() {
+            q8.extend(f16::from_f32(0.01 + (b % 5) as f32 * 0.001).to_le_bytes());
+            q8.extend(chunk.iter().map(|v| ((v * 1000.0) as i8) as u8));
+        }
+        for kernel in super::super::q8::Q8Kernel::ALL.into_iter().filter(|k| k.available()) {
+            let r = rate(n, 8, || super::super::q8::matvec_q8_0_with(kernel, &q8, &x, &mut y));
+            eprintln!("q8_0 {kernel:?} pool: {:6.2} Gweights/s {:5.1} GB/s", r / 1e9, gb(r, 34.0 / 32.0));
         }
     }
 }
