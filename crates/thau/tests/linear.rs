@@ -124,22 +124,25 @@ fn gemm_bf16_matches_naive_loosely() {
 #[test]
 fn gemm_is_independent_of_thread_count() {
     let mut rng = StdRng::seed_from_u64(12);
-    let (n, k, m) = (700, 300, 520);
-    for prec in [Precision::F32, Precision::Bf16] {
-        for layout in 0..3 {
-            let (la, lb, lc) = operand_sizes(layout, n, k, m);
-            let (a, b, init) = (rand_vec(&mut rng, la), rand_vec(&mut rng, lb), rand_vec(&mut rng, lc));
-            let results: Vec<Vec<f64>> = [1, 2, 3]
-                .iter()
-                .map(|&t| {
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
-                    pool.install(|| run(layout, &a, &b, &init, n, k, m, true, prec, false))
-                })
-                .collect();
-            assert!(
-                results.windows(2).all(|w| w[0] == w[1]),
-                "{prec:?} layout {layout}: results depend on thread count"
-            );
+    // Many rows (split into row blocks) and few rows (one row block whose column panels are
+    // split across the threads).
+    for (n, k, m) in [(700, 300, 520), (100, 300, 520)] {
+        for prec in [Precision::F32, Precision::Bf16] {
+            for layout in 0..3 {
+                let (la, lb, lc) = operand_sizes(layout, n, k, m);
+                let (a, b, init) = (rand_vec(&mut rng, la), rand_vec(&mut rng, lb), rand_vec(&mut rng, lc));
+                let results: Vec<Vec<f64>> = [1, 2, 3]
+                    .iter()
+                    .map(|&t| {
+                        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+                        pool.install(|| run(layout, &a, &b, &init, n, k, m, true, prec, false))
+                    })
+                    .collect();
+                assert!(
+                    results.windows(2).all(|w| w[0] == w[1]),
+                    "{prec:?} layout {layout} (n,k,m)=({n},{k},{m}): results depend on thread count"
+                );
+            }
         }
     }
 }

@@ -296,116 +296,9 @@ mod avx512 {
             }
         }
     }
-
-    /// The 8-token × 16-row micro-kernel of `matmul_tiled`: one panel load and up to eight
-    /// broadcast FMAs per inner-dimension step.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn panel_kernel(panel: &[f32], x: &[f32], k: usize, t: usize, acc: &mut [[f32; 16]; 8]) {
-        assert!(panel.len() >= k * 16 && x.len() >= t * k && t <= 8);
-        // SAFETY: bounds asserted above.
-        unsafe {
-            macro_rules! run {
-                ($t:literal) => {{
-                    let mut a = [_mm512_setzero_ps(); $t];
-                    let pp = panel.as_ptr();
-                    let xp = x.as_ptr();
-                    for c in 0..k {
-                        let p = _mm512_loadu_ps(pp.add(c * 16));
-                        for j in 0..$t {
-                            a[j] = _mm512_fmadd_ps(_mm512_set1_ps(*xp.add(j * k + c)), p, a[j]);
-                        }
-                    }
-                    for j in 0..$t {
-                        _mm512_storeu_ps(acc[j].as_mut_ptr(), a[j]);
-                    }
-                }};
-            }
-            match t {
-                8 => run!(8),
-                7 => run!(7),
-                6 => run!(6),
-                5 => run!(5),
-                4 => run!(4),
-                3 => run!(3),
-                2 => run!(2),
-                _ => run!(1),
-            }
-        }
-    }
 }
 
 pub use super::q8::{dequantize_q8_0_row, matvec_q8_0, Q8_0_BLOCK_BYTES};
-
-/// Weights as rows of f32, for [`matmul_tiled`]: each storage type dequantizes its own rows.
-pub trait RowSource: Sync {
-    fn rows(&self) -> usize;
-    fn cols(&self) -> usize;
-    /// Row `r` as f32 into `out` (cols values).
-    fn row_f32(&self, r: usize, out: &mut [f32]);
-}
-
-/// Output rows per tile of [`matmul_tiled`]: one AVX-512 register of f32.
-const TILE: usize = 16;
-/// Tokens per micro-kernel call.
-const TOKENS: usize = 8;
-
-/// Y (n × rows) = X (n × cols) · Wᵀ for many tokens (prefill), for any weight storage: the
-/// pool's threads take tiles of 16 weight rows, dequantize each tile once into an f32 panel laid
-/// out column-major ([cols][16]), and run an 8-token × 16-row AVX-512 micro-kernel over it.
-/// The weights are read (and dequantized) once per call, not once per token.
-pub fn matmul_tiled(w: &dyn RowSource, x: &[f32], n: usize, y: &mut [f32]) {
-    let (rows, k) = (w.rows(), w.cols());
-    assert_eq!(x.len(), n * k, "matmul_tiled: input has {} elements, expected {n}×{k}", x.len());
-    assert_eq!(y.len(), n * rows, "matmul_tiled: output has {} elements, expected {n}×{rows}", y.len());
-    let out = OutPtr(y.as_mut_ptr());
-    parallel_for(rows.div_ceil(TILE), |range| {
-        let mut panel = vec![0f32; k * TILE];
-        let mut row = vec![0f32; k];
-        for tile in range {
-            let r0 = tile * TILE;
-            let m = TILE.min(rows - r0);
-            for r in 0..TILE {
-                if r < m {
-                    w.row_f32(r0 + r, &mut row);
-                } else {
-                    row.fill(0.0);
-                }
-                for (c, &v) in row.iter().enumerate() {
-                    panel[c * TILE + r] = v;
-                }
-            }
-            let mut i = 0;
-            while i < n {
-                let t = TOKENS.min(n - i);
-                let mut acc = [[0f32; TILE]; TOKENS];
-                panel_kernel(&panel, &x[i * k..(i + t) * k], k, t, &mut acc);
-                for (j, a) in acc.iter().take(t).enumerate() {
-                    // SAFETY: this tile owns columns r0..r0+m of every output row.
-                    unsafe { std::ptr::copy_nonoverlapping(a.as_ptr(), out.at((i + j) * rows + r0), m) };
-                }
-                i += t;
-            }
-        }
-    });
-}
-
-/// acc[j][r] = Σ_c x[j][c] · panel[c][r] for j < t tokens.
-fn panel_kernel(panel: &[f32], x: &[f32], k: usize, t: usize, acc: &mut [[f32; TILE]; TOKENS]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::model::ops::gemm::avx512_available() {
-        // SAFETY: AVX-512F checked; panel holds k×16 and x t×k values.
-        unsafe { avx512::panel_kernel(panel, x, k, t, acc) };
-        return;
-    }
-    for j in 0..t {
-        for c in 0..k {
-            let xv = x[j * k + c];
-            for r in 0..TILE {
-                acc[j][r] += xv * panel[c * TILE + r];
-            }
-        }
-    }
-}
 
 /// RMSNorm of each row of `x` (rows × c) into `out`: x / sqrt(mean(x²) + eps) · w.
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
@@ -527,41 +420,6 @@ mod tests {
             matvec_reference(&wh, &x, &mut slow);
             for (a, b) in fast.iter().zip(&slow) {
                 assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "f16 {rows}x{k}: {a} vs {b}");
-            }
-        }
-    }
-
-    struct Plain {
-        w: Vec<f32>,
-        rows: usize,
-        cols: usize,
-    }
-    impl RowSource for Plain {
-        fn rows(&self) -> usize {
-            self.rows
-        }
-        fn cols(&self) -> usize {
-            self.cols
-        }
-        fn row_f32(&self, r: usize, out: &mut [f32]) {
-            out.copy_from_slice(&self.w[r * self.cols..(r + 1) * self.cols]);
-        }
-    }
-
-    #[test]
-    fn tiled_matmul_matches_matvec() {
-        // Token counts around the 8-token micro-kernel and row counts around the 16-row tile.
-        for &(n, rows, k) in &[(1, 16, 8), (5, 17, 33), (8, 32, 64), (13, 50, 100), (40, 64, 384)] {
-            let p = Plain { w: data(rows * k, 5), rows, cols: k };
-            let x = data(n * k, 6);
-            let mut y = vec![0f32; n * rows];
-            matmul_tiled(&p, &x, n, &mut y);
-            for i in 0..n {
-                let mut want = vec![0f32; rows];
-                matvec_reference(&p.w, &x[i * k..(i + 1) * k], &mut want);
-                for (a, b) in y[i * rows..(i + 1) * rows].iter().zip(&want) {
-                    assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "n={n} {rows}x{k}: {a} vs {b}");
-                }
             }
         }
     }

@@ -6,7 +6,7 @@
 
 use super::kernels;
 use crate::error::{Error, Result};
-use crate::model::ops::gemm::{gemm_nt, Precision};
+use crate::model::ops::gemm::{gemm_nt, gemm_nt_rows, Precision};
 use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
@@ -134,6 +134,26 @@ impl Weight {
         }
     }
 
+    /// Columns c0..c0+len of row `r` as f32 into `out` (len values). For the block types c0 and
+    /// len must be whole blocks (32 for q8_0, 256 for q4_k), or len must reach the row's end.
+    pub fn row_slice(&self, r: usize, c0: usize, out: &mut [f32]) {
+        let (c, len) = (self.cols, out.len());
+        assert!(c0 + len <= c, "row slice {c0}..{} is outside the {c} columns", c0 + len);
+        let start = r * c + c0;
+        match &self.data {
+            Data::F32(v) => out.copy_from_slice(&v[start..start + len]),
+            Data::F16(v) => half::slice::HalfFloatSliceExt::convert_to_f32_slice(&v[start..start + len], out),
+            Data::Q8_0(v) => {
+                assert!(c0.is_multiple_of(32) && len.is_multiple_of(32), "q8_0 slices must be whole blocks");
+                kernels::dequantize_q8_0_row(q8_bytes(&v[start / 32..(start + len) / 32]), out)
+            }
+            Data::Q4K(v) => {
+                assert!(c0.is_multiple_of(256) && len.is_multiple_of(256), "q4_k slices must be whole blocks");
+                BlockQ4K::to_float(&v[start / 256..(start + len) / 256], out)
+            }
+        }
+    }
+
     /// The whole matrix as f32 (tests, export).
     pub fn to_f32(&self) -> Vec<f32> {
         let mut out = vec![0f32; self.rows * self.cols];
@@ -149,8 +169,8 @@ impl Weight {
         assert_eq!(x.len(), n * cols, "matmul input has {} elements, expected {n}×{cols}", x.len());
         assert_eq!(y.len(), n * rows, "matmul output has {} elements, expected {n}×{rows}", y.len());
         // A few tokens: one matrix-vector product each (the weights stream from memory per
-        // token, which is what decoding costs anyway). More: the tiled kernel, which reads and
-        // dequantizes the weights once for all tokens.
+        // token, which is what decoding costs anyway). More: the GEMM, which for f16 and the
+        // block types widens each weight to f32 once per call, slice by slice, as it packs it.
         const FEW: usize = 4;
         match &self.data {
             Data::F32(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec(w, xr, yr)),
@@ -158,7 +178,11 @@ impl Weight {
             Data::F16(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec(w, xr, yr)),
             Data::Q8_0(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec_q8_0(q8_bytes(w), xr, yr)),
             Data::Q4K(w) if n <= FEW => k_quants::matmul((n, cols, rows), x, w, y)?,
-            Data::F16(_) | Data::Q8_0(_) | Data::Q4K(_) => kernels::matmul_tiled(self, x, n, y),
+            Data::F16(_) | Data::Q8_0(_) | Data::Q4K(_) => gemm_nt_rows(x, n, cols, rows, y, |j0, c0, nr, kc, out| {
+                for (j, o) in out.chunks_exact_mut(kc).take(nr).enumerate() {
+                    self.row_slice(j0 + j, c0, o);
+                }
+            }),
         }
         Ok(())
     }
@@ -286,14 +310,67 @@ fn q8_bytes(blocks: &[BlockQ8_0]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks)) }
 }
 
-impl kernels::RowSource for Weight {
-    fn rows(&self) -> usize {
-        self.rows
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
     }
-    fn cols(&self) -> usize {
-        self.cols
+
+    /// Every storage type's product, on both sides of the matrix-vector / GEMM switch and
+    /// across the GEMM's 256-column slices and 32-row panels, equals the plain sum over the
+    /// weights the type actually stores (its f32 widening).
+    #[test]
+    fn matmul_matches_the_stored_weights_for_every_type() {
+        let shapes = [(1, 40, 256), (4, 33, 512), (5, 64, 768), (13, 70, 512), (40, 200, 1024)];
+        for dtype in [WeightDtype::F32, WeightDtype::F16, WeightDtype::Q8_0, WeightDtype::Q4K] {
+            for &(n, rows, cols) in &shapes {
+                let w = Weight::from_f32(data(rows * cols, 3), rows, cols, dtype);
+                assert_eq!(w.dtype(), dtype);
+                let wide = w.to_f32();
+                let x = data(n * cols, 4);
+                let mut y = vec![0f32; n * rows];
+                w.matmul(&x, n, &mut y).unwrap();
+                // q8_0 and q4_k decoding quantize the activation as llama.cpp does, so few-token
+                // products carry that error (bounded in q8.rs's tests); the GEMM uses x as is.
+                let tol = match dtype {
+                    WeightDtype::Q8_0 | WeightDtype::Q4K if n <= 4 => 0.05,
+                    _ => 1e-3,
+                };
+                for i in 0..n {
+                    for r in 0..rows {
+                        let want: f64 = (0..cols).map(|c| wide[r * cols + c] as f64 * x[i * cols + c] as f64).sum();
+                        let got = y[i * rows + r] as f64;
+                        assert!(
+                            (got - want).abs() <= tol * (1.0 + want.abs()),
+                            "{dtype:?} n={n} {rows}x{cols} [{i},{r}]: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
     }
-    fn row_f32(&self, r: usize, out: &mut [f32]) {
-        self.row(r, out)
+
+    #[test]
+    fn row_slices_join_into_the_row() {
+        for dtype in [WeightDtype::F16, WeightDtype::Q8_0, WeightDtype::Q4K] {
+            let w = Weight::from_f32(data(3 * 768, 9), 3, 768, dtype);
+            let mut whole = vec![0f32; 768];
+            w.row(2, &mut whole);
+            let mut joined = vec![0f32; 768];
+            for c0 in (0..768).step_by(256) {
+                w.row_slice(2, c0, &mut joined[c0..c0 + 256]);
+            }
+            assert_eq!(whole, joined, "{dtype:?}");
+        }
     }
 }

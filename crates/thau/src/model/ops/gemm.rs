@@ -147,6 +147,59 @@ pub fn gemm_tn<T: Elem>(dy: &[T], x: &[T], dw: &mut [T], n: usize, m: usize, k: 
     run_into(Product::Tn, dy, x, dw, n, k, m, acc, prec)
 }
 
+/// Depth of the column slices [`gemm_nt_rows`] asks its weight source for: every slice but a
+/// row's last is this long, and every slice starts at a multiple of it (a whole number of q8_0
+/// and q4_K blocks).
+pub const ROW_SLICE: usize = 256;
+
+/// y (N×M) = x (N×K) · wᵀ for weights w (M×K) stored as something other than f32 (f16, block
+/// quantized): `rows_f32(j0, p0, nr, kc, out)` writes rows j0..j0+nr, columns p0..p0+kc of w,
+/// widened to f32, into `out` (nr × kc, row-major). p0 is a multiple of [`ROW_SLICE`] and kc is
+/// ROW_SLICE or what is left of the row.
+///
+/// With AVX-512 the widening happens inside the GEMM's B packing: each weight is read and
+/// converted once per call into a cache-resident panel, and no f32 copy of w is ever made.
+/// Elsewhere w is widened whole and handed to [`gemm_nt`].
+pub fn gemm_nt_rows<F>(x: &[f32], n: usize, k: usize, m: usize, y: &mut [f32], rows_f32: F)
+where
+    F: Fn(usize, usize, usize, usize, &mut [f32]) + Sync,
+{
+    assert_eq!(x.len(), n * k, "gemm_nt_rows: input has {} elements, expected {n}×{k}", x.len());
+    assert_eq!(y.len(), n * m, "gemm_nt_rows: output has {} elements, expected {n}×{m}", y.len());
+    if n == 0 || m == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512_available() && k > 0 {
+        use x86::Micro;
+        const _: () = assert!(x86::KC == ROW_SLICE);
+        let a = View { ptr: x.as_ptr(), rs: k as isize, cs: 1 };
+        let pack = |pc: usize, j0: usize, kc: usize, nr: usize, dst: *mut f32| {
+            // The nr × kc slice of w as f32, then packed like an f32 weight (columns of B
+            // contiguous along k).
+            x86::with_slice(nr * kc, |tmp| {
+                rows_f32(j0, pc, nr, kc, tmp);
+                let view = View { ptr: tmp.as_ptr(), rs: 1, cs: kc as isize };
+                // SAFETY: view covers the nr × kc values just written; dst is the driver's panel.
+                unsafe { x86::F32Kernel::pack_b(view, kc, nr, dst) }
+            })
+        };
+        // SAFETY: the CPU has AVX-512F (checked); A is x (n × k, checked above); y holds n × m.
+        unsafe { x86::driver::<x86::F32Kernel, _>(n, m, k, a, &pack, y.as_mut_ptr(), m, false) };
+        return;
+    }
+    let mut w = vec![0f32; m * k];
+    for p0 in (0..k).step_by(ROW_SLICE) {
+        let kc = ROW_SLICE.min(k - p0);
+        let mut tmp = vec![0f32; m * kc];
+        rows_f32(0, p0, m, kc, &mut tmp);
+        for (row, src) in w.chunks_exact_mut(k).zip(tmp.chunks_exact(kc)) {
+            row[p0..p0 + kc].copy_from_slice(src);
+        }
+    }
+    gemm_nt(x, &w, y, n, k, m, false, Precision::F32);
+}
+
 /// A new (N×M) vector holding x · wᵀ (no zero-fill first).
 pub fn gemm_nt_new<T: Elem>(x: &[T], w: &[T], n: usize, k: usize, m: usize, prec: Precision) -> Vec<T> {
     run_new(Product::Nt, x, w, n, k, m, prec)
@@ -241,9 +294,13 @@ unsafe fn gemm_strided<T: Elem>(
         // AVX-512F (checked), and AVX512_BF16 for the bf16 kernel; the rest is the caller's.
         unsafe {
             if prec == Precision::Bf16 && bf16_available() {
-                x86::driver::<x86::Bf16Kernel>(m, n, k, a, b, c, ldc, accumulate)
+                use x86::Micro;
+                let pack = |pc, j0, kc, nr, dst| x86::Bf16Kernel::pack_b(b.at(pc, j0), kc, nr, dst);
+                x86::driver::<x86::Bf16Kernel, _>(m, n, k, a, &pack, c, ldc, accumulate)
             } else {
-                x86::driver::<x86::F32Kernel>(m, n, k, a, b, c, ldc, accumulate)
+                use x86::Micro;
+                let pack = |pc, j0, kc, nr, dst| x86::F32Kernel::pack_b(b.at(pc, j0), kc, nr, dst);
+                x86::driver::<x86::F32Kernel, _>(m, n, k, a, &pack, c, ldc, accumulate)
             }
         }
         return;
@@ -291,7 +348,7 @@ mod x86 {
     const NV: usize = 2;
     const NR: usize = 16 * NV;
     /// Depth of a packed slice of the inner dimension.
-    const KC: usize = 256;
+    pub(super) const KC: usize = 256;
     const MC: usize = 144;
     const NC: usize = 2048;
 
@@ -330,6 +387,24 @@ mod x86 {
         static B_SCRATCH: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
     }
 
+    thread_local! {
+        static SLICE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Run `f` with a per-thread f32 buffer of `len` values (for a weight slice being widened
+    /// before packing; a fresh one if the thread's is in use).
+    pub(super) fn with_slice<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        SLICE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                if buf.len() < len {
+                    buf.resize(len, 0.0);
+                }
+                f(&mut buf[..len])
+            }
+            Err(_) => f(&mut vec![0f32; len]),
+        })
+    }
+
     /// Run `f` with an aligned scratch buffer of at least `bytes` bytes, reused per thread (a fresh
     /// one if the thread's buffer is already in use by an outer call).
     fn with_scratch<R>(
@@ -353,25 +428,38 @@ mod x86 {
     }
 
     /// # Safety
-    /// As [`gemm_strided`], with f32 data and the CPU features `K` needs.
+    /// As [`gemm_strided`], with f32 data and the CPU features `K` needs; and `pack_b(pc, j0,
+    /// kc, nr, dst)` must pack rows pc..pc+kc, columns j0..j0+nr of B into a kcp×NR micro-panel
+    /// at dst (zero padded), writing nothing else, as [`Micro::pack_b`] does for a view. pc is
+    /// always a multiple of KC.
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn driver<K: Micro>(
+    pub(super) unsafe fn driver<K: Micro, PB>(
         m: usize,
         n: usize,
         k: usize,
         a: View<f32>,
-        b: View<f32>,
+        pack_b: &PB,
         c: *mut f32,
         ldc: usize,
         accumulate: bool,
-    ) {
+    ) where
+        PB: Fn(usize, usize, usize, usize, *mut K::P) + Sync,
+    {
         let threads = rayon::current_num_threads().max(1);
-        // Row blocks: at least one per thread and a multiple of the thread count, each a multiple
-        // of MR rows. The split only changes who computes a tile, never its summation order.
-        let mut blocks = m.div_ceil(MC).max(threads);
-        blocks = blocks.div_ceil(threads) * threads;
+        // Work items: row blocks of C (each a multiple of MR rows), each possibly split into
+        // column ranges of B panels. Many rows (training): at least one row block per thread and
+        // a multiple of the thread count. Few rows (a prompt of up to MC tokens against a wide
+        // weight): one row block, its panels split evenly across the threads, because MR-row
+        // granularity would leave a thread idle (128 rows in MR = 12 splits 72 + 56).
+        // The split only changes who computes a tile, never its summation order.
+        let natural = m.div_ceil(MC);
+        let (mut blocks, splits) = if natural < threads && n.min(NC).div_ceil(NR) >= 2 * threads {
+            (natural, threads.div_ceil(natural))
+        } else {
+            (natural.max(threads).div_ceil(threads) * threads, 1)
+        };
         let mc = m.div_ceil(blocks).div_ceil(MR) * MR;
-        let blocks = m.div_ceil(mc);
+        blocks = m.div_ceil(mc);
         let kcp_max = KC.div_ceil(K::KSTEP) * K::KSTEP;
         let psize = std::mem::size_of::<K::P>();
         let b_bytes = NC.min(n.div_ceil(NR) * NR) * kcp_max * psize;
@@ -389,12 +477,17 @@ mod x86 {
                     // Pack the kc×nc block of B, one NR-wide panel per task.
                     (0..npanels).into_par_iter().for_each(|jp| {
                         let j0 = jc + jp * NR;
-                        // SAFETY: rows pc..pc+kc and columns j0..j0+nr lie inside B; panel jp of the
-                        // scratch (kcp·NR elements) lies inside it and is written by this task only.
-                        unsafe { K::pack_b(b.at(pc, j0), kc, NR.min(n - j0), bbuf.get().add(jp * kcp * NR)) }
+                        // SAFETY: panel jp of the scratch (kcp·NR elements) lies inside it and is
+                        // written by this task only; rows pc..pc+kc and columns j0..j0+nr lie
+                        // inside B, which is what the packer's contract asks.
+                        let dst = unsafe { bbuf.get().add(jp * kcp * NR) };
+                        pack_b(pc, j0, kc, NR.min(n - j0), dst)
                     });
-                    // Row blocks in parallel; each owns rows i0..i0+mcur of C.
-                    (0..blocks).into_par_iter().for_each(|ib| {
+                    // Work items in parallel; each owns rows i0..i0+mcur of C, in the columns
+                    // of its B panels.
+                    (0..blocks * splits).into_par_iter().for_each(|item| {
+                        let (ib, split) = (item / splits, item % splits);
+                        let panels = split * npanels / splits..(split + 1) * npanels / splits;
                         let i0 = ib * mc;
                         let mcur = mc.min(m - i0);
                         let apanels = mcur.div_ceil(MR);
@@ -406,15 +499,15 @@ mod x86 {
                                 // lies inside this thread's scratch.
                                 unsafe { K::pack_a(a.at(r0, pc), MR.min(m - r0), kc, abuf.add(ip * kcp * MR)) }
                             }
-                            for jp in 0..npanels {
+                            for jp in panels.clone() {
                                 let j0 = jc + jp * NR;
                                 let nr = NR.min(n - j0);
                                 for ip in 0..apanels {
                                     let r0 = i0 + ip * MR;
                                     // SAFETY: the packed panels were fully written above (padding
                                     // included); the C tile (rows r0..r0+mr, columns j0..j0+nr) is
-                                    // inside C and inside this task's row block, so no other task
-                                    // touches it; the B scratch is only read until the next join.
+                                    // inside C and inside this item's rows and panels, so no other
+                                    // item touches it; the B scratch is only read until the join.
                                     unsafe {
                                         K::kernel(
                                             kcp,
