@@ -298,7 +298,6 @@ mod avx512 {
     }
 }
 
-pub use super::q8::{dequantize_q8_0_row, matvec_q8_0, Q8_0_BLOCK_BYTES};
 
 /// RMSNorm of each row of `x` (rows × c) into `out`: x / sqrt(mean(x²) + eps) · w.
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
@@ -499,6 +498,7 @@ mod speed {
             q8.extend(f16::from_f32(0.01 + (b % 5) as f32 * 0.001).to_le_bytes());
             q8.extend(chunk.iter().map(|v| ((v * 1000.0) as i8) as u8));
         }
+        let q8 = super::super::q8::Q8Matrix::from_ggml(&q8, rows, k);
         for kernel in super::super::q8::Q8Kernel::ALL.into_iter().filter(|k| k.available()) {
             let r = rate(n, 8, || super::super::q8::matvec_q8_0_with(kernel, &q8, &x, &mut y));
             eprintln!("q8_0 {kernel:?} pool: {:6.2} Gweights/s {:5.1} GB/s", r / 1e9, gb(r, 34.0 / 32.0));

@@ -7,16 +7,20 @@
 //! to the order of the f32 sums), so a machine without the fastest instructions gives the same
 //! logits, only slower:
 //!
-//! - [`Q8Kernel::Vnni`] (AVX-512 VNNI `vpdpbusd`: 32 byte products summed into 8 lanes by one
-//!   instruction);
-//! - [`Q8Kernel::Avx2`] (`vpmaddubsw` + `vpmaddwd`, llama.cpp's AVX2 scheme);
+//! - [`Q8Kernel::Vnni`] (AVX-512 VNNI `vpdpbusd` on 512-bit registers: two blocks, 64 byte
+//!   products, per instruction);
+//! - [`Q8Kernel::Avx2`] (`vpmaddubsw` + `vpmaddwd`, llama.cpp's AVX2 scheme, one block at a time);
 //! - [`Q8Kernel::Scalar`], which is [`matvec_q8_0_q8_reference`].
 //!
-//! Both SIMD kernels multiply *unsigned* by *signed* bytes, so a block is fed as |w| and x with
-//! w's sign moved onto it: Σ w·x = Σ |w|·(sign(w)·x). x comes from our own quantizer and lies
-//! in -127..=127, so negating it cannot overflow; |w| of a stored -128 reads as the unsigned
-//! 128, which is exact too, and a pair of products (at most 2·128·127 = 32512) fits the i16
-//! that `vpmaddubsw` saturates to.
+//! **Layout.** GGML interleaves each block's 2-byte scale with its 32 values (34-byte blocks),
+//! so 64-byte vector loads would straddle scales and cache lines. [`Q8Matrix`] keeps the same
+//! numbers (and the same 34 bytes per block) split in two arrays: the values of each row
+//! contiguous, and the scales apart. The values are stored offset by 128 (u = q + 128, the
+//! byte q ^ 0x80), because `vpdpbusd` multiplies an *unsigned* byte by a signed one:
+//! Σ q·x = Σ u·x − 128·Σ x. The correction depends on the activation only, so it is computed
+//! once per product and is the starting value of every row's integer sum: per 4-byte lane the
+//! kernel produces exactly Σ q·x. (The AVX2 kernel instead undoes the offset and uses the sign
+//! trick: Σ q·x = Σ |q|·(sign(q)·x); x lies in -127..=127, so negating it cannot overflow.)
 //!
 //! Quantizing the activation costs accuracy: [`matvec_q8_0_reference`] multiplies the f32
 //! activation with the dequantized weights, and the tests bound the difference.
@@ -52,6 +56,86 @@ pub fn quantize_row_q8_0(x: &[f32]) -> Q8Row {
         scales.push(f16::from_f32(d).to_f32());
     }
     Q8Row { scales, quants }
+}
+
+/// A q8_0 matrix (rows × cols, cols a multiple of 32) in the kernels' layout (module docs):
+/// GGML's numbers, values and scales in separate arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Q8Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    /// rows × cols bytes: value q stored as q + 128 (the byte q ^ 0x80).
+    quants: Vec<u8>,
+    /// rows × cols/32 block scales.
+    scales: Vec<f16>,
+}
+
+impl Q8Matrix {
+    /// From raw GGML q8_0 blocks (rows × cols/32 blocks of 34 bytes).
+    pub fn from_ggml(blocks: &[u8], rows: usize, cols: usize) -> Self {
+        assert!(cols.is_multiple_of(32), "q8_0 rows must be a multiple of 32, got {cols}");
+        assert_eq!(
+            blocks.len(),
+            rows * cols / 32 * Q8_0_BLOCK_BYTES,
+            "q8_0 weight has {} bytes, expected {rows} rows of {} blocks",
+            blocks.len(),
+            cols / 32
+        );
+        let mut quants = Vec::with_capacity(rows * cols);
+        let mut scales = Vec::with_capacity(rows * cols / 32);
+        for b in blocks.chunks_exact(Q8_0_BLOCK_BYTES) {
+            scales.push(f16::from_le_bytes([b[0], b[1]]));
+            quants.extend(b[2..].iter().map(|&q| q ^ 0x80));
+        }
+        Self { rows, cols, quants, scales }
+    }
+
+    /// Back to raw GGML q8_0 blocks (byte for byte what [`Self::from_ggml`] was given).
+    pub fn to_ggml(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.scales.len() * Q8_0_BLOCK_BYTES);
+        for (d, q) in self.scales.iter().zip(self.quants.chunks_exact(32)) {
+            out.extend(d.to_le_bytes());
+            out.extend(q.iter().map(|&u| u ^ 0x80));
+        }
+        out
+    }
+
+    /// Bytes the matrix takes in memory (as many as in GGML's layout).
+    pub fn bytes(&self) -> usize {
+        self.quants.len() + 2 * self.scales.len()
+    }
+
+    /// Columns c0..c0+out.len() of row `r`, dequantized; c0 and the length whole blocks.
+    pub fn dequantize(&self, r: usize, c0: usize, out: &mut [f32]) {
+        assert!(c0.is_multiple_of(32) && out.len().is_multiple_of(32), "q8_0 slices must be whole blocks");
+        assert!(c0 + out.len() <= self.cols, "q8_0 slice {c0}..{} outside {} columns", c0 + out.len(), self.cols);
+        let start = r * self.cols + c0;
+        let q = &self.quants[start..start + out.len()];
+        let d = &self.scales[start / 32..(start + out.len()) / 32];
+        for ((o, q), d) in out.chunks_exact_mut(32).zip(q.chunks_exact(32)).zip(d) {
+            let d = d.to_f32();
+            for (o, &u) in o.iter_mut().zip(q) {
+                *o = (u ^ 0x80) as i8 as f32 * d;
+            }
+        }
+    }
+
+    /// Rows of several matrices with the same column count, stacked.
+    pub fn concat_rows(parts: &[&Q8Matrix]) -> Self {
+        let cols = parts[0].cols;
+        assert!(parts.iter().all(|p| p.cols == cols), "stacked q8_0 matrices need equal column counts");
+        Self {
+            rows: parts.iter().map(|p| p.rows).sum(),
+            cols,
+            quants: parts.iter().flat_map(|p| p.quants.iter().copied()).collect(),
+            scales: parts.iter().flat_map(|p| p.scales.iter().copied()).collect(),
+        }
+    }
+
+    /// The same matrix with its arrays copied by `copy` (the engine's huge-page copy).
+    pub fn map_arrays(self, copy_u8: impl Fn(&[u8]) -> Vec<u8>, copy_f16: impl Fn(&[f16]) -> Vec<f16>) -> Self {
+        Self { quants: copy_u8(&self.quants), scales: copy_f16(&self.scales), ..self }
+    }
 }
 
 /// How [`matvec_q8_0`] multiplies: the fastest this CPU has ([`Q8Kernel::best`]), or one
@@ -96,83 +180,69 @@ impl Q8Kernel {
     }
 }
 
-/// y[r] = Σ_c W[r, c] · x[c] for q8_0 weights given as raw GGML blocks (rows × k/32 blocks),
-/// with x quantized to q8_0 first (module docs), on the fastest kernel this CPU has.
-pub fn matvec_q8_0(blocks: &[u8], x: &[f32], y: &mut [f32]) {
-    matvec_q8_0_with(Q8Kernel::best(), blocks, x, y)
+/// y[r] = Σ_c W[r, c] · x[c], with x quantized to q8_0 first (module docs), on the fastest
+/// kernel this CPU has.
+pub fn matvec_q8_0(w: &Q8Matrix, x: &[f32], y: &mut [f32]) {
+    matvec_q8_0_with(Q8Kernel::best(), w, x, y)
 }
 
 /// [`matvec_q8_0`] on a given kernel. Panics if the CPU lacks it ([`Q8Kernel::available`]).
-pub fn matvec_q8_0_with(kernel: Q8Kernel, blocks: &[u8], x: &[f32], y: &mut [f32]) {
-    let k = x.len();
-    let rows = y.len();
-    assert!(k.is_multiple_of(32), "q8_0 rows must be a multiple of 32, got {k}");
-    let row_bytes = k / 32 * Q8_0_BLOCK_BYTES;
-    assert_eq!(
-        blocks.len(),
-        rows * row_bytes,
-        "q8_0 weight has {} bytes, expected {rows} rows of {row_bytes}",
-        blocks.len()
-    );
+pub fn matvec_q8_0_with(kernel: Q8Kernel, w: &Q8Matrix, x: &[f32], y: &mut [f32]) {
+    let (rows, k) = (w.rows, w.cols);
+    assert_eq!(x.len(), k, "q8_0 product: input has {} values, the weight {k} columns", x.len());
+    assert_eq!(y.len(), rows, "q8_0 product: output has {} values, the weight {rows} rows", y.len());
     assert!(kernel.available(), "this CPU cannot run the {kernel:?} q8_0 kernel");
     let xq = quantize_row_q8_0(x);
+    #[cfg(target_arch = "x86_64")]
+    let xv = (kernel == Q8Kernel::Vnni).then(|| simd::VnniRow::new(&xq));
     let out = OutPtr(y.as_mut_ptr());
     parallel_for(rows.div_ceil(ROWS_PER_ITEM), |range| {
         let r0 = range.start * ROWS_PER_ITEM;
         let r1 = (range.end * ROWS_PER_ITEM).min(rows);
         // SAFETY: rows r0..r1 belong to this work item only; y outlives the pool call.
         let y = unsafe { std::slice::from_raw_parts_mut(out.at(r0), r1 - r0) };
-        let w = &blocks[r0 * row_bytes..r1 * row_bytes];
         match kernel {
-            // SAFETY (both): the CPU features were checked above; lengths too.
+            // SAFETY (both): the CPU features were checked above; the row range lies in w.
             #[cfg(target_arch = "x86_64")]
-            Q8Kernel::Vnni => unsafe { simd::matvec_q8_0_q8_vnni(w, &xq, y) },
+            Q8Kernel::Vnni => unsafe { simd::matvec_vnni(w, r0, xv.as_ref().expect("prepared above"), y) },
             #[cfg(target_arch = "x86_64")]
-            Q8Kernel::Avx2 => unsafe { simd::matvec_q8_0_q8_avx2(w, &xq, y) },
-            _ => matvec_q8_0_q8_reference(w, &xq, y),
+            Q8Kernel::Avx2 => unsafe { simd::matvec_avx2(w, r0, &xq, y) },
+            _ => rows_reference(w, r0, &xq, y),
         }
     });
 }
 
-/// Dequantize one row of q8_0 blocks into `out` (k values).
-pub fn dequantize_q8_0_row(blocks: &[u8], out: &mut [f32]) {
-    for (b, o) in blocks.chunks_exact(Q8_0_BLOCK_BYTES).zip(out.chunks_exact_mut(32)) {
-        let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
-        for (o, &q) in o.iter_mut().zip(&b[2..]) {
-            *o = q as i8 as f32 * d;
-        }
-    }
-}
-
 /// The product with the activation left in f32: dequantize the weights, multiply in f32.
 /// What [`matvec_q8_0`] approximates (the tests bound the difference).
-pub fn matvec_q8_0_reference(blocks: &[u8], x: &[f32], y: &mut [f32]) {
-    let row_bytes = x.len() / 32 * Q8_0_BLOCK_BYTES;
-    let mut row = vec![0f32; x.len()];
+pub fn matvec_q8_0_reference(w: &Q8Matrix, x: &[f32], y: &mut [f32]) {
+    let mut row = vec![0f32; w.cols];
     for (r, out) in y.iter_mut().enumerate() {
-        dequantize_q8_0_row(&blocks[r * row_bytes..(r + 1) * row_bytes], &mut row);
+        w.dequantize(r, 0, &mut row);
         *out = row.iter().zip(x).map(|(a, b)| a * b).sum();
     }
 }
 
-/// Integer dot product of one q8_0 weight block's 32 bytes with 32 activation bytes.
-pub fn block_dot_reference(w: &[u8], x: &[i8]) -> i32 {
-    w.iter().zip(x).map(|(&a, &b)| a as i8 as i32 * b as i32).sum()
+/// Integer dot product of one q8_0 weight block's 32 values with 32 activation bytes.
+pub fn block_dot_reference(w: &[i8], x: &[i8]) -> i32 {
+    w.iter().zip(x).map(|(&a, &b)| a as i32 * b as i32).sum()
 }
 
 /// Plain reference for every [`Q8Kernel`]: per block the exact integer dot, scaled by the
 /// weight's and the activation's scale, summed in block order.
-pub fn matvec_q8_0_q8_reference(blocks: &[u8], x: &Q8Row, y: &mut [f32]) {
-    let nb = x.scales.len();
-    let row_bytes = nb * Q8_0_BLOCK_BYTES;
-    for (r, out) in y.iter_mut().enumerate() {
-        let row = &blocks[r * row_bytes..(r + 1) * row_bytes];
-        *out = row
-            .chunks_exact(Q8_0_BLOCK_BYTES)
-            .enumerate()
-            .map(|(b, blk)| {
-                let dw = f16::from_le_bytes([blk[0], blk[1]]).to_f32();
-                block_dot_reference(&blk[2..], &x.quants[b * 32..(b + 1) * 32]) as f32 * (dw * x.scales[b])
+pub fn matvec_q8_0_q8_reference(w: &Q8Matrix, x: &Q8Row, y: &mut [f32]) {
+    rows_reference(w, 0, x, y)
+}
+
+/// [`matvec_q8_0_q8_reference`] for rows r0..r0+y.len().
+fn rows_reference(w: &Q8Matrix, r0: usize, x: &Q8Row, y: &mut [f32]) {
+    let nb = w.cols / 32;
+    for (i, out) in y.iter_mut().enumerate() {
+        let r = r0 + i;
+        *out = (0..nb)
+            .map(|b| {
+                let q: Vec<i8> = w.quants[(r * nb + b) * 32..][..32].iter().map(|&u| (u ^ 0x80) as i8).collect();
+                let dw = w.scales[r * nb + b].to_f32();
+                block_dot_reference(&q, &x.quants[b * 32..(b + 1) * 32]) as f32 * (dw * x.scales[b])
             })
             .sum();
     }
@@ -180,16 +250,8 @@ pub fn matvec_q8_0_q8_reference(blocks: &[u8], x: &Q8Row, y: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{Q8Row, Q8_0_BLOCK_BYTES as B};
+    use super::{Q8Matrix, Q8Row};
     use std::arch::x86_64::*;
-
-    /// The f16 scale at `p` as f32 (F16C).
-    #[inline]
-    #[target_feature(enable = "avx,f16c")]
-    unsafe fn scale(p: *const u8) -> f32 {
-        // SAFETY: the caller points p at a block's two scale bytes.
-        unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(std::ptr::read_unaligned(p as *const u16) as i32))) }
-    }
 
     /// The sum of 8 f32 lanes.
     #[inline]
@@ -200,15 +262,8 @@ mod simd {
         _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
     }
 
-    /// Σ w·x over 32 bytes into 8 i32 lanes (VNNI): |w| (unsigned) times x with w's sign.
-    #[inline]
-    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-    fn block_dot_vnni(w: __m256i, x: __m256i) -> __m256i {
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(x, w))
-    }
-
-    /// Σ w·x over 32 bytes into 8 i32 lanes (AVX2): byte pairs into i16 (no saturation, see
-    /// the module docs), then i16 pairs into i32.
+    /// Σ w·x over 32 signed bytes into 8 i32 lanes (AVX2): |w| times x with w's sign, byte
+    /// pairs into i16 (no saturation: at most 2·128·127), then i16 pairs into i32.
     #[inline]
     #[target_feature(enable = "avx2")]
     fn block_dot_avx2(w: __m256i, x: __m256i) -> __m256i {
@@ -216,125 +271,183 @@ mod simd {
         _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
     }
 
-    /// The integer dot of one weight block's 32 bytes with 32 activation bytes through a
+    /// Rows r0..r0+y.len() of `w` times `x` (AVX2), one block and one row at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C; the rows must lie in `w`, and `x` match its columns.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn matvec_avx2(w: &Q8Matrix, r0: usize, x: &Q8Row, y: &mut [f32]) {
+        let nb = w.cols / 32;
+        assert!((r0 + y.len()) * nb <= w.scales.len() && x.quants.len() == nb * 32);
+        let flip = _mm256_set1_epi8(-128);
+        for (i, out) in y.iter_mut().enumerate() {
+            let r = r0 + i;
+            let mut acc = _mm256_setzero_ps();
+            for b in 0..nb {
+                // SAFETY: block b of row r and of x lie inside the arrays (asserted above).
+                let (wv, xv) = unsafe {
+                    (
+                        _mm256_loadu_si256(w.quants.as_ptr().add((r * nb + b) * 32) as *const __m256i),
+                        _mm256_loadu_si256(x.quants.as_ptr().add(b * 32) as *const __m256i),
+                    )
+                };
+                let dot = block_dot_avx2(_mm256_xor_si256(wv, flip), xv);
+                let d = w.scales[r * nb + b].to_f32() * x.scales[b];
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d), acc);
+            }
+            *out = hsum(acc);
+        }
+    }
+
+    /// The activation prepared for [`matvec_vnni`], once per product: its values, scales and
+    /// offset corrections padded to whole groups of 16 blocks (8 pairs), with zeros.
+    pub struct VnniRow {
+        /// The quantized values, 64 bytes (two blocks) per pair.
+        quants: Vec<i8>,
+        /// Per pair, 16 i32 lanes: -128 times the sum of the 4 values each lane covers, the
+        /// starting value that turns Σ u·x into Σ q·x (module docs).
+        corr: Vec<i32>,
+        /// Block scales.
+        scales: Vec<f32>,
+        /// Real blocks (before padding).
+        blocks: usize,
+    }
+
+    impl VnniRow {
+        pub fn new(x: &Q8Row) -> Self {
+            let blocks = x.scales.len();
+            let groups = blocks.div_ceil(16);
+            let mut quants = x.quants.clone();
+            quants.resize(groups * 16 * 32, 0);
+            let mut scales = x.scales.clone();
+            scales.resize(groups * 16, 0.0);
+            let corr = quants
+                .chunks_exact(4)
+                .map(|lane| -128 * lane.iter().map(|&v| v as i32).sum::<i32>())
+                .collect();
+            Self { quants, corr, scales, blocks }
+        }
+    }
+
+    /// Rows r0..r0+y.len() of `w` times the prepared activation, 4 rows at a time (they share
+    /// each activation load), then 1. Per pair of blocks and row: one 64-byte load, one
+    /// `vpdpbusd` starting from the correction, one conversion, one lane permute of the
+    /// scales (computed 16 blocks at a time), and two 8-lane FMAs, block after block.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F/BW, VNNI and F16C; the rows must lie in `w`, and `x` be
+    /// prepared from an activation with w's columns.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,avx2,fma")]
+    pub unsafe fn matvec_vnni(w: &Q8Matrix, r0: usize, x: &VnniRow, y: &mut [f32]) {
+        let nb = w.cols / 32;
+        assert!((r0 + y.len()) * nb <= w.scales.len() && x.blocks == nb);
+        let mut i = 0;
+        // SAFETY: forwarded (rows inside w, asserted).
+        unsafe {
+            while i + 4 <= y.len() {
+                rows_vnni::<4>(w, r0 + i, x, &mut y[i..i + 4]);
+                i += 4;
+            }
+            while i < y.len() {
+                rows_vnni::<1>(w, r0 + i, x, &mut y[i..i + 1]);
+                i += 1;
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c,avx2,fma")]
+    unsafe fn rows_vnni<const R: usize>(w: &Q8Matrix, r: usize, x: &VnniRow, out: &mut [f32]) {
+        let nb = x.blocks;
+        let pairs = nb.div_ceil(2);
+        let base: [*const u8; R] = std::array::from_fn(|j| w.quants.as_ptr().wrapping_add((r + j) * nb * 32));
+        let sbase: [*const u16; R] =
+            std::array::from_fn(|j| w.scales.as_ptr().wrapping_add((r + j) * nb) as *const u16);
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut sc = [_mm512_setzero_ps(); R];
+        // Pair i of a group: lanes 0-7 take block 2i's scale, lanes 8-15 block 2i+1's.
+        let idxs: [__m512i; 8] = std::array::from_fn(|i| {
+            let (lo, hi) = (_mm256_set1_epi32(2 * i as i32), _mm256_set1_epi32(2 * i as i32 + 1));
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+        });
+        // SAFETY: every weight access is masked to the nb blocks of rows r..r+R (inside w, the
+        // caller's contract); the activation arrays are padded to whole groups.
+        unsafe {
+            for p in 0..pairs {
+                let (g, i) = (p / 8, p % 8);
+                if i == 0 {
+                    // The 16 (or fewer, at the end) combined scales d_w·d_x of this group.
+                    let left = nb - 16 * g;
+                    let mask: __mmask16 = if left >= 16 { 0xffff } else { (1u16 << left) - 1 };
+                    let dx = _mm512_loadu_ps(x.scales.as_ptr().add(16 * g));
+                    for j in 0..R {
+                        let raw = _mm256_maskz_loadu_epi16(mask, sbase[j].add(16 * g) as *const i16);
+                        sc[j] = _mm512_mul_ps(_mm512_cvtph_ps(raw), dx);
+                    }
+                }
+                let idx = idxs[i];
+                let xv = _mm512_loadu_si512(x.quants.as_ptr().add(64 * p) as *const _);
+                let corr = _mm512_loadu_si512(x.corr.as_ptr().add(16 * p) as *const _);
+                let wmask: __mmask64 = if 2 * p + 1 < nb { u64::MAX } else { u32::MAX as u64 };
+                for j in 0..R {
+                    let wv = _mm512_maskz_loadu_epi8(wmask, base[j].add(64 * p) as *const i8);
+                    let dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, wv, xv));
+                    let d = _mm512_permutexvar_ps(idx, sc[j]);
+                    // Block 2p, then block 2p+1, into one 8-lane sum: llama.cpp's order, so
+                    // the f32 results are its own bit for bit.
+                    acc[j] = _mm256_fmadd_ps(_mm512_castps512_ps256(dot), _mm512_castps512_ps256(d), acc[j]);
+                    acc[j] = _mm256_fmadd_ps(high(dot), high(d), acc[j]);
+                }
+            }
+        }
+        for (o, a) in out.iter_mut().zip(acc) {
+            *o = hsum(a);
+        }
+    }
+
+    /// Lanes 8-15.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn high(v: __m512) -> __m256 {
+        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))
+    }
+
+    /// The integer dot of 32 stored bytes (values + 128) with 32 activation bytes through each
     /// kernel's block product (for the exact comparison with the reference).
     ///
     /// # Safety
     /// The CPU must run `kernel` ([`super::Q8Kernel::available`]).
     #[cfg(test)]
-    pub unsafe fn block_dot_i32(kernel: super::Q8Kernel, w: &[u8; 32], x: &[i8; 32]) -> i32 {
+    pub unsafe fn block_dot_i32(kernel: super::Q8Kernel, u: &[u8; 32], x: &[i8; 32]) -> i32 {
         // SAFETY: both arrays hold 32 bytes; the caller checked the CPU.
         unsafe {
-            let (wv, xv) =
-                (_mm256_loadu_si256(w.as_ptr() as *const __m256i), _mm256_loadu_si256(x.as_ptr() as *const __m256i));
-            let d = match kernel {
-                super::Q8Kernel::Vnni => block_dot_vnni(wv, xv),
-                super::Q8Kernel::Avx2 => block_dot_avx2(wv, xv),
+            let mut lanes = [0i32; 16];
+            match kernel {
+                super::Q8Kernel::Vnni => vnni_lanes(u, x, &mut lanes),
+                super::Q8Kernel::Avx2 => {
+                    let (wv, xv) =
+                        (_mm256_loadu_si256(u.as_ptr() as *const __m256i), _mm256_loadu_si256(x.as_ptr() as *const __m256i));
+                    let d = block_dot_avx2(_mm256_xor_si256(wv, _mm256_set1_epi8(-128)), xv);
+                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, d);
+                }
                 super::Q8Kernel::Scalar => unreachable!("no SIMD block product"),
-            };
-            let mut lanes = [0i32; 8];
-            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, d);
+            }
             lanes.iter().sum()
         }
     }
 
-    /// The combined scales d_w·d_x of 8 consecutive weight blocks starting at `p`, with `dx`
-    /// the activation's 8 scales: one gather of the 8 f16 scales (4 bytes read at each block
-    /// start, the low 2 used), one conversion, one product. Per block that replaces a scalar
-    /// load, conversion, product and broadcast: 9.2 against 7.6 Gweights/s on one Xeon core at 2.8 GHz
-    /// (`kernels::speed::matvec_bandwidth`, release, 16384 × 2048). The sums are the same, in
-    /// the same order (llama.cpp's: per block d_w·d_x times the 8 lanes, then one lane sum).
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn scales8(p: *const u8, dx: __m256) -> __m256 {
-        const B32: i32 = B as i32;
-        let offsets = _mm256_setr_epi32(0, B32, 2 * B32, 3 * B32, 4 * B32, 5 * B32, 6 * B32, 7 * B32);
-        // SAFETY: the caller points p at the first of 8 whole blocks (8·34 bytes); each lane
-        // reads 4 bytes at a block's start.
-        let raw = unsafe { _mm256_i32gather_epi32::<1>(p as *const i32, offsets) };
-        // Bytes 0 and 1 of each 32-bit lane, packed into the low 128 bits as 8 u16.
-        #[rustfmt::skip]
-        let low16 = _mm256_setr_epi8(
-            0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
-            0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
-        );
-        let packed = _mm256_permute4x64_epi64::<0b1000>(_mm256_shuffle_epi8(raw, low16));
-        _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(packed)), dx)
+    #[cfg(test)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn vnni_lanes(u: &[u8; 32], x: &[i8; 32], lanes: &mut [i32; 16]) {
+        let row = VnniRow::new(&Q8Row { scales: vec![1.0], quants: x.to_vec() });
+        // SAFETY: the activation is padded to 512 bytes; 32 weight bytes are read (mask).
+        unsafe {
+            let xv = _mm512_loadu_si512(row.quants.as_ptr() as *const _);
+            let corr = _mm512_loadu_si512(row.corr.as_ptr() as *const _);
+            let wv = _mm512_maskz_loadu_epi8(u32::MAX as u64, u.as_ptr() as *const i8);
+            _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, _mm512_dpbusd_epi32(corr, wv, xv));
+        }
     }
-
-    /// The row loop of one kernel, for R weight rows at a time (4, then 1 for the rest), which
-    /// share each load of an activation block. Per block and row: one integer dot, one
-    /// conversion to f32 and one FMA with the two scales' product, which comes (8 blocks at a
-    /// time, see [`scales8`]) from a lane permute. A macro so each kernel's block product is
-    /// inlined into its own loop.
-    macro_rules! q8_rows {
-        ($name:ident, $rows:ident, $features:literal, $dot:ident) => {
-            /// # Safety
-            /// The CPU must have the features named; `w` holds `y.len()` rows of `x`'s blocks.
-            #[target_feature(enable = $features)]
-            pub unsafe fn $name(w: &[u8], x: &Q8Row, y: &mut [f32]) {
-                let nb = x.scales.len();
-                let rows = y.len();
-                let row_bytes = nb * B;
-                assert!(w.len() >= rows * row_bytes && x.quants.len() == nb * 32);
-                let mut r = 0;
-                // SAFETY: each call reads whole rows r.. of w, asserted above.
-                unsafe {
-                    while r + 4 <= rows {
-                        $rows::<4>(w.as_ptr().add(r * row_bytes), row_bytes, x, &mut y[r..r + 4]);
-                        r += 4;
-                    }
-                    while r < rows {
-                        $rows::<1>(w.as_ptr().add(r * row_bytes), row_bytes, x, &mut y[r..r + 1]);
-                        r += 1;
-                    }
-                }
-            }
-
-            /// R rows starting at `base`, `row_bytes` apart, into `out` (R values).
-            #[inline]
-            #[target_feature(enable = $features)]
-            unsafe fn $rows<const R: usize>(base: *const u8, row_bytes: usize, x: &Q8Row, out: &mut [f32]) {
-                let nb = x.scales.len();
-                let (xq, xd) = (x.quants.as_ptr(), x.scales.as_ptr());
-                let mut acc = [_mm256_setzero_ps(); R];
-                // SAFETY: every pointer stays within the R rows of nb blocks and x's nb blocks
-                // (the caller's contract).
-                unsafe {
-                    let mut g = 0;
-                    while g + 8 <= nb {
-                        let dx = _mm256_loadu_ps(xd.add(g));
-                        let sc: [__m256; R] = std::array::from_fn(|j| scales8(base.add(j * row_bytes + g * B), dx));
-                        for i in 0..8 {
-                            let xv = _mm256_loadu_si256(xq.add((g + i) * 32) as *const __m256i);
-                            let lane = _mm256_set1_epi32(i as i32);
-                            for j in 0..R {
-                                let p = base.add(j * row_bytes + (g + i) * B + 2);
-                                let dot = $dot(_mm256_loadu_si256(p as *const __m256i), xv);
-                                let d = _mm256_permutevar8x32_ps(sc[j], lane);
-                                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), d, acc[j]);
-                            }
-                        }
-                        g += 8;
-                    }
-                    for blk in g..nb {
-                        let xv = _mm256_loadu_si256(xq.add(blk * 32) as *const __m256i);
-                        let dx = *xd.add(blk);
-                        for j in 0..R {
-                            let p = base.add(j * row_bytes + blk * B);
-                            let dot = $dot(_mm256_loadu_si256(p.add(2) as *const __m256i), xv);
-                            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scale(p) * dx), acc[j]);
-                        }
-                    }
-                }
-                for (o, a) in out.iter_mut().zip(acc) {
-                    *o = hsum(a);
-                }
-            }
-        };
-    }
-    q8_rows!(matvec_q8_0_q8_vnni, rows_vnni, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", block_dot_vnni);
-    q8_rows!(matvec_q8_0_q8_avx2, rows_avx2, "avx2,fma,f16c", block_dot_avx2);
 }
 
 #[cfg(test)]
@@ -363,11 +476,26 @@ mod tests {
         out
     }
 
+    fn q8_matrix(rows: usize, k: usize) -> Q8Matrix {
+        Q8Matrix::from_ggml(&q8_blocks(rows, k), rows, k)
+    }
+
     /// The kernels this CPU runs: always Scalar, the SIMD ones where present.
     fn kernels() -> Vec<Q8Kernel> {
         let ks: Vec<Q8Kernel> = Q8Kernel::ALL.into_iter().filter(|k| k.available()).collect();
         eprintln!("q8_0 kernels on this CPU: {ks:?}");
         ks
+    }
+
+    #[test]
+    fn the_kernel_layout_keeps_ggmls_bytes() {
+        let blocks = q8_blocks(5, 96);
+        let m = Q8Matrix::from_ggml(&blocks, 5, 96);
+        assert_eq!(m.to_ggml(), blocks);
+        assert_eq!(m.bytes(), blocks.len());
+        let both = Q8Matrix::concat_rows(&[&m, &q8_matrix(2, 96)]);
+        assert_eq!(both.rows, 7);
+        assert_eq!(both.to_ggml()[..blocks.len()], blocks[..]);
     }
 
     #[test]
@@ -394,25 +522,26 @@ mod tests {
 
     #[test]
     fn integer_block_dots_are_exact() {
-        // Extremes included: |-128| as unsigned 128 times ±127, and zeros.
-        let mut cases: Vec<([u8; 32], [i8; 32])> =
-            vec![([0x80; 32], [127; 32]), ([0x80; 32], [-127; 32]), ([0x7f; 32], [-127; 32]), ([0; 32], [-127; 32])];
-        cases.push((std::array::from_fn(|i| if i % 2 == 0 { 0x80 } else { 0x7f }), std::array::from_fn(|_| -127)));
+        // Extremes included: -128 (stored as 0) and 127 times ±127, and zeros.
+        let mut cases: Vec<([i8; 32], [i8; 32])> =
+            vec![([-128; 32], [127; 32]), ([-128; 32], [-127; 32]), ([127; 32], [-127; 32]), ([0; 32], [-127; 32])];
+        cases.push((std::array::from_fn(|i| if i % 2 == 0 { -128 } else { 127 }), std::array::from_fn(|_| -127)));
         for s in 0..300u32 {
-            let w: [u8; 32] =
-                std::array::from_fn(|i| ((i as u32).wrapping_mul(2654435761) ^ s.wrapping_mul(40503)) as u8);
+            let w: [i8; 32] =
+                std::array::from_fn(|i| ((i as u32).wrapping_mul(2654435761) ^ s.wrapping_mul(40503)) as u8 as i8);
             let x: [i8; 32] = std::array::from_fn(|i| (((i as u32 * 97 + s * 31) % 255) as i32 - 127) as i8);
             cases.push((w, x));
         }
         for (w, x) in &cases {
-            let want: i32 = w.iter().zip(x).map(|(&a, &b)| i32::from(a as i8) * i32::from(b)).sum();
+            let want: i32 = w.iter().zip(x).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum();
             assert_eq!(block_dot_reference(w, x), want);
         }
         #[cfg(target_arch = "x86_64")]
         for kernel in kernels().into_iter().filter(|&k| k != Q8Kernel::Scalar) {
             for (w, x) in &cases {
+                let stored: [u8; 32] = std::array::from_fn(|i| w[i] as u8 ^ 0x80);
                 // SAFETY: `kernels` lists only what this CPU runs.
-                let fast = unsafe { simd::block_dot_i32(kernel, w, x) };
+                let fast = unsafe { simd::block_dot_i32(kernel, &stored, x) };
                 assert_eq!(fast, block_dot_reference(w, x), "{kernel:?}: w={w:?} x={x:?}");
             }
         }
@@ -420,13 +549,25 @@ mod tests {
 
     #[test]
     fn every_kernel_matches_the_integer_reference() {
-        // Row counts around the 4-row step and the 16-row work item; blocks below, at and
-        // around the 8-block scale groups (1, 3, 5, 8, 12, 15, 32, 33).
-        let shapes =
-            [(1, 32), (3, 32), (5, 96), (7, 160), (6, 256), (9, 1056), (17, 96), (37, 384), (5, 480), (64, 1024)];
+        // Row counts around the 4-row step and the 16-row work item; blocks odd and even,
+        // below, at and around the 16-block scale groups (1, 3, 5, 8, 15, 16, 17, 32, 33).
+        let shapes = [
+            (1, 32),
+            (3, 32),
+            (5, 96),
+            (7, 160),
+            (6, 256),
+            (9, 1056),
+            (17, 96),
+            (37, 384),
+            (5, 480),
+            (4, 512),
+            (6, 544),
+            (64, 1024),
+        ];
         for kernel in kernels() {
             for &(rows, k) in &shapes {
-                let w = q8_blocks(rows, k);
+                let w = q8_matrix(rows, k);
                 let x = data(k, 4);
                 let xq = quantize_row_q8_0(&x);
                 let mut fast = vec![f32::NAN; rows];
@@ -434,17 +575,16 @@ mod tests {
                 let mut want = vec![0.0; rows];
                 matvec_q8_0_q8_reference(&w, &xq, &mut want);
                 // Only the order of the f32 sums differs: bound by the sum of |block terms|.
+                let ggml = w.to_ggml();
                 let row_bytes = k / 32 * Q8_0_BLOCK_BYTES;
                 for (r, (a, b)) in fast.iter().zip(&want).enumerate() {
-                    let mag: f32 = w[r * row_bytes..(r + 1) * row_bytes]
+                    let mag: f32 = ggml[r * row_bytes..(r + 1) * row_bytes]
                         .chunks_exact(Q8_0_BLOCK_BYTES)
                         .enumerate()
                         .map(|(i, blk)| {
                             let dw = f16::from_le_bytes([blk[0], blk[1]]).to_f32();
-                            (block_dot_reference(&blk[2..], &xq.quants[i * 32..(i + 1) * 32]) as f32
-                                * dw
-                                * xq.scales[i])
-                                .abs()
+                            let q: Vec<i8> = blk[2..].iter().map(|&v| v as i8).collect();
+                            (block_dot_reference(&q, &xq.quants[i * 32..(i + 1) * 32]) as f32 * dw * xq.scales[i]).abs()
                         })
                         .sum();
                     assert!((a - b).abs() <= 1e-6 * (mag + 1e-3), "{kernel:?} q8_0 {rows}x{k} row {r}: {a} vs {b}");
@@ -462,16 +602,15 @@ mod tests {
         // |Σ w·(x - x̂)| <= Σ_blocks e_block · Σ|w_block|: the bound tested (the error seen is
         // far below it: errors of different signs cancel).
         for &(rows, k) in &[(5, 96), (37, 384), (64, 1024)] {
-            let w = q8_blocks(rows, k);
+            let w = q8_matrix(rows, k);
             let x = data(k, 4);
             let mut fast = vec![0.0; rows];
             matvec_q8_0(&w, &x, &mut fast);
             let mut exact = vec![0.0; rows];
             matvec_q8_0_reference(&w, &x, &mut exact);
-            let row_bytes = k / 32 * Q8_0_BLOCK_BYTES;
             let mut deq = vec![0f32; k];
             for r in 0..rows {
-                dequantize_q8_0_row(&w[r * row_bytes..(r + 1) * row_bytes], &mut deq);
+                w.dequantize(r, 0, &mut deq);
                 let bound: f32 = deq
                     .chunks_exact(32)
                     .zip(x.chunks_exact(32))
@@ -489,10 +628,10 @@ mod tests {
     #[test]
     fn dequantization_is_candles() {
         let (rows, k) = (7, 96);
-        let w = q8_blocks(rows, k);
+        let blocks = q8_blocks(rows, k);
         let q = candle_core::quantized::QTensor::new(
             candle_core::quantized::QStorage::from_data(
-                std::borrow::Cow::Borrowed(&w),
+                std::borrow::Cow::Borrowed(&blocks),
                 &candle_core::Device::Cpu,
                 candle_core::quantized::GgmlDType::Q8_0,
             )
@@ -501,16 +640,20 @@ mod tests {
         )
         .unwrap();
         let theirs = q.dequantize(&candle_core::Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let w = Q8Matrix::from_ggml(&blocks, rows, k);
         let mut ours = vec![0f32; rows * k];
         for r in 0..rows {
-            dequantize_q8_0_row(&w[r * k / 32 * 34..(r + 1) * k / 32 * 34], &mut ours[r * k..(r + 1) * k]);
+            w.dequantize(r, 0, &mut ours[r * k..(r + 1) * k]);
         }
         assert_eq!(ours, theirs);
+        let mut tail = vec![0f32; 64];
+        w.dequantize(3, 32, &mut tail);
+        assert_eq!(tail, theirs[3 * k + 32..4 * k]);
     }
 
     #[test]
     #[should_panic(expected = "multiple of 32")]
     fn rows_must_be_whole_blocks() {
-        matvec_q8_0(&[0u8; 34], &[0.0; 33], &mut [0.0]);
+        Q8Matrix::from_ggml(&[0u8; 34], 1, 33);
     }
 }

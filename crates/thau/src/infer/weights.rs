@@ -1,10 +1,12 @@
 //! A weight matrix in one of the storage types the engine runs: f32, f16, or GGML's block
-//! quantizations q8_0 and q4_K (bit-compatible with GGUF files, so imported tensors are used
-//! as they are). Products with quantized weights go to candle's CPU kernels
-//! (`k_quants::matmul`: activations quantized to q8, integer dot products); f32/f16 decoding
-//! uses our own matvec and f32 prefill our own GEMM.
+//! quantizations q8_0 and q4_K (bit-compatible with GGUF files: imported tensors keep their
+//! numbers; q8_0 is only laid out anew, see [`q8::Q8Matrix`]). Decoding (a few rows) uses our
+//! own matrix-vector kernels for f32, f16 and q8_0, and candle's `k_quants::matmul` for q4_K;
+//! prefill (more rows) runs every type through our packed GEMM, which widens quantized weights
+//! to f32 slice by slice as it packs them.
 
 use super::kernels;
+use super::q8::{self, Q8Matrix};
 use crate::error::{Error, Result};
 use crate::model::ops::gemm::{gemm_nt, gemm_nt_rows, Precision};
 use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ8_0, GgmlType};
@@ -64,7 +66,7 @@ pub struct Weight {
 enum Data {
     F32(Vec<f32>),
     F16(Vec<f16>),
-    Q8_0(Vec<BlockQ8_0>),
+    Q8_0(Q8Matrix),
     Q4K(Vec<BlockQ4K>),
 }
 
@@ -77,7 +79,7 @@ impl Weight {
         let data = match dtype {
             WeightDtype::F32 => Data::F32(w),
             WeightDtype::F16 => Data::F16(w.iter().map(|&v| f16::from_f32(v)).collect()),
-            WeightDtype::Q8_0 => Data::Q8_0(quantize::<BlockQ8_0>(&w)),
+            WeightDtype::Q8_0 => Data::Q8_0(Q8Matrix::from_ggml(q8_bytes(&quantize::<BlockQ8_0>(&w)), rows, cols)),
             WeightDtype::Q4K => Data::Q4K(quantize::<BlockQ4K>(&w)),
         };
         Self { rows, cols, data }
@@ -94,7 +96,10 @@ impl Weight {
         let data = match t.dtype() {
             GgmlDType::F32 => Data::F32(from_bytes(&raw, rows * cols, name)?),
             GgmlDType::F16 => Data::F16(from_bytes(&raw, rows * cols, name)?),
-            GgmlDType::Q8_0 if cols.is_multiple_of(32) => Data::Q8_0(from_bytes(&raw, blocks(32), name)?),
+            GgmlDType::Q8_0 if cols.is_multiple_of(32) => {
+                let blocks: Vec<BlockQ8_0> = from_bytes(&raw, blocks(32), name)?;
+                Data::Q8_0(Q8Matrix::from_ggml(q8_bytes(&blocks), rows, cols))
+            }
             GgmlDType::Q4K if cols.is_multiple_of(256) => Data::Q4K(from_bytes(&raw, blocks(256), name)?),
             _ => {
                 let f = t.dequantize(&candle_core::Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
@@ -118,7 +123,7 @@ impl Weight {
         match &self.data {
             Data::F32(v) => v.len() * 4,
             Data::F16(v) => v.len() * 2,
-            Data::Q8_0(v) => std::mem::size_of_val(v.as_slice()),
+            Data::Q8_0(m) => m.bytes(),
             Data::Q4K(v) => std::mem::size_of_val(v.as_slice()),
         }
     }
@@ -129,7 +134,7 @@ impl Weight {
         match &self.data {
             Data::F32(v) => out.copy_from_slice(&v[r * c..(r + 1) * c]),
             Data::F16(v) => half::slice::HalfFloatSliceExt::convert_to_f32_slice(&v[r * c..(r + 1) * c], out),
-            Data::Q8_0(v) => kernels::dequantize_q8_0_row(q8_bytes(&v[r * c / 32..(r + 1) * c / 32]), out),
+            Data::Q8_0(m) => m.dequantize(r, 0, out),
             Data::Q4K(v) => BlockQ4K::to_float(&v[r * c / 256..(r + 1) * c / 256], out),
         }
     }
@@ -143,10 +148,7 @@ impl Weight {
         match &self.data {
             Data::F32(v) => out.copy_from_slice(&v[start..start + len]),
             Data::F16(v) => half::slice::HalfFloatSliceExt::convert_to_f32_slice(&v[start..start + len], out),
-            Data::Q8_0(v) => {
-                assert!(c0.is_multiple_of(32) && len.is_multiple_of(32), "q8_0 slices must be whole blocks");
-                kernels::dequantize_q8_0_row(q8_bytes(&v[start / 32..(start + len) / 32]), out)
-            }
+            Data::Q8_0(m) => m.dequantize(r, c0, out),
             Data::Q4K(v) => {
                 assert!(c0.is_multiple_of(256) && len.is_multiple_of(256), "q4_k slices must be whole blocks");
                 BlockQ4K::to_float(&v[start / 256..(start + len) / 256], out)
@@ -176,7 +178,7 @@ impl Weight {
             Data::F32(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec(w, xr, yr)),
             Data::F32(w) => gemm_nt(x, w, y, n, cols, rows, false, Precision::F32),
             Data::F16(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec(w, xr, yr)),
-            Data::Q8_0(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| kernels::matvec_q8_0(q8_bytes(w), xr, yr)),
+            Data::Q8_0(w) if n <= FEW => each_row(x, y, cols, rows, |xr, yr| q8::matvec_q8_0(w, xr, yr)),
             Data::Q4K(w) if n <= FEW => k_quants::matmul((n, cols, rows), x, w, y)?,
             Data::F16(_) | Data::Q8_0(_) | Data::Q4K(_) => gemm_nt_rows(x, n, cols, rows, y, |j0, c0, nr, kc, out| {
                 for (j, o) in out.chunks_exact_mut(kc).take(nr).enumerate() {
@@ -209,7 +211,16 @@ impl Weight {
         let data = match dtype {
             WeightDtype::F32 => Data::F32(cat(parts)),
             WeightDtype::F16 => Data::F16(cat(parts)),
-            WeightDtype::Q8_0 => Data::Q8_0(cat(parts)),
+            WeightDtype::Q8_0 => {
+                let mats: Vec<&Q8Matrix> = parts
+                    .iter()
+                    .map(|p| match &p.data {
+                        Data::Q8_0(m) => m,
+                        _ => unreachable!("all parts checked to be q8_0"),
+                    })
+                    .collect();
+                Data::Q8_0(Q8Matrix::concat_rows(&mats))
+            }
             WeightDtype::Q4K => Data::Q4K(cat(parts)),
         };
         Ok(Weight { rows, cols, data })
@@ -221,7 +232,7 @@ impl Weight {
         let data = match self.data {
             Data::F32(v) => Data::F32(huge_copy(&v)),
             Data::F16(v) => Data::F16(huge_copy(&v)),
-            Data::Q8_0(v) => Data::Q8_0(huge_copy(&v)),
+            Data::Q8_0(m) => Data::Q8_0(m.map_arrays(huge_copy, huge_copy)),
             Data::Q4K(v) => Data::Q4K(huge_copy(&v)),
         };
         Self { data, ..self }
@@ -231,7 +242,7 @@ impl Weight {
         let any: Box<dyn std::any::Any> = match self.data {
             Data::F32(v) => Box::new(v),
             Data::F16(v) => Box::new(v),
-            Data::Q8_0(v) => Box::new(v),
+            Data::Q8_0(m) => Box::new(m),
             Data::Q4K(v) => Box::new(v),
         };
         *any.downcast::<Vec<T>>().expect("concat_rows checked the storage types match")
@@ -304,7 +315,7 @@ fn each_row(x: &[f32], y: &mut [f32], cols: usize, rows: usize, mut f: impl FnMu
 
 /// The raw GGML bytes of q8_0 blocks.
 fn q8_bytes(blocks: &[BlockQ8_0]) -> &[u8] {
-    const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == kernels::Q8_0_BLOCK_BYTES);
+    const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == q8::Q8_0_BLOCK_BYTES);
     // SAFETY: BlockQ8_0 is #[repr(C)] {f16, [i8; 32]}: 34 bytes with no padding (asserted), the
     // GGML layout; reading it as bytes is always valid.
     unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks)) }
