@@ -298,7 +298,6 @@ mod avx512 {
     }
 }
 
-
 /// RMSNorm of each row of `x` (rows × c) into `out`: x / sqrt(mean(x²) + eps) · w.
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let c = w.len();

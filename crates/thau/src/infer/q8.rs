@@ -321,10 +321,7 @@ mod simd {
             quants.resize(groups * 16 * 32, 0);
             let mut scales = x.scales.clone();
             scales.resize(groups * 16, 0.0);
-            let corr = quants
-                .chunks_exact(4)
-                .map(|lane| -128 * lane.iter().map(|&v| v as i32).sum::<i32>())
-                .collect();
+            let corr = quants.chunks_exact(4).map(|lane| -128 * lane.iter().map(|&v| v as i32).sum::<i32>()).collect();
             Self { quants, corr, scales, blocks }
         }
     }
@@ -425,8 +422,10 @@ mod simd {
             match kernel {
                 super::Q8Kernel::Vnni => vnni_lanes(u, x, &mut lanes),
                 super::Q8Kernel::Avx2 => {
-                    let (wv, xv) =
-                        (_mm256_loadu_si256(u.as_ptr() as *const __m256i), _mm256_loadu_si256(x.as_ptr() as *const __m256i));
+                    let (wv, xv) = (
+                        _mm256_loadu_si256(u.as_ptr() as *const __m256i),
+                        _mm256_loadu_si256(x.as_ptr() as *const __m256i),
+                    );
                     let d = block_dot_avx2(_mm256_xor_si256(wv, _mm256_set1_epi8(-128)), xv);
                     _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, d);
                 }
