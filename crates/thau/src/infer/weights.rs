@@ -130,17 +130,12 @@ impl Weight {
 
     /// Row `r` as f32 (an embedding lookup).
     pub fn row(&self, r: usize, out: &mut [f32]) {
-        let c = self.cols;
-        match &self.data {
-            Data::F32(v) => out.copy_from_slice(&v[r * c..(r + 1) * c]),
-            Data::F16(v) => half::slice::HalfFloatSliceExt::convert_to_f32_slice(&v[r * c..(r + 1) * c], out),
-            Data::Q8_0(m) => m.dequantize(r, 0, out),
-            Data::Q4K(v) => BlockQ4K::to_float(&v[r * c / 256..(r + 1) * c / 256], out),
-        }
+        assert_eq!(out.len(), self.cols, "a row has {} values, the output {}", self.cols, out.len());
+        self.row_slice(r, 0, out)
     }
 
     /// Columns c0..c0+len of row `r` as f32 into `out` (len values). For the block types c0 and
-    /// len must be whole blocks (32 for q8_0, 256 for q4_k), or len must reach the row's end.
+    /// len must be whole blocks (32 for q8_0, 256 for q4_k).
     pub fn row_slice(&self, r: usize, c0: usize, out: &mut [f32]) {
         let (c, len) = (self.cols, out.len());
         assert!(c0 + len <= c, "row slice {c0}..{} is outside the {c} columns", c0 + len);
