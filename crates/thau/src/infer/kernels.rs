@@ -390,15 +390,19 @@ pub fn axpy(a: f32, v: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Deterministic test values in [-1, 1] (a hash of the index and `seed`), shared by the
+/// engine's kernel tests.
+#[cfg(test)]
+pub(super) fn test_data(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_data as data;
     use super::*;
-
-    fn data(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
 
     #[test]
     fn matvec_matches_reference_f32_and_f16() {

@@ -451,13 +451,8 @@ mod simd {
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernels::test_data as data;
     use super::*;
-
-    fn data(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
 
     /// q8_0 blocks with varied scales and values (including -128, 127 and 0), as raw GGML bytes.
     fn q8_blocks(rows: usize, k: usize) -> Vec<u8> {

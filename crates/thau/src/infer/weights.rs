@@ -318,19 +318,8 @@ fn q8_bytes(blocks: &[BlockQ8_0]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernels::test_data as data;
     use super::*;
-
-    fn data(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// Every storage type's product, on both sides of the matrix-vector / GEMM switch and
     /// across the GEMM's 256-column slices and 32-row panels, equals the plain sum over the
