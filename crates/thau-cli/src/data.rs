@@ -44,6 +44,11 @@ pub enum DataCmd {
         /// Seed: the same seed writes the same files.
         #[arg(long, default_value_t = 1337)]
         seed: u64,
+        /// A corpus from `thau data fetch` whose ChatterBot dialogues (chatterbot-es/en) supply
+        /// half of the training split's no-tool requests: real small talk and questions instead of
+        /// the templates' fifty wordings per language. The held-out split is unchanged.
+        #[arg(long)]
+        chat_corpus: Option<PathBuf>,
     },
 }
 
@@ -82,7 +87,9 @@ pub fn run(cmd: DataCmd) -> Result<()> {
             }
             Ok(())
         }
-        DataCmd::Tools { out, count, heldout, seed } => crate::sft::data_tools(&out, count, heldout, seed),
+        DataCmd::Tools { out, count, heldout, seed, chat_corpus } => {
+            crate::sft::data_tools(&out, count, heldout, seed, chat_corpus.as_deref())
+        }
         DataCmd::Sources => {
             for s in fetch::SOURCES {
                 println!(

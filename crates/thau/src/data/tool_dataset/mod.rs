@@ -18,8 +18,11 @@
 //! the evaluation measures wordings the model never trained on. Generation is deterministic:
 //! the same seed gives the same files, byte for byte.
 
+mod corpus_chat;
 mod lexicon;
 mod phrasings;
+
+pub use corpus_chat::{ChatPair, ChatPool};
 
 use super::synthetic::Rng;
 use crate::chat::{Message, ToolCall};
@@ -92,16 +95,31 @@ pub struct ToolDatasetStats {
     /// Request phrasings available to each split (the two sets are disjoint).
     pub train_phrasings: usize,
     pub heldout_phrasings: usize,
+    /// Real exchanges the training split's no-tool requests could also draw from (0: none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub corpus_chats: usize,
 }
 
-/// Generate both splits.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Generate both splits from the templates alone.
 pub fn generate(cfg: &ToolDatasetConfig) -> Result<ToolDataset> {
+    generate_with_chat(cfg, &ChatPool::default())
+}
+
+/// Generate both splits; half of the training split's no-tool requests of a language come from
+/// `pool` (real exchanges, see [`corpus_chat`]) when it has some for that language. The held-out
+/// split never draws from it, so it is the same with or without a pool.
+pub fn generate_with_chat(cfg: &ToolDatasetConfig, pool: &ChatPool) -> Result<ToolDataset> {
     if cfg.train == 0 && cfg.heldout == 0 {
         return Err(Error::invalid("tool dataset size", "both splits are empty: ask for at least one example"));
     }
     let specs = builtin_specs();
-    let train = split_examples(cfg.train, cfg.seed, Split::Train, &specs);
-    let heldout = split_examples(cfg.heldout, cfg.seed ^ 0x4845_4c44_4f55_5421, Split::Heldout, &specs);
+    let train = split_examples(cfg.train, cfg.seed, Split::Train, &specs, pool);
+    let no_pool = ChatPool::default();
+    let heldout = split_examples(cfg.heldout, cfg.seed ^ 0x4845_4c44_4f55_5421, Split::Heldout, &specs, &no_pool);
     let (train_phrasings, heldout_phrasings) = phrasing_counts();
     let stats = ToolDatasetStats {
         seed: cfg.seed,
@@ -109,14 +127,21 @@ pub fn generate(cfg: &ToolDatasetConfig) -> Result<ToolDataset> {
         heldout: split_stats(&heldout, specs.len()),
         train_phrasings,
         heldout_phrasings,
+        corpus_chats: pool.len(),
     };
     let strip = |v: Vec<(SftExample, Lang)>| v.into_iter().map(|(e, _)| e).collect();
     Ok(ToolDataset { train: strip(train), heldout: strip(heldout), stats })
 }
 
-fn split_examples(count: usize, seed: u64, split: Split, specs: &[ToolSpec]) -> Vec<(SftExample, Lang)> {
+fn split_examples(
+    count: usize,
+    seed: u64,
+    split: Split,
+    specs: &[ToolSpec],
+    pool: &ChatPool,
+) -> Vec<(SftExample, Lang)> {
     let mut r = Rng(seed);
-    (0..count).map(|_| example(&mut r, split, specs)).collect()
+    (0..count).map(|_| example(&mut r, split, specs, pool)).collect()
 }
 
 /// The assistant turn a request gets: a tool call, or text.
@@ -163,7 +188,7 @@ fn pick_intent(r: &mut Rng) -> Intent {
 
 /// One conversation: maybe an earlier exchange, then the request and its answer (and, for
 /// half of the calls, the tool result and final answer).
-fn example(r: &mut Rng, split: Split, specs: &[ToolSpec]) -> (SftExample, Lang) {
+fn example(r: &mut Rng, split: Split, specs: &[ToolSpec], pool: &ChatPool) -> (SftExample, Lang) {
     let lang = if r.below(2) == 0 { Lang::Es } else { Lang::En };
     let mut messages = Vec::new();
     if r.below(4) == 0 {
@@ -179,11 +204,11 @@ fn example(r: &mut Rng, split: Split, specs: &[ToolSpec]) -> (SftExample, Lang) 
     if r.below(6) == 0 {
         // An earlier exchange, complete with its result when it called a tool.
         let intent = pick_intent(r);
-        let (user, answer) = request(r, split, lang, intent);
+        let (user, answer) = request(r, split, lang, intent, pool);
         push_exchange(r, &mut messages, lang, user, answer, true);
     }
     let intent = pick_intent(r);
-    let (user, answer) = request(r, split, lang, intent);
+    let (user, answer) = request(r, split, lang, intent, pool);
     let with_result = r.below(2) == 0;
     push_exchange(r, &mut messages, lang, user, answer, with_result);
     let called: Vec<&str> = messages.iter().flat_map(|m| &m.tool_calls).map(|c| c.name.as_str()).collect();
@@ -238,7 +263,7 @@ fn push_exchange(
 }
 
 /// A request of `intent` in `lang` with the phrasings of `split`, and its answer.
-fn request(r: &mut Rng, split: Split, lang: Lang, intent: Intent) -> (String, Answer) {
+fn request(r: &mut Rng, split: Split, lang: Lang, intent: Intent, pool: &ChatPool) -> (String, Answer) {
     match intent {
         Intent::Image => image(r, split, lang),
         Intent::Calculator => calculator(r, split, lang),
@@ -280,7 +305,7 @@ fn request(r: &mut Rng, split: Split, lang: Lang, intent: Intent) -> (String, An
             let set = if r.below(2) == 0 { &phrasings::TIME } else { &phrasings::DATE };
             (fill(r, split, lang, set, ""), call("current_datetime", Map::new()))
         }
-        Intent::Chat => chat(r, split, lang),
+        Intent::Chat => chat(r, split, lang, pool),
     }
 }
 
@@ -726,7 +751,13 @@ fn parse_num(s: &str) -> Frac {
 }
 
 /// Something said that needs no tool, and its answer.
-fn chat(r: &mut Rng, split: Split, lang: Lang) -> (String, Answer) {
+fn chat(r: &mut Rng, split: Split, lang: Lang, pool: &ChatPool) -> (String, Answer) {
+    let real = pool.of(lang);
+    if split == Split::Train && !real.is_empty() && r.below(2) == 0 {
+        let c = r.pick(real);
+        let user = wrap(r, lang, &c.user, &[]);
+        return (user, Answer { call: None, text: c.answer.clone() });
+    }
     let set: &[Chat] = match (split, lang) {
         (Split::Train, Lang::Es) => phrasings::CHAT_ES,
         (Split::Train, Lang::En) => phrasings::CHAT_EN,

@@ -229,3 +229,24 @@ fn plain_text_keeps_the_tool_list_turns_and_calls() {
         "{text}"
     );
 }
+
+#[test]
+fn a_chat_pool_feeds_training_no_tool_requests_only() {
+    let pool = ChatPool {
+        es: vec![ChatPair { user: "¿Te gusta el fútbol?".into(), answer: "Me encanta.".into() }],
+        en: vec![ChatPair { user: "Who wrote Hamlet?".into(), answer: "Shakespeare did.".into() }],
+    };
+    let cfg = ToolDatasetConfig { train: 600, heldout: 100, seed: 5 };
+    let plain = generate(&cfg).unwrap();
+    let mixed = generate_with_chat(&cfg, &pool).unwrap();
+    let json = |v: &[SftExample]| serde_json::to_string(v).unwrap();
+    assert_eq!(json(&plain.heldout), json(&mixed.heldout), "the held-out split must not depend on the pool");
+    let from_pool: Vec<(&str, Option<&ToolCall>)> =
+        mixed.train.iter().map(last_request).filter(|(u, _)| u.contains("Hamlet") || u.contains("tbol")).collect();
+    // About half of the ~200 no-tool requests, split over two languages.
+    assert!(from_pool.len() > 40, "{} requests from the pool", from_pool.len());
+    assert!(from_pool.iter().all(|(_, call)| call.is_none()), "a pool request got a tool call");
+    assert_eq!(mixed.stats.corpus_chats, 2);
+    assert_eq!(plain.stats.corpus_chats, 0);
+    assert!(!serde_json::to_string(&plain.stats).unwrap().contains("corpus_chats"));
+}
