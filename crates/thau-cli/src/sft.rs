@@ -351,19 +351,29 @@ const DEMO_EVAL_EXAMPLES: usize = 200;
 /// Conversations (as plain text) mixed into the demo's pretraining corpus: about a fifth of it.
 const DEMO_PRETRAIN_CONVERSATIONS: usize = 400;
 
-fn demo_dataset() -> Result<tool_dataset::ToolDataset> {
-    Ok(tool_dataset::generate(&ToolDatasetConfig {
-        train: DEMO_SFT_EXAMPLES,
-        heldout: DEMO_EVAL_EXAMPLES,
-        seed: 1337,
-    })?)
+fn demo_dataset(chat: &tool_dataset::ChatPool) -> Result<tool_dataset::ToolDataset> {
+    let cfg = ToolDatasetConfig { train: DEMO_SFT_EXAMPLES, heldout: DEMO_EVAL_EXAMPLES, seed: 1337 };
+    Ok(tool_dataset::generate_with_chat(&cfg, chat)?)
+}
+
+/// The real exchanges of the demo's fetched corpus for the no-tool requests (`thau data tools
+/// --chat-corpus`), or none when it has no ChatterBot dialogues (offline, `--synthetic`).
+pub fn demo_chat_pool(corpus_dir: Option<&Path>) -> tool_dataset::ChatPool {
+    let Some(dir) = corpus_dir else { return tool_dataset::ChatPool::default() };
+    match tool_dataset::ChatPool::from_corpus(dir) {
+        Ok(pool) => pool,
+        Err(e) => {
+            println!("(No real dialogues for the tool lesson's no-tool requests, templates only: {e})");
+            tool_dataset::ChatPool::default()
+        }
+    }
 }
 
 /// The demo's pretraining files: its text (`base`, or the generated corpus written out) and
 /// tool-calling conversations as plain text, so the run's tokenizer learns the tool list and
 /// the JSON of calls (with the tokenizer of the text alone, the six tools' list takes most of
 /// the context) and the model sees their shape before fine-tuning.
-pub fn demo_corpus_with_tools(run: &Path, base: Option<&Path>) -> Result<Vec<PathBuf>> {
+pub fn demo_corpus_with_tools(run: &Path, base: Option<&Path>, chat: &tool_dataset::ChatPool) -> Result<Vec<PathBuf>> {
     let write = |path: &Path, texts: &mut dyn Iterator<Item = String>| -> Result<()> {
         let mut out = String::new();
         for t in texts {
@@ -381,7 +391,7 @@ pub fn demo_corpus_with_tools(run: &Path, base: Option<&Path>) -> Result<Vec<Pat
         }
     };
     let tools = run.join("demo-tool-conversations.jsonl");
-    let data = demo_dataset()?;
+    let data = demo_dataset(chat)?;
     write(&tools, &mut data.train.iter().take(DEMO_PRETRAIN_CONVERSATIONS).map(tool_dataset::as_plain_text))?;
     println!(
         "(Plus {DEMO_PRETRAIN_CONVERSATIONS} generated tool-calling conversations as plain text, so it knows their words before fine-tuning.)\n"
@@ -392,8 +402,15 @@ pub fn demo_corpus_with_tools(run: &Path, base: Option<&Path>) -> Result<Vec<Pat
 /// The demo's second phase: fine-tune the freshly pretrained age 0 for about `minutes` on the
 /// generated tool-calling conversations, show what it answers, and score it on held-out
 /// phrasings. `tok_per_sec` (pretraining's) sizes the step count to the time budget.
-pub fn demo_tools(run: &Path, minutes: f64, tok_per_sec: f64, image: &DemoImage, device: &Device) -> Result<()> {
-    let data = demo_dataset()?;
+pub fn demo_tools(
+    run: &Path,
+    minutes: f64,
+    tok_per_sec: f64,
+    chat: &tool_dataset::ChatPool,
+    image: &DemoImage,
+    device: &Device,
+) -> Result<()> {
+    let data = demo_dataset(chat)?;
     let dir = run.join("tools");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     sft::write_jsonl(&dir.join("train.jsonl"), &data.train)?;

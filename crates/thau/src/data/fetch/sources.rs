@@ -429,7 +429,7 @@ pub const SOURCES: &[Source] = &[
         license: "BSD-3-Clause",
         path: "chatterbot_corpus/data/english",
         format: Format::ChatterBot,
-        demo: false,
+        demo: true,
     },
     Source {
         name: "chatterbot-es",
@@ -440,7 +440,7 @@ pub const SOURCES: &[Source] = &[
         license: "BSD-3-Clause",
         path: "chatterbot_corpus/data/spanish",
         format: Format::ChatterBot,
-        demo: false,
+        demo: true,
     },
 ];
 
