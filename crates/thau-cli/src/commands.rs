@@ -301,6 +301,10 @@ fn demo_corpus(dir: &Path, run: &Path) -> Option<PathBuf> {
         let sources = SOURCES.iter().filter(|s| s.demo).map(|s| s.name.to_string()).collect();
         match crate::data::fetch_with_bars(&FetchOptions { sources, ..FetchOptions::new(dir) }) {
             Ok(r) if r.skipped.is_empty() => {}
+            Ok(r) if !r.fetched.is_empty() => println!(
+                "could not fetch {}: going on without it.",
+                r.skipped.iter().map(|(n, why)| format!("{n} ({why})")).collect::<Vec<_>>().join(", ")
+            ),
             Ok(r) => {
                 println!(
                     "could not fetch {}: using the generated corpus instead.",
