@@ -361,7 +361,14 @@ fn demo_dataset(chat: &tool_dataset::ChatPool) -> Result<tool_dataset::ToolDatas
 pub fn demo_chat_pool(corpus_dir: Option<&Path>) -> tool_dataset::ChatPool {
     let Some(dir) = corpus_dir else { return tool_dataset::ChatPool::default() };
     match tool_dataset::ChatPool::from_corpus(dir) {
-        Ok(pool) => pool,
+        Ok(pool) => {
+            println!(
+                "(The tool lesson's no-tool requests also draw on {} es / {} en real exchanges of the ChatterBot dialogues there.)",
+                pool.es.len(),
+                pool.en.len()
+            );
+            pool
+        }
         Err(e) => {
             println!("(No real dialogues for the tool lesson's no-tool requests, templates only: {e})");
             tool_dataset::ChatPool::default()
