@@ -16,17 +16,18 @@ use thau::train::sft::{self, SftConfig, SftExample};
 /// `thau data tools`: write train.jsonl, heldout.jsonl and stats.json into `out`.
 pub fn data_tools(out: &Path, count: usize, heldout: usize, seed: u64, chat_corpus: Option<&Path>) -> Result<()> {
     let pool = match chat_corpus {
-        Some(dir) => tool_dataset::ChatPool::from_corpus(dir)?,
+        Some(dir) => {
+            let pool = tool_dataset::ChatPool::from_corpus(dir)?;
+            println!(
+                "{} es / {} en real exchanges from {} for the no-tool requests",
+                pool.es.len(),
+                pool.en.len(),
+                dir.display()
+            );
+            pool
+        }
         None => tool_dataset::ChatPool::default(),
     };
-    if let Some(dir) = chat_corpus {
-        println!(
-            "{} es / {} en real exchanges from {} for the no-tool requests",
-            pool.es.len(),
-            pool.en.len(),
-            dir.display()
-        );
-    }
     let d = tool_dataset::generate_with_chat(&ToolDatasetConfig { train: count, heldout, seed }, &pool)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     sft::write_jsonl(&out.join("train.jsonl"), &d.train)?;

@@ -46,34 +46,43 @@ impl ChatPool {
     }
 
     /// The ChatterBot dialogues of the fetched corpus at `corpus` (its folder, or its `train/`).
+    /// A language whose file is missing gets no exchanges; both missing is an error.
     pub fn from_corpus(corpus: &Path) -> Result<Self> {
         let train = if corpus.join("train").is_dir() { corpus.join("train") } else { corpus.to_path_buf() };
-        let read = |lang: &str| -> Result<Vec<String>> {
-            let path: PathBuf = train.join(format!("chatterbot-{lang}.jsonl"));
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::invalid(
-                    "chat corpus",
-                    format!(
-                        "cannot read {} ({e}); fetch it with `thau data fetch --out {} --source chatterbot-es chatterbot-en`",
-                        path.display(),
-                        corpus.display()
-                    ),
-                )
-            })?;
-            let mut docs = Vec::new();
-            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-                    Error::invalid("chat corpus", format!("{} line {}: not JSON ({e})", path.display(), i + 1))
-                })?;
-                let t = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
-                    Error::invalid("chat corpus", format!("{} line {}: no \"text\" field", path.display(), i + 1))
-                })?;
-                docs.push(t.to_string());
-            }
-            Ok(docs)
-        };
-        Ok(Self { es: pairs(&read("es")?, Lang::Es), en: pairs(&read("en")?, Lang::En) })
+        let path = |lang: &str| -> PathBuf { train.join(format!("chatterbot-{lang}.jsonl")) };
+        let (es, en) = (path("es"), path("en"));
+        if !es.is_file() && !en.is_file() {
+            return Err(Error::invalid(
+                "chat corpus",
+                format!(
+                    "neither {} nor {} exists; fetch them with `thau data fetch --out {} --source chatterbot-es chatterbot-en`",
+                    es.display(),
+                    en.display(),
+                    corpus.display()
+                ),
+            ));
+        }
+        Ok(Self { es: pairs(&read_docs(&es)?, Lang::Es), en: pairs(&read_docs(&en)?, Lang::En) })
     }
+}
+
+/// The `text` of every line of a corpus JSONL file; a missing file has none.
+fn read_docs(path: &Path) -> Result<Vec<String>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid("chat corpus", format!("cannot read {} ({e})", path.display())))?;
+    let mut docs = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::invalid("chat corpus", format!("{} line {}: not JSON ({e})", path.display(), i + 1)))?;
+        let t = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
+            Error::invalid("chat corpus", format!("{} line {}: no \"text\" field", path.display(), i + 1))
+        })?;
+        docs.push(t.to_string());
+    }
+    Ok(docs)
 }
 
 /// The (user, answer) pairs of dialogues written one turn per "— " line, paragraphs apart:
@@ -230,6 +239,9 @@ mod tests {
         assert!(err.contains("chatterbot-es.jsonl") && err.contains("thau data fetch"), "{err}");
         std::fs::write(dir.path().join("chatterbot-es.jsonl"), "{\"id\":\"x\",\"text\":\"— Hola\\n— ¡Hola!\"}\n")
             .unwrap();
+        // One language alone is enough.
+        let pool = ChatPool::from_corpus(dir.path()).unwrap();
+        assert_eq!((pool.es.len(), pool.en.len()), (1, 0));
         std::fs::write(dir.path().join("chatterbot-en.jsonl"), "not json\n").unwrap();
         let err = ChatPool::from_corpus(dir.path()).unwrap_err().to_string();
         assert!(err.contains("chatterbot-en.jsonl line 1"), "{err}");
