@@ -177,19 +177,8 @@ const TOOLISH_EN: &[&str] = &[
 
 /// Lowercase letters and digits only, words one space apart: "¿Quién pintó…?" ≈ "quien pinto…".
 fn normalize(s: &str) -> String {
-    let folded: String = s
-        .to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'á' => 'a',
-            'é' => 'e',
-            'í' => 'i',
-            'ó' => 'o',
-            'ú' | 'ü' => 'u',
-            c if c.is_alphanumeric() => c,
-            _ => ' ',
-        })
-        .collect();
+    let folded: String =
+        super::strip_accents(&s.to_lowercase()).chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
     folded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
