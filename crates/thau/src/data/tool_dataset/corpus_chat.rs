@@ -66,28 +66,18 @@ impl ChatPool {
     }
 }
 
-/// The `text` of every line of a corpus JSONL file; a missing file has none.
+/// The `text` of every line of a corpus JSONL file (the corpus reader's documents); a missing
+/// file has none.
 fn read_docs(path: &Path) -> Result<Vec<String>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid("chat corpus", format!("cannot read {} ({e})", path.display())))?;
-    let mut docs = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| Error::invalid("chat corpus", format!("{} line {}: not JSON ({e})", path.display(), i + 1)))?;
-        let t = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
-            Error::invalid("chat corpus", format!("{} line {}: no \"text\" field", path.display(), i + 1))
-        })?;
-        docs.push(t.to_string());
-    }
-    Ok(docs)
+    Ok(crate::data::read_documents(&[path.to_path_buf()])?.into_iter().map(|d| d.text).collect())
 }
 
 /// The (user, answer) pairs of dialogues written one turn per "— " line, paragraphs apart:
 /// turns 1-2, 3-4, … of each dialogue, filtered as the module says, without repeats.
-pub fn pairs(docs: &[String], lang: Lang) -> Vec<ChatPair> {
+fn pairs(docs: &[String], lang: Lang) -> Vec<ChatPair> {
     let held = heldout_users();
     let mut seen = HashSet::new();
     let mut out = Vec::new();
@@ -233,7 +223,7 @@ mod tests {
         assert_eq!((pool.es.len(), pool.en.len()), (1, 0));
         std::fs::write(dir.path().join("chatterbot-en.jsonl"), "not json\n").unwrap();
         let err = ChatPool::from_corpus(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("chatterbot-en.jsonl line 1"), "{err}");
+        assert!(err.contains("chatterbot-en.jsonl:1"), "{err}");
         std::fs::write(dir.path().join("chatterbot-en.jsonl"), "{\"id\":\"x\",\"text\":\"— Hi\\n— Hello\"}\n").unwrap();
         let pool = ChatPool::from_corpus(dir.path()).unwrap();
         assert_eq!((pool.es.len(), pool.en.len()), (1, 1));
