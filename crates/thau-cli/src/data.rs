@@ -45,8 +45,9 @@ pub enum DataCmd {
         #[arg(long, default_value_t = 1337)]
         seed: u64,
         /// A corpus from `thau data fetch` whose ChatterBot dialogues (chatterbot-es/en) supply
-        /// half of the training split's no-tool requests: real small talk and questions instead of
-        /// the templates' fifty wordings per language. The held-out split is unchanged.
+        /// half of the training split's no-tool requests that are not near misses: real small
+        /// talk and questions instead of the templates' fifty wordings per language. The held-out
+        /// split is unchanged.
         #[arg(long)]
         chat_corpus: Option<PathBuf>,
     },

@@ -166,7 +166,7 @@ const TOOLISH_EN: &[&str] = &[
 ];
 
 /// Lowercase letters and digits only, words one space apart: "¿Quién pintó…?" ≈ "quien pinto…".
-fn normalize(s: &str) -> String {
+pub(super) fn normalize(s: &str) -> String {
     let folded: String =
         super::strip_accents(&s.to_lowercase()).chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
     folded.split_whitespace().collect::<Vec<_>>().join(" ")

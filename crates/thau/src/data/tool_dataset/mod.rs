@@ -14,12 +14,17 @@
 //! arithmetic in digits or words ("cuánto es doce por siete" → `12 * 7`); facts, times and
 //! topics for the memory tools.
 //!
+//! No-tool requests include near misses in training: the tools' own words (paint, photo,
+//! remember, late) in statements, questions about famous paintings, and requests that turn a
+//! tool down, so that a verb alone does not decide a call.
+//!
 //! The held-out split is written only with phrasings listed as held-out in [`phrasings`], so
 //! the evaluation measures wordings the model never trained on. Generation is deterministic:
 //! the same seed gives the same files, byte for byte.
 
 mod corpus_chat;
 mod lexicon;
+mod near_miss;
 mod phrasings;
 
 pub use corpus_chat::{ChatPair, ChatPool};
@@ -109,9 +114,10 @@ pub fn generate(cfg: &ToolDatasetConfig) -> Result<ToolDataset> {
     generate_with_chat(cfg, &ChatPool::default())
 }
 
-/// Generate both splits; half of the training split's no-tool requests of a language come from
-/// `pool` (real exchanges, see [`corpus_chat`]) when it has some for that language. The held-out
-/// split never draws from it, so it is the same with or without a pool.
+/// Generate both splits; a third of the training split's no-tool requests are near misses
+/// ([`near_miss`]), and half of the rest of a language come from `pool` (real exchanges, see
+/// [`corpus_chat`]) when it has some for that language. The held-out split draws from neither,
+/// so it is the same with or without a pool.
 pub fn generate_with_chat(cfg: &ToolDatasetConfig, pool: &ChatPool) -> Result<ToolDataset> {
     if cfg.train == 0 && cfg.heldout == 0 {
         return Err(Error::invalid("tool dataset size", "both splits are empty: ask for at least one example"));
@@ -750,8 +756,16 @@ fn parse_num(s: &str) -> Frac {
     }
 }
 
-/// Something said that needs no tool, and its answer.
+/// Something said that needs no tool, and its answer. In training, a third are near misses
+/// ([`near_miss`]: tool words in statements and questions), and half of the rest come from
+/// `pool` when it has exchanges in `lang`.
 fn chat(r: &mut Rng, split: Split, lang: Lang, pool: &ChatPool) -> (String, Answer) {
+    if split == Split::Train && r.below(3) == 0 {
+        let m = near_miss::near_miss(r, lang);
+        let slots: Vec<(&str, &str)> = m.slots.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let user = wrap(r, lang, &m.template, &slots);
+        return (user, Answer { call: None, text: m.answer });
+    }
     let real = pool.of(lang);
     if split == Split::Train && !real.is_empty() && r.below(2) == 0 {
         let c = r.pick(real);
