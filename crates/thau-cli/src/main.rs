@@ -209,6 +209,10 @@ pub(crate) struct TrainArgs {
     /// writes them): loss on the assistant's turns only. Budget: --steps (default one epoch).
     #[arg(long, conflicts_with_all = ["corpus", "synthetic", "schedule", "resume", "tokens", "minutes", "preset", "tokenizer", "vocab_size"])]
     pub(crate) sft: Option<PathBuf>,
+    /// With --sft: average every step with a batch of the run's pretraining text (its
+    /// data/train.bin), so the fine-tune keeps what pretraining taught. Doubles the compute.
+    #[arg(long, requires = "sft")]
+    pub(crate) replay: bool,
     /// Model preset instead of the age's own (tiny, demo, bench, age-N).
     #[arg(long)]
     pub(crate) preset: Option<String>,

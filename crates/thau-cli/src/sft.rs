@@ -127,6 +127,7 @@ pub fn train_sft(a: &crate::TrainArgs, file: &Path) -> Result<()> {
         weight_decay: a.weight_decay,
         grad_clip: a.grad_clip,
         seed: a.seed,
+        replay: a.replay,
     };
     finetune(&a.run, a.age, &examples, &file.display().to_string(), &cfg, a.quiet)?;
     Ok(())
@@ -450,6 +451,7 @@ pub fn demo_tools(
         weight_decay: 0.0,
         grad_clip: 1.0,
         seed: 1337,
+        replay: false,
     };
     finetune(run, Some(0), &data.train, "the demo's generated tool-calling conversations", &cfg, false)?;
     let (tok, model, _) = rd.load_latest(Some(0), device)?;

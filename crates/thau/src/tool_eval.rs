@@ -115,6 +115,8 @@ pub struct ToolEvalReport {
     pub per_tool: BTreeMap<String, PerTool>,
     /// Up to [`MAX_MISSES`] wrong answers.
     pub misses: Vec<Miss>,
+    /// Every detection error: a call where none was expected, or text where a call was.
+    pub detection_errors: Vec<Miss>,
 }
 
 /// How many wrong answers the report keeps.
@@ -317,16 +319,23 @@ pub fn evaluate_tools(
             t.exact_arguments += (!called) as usize;
         }
         let all_right = right_decision && expected.is_none_or(|e| got.is_some_and(|g| g.arguments == e.arguments));
-        if !all_right && rep.misses.len() < MAX_MISSES {
+        let detected_wrong = called != expected.is_some();
+        if (!all_right && rep.misses.len() < MAX_MISSES) || detected_wrong {
             let got = match (&turn.call_spans[..], turn.text.trim()) {
                 ([], text) => format!("text: {text}"),
                 (spans, _) => format!("calls: {}", spans.join(" | ")),
             };
-            rep.misses.push(Miss {
+            let miss = Miss {
                 request: ex.messages[target - 1].content.clone(),
                 expected: expected.map(|e| serde_json::json!({"name": e.name, "arguments": e.arguments})),
                 got,
-            });
+            };
+            if detected_wrong {
+                rep.detection_errors.push(miss.clone());
+            }
+            if !all_right && rep.misses.len() < MAX_MISSES {
+                rep.misses.push(miss);
+            }
         }
         on_progress(i + 1, examples.len());
     }
@@ -537,6 +546,9 @@ mod tests {
         assert_eq!((r.schema.calls, r.schema.parsed, r.schema.valid), (3, 2, 2));
         assert_eq!(r.per_tool["none"].called, 1);
         assert_eq!(r.misses.len(), 3);
+        // The false call and the missed call, not the call with wrong arguments.
+        assert_eq!(r.detection_errors.len(), 2);
+        assert_eq!(r.detection_errors.iter().filter(|m| m.expected.is_none()).count(), 1);
     }
 
     /// An untrained model's calls, decoded with the grammar constraint and a call required:

@@ -1,6 +1,7 @@
 //! Supervised fine-tuning: the loss covers exactly the assistant's tokens, a tiny model learns
 //! its examples well enough to answer them greedily (tool calls included), bad files are
-//! rejected with the line, and a run-level fine-tune adds a checkpoint and keeps its base.
+//! rejected with the line, a run-level fine-tune adds a checkpoint and keeps its base, and
+//! replay keeps training on the pretraining text.
 
 use candle_core::Device;
 use serde_json::json;
@@ -177,6 +178,12 @@ fn finetuning_a_run_adds_a_checkpoint_and_keeps_its_base() {
     };
     let base = run.save_checkpoint(&model, &[], &state, 2).unwrap();
     let config = SftConfig { steps: 3, batch_size: 2, ..SftConfig::default() };
+    // This run has no pretraining shard: replay is refused, naming the missing file.
+    let replay = SftConfig { replay: true, ..config.clone() };
+    let e = sft::finetune_run(dir.path(), None, &examples(), "test examples", &replay, &mut |_| true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("train.bin") && e.contains("without --replay"), "{e}");
     let (ck, summary) =
         sft::finetune_run(dir.path(), None, &examples(), "test examples", &config, &mut |_| true).unwrap();
     assert_eq!((ck.age, ck.step, summary.steps), (0, 43, 3));
@@ -198,4 +205,47 @@ fn finetuning_a_run_adds_a_checkpoint_and_keeps_its_base() {
         .unwrap();
     let b = tuned.embed.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_ne!(a, b);
+}
+
+/// Language-modelling loss of `model` on the first windows of `tokens`.
+fn text_loss(model: &Llama, tokens: &[u32], seq: usize) -> f32 {
+    let rows = 8;
+    let mut ids = Vec::new();
+    let mut tg = Vec::new();
+    for r in 0..rows {
+        let w = &tokens[r * seq..r * seq + seq + 1];
+        ids.extend_from_slice(&w[..seq]);
+        tg.extend_from_slice(&w[1..]);
+    }
+    let ids = candle_core::Tensor::from_slice(&ids, (rows, seq), &Device::Cpu).unwrap();
+    let tg = candle_core::Tensor::from_slice(&tg, (rows, seq), &Device::Cpu).unwrap();
+    model.eval_loss(&ids, &tg).unwrap().to_scalar::<f32>().unwrap()
+}
+
+/// With replay, fine-tuning also trains on the pretraining text: the text's loss ends well
+/// below that of the same fine-tune without replay. Replay without a shard is an error.
+#[test]
+fn replay_keeps_training_on_the_pretraining_text() {
+    let tok = tokenizer();
+    let text = thau::data::synthetic::bilingual_corpus(2, 40_000);
+    let tokens: Vec<u32> = text.iter().flat_map(|d| tok.encode(&d.text)).collect();
+    assert!(tokens.len() > 2_000, "{} tokens", tokens.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.bin");
+    thau::data::write_shard(&path, &tokens, tok.vocab_size()).unwrap();
+    let shard = thau::data::TokenShard::open(&path).unwrap();
+    let mcfg = cfg(tok.vocab_size());
+    let config = SftConfig { steps: 60, lr: 3e-3, warmup_steps: 5, batch_size: 4, ..SftConfig::default() };
+    let tune = |replay: bool| {
+        let model = Llama::new_random(&mcfg, 5, &Device::Cpu).unwrap();
+        let cfg = SftConfig { replay, ..config.clone() };
+        sft::finetune_with_replay(&model, &tok, &examples(), &cfg, Some(&shard), &mut |_| true).unwrap();
+        text_loss(&model, &tokens, 64)
+    };
+    let (plain, replayed) = (tune(false), tune(true));
+    assert!(replayed < plain - 0.5, "text loss with replay {replayed:.3}, without {plain:.3}");
+    let model = Llama::new_random(&mcfg, 5, &Device::Cpu).unwrap();
+    let cfg = SftConfig { replay: true, ..config };
+    let e = sft::finetune_with_replay(&model, &tok, &examples(), &cfg, None, &mut |_| true).unwrap_err().to_string();
+    assert!(e.contains("--replay"), "{e}");
 }

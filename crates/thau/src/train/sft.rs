@@ -4,17 +4,20 @@
 //!
 //! Each batch row is one example, padded at the end (causal attention: padding after the last
 //! real token changes nothing before it). A step's rows are drawn by hashing (seed, step, row),
-//! like pretraining batches, so a run is reproducible from its seed.
+//! like pretraining batches, so a run is reproducible from its seed. With `replay`, each step
+//! also trains on a batch of the run's pretraining text, the same rehearsal that
+//! `learn::tune` uses against forgetting.
 //!
 //! Data on disk is JSONL, one example per line:
 //! `{"tools": [ToolSpec…] (optional), "messages": [{"role": "user", "content": "…"}, …]}`.
 
 use super::adamw::{AdamW, AdamWParams};
-use super::batch::{splitmix64, Batch};
+use super::batch::{splitmix64, train_batch, Batch};
 use super::schedule::lr_at;
 use super::trainer::optimizer_step;
 use crate::chat::format::{render_turn, with_tools, Message, Role};
 use crate::checkpoint::{Checkpoint, RunDir};
+use crate::data::TokenShard;
 use crate::error::{Error, Result};
 use crate::model::ops::IGNORE;
 use crate::model::Llama;
@@ -143,6 +146,11 @@ pub struct SftConfig {
     pub weight_decay: f64,
     pub grad_clip: f64,
     pub seed: u64,
+    /// Average every step's loss with a language-modelling batch of the same shape from the
+    /// run's pretraining shard (replay), so that fine-tuning on narrow chat data does not wear
+    /// away what pretraining taught. Doubles the compute per step.
+    #[serde(default)]
+    pub replay: bool,
 }
 
 impl Default for SftConfig {
@@ -157,6 +165,7 @@ impl Default for SftConfig {
             weight_decay: 0.0,
             grad_clip: 1.0,
             seed: 1337,
+            replay: false,
         }
     }
 }
@@ -217,7 +226,28 @@ pub fn finetune(
     cfg: &SftConfig,
     on_step: &mut dyn FnMut(&SftStep) -> bool,
 ) -> Result<SftSummary> {
+    finetune_with_replay(model, tok, examples, cfg, None, on_step)
+}
+
+/// [`finetune`], with `replay` the pretraining shard that `cfg.replay` draws its batches from
+/// (required when `cfg.replay` is set). The reported loss is then the mean of the chat loss and
+/// the replay loss.
+pub fn finetune_with_replay(
+    model: &Llama,
+    tok: &Tokenizer,
+    examples: &[SftExample],
+    cfg: &SftConfig,
+    replay: Option<&TokenShard>,
+    on_step: &mut dyn FnMut(&SftStep) -> bool,
+) -> Result<SftSummary> {
     cfg.validate()?;
+    let replay = match (cfg.replay, replay) {
+        (false, _) => None,
+        (true, Some(shard)) => Some(shard),
+        (true, None) => {
+            return Err(Error::invalid("--replay", "no pretraining shard was given to replay from"));
+        }
+    };
     let max_seq = cfg.max_seq_len.min(model.cfg.max_seq_len);
     let encoded: Vec<Encoded> = examples.iter().map(|e| encode(tok, e)).collect();
     let (rows, skipped) = usable(&encoded, max_seq);
@@ -244,10 +274,16 @@ pub fn finetune(
         // Pad only to this step's longest row (rounded up to 8), not to max_seq.
         let longest = picked.iter().map(|e| e.ids.len() - 1).max().unwrap_or(1);
         let seq = longest.div_ceil(8).saturating_mul(8).min(max_seq).max(1);
-        let batch = make_batch(&picked, seq);
+        let mut micro = vec![make_batch(&picked, seq)];
+        if let Some(shard) = replay {
+            // Windows as long as this step's chat rows; a shard too short for them is skipped.
+            if shard.len() > seq + 1 {
+                micro.push(train_batch(shard, cfg.seed ^ 0x5eed, step, 0, cfg.batch_size, seq)?);
+            }
+        }
         let lr = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio);
         let out =
-            optimizer_step(model, &vars, &decay, &mut opt, &[batch], (cfg.batch_size, seq), lr, cfg.grad_clip, step)?;
+            optimizer_step(model, &vars, &decay, &mut opt, &micro, (cfg.batch_size, seq), lr, cfg.grad_clip, step)?;
         if step == 0 {
             first = out.loss;
         }
@@ -326,7 +362,22 @@ pub fn finetune_run(
     let mcfg = run.load_config(age)?;
     let tok = Tokenizer::load(&run.tokenizer_path())?;
     let model = base.load_model(&mcfg, &Device::Cpu)?;
-    let summary = finetune(&model, &tok, examples, cfg, on_step)?;
+    let shard = if cfg.replay {
+        let path = run.data_dir().join("train.bin");
+        if !path.exists() {
+            return Err(Error::invalid(
+                "--replay",
+                format!(
+                    "the run has no pretraining shard to replay ({} is missing): train the run on a corpus first, or fine-tune without --replay",
+                    path.display()
+                ),
+            ));
+        }
+        Some(TokenShard::open(&path)?)
+    } else {
+        None
+    };
+    let summary = finetune_with_replay(&model, &tok, examples, cfg, shard.as_ref(), on_step)?;
     let mut state = base.load_state()?;
     state.step += summary.steps;
     state.total_steps = state.total_steps.max(state.step);

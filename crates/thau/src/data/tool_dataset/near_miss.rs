@@ -40,8 +40,7 @@ fn maker(r: &mut Rng, lang: Lang) -> NearMiss {
         Lang::Es => (s.es, PEOPLE_ES, MAKES_ES, OWN_ES, MAKER_ANSWERS_ES),
         Lang::En => (s.en, PEOPLE_EN, MAKES_EN, OWN_EN, MAKER_ANSWERS_EN),
     };
-    let template =
-        if r.below(4) == 0 { r.pick(own).to_string() } else { format!("{} {}", r.pick(who), r.pick(does)) };
+    let template = if r.below(4) == 0 { r.pick(own).to_string() } else { format!("{} {}", r.pick(who), r.pick(does)) };
     NearMiss { template, slots: vec![("{x}", x)], answer: r.pick(answers).to_string() }
 }
 
@@ -276,7 +275,14 @@ const ARTWORKS: &[Artwork] = &[
         "the Museum of Modern Art in Mexico City",
     ),
     w("El tres de mayo", "The Third of May 1808", "Goya", 1814, "el Museo del Prado", "the Prado Museum"),
-    w("Los girasoles", "Sunflowers", "Van Gogh", 1888, "la National Gallery de Londres", "the National Gallery in London"),
+    w(
+        "Los girasoles",
+        "Sunflowers",
+        "Van Gogh",
+        1888,
+        "la National Gallery de Londres",
+        "the National Gallery in London",
+    ),
     w(
         "Impresión, sol naciente",
         "Impression, Sunrise",
