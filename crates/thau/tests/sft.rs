@@ -248,4 +248,19 @@ fn replay_keeps_training_on_the_pretraining_text() {
     let cfg = SftConfig { replay: true, ..config };
     let e = sft::finetune_with_replay(&model, &tok, &examples(), &cfg, None, &mut |_| true).unwrap_err().to_string();
     assert!(e.contains("--replay"), "{e}");
+    // A shard of another vocabulary, or too short for the windows, is refused.
+    let other = dir.path().join("other.bin");
+    thau::data::write_shard(&other, &tokens, tok.vocab_size() + 1).unwrap();
+    let other = thau::data::TokenShard::open(&other).unwrap();
+    let e = sft::finetune_with_replay(&model, &tok, &examples(), &cfg, Some(&other), &mut |_| true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("vocabulary"), "{e}");
+    let short = dir.path().join("short.bin");
+    thau::data::write_shard(&short, &tokens[..100], tok.vocab_size()).unwrap();
+    let short = thau::data::TokenShard::open(&short).unwrap();
+    let e = sft::finetune_with_replay(&model, &tok, &examples(), &cfg, Some(&short), &mut |_| true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("too few"), "{e}");
 }

@@ -249,6 +249,29 @@ pub fn finetune_with_replay(
         }
     };
     let max_seq = cfg.max_seq_len.min(model.cfg.max_seq_len);
+    if let Some(shard) = replay {
+        if shard.vocab_size() != model.cfg.vocab_size {
+            return Err(Error::invalid(
+                "--replay",
+                format!(
+                    "{} was written with a {}-token vocabulary, the model has {}: replay needs the run's own shard",
+                    shard.path().display(),
+                    shard.vocab_size(),
+                    model.cfg.vocab_size
+                ),
+            ));
+        }
+        if shard.len() <= max_seq + 1 {
+            return Err(Error::invalid(
+                "--replay",
+                format!(
+                    "{} has {} tokens, too few for windows of --seq-len {max_seq}: lower --seq-len or pretrain on more text",
+                    shard.path().display(),
+                    shard.len()
+                ),
+            ));
+        }
+    }
     let encoded: Vec<Encoded> = examples.iter().map(|e| encode(tok, e)).collect();
     let (rows, skipped) = usable(&encoded, max_seq);
     if rows.is_empty() {
@@ -276,10 +299,8 @@ pub fn finetune_with_replay(
         let seq = longest.div_ceil(8).saturating_mul(8).min(max_seq).max(1);
         let mut micro = vec![make_batch(&picked, seq)];
         if let Some(shard) = replay {
-            // Windows as long as this step's chat rows; a shard too short for them is skipped.
-            if shard.len() > seq + 1 {
-                micro.push(train_batch(shard, cfg.seed ^ 0x5eed, step, 0, cfg.batch_size, seq)?);
-            }
+            // Text windows as long as this step's chat rows (the shard is longer, checked above).
+            micro.push(train_batch(shard, cfg.seed ^ 0x5eed, step, 0, cfg.batch_size, seq)?);
         }
         let lr = lr_at(step, cfg.steps, cfg.warmup_steps, cfg.lr, cfg.min_lr_ratio);
         let out =
