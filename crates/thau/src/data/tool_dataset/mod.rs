@@ -268,8 +268,18 @@ fn push_exchange(
     }
 }
 
-/// A request of `intent` in `lang` with the phrasings of `split`, and its answer.
+/// A request of `intent` in `lang` with the phrasings of `split`, and its answer. In training,
+/// one tool request in eight follows a near-miss statement ("Mi tío pinta barcos los domingos.
+/// Dibuja…"), so that what decides a call is the request, not the words around it.
 fn request(r: &mut Rng, split: Split, lang: Lang, intent: Intent, pool: &ChatPool) -> (String, Answer) {
+    let (user, answer) = request_alone(r, split, lang, intent, pool);
+    if split == Split::Train && answer.call.is_some() && r.below(8) == 0 {
+        return (format!("{}. {user}", near_miss::statement(r, lang)), answer);
+    }
+    (user, answer)
+}
+
+fn request_alone(r: &mut Rng, split: Split, lang: Lang, intent: Intent, pool: &ChatPool) -> (String, Answer) {
     match intent {
         Intent::Image => image(r, split, lang),
         Intent::Calculator => calculator(r, split, lang),

@@ -5,7 +5,8 @@
 //!
 //! A small model learns "paint/pinta → generate_image" from the imperatives it trains on and
 //! then calls a tool for any sentence with the verb. These examples put the same verbs in other
-//! persons, tenses and questions, answered in text. They are built from parts (who × what they
+//! persons, tenses and questions, answered in text; the same statements also open some real
+//! requests ([`statement`]), which still get their call. They are built from parts (who × what they
 //! do × subject, work × question) so that no single wording dominates, and none of them is a
 //! held-out wording: the held-out set stays the measure of phrasings never trained on (test
 //! `near_misses_never_use_a_heldout_wording`).
@@ -30,6 +31,17 @@ pub(super) fn near_miss(r: &mut Rng, lang: Lang) -> NearMiss {
         14..=16 => habit(r, lang),
         _ => decline(r, lang),
     }
+}
+
+/// A statement about someone's pictures or habits, slots filled, without its answer: the
+/// context a real request may follow.
+pub(super) fn statement(r: &mut Rng, lang: Lang) -> String {
+    let m = if r.below(3) == 0 { habit(r, lang) } else { maker(r, lang) };
+    let mut s = m.template;
+    for (slot, value) in &m.slots {
+        s = s.replace(slot, value);
+    }
+    s
 }
 
 /// Someone who makes pictures: "{who} dibuja {x} todo el rato", or the user's own past or

@@ -250,3 +250,21 @@ fn a_chat_pool_feeds_training_no_tool_requests_only() {
     assert_eq!(plain.stats.corpus_chats, 0);
     assert!(!serde_json::to_string(&plain.stats).unwrap().contains("corpus_chats"));
 }
+
+/// Some training requests open with a near-miss statement and still get their call; the
+/// held-out split has none of them.
+#[test]
+fn near_miss_statements_open_some_training_calls() {
+    let d = small();
+    let opens = |ex: &SftExample| {
+        let (user, call) = last_request(ex);
+        let (head, _) = user.split_once(". ")?;
+        let statement =
+            !head.contains(',') && ["Mi ", "My ", "Un amigo", "A friend"].iter().any(|p| head.starts_with(p));
+        (statement && call.is_some()).then_some(())
+    };
+    let train = d.train.iter().filter(|e| opens(e).is_some()).count();
+    assert!(train > 30, "{train} training calls open with a statement");
+    let held: Vec<_> = d.heldout.iter().filter(|e| opens(e).is_some()).map(|e| last_request(e).0).collect();
+    assert!(held.is_empty(), "{held:?}");
+}
