@@ -23,6 +23,13 @@ pub(super) struct NearMiss {
     pub answer: String,
 }
 
+impl NearMiss {
+    /// The request as written, slots filled, without typos or politeness.
+    fn filled(&self) -> String {
+        self.slots.iter().fold(self.template.clone(), |s, (slot, value)| s.replace(slot, value))
+    }
+}
+
 /// One near miss in `lang`.
 pub(super) fn near_miss(r: &mut Rng, lang: Lang) -> NearMiss {
     match r.below(20) {
@@ -37,11 +44,7 @@ pub(super) fn near_miss(r: &mut Rng, lang: Lang) -> NearMiss {
 /// context a real request may follow.
 pub(super) fn statement(r: &mut Rng, lang: Lang) -> String {
     let m = if r.below(3) == 0 { habit(r, lang) } else { maker(r, lang) };
-    let mut s = m.template;
-    for (slot, value) in &m.slots {
-        s = s.replace(slot, value);
-    }
-    s
+    m.filled()
 }
 
 /// Someone who makes pictures: "{who} dibuja {x} todo el rato", or the user's own past or
@@ -382,10 +385,7 @@ mod tests {
         for _ in 0..400 {
             for lang in [Lang::Es, Lang::En] {
                 let m = near_miss(&mut r, lang);
-                let mut user = m.template.clone();
-                for (slot, value) in &m.slots {
-                    user = user.replace(slot, value);
-                }
+                let user = m.filled();
                 assert!(!user.contains('{') && !m.answer.contains('{'), "unfilled slot: {user} → {}", m.answer);
                 assert!(!m.answer.is_empty());
             }
@@ -409,12 +409,7 @@ mod tests {
         let mut r = Rng(17);
         for _ in 0..3000 {
             for lang in [Lang::Es, Lang::En] {
-                let m = near_miss(&mut r, lang);
-                let mut user = m.template.clone();
-                for (slot, value) in &m.slots {
-                    user = user.replace(slot, value);
-                }
-                let user = format!(" {} ", normalize(&user));
+                let user = format!(" {} ", normalize(&near_miss(&mut r, lang).filled()));
                 for h in &held {
                     assert!(!user.contains(&format!(" {h} ")), "near miss {user:?} uses held-out {h:?}");
                 }
