@@ -6,9 +6,9 @@
 //! A small model learns "paint/pinta → generate_image" from the imperatives it trains on and
 //! then calls a tool for any sentence with the verb. These examples put the same verbs in other
 //! persons, tenses and questions, answered in text; the same statements also open some real
-//! requests ([`statement`]), which still get their call. They are built from parts (who × what they
-//! do × subject, work × question) so that no single wording dominates, and none of them is a
-//! held-out wording: the held-out set stays the measure of phrasings never trained on (test
+//! requests ([`statement`]), which still get their call. They are built from parts (who × what
+//! they do × subject, work × question) so that no single wording dominates, and none of them is
+//! a held-out wording: the held-out set stays the measure of phrasings never trained on (test
 //! `near_misses_never_use_a_heldout_wording`).
 
 use super::lexicon;
