@@ -210,7 +210,8 @@ pub(crate) struct TrainArgs {
     #[arg(long, conflicts_with_all = ["corpus", "synthetic", "schedule", "resume", "tokens", "minutes", "preset", "tokenizer", "vocab_size"])]
     pub(crate) sft: Option<PathBuf>,
     /// With --sft: average every step with a batch of the run's pretraining text (its
-    /// data/train.bin), so the fine-tune keeps what pretraining taught. Doubles the compute.
+    /// data/train.bin), so the fine-tune keeps what pretraining taught. A second forward and
+    /// backward pass per step (measured 2.5x the time per step for demo-2).
     #[arg(long, requires = "sft")]
     pub(crate) replay: bool,
     /// Model preset instead of the age's own (tiny, demo, bench, age-N).

@@ -148,7 +148,8 @@ pub struct SftConfig {
     pub seed: u64,
     /// Average every step's loss with a language-modelling batch of the same shape from the
     /// run's pretraining shard (replay), so that fine-tuning on narrow chat data does not wear
-    /// away what pretraining taught. Doubles the compute per step.
+    /// away what pretraining taught. Each step does a second forward and backward pass (3.2 s
+    /// against 1.3 s per step for `demo-2` at batch 16, seq 512).
     #[serde(default)]
     pub replay: bool,
 }
@@ -245,7 +246,10 @@ pub fn finetune_with_replay(
         (false, _) => None,
         (true, Some(shard)) => Some(shard),
         (true, None) => {
-            return Err(Error::invalid("--replay", "no pretraining shard was given to replay from"));
+            return Err(Error::invalid(
+                "--replay",
+                "no pretraining shard was given to replay from: pass the run's data/train.bin, or turn replay off",
+            ));
         }
     };
     let max_seq = cfg.max_seq_len.min(model.cfg.max_seq_len);
