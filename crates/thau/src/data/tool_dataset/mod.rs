@@ -14,6 +14,10 @@
 //! arithmetic in digits or words ("cuánto es doce por siete" → `12 * 7`); facts, times and
 //! topics for the memory tools.
 //!
+//! In training, half of the image, memory and time requests are composed from parts
+//! ([`frames`]: how people ask × what they ask for), so each intent has hundreds of wordings
+//! instead of a few dozen.
+//!
 //! No-tool requests include near misses in training: the tools' own words (paint, photo,
 //! remember, late) in statements, questions about famous paintings, and requests that turn a
 //! tool down, so that a verb alone does not decide a call.
@@ -23,6 +27,7 @@
 //! the same seed gives the same files, byte for byte.
 
 mod corpus_chat;
+mod frames;
 mod lexicon;
 mod near_miss;
 mod phrasings;
@@ -311,7 +316,7 @@ fn request_alone(r: &mut Rng, split: Split, lang: Lang, intent: Intent, pool: &C
                 args.insert("limit".into(), json!(n));
                 let template = pick_template(r, split, lang, &phrasings::SEARCH_LIMIT);
                 let n = if r.below(2) == 0 { n.to_string() } else { number_words(lang, n as u32) };
-                wrap(r, lang, template, &[("{x}", topic), ("{n}", &n)])
+                wrap(r, lang, &template, &[("{x}", topic), ("{n}", &n)])
             } else {
                 fill(r, split, lang, &phrasings::SEARCH, topic)
             };
@@ -339,14 +344,21 @@ fn templates(split: Split, lang: Lang, set: &Phrasings) -> &'static [&'static st
     }
 }
 
-fn pick_template(r: &mut Rng, split: Split, lang: Lang, set: &Phrasings) -> &'static str {
-    r.pick::<&str>(templates(split, lang, set))
+/// A phrasing of `set`: in training, half of them composed from parts ([`frames`]) when the
+/// set has frames; otherwise one of its fixed wordings.
+fn pick_template(r: &mut Rng, split: Split, lang: Lang, set: &Phrasings) -> String {
+    if let (Split::Train, Some(frame)) = (split, set.frame) {
+        if r.below(2) == 0 {
+            return frames::compose(r, lang, frame);
+        }
+    }
+    r.pick::<&str>(templates(split, lang, set)).to_string()
 }
 
 /// A phrasing of `set` with `x` in its slot, wrapped and roughened.
 fn fill(r: &mut Rng, split: Split, lang: Lang, set: &Phrasings, x: &str) -> String {
     let template = pick_template(r, split, lang, set);
-    wrap(r, lang, template, &[("{x}", x)])
+    wrap(r, lang, &template, &[("{x}", x)])
 }
 
 /// Roughen the template's own words (typos, accents, case, punctuation), add politeness, then
@@ -525,7 +537,7 @@ fn image(r: &mut Rng, split: Split, lang: Lang) -> (String, Answer) {
         args.insert("count".into(), json!(n));
         let n = if r.below(2) == 0 { n.to_string() } else { number_words(lang, n as u32) };
         let template = pick_template(r, split, lang, &phrasings::IMAGE_COUNT);
-        wrap(r, lang, template, &[("{x}", &said), ("{n}", &n)])
+        wrap(r, lang, &template, &[("{x}", &said), ("{n}", &n)])
     } else {
         fill(r, split, lang, &phrasings::IMAGE, &said)
     };

@@ -2,12 +2,16 @@
 //! and held-out phrasings that only the evaluation set uses (so `thau eval tools` measures
 //! requests worded in ways the model never saw). `{x}` is where the argument goes.
 
+use super::frames::Frame;
+
 /// Phrasings of one intent: training and held-out, Spanish and English.
 pub(super) struct Phrasings {
     pub es: &'static [&'static str],
     pub en: &'static [&'static str],
     pub es_heldout: &'static [&'static str],
     pub en_heldout: &'static [&'static str],
+    /// Composed training wordings, used for half of the training requests when present.
+    pub frame: Option<Frame>,
 }
 
 /// "Make an image of {x}"; `{x}` is the subject with its style, size and other clauses.
@@ -89,6 +93,7 @@ pub(super) const IMAGE: Phrasings = Phrasings {
         "How about generating art of {x}?",
         "Design an image of {x}",
     ],
+    frame: Some(Frame::Image),
 };
 
 /// "Make {n} images of {x}" (`count`); `{n}` is the number in words or digits.
@@ -107,6 +112,7 @@ pub(super) const IMAGE_COUNT: Phrasings = Phrasings {
     ],
     es_heldout: &["Dame {n} ilustraciones distintas de {x}"],
     en_heldout: &["Give me {n} different illustrations of {x}"],
+    frame: None,
 };
 
 /// Calculations; `{x}` is the spoken expression ("12 por 7", "doce más tres").
@@ -151,6 +157,7 @@ pub(super) const CALC: Phrasings = Phrasings {
     ],
     es_heldout: &["Échame una mano con esta cuenta: {x}", "¿Sabrías decirme cuánto sale {x}?", "Saca la cuenta de {x}"],
     en_heldout: &["Help me with this sum: {x}", "Do you know what {x} comes to?", "Crunch the numbers: {x}"],
+    frame: None,
 };
 
 /// Word problems: text with `{a}` and `{b}`, and the operator the expression uses.
@@ -225,6 +232,7 @@ pub(super) const REMEMBER: Phrasings = Phrasings {
     ],
     es_heldout: &["Para que lo tengas presente: {x}", "Graba en tu memoria que {x}", "Anótate que {x}"],
     en_heldout: &["For future reference, {x}", "Commit this to memory: {x}", "Jot down that {x}"],
+    frame: Some(Frame::Remember),
 };
 
 /// "What did we talk about {x}?"; `{x}` is the time expression, passed as `when`.
@@ -258,6 +266,7 @@ pub(super) const RECALL: Phrasings = Phrasings {
     ],
     es_heldout: &["¿Cuál fue el tema de nuestra charla {x}?", "Refréscame la memoria sobre lo de {x}"],
     en_heldout: &["What was the topic of our chat {x}?", "Jog my memory about our talk {x}"],
+    frame: Some(Frame::Recall),
 };
 
 /// "What did I tell you about {x}?"; `{x}` is the topic, passed as `query`.
@@ -291,6 +300,7 @@ pub(super) const SEARCH: Phrasings = Phrasings {
     ],
     es_heldout: &["¿Hay algo en tu memoria acerca de {x}?", "Rescata lo que sepas de {x}"],
     en_heldout: &["Is there anything in your memory regarding {x}?", "Dig up what you know about {x}"],
+    frame: Some(Frame::Search),
 };
 
 /// Searching with a `limit`: `{n}` is the number of results.
@@ -299,6 +309,7 @@ pub(super) const SEARCH_LIMIT: Phrasings = Phrasings {
     en: &["Give me the top {n} memories about {x}", "Find {n} memories about {x}"],
     es_heldout: &["Enséñame {n} cosas que recuerdes de {x}"],
     en_heldout: &["Show me {n} things you remember about {x}"],
+    frame: None,
 };
 
 /// Asking for the time (`current_datetime`, no arguments).
@@ -328,6 +339,7 @@ pub(super) const TIME: Phrasings = Phrasings {
     ],
     es_heldout: &["¿Me podrías decir qué hora marca el reloj?", "¿A qué hora estamos?"],
     en_heldout: &["What does the clock say right now?", "Any idea what hour it is?"],
+    frame: Some(Frame::Time),
 };
 
 /// Asking for the date (`current_datetime`, no arguments).
@@ -355,6 +367,7 @@ pub(super) const DATE: Phrasings = Phrasings {
     ],
     es_heldout: &["¿Me recuerdas qué día del calendario es hoy?"],
     en_heldout: &["Remind me what the date is today"],
+    frame: Some(Frame::Date),
 };
 
 /// Things said that need no tool, with the answer; `{x}` (when present) is filled the same way
@@ -425,6 +438,24 @@ pub(super) const CHAT_ES: &[Chat] = &[
     c("¿Cuál es el planeta más grande?", "Júpiter es el planeta más grande del sistema solar."),
     c("Qué bonito día", "¡Sí, disfrútalo!"),
     c("¿Cuál es tu animal favorito?", "Me encantan los gatos."),
+    // Weeks, days, words and pictures talked about: a calendar word or a tool's verb in a
+    // question that only needs an answer.
+    c("¿Cuál es tu día favorito de la semana?", "¡Me gustan los viernes!"),
+    c("Los fines de semana pasan volando", "¡Es verdad!"),
+    c("He tenido una semana muy larga", "¡Descansa, te lo has ganado!"),
+    c("¿Cuántos días tiene un año bisiesto?", "Un año bisiesto tiene trescientos sesenta y seis días."),
+    c("¿Qué día va después del lunes?", "Después del lunes viene el martes."),
+    c("¿Cuál es el mes más corto?", "Febrero es el mes más corto."),
+    c("¿Cuántos minutos tiene una hora?", "Una hora tiene sesenta minutos."),
+    c("¿Qué significa la palabra dibujar?", "Dibujar es hacer una figura con líneas."),
+    c("Define la palabra memoria", "La memoria es la capacidad de guardar y recordar."),
+    c("¿Prefieres las fotos o los cuadros?", "Las dos cosas tienen su encanto."),
+    c("¿La fotografía es un arte?", "Sí, para mucha gente lo es."),
+    c("¿Te gusta el grafiti?", "Algunos grafitis son auténtico arte."),
+    c("Me acuerdo de mi primera bici", "¡Qué bonito recuerdo!"),
+    c("Siempre olvido dónde dejo las llaves", "Prueba a dejarlas siempre en el mismo sitio."),
+    c("Los números me parecen fascinantes", "¡Lo son! Las matemáticas están en todas partes."),
+    c("¿Cuánto dura un partido de fútbol?", "Un partido dura noventa minutos."),
 ];
 
 pub(super) const CHAT_EN: &[Chat] = &[
@@ -484,6 +515,24 @@ pub(super) const CHAT_EN: &[Chat] = &[
     c("What is the largest planet?", "Jupiter is the largest planet in the solar system."),
     c("What a lovely day", "Yes, enjoy it!"),
     c("What's your favorite animal?", "I love cats."),
+    // Weeks, days, words and pictures talked about: a calendar word or a tool's verb in a
+    // question that only needs an answer.
+    c("What's your favorite day of the week?", "I like Fridays!"),
+    c("Weekends go by too fast", "They really do!"),
+    c("I had a really long week", "Rest up, you've earned it!"),
+    c("How many days does a leap year have?", "A leap year has three hundred sixty-six days."),
+    c("What day comes after Monday?", "Tuesday comes after Monday."),
+    c("Which month is the shortest?", "February is the shortest month."),
+    c("How many minutes are in an hour?", "An hour has sixty minutes."),
+    c("What is the meaning of the word sketch?", "A sketch is a quick, rough drawing."),
+    c("Define the word memory", "Memory is the ability to store and recall things."),
+    c("Do you prefer photos or paintings?", "Both have their charm."),
+    c("Is photography an art?", "Yes, many people consider it one."),
+    c("Do you like graffiti?", "Some graffiti is real art."),
+    c("I remember my first bike", "What a nice memory!"),
+    c("I always forget where I leave my keys", "Try leaving them in the same place every day."),
+    c("Numbers are fascinating to me", "They are! Math is everywhere."),
+    c("How long is a soccer match?", "A match lasts ninety minutes."),
 ];
 
 pub(super) const CHAT_ES_HELDOUT: &[Chat] = &[
