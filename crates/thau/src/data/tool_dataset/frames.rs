@@ -44,10 +44,10 @@ pub(super) fn compose(r: &mut Rng, lang: Lang, frame: Frame) -> String {
         (Frame::Recall, Lang::Es) => question(r.pick::<&str>(RECALL_ES), " {x}"),
         (Frame::Search, Lang::En) => search_en(r),
         (Frame::Search, Lang::Es) => search_es(r),
-        (Frame::Time, Lang::En) => r.pick::<&str>(TIME_EN).to_string(),
-        (Frame::Time, Lang::Es) => r.pick::<&str>(TIME_ES).to_string(),
-        (Frame::Date, Lang::En) => r.pick::<&str>(DATE_EN).to_string(),
-        (Frame::Date, Lang::Es) => r.pick::<&str>(DATE_ES).to_string(),
+        (Frame::Time, Lang::En) => led(r, LEAD_EN, TIME_EN),
+        (Frame::Time, Lang::Es) => led(r, LEAD_ES, TIME_ES),
+        (Frame::Date, Lang::En) => led(r, LEAD_EN, DATE_EN),
+        (Frame::Date, Lang::Es) => led(r, LEAD_ES, DATE_ES),
     }
 }
 
@@ -57,6 +57,15 @@ fn question(head: &str, tail: &str) -> String {
         Some(h) => format!("{h}{tail}?"),
         None if head.starts_with('¿') => format!("{head}{tail}?"),
         None => format!("{head}{tail}"),
+    }
+}
+
+/// A question, sometimes after a lead-in ("Quick question: what day is it?").
+fn led(r: &mut Rng, leads: &[&str], questions: &[&str]) -> String {
+    let q = *r.pick(questions);
+    match r.below(3) {
+        0 => format!("{}{}", r.pick(leads), lower_first_word(q)),
+        _ => q.to_string(),
     }
 }
 
@@ -81,24 +90,28 @@ fn image_en(r: &mut Rng) -> String {
         // "Paint me {x}"
         _ => upper_first(r.pick::<&str>(ACT_EN)),
     };
-    match r.below(4) {
+    match r.below(6) {
         0 => for_someone_en(r, &core),
+        1 => format!("{}{}", r.pick::<&str>(PURPOSE_EN), lower_first_word(&core)),
         _ => core,
     }
 }
 
 fn image_es(r: &mut Rng) -> String {
-    let core = match r.below(3) {
+    let core = match r.below(4) {
         0 => question(r.pick::<&str>(ASK_ES), &format!(" {}", r.pick::<&str>(ACT_INF_ES))),
         1 => question(r.pick::<&str>(WANT_ES), &format!(" {}", r.pick::<&str>(THING_ES))),
+        // "Necesito" + "que me dibujes {x}"
+        2 => format!("{} {}", r.pick::<&str>(WISH_ES), r.pick::<&str>(ACT_SUBJ_ES)),
         _ => format!(
             "{}{}",
             r.pick::<&str>(&["", "Por favor, ", "Venga, ", "Anda, ", "Rápido: "]),
             r.pick::<&str>(ACT_IMP_ES)
         ),
     };
-    match r.below(4) {
+    match r.below(6) {
         0 => for_someone_es(r, &core),
+        1 => format!("{}{}", r.pick::<&str>(PURPOSE_ES), lower_first_word(&core)),
         _ => core,
     }
 }
@@ -314,6 +327,40 @@ const ACT_IMP_ES: &[&str] = &[
     "crea un retrato de {x}",
 ];
 
+/// Heads of a wish with a subjunctive clause ("Necesito que me dibujes {x}").
+const WISH_ES: &[&str] = &["Quiero", "Necesito", "Me gustaría", "Te pido", "Quisiera", "Hace falta", "Prefiero"];
+const ACT_SUBJ_ES: &[&str] = &[
+    "que me dibujes {x}",
+    "que pintes {x}",
+    "que me pintes {x}",
+    "que hagas una imagen de {x}",
+    "que me hagas un dibujo de {x}",
+    "que generes una imagen de {x}",
+    "que crees un póster de {x}",
+    "que me hagas una foto de {x}",
+    "que me generes un fondo de pantalla de {x}",
+];
+
+/// What the picture is for, before the request.
+const PURPOSE_ES: &[&str] = &[
+    "Para una tarjeta de cumpleaños, ",
+    "Para la portada de mi libro: ",
+    "Es para el trabajo del cole: ",
+    "Para decorar mi cuarto, ",
+    "Para mi página web, ",
+    "Tengo una idea: ",
+    "Un encargo: ",
+];
+const PURPOSE_EN: &[&str] = &[
+    "For a birthday card, ",
+    "For my book cover: ",
+    "It's for a school project: ",
+    "To decorate my room, ",
+    "For my website, ",
+    "I have an idea: ",
+    "A small job for you: ",
+];
+
 const WANT_ES: &[&str] = &[
     "Quiero",
     "Quisiera",
@@ -448,6 +495,10 @@ const SEARCH_Q_ES: &[&str] = &[
     "Encuentra mis notas sobre",
 ];
 
+/// Lead-ins before a question about the time or the date.
+const LEAD_EN: &[&str] = &["Quick question: ", "Hey, ", "Sorry to bother you, ", "One thing: ", "Real quick, "];
+const LEAD_ES: &[&str] = &["Una pregunta: ", "Oye, ", "Perdona, ", "Una cosa: ", "Rápido, "];
+
 const TIME_EN: &[&str] = &[
     "Do you have the time?",
     "What's the current time?",
@@ -456,6 +507,10 @@ const TIME_EN: &[&str] = &[
     "Check the time for me",
     "What time is it now?",
     "Time check, please",
+    "Can you check the time?",
+    "What time have you got?",
+    "Is it already noon?",
+    "Is it late yet?",
 ];
 const TIME_ES: &[&str] = &[
     "¿Cuál es la hora actual?",
@@ -464,6 +519,10 @@ const TIME_ES: &[&str] = &[
     "¿Me dices qué hora es?",
     "¿Qué hora es en este momento?",
     "Necesito saber la hora",
+    "¿Es ya mediodía?",
+    "¿Me miras la hora?",
+    "¿Es muy tarde ya?",
+    "¿Qué hora tenemos?",
 ];
 const DATE_EN: &[&str] = &[
     "What day of the month is it?",
@@ -472,6 +531,11 @@ const DATE_EN: &[&str] = &[
     "Tell me the date",
     "What's the date, please?",
     "I need today's date",
+    "What day is it?",
+    "Can you say what day it is?",
+    "Can you tell me the date?",
+    "What's today?",
+    "Is today the 3rd or the 4th?",
 ];
 const DATE_ES: &[&str] = &[
     "¿Qué día del mes es?",
@@ -480,6 +544,11 @@ const DATE_ES: &[&str] = &[
     "Dime qué día es hoy",
     "Necesito la fecha de hoy",
     "¿Hoy a cuántos estamos?",
+    "¿Sabes qué día es?",
+    "¿Me dices la fecha?",
+    "¿Hoy es día 3 o 4?",
+    "¿Cuál es la fecha de hoy?",
+    "¿Qué día del mes tenemos?",
 ];
 
 #[cfg(test)]

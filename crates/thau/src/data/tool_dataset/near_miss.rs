@@ -55,8 +55,22 @@ fn maker(r: &mut Rng, lang: Lang) -> NearMiss {
         Lang::Es => (s.es, PEOPLE_ES, MAKES_ES, OWN_ES, MAKER_ANSWERS_ES),
         Lang::En => (s.en, PEOPLE_EN, MAKES_EN, OWN_EN, MAKER_ANSWERS_EN),
     };
-    let template = if r.below(4) == 0 { r.pick(own).to_string() } else { format!("{} {}", r.pick(who), r.pick(does)) };
+    let template = match r.below(8) {
+        0 | 1 => r.pick(own).to_string(),
+        2..=4 => format!("{} {}", r.pick(who), r.pick(does)),
+        _ => composed_make(r, lang, who),
+    };
     NearMiss { template, slots: vec![("{x}", x)], answer: r.pick(answers).to_string() }
+}
+
+/// "{who} {kind of picture} {x}{when}": a present-tense habit that can end with the subject,
+/// as a request does ("Mi vecino pinta murales de {x}"), with or without a time after it.
+fn composed_make(r: &mut Rng, lang: Lang, who: &[&str]) -> String {
+    let (verbs, tails) = match lang {
+        Lang::Es => (HABIT_VERBS_ES, HABIT_TAILS_ES),
+        Lang::En => (HABIT_VERBS_EN, HABIT_TAILS_EN),
+    };
+    format!("{} {}{}", r.pick(who), r.pick(verbs), r.pick(tails))
 }
 
 /// A question or remark about a famous painting, answered with its facts.
@@ -183,6 +197,55 @@ const MAKES_EN: &[&str] = &[
     "drew {x} on the whiteboard",
     "has a tattoo of {x}",
 ];
+
+/// Present-tense picture habits ending in the subject, for [`composed_make`].
+const HABIT_VERBS_ES: &[&str] = &[
+    "pinta {x}",
+    "dibuja {x}",
+    "fotografía {x}",
+    "pinta retratos de {x}",
+    "pinta murales de {x}",
+    "dibuja cómics de {x}",
+    "hace fotos de {x}",
+    "hace bocetos de {x}",
+    "vende láminas de {x}",
+    "tiene un póster de {x}",
+    "guarda dibujos de {x}",
+    "borda {x}",
+    "hace esculturas de {x}",
+    "imprime camisetas con {x}",
+];
+const HABIT_VERBS_EN: &[&str] = &[
+    "paints {x}",
+    "draws {x}",
+    "photographs {x}",
+    "paints portraits of {x}",
+    "paints murals of {x}",
+    "draws comics of {x}",
+    "takes pictures of {x}",
+    "makes sketches of {x}",
+    "sells prints of {x}",
+    "has a poster of {x}",
+    "keeps drawings of {x}",
+    "embroiders {x}",
+    "makes sculptures of {x}",
+    "prints T-shirts with {x}",
+];
+/// Nothing (the subject ends the sentence) half of the time, or when and why.
+const HABIT_TAILS_ES: &[&str] = &[
+    "",
+    "",
+    "",
+    "",
+    "",
+    " en su tiempo libre",
+    " desde hace años",
+    " para su tienda",
+    " para ganarse la vida",
+    " muy bien",
+];
+const HABIT_TAILS_EN: &[&str] =
+    &["", "", "", "", "", " on weekends", " for years now", " for a living", " as a hobby", " really well"];
 
 /// The user's own pictures, past or habitual.
 const OWN_ES: &[&str] = &[
