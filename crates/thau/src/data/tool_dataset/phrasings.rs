@@ -84,6 +84,14 @@ pub(super) const IMAGE: Phrasings = Phrasings {
         "Mi hijo quiere ver {x}, ¿se lo dibujas?",
         "¿Me generas una ilustración que muestre {x}?",
         "Diseña una imagen de {x}",
+        "¿Te animas a hacer una imagen de {x}?",
+        "Me vendría bien un dibujo de {x}",
+        "Para mi presentación necesito que dibujes {x}",
+        "Plasma {x} en un dibujo",
+        "¿Me echas una mano y dibujas {x}?",
+        "Estaría genial una imagen de {x}",
+        "Sorpréndeme con una imagen de {x}",
+        "Hazme el favor de pintar {x}",
     ],
     en_heldout: &[
         "Would you be able to make an image of {x}?",
@@ -92,6 +100,14 @@ pub(super) const IMAGE: Phrasings = Phrasings {
         "My kid wants to see {x}, can you draw it?",
         "How about generating art of {x}?",
         "Design an image of {x}",
+        "Mind whipping up a picture of {x}?",
+        "I could use a drawing of {x}",
+        "For my presentation, please draw {x}",
+        "Bring {x} to life in a picture",
+        "Surprise me with a picture of {x}",
+        "It would be great to get a picture of {x}",
+        "Lend me a hand and draw {x}",
+        "Do you think you could paint {x}?",
     ],
     frame: Some(Frame::Image),
 };
@@ -110,8 +126,16 @@ pub(super) const IMAGE_COUNT: Phrasings = Phrasings {
         "I want {n} drawings of {x}",
         "Create {n} versions of {x}",
     ],
-    es_heldout: &["Dame {n} ilustraciones distintas de {x}"],
-    en_heldout: &["Give me {n} different illustrations of {x}"],
+    es_heldout: &[
+        "Dame {n} ilustraciones distintas de {x}",
+        "Prepárame {n} imágenes diferentes de {x}",
+        "Quiero ver {n} variantes de {x}",
+    ],
+    en_heldout: &[
+        "Give me {n} different illustrations of {x}",
+        "Prepare {n} separate pictures of {x}",
+        "Let me see {n} variations of {x}",
+    ],
     frame: None,
 };
 
@@ -155,8 +179,24 @@ pub(super) const CALC: Phrasings = Phrasings {
         "Work out {x} for me",
         "Can you calculate {x}?",
     ],
-    es_heldout: &["Échame una mano con esta cuenta: {x}", "¿Sabrías decirme cuánto sale {x}?", "Saca la cuenta de {x}"],
-    en_heldout: &["Help me with this sum: {x}", "Do you know what {x} comes to?", "Crunch the numbers: {x}"],
+    es_heldout: &[
+        "Échame una mano con esta cuenta: {x}",
+        "¿Sabrías decirme cuánto sale {x}?",
+        "Saca la cuenta de {x}",
+        "¿Me resuelves {x}?",
+        "¿Cuánto sería {x}?",
+        "¿Cuánto resulta {x}?",
+        "Haz el cálculo de {x}",
+    ],
+    en_heldout: &[
+        "Help me with this sum: {x}",
+        "Do you know what {x} comes to?",
+        "Crunch the numbers: {x}",
+        "What would {x} give?",
+        "Could you tally {x}?",
+        "What's {x} equal to?",
+        "Run the numbers on {x}",
+    ],
     frame: None,
 };
 
@@ -230,8 +270,24 @@ pub(super) const REMEMBER: Phrasings = Phrasings {
         "Record that {x}",
         "Log that {x}",
     ],
-    es_heldout: &["Para que lo tengas presente: {x}", "Graba en tu memoria que {x}", "Anótate que {x}"],
-    en_heldout: &["For future reference, {x}", "Commit this to memory: {x}", "Jot down that {x}"],
+    es_heldout: &[
+        "Para que lo tengas presente: {x}",
+        "Graba en tu memoria que {x}",
+        "Anótate que {x}",
+        "Que conste en tu memoria que {x}",
+        "Ten en cuenta para más adelante que {x}",
+        "No dejes de recordar que {x}",
+        "Almacena que {x}",
+    ],
+    en_heldout: &[
+        "For future reference, {x}",
+        "Commit this to memory: {x}",
+        "Jot down that {x}",
+        "Please keep track of this: {x}",
+        "Bear in mind for later that {x}",
+        "Hold on to this for me: {x}",
+        "Please retain that {x}",
+    ],
     frame: Some(Frame::Remember),
 };
 
@@ -264,8 +320,18 @@ pub(super) const RECALL: Phrasings = Phrasings {
         "What came up in our conversation {x}?",
         "What did we say {x}?",
     ],
-    es_heldout: &["¿Cuál fue el tema de nuestra charla {x}?", "Refréscame la memoria sobre lo de {x}"],
-    en_heldout: &["What was the topic of our chat {x}?", "Jog my memory about our talk {x}"],
+    es_heldout: &[
+        "¿Cuál fue el tema de nuestra charla {x}?",
+        "Refréscame la memoria sobre lo de {x}",
+        "¿Me repasas de qué charlamos {x}?",
+        "¿Sobre qué giró nuestra conversación {x}?",
+    ],
+    en_heldout: &[
+        "What was the topic of our chat {x}?",
+        "Jog my memory about our talk {x}",
+        "Go over what we chatted about {x}",
+        "What did our conversation revolve around {x}?",
+    ],
     frame: Some(Frame::Recall),
 };
 
@@ -298,8 +364,18 @@ pub(super) const SEARCH: Phrasings = Phrasings {
         "Look for {x} in your memory",
         "Did I mention {x} before?",
     ],
-    es_heldout: &["¿Hay algo en tu memoria acerca de {x}?", "Rescata lo que sepas de {x}"],
-    en_heldout: &["Is there anything in your memory regarding {x}?", "Dig up what you know about {x}"],
+    es_heldout: &[
+        "¿Hay algo en tu memoria acerca de {x}?",
+        "Rescata lo que sepas de {x}",
+        "¿Guardaste algo relacionado con {x}?",
+        "Tráeme lo que tengas anotado de {x}",
+    ],
+    en_heldout: &[
+        "Is there anything in your memory regarding {x}?",
+        "Dig up what you know about {x}",
+        "Pull up anything you stored on {x}",
+        "Bring me whatever you noted about {x}",
+    ],
     frame: Some(Frame::Search),
 };
 
@@ -307,8 +383,16 @@ pub(super) const SEARCH: Phrasings = Phrasings {
 pub(super) const SEARCH_LIMIT: Phrasings = Phrasings {
     es: &["Dame los {n} recuerdos más relevantes sobre {x}", "Busca {n} recuerdos sobre {x}"],
     en: &["Give me the top {n} memories about {x}", "Find {n} memories about {x}"],
-    es_heldout: &["Enséñame {n} cosas que recuerdes de {x}"],
-    en_heldout: &["Show me {n} things you remember about {x}"],
+    es_heldout: &[
+        "Enséñame {n} cosas que recuerdes de {x}",
+        "Sácame {n} recuerdos ligados a {x}",
+        "Recupera {n} recuerdos que tengan que ver con {x}",
+    ],
+    en_heldout: &[
+        "Show me {n} things you remember about {x}",
+        "Bring up {n} memories linked to {x}",
+        "Retrieve {n} memories that have to do with {x}",
+    ],
     frame: None,
 };
 
@@ -337,8 +421,18 @@ pub(super) const TIME: Phrasings = Phrasings {
         "Could you tell me the time?",
         "What time do you have?",
     ],
-    es_heldout: &["¿Me podrías decir qué hora marca el reloj?", "¿A qué hora estamos?"],
-    en_heldout: &["What does the clock say right now?", "Any idea what hour it is?"],
+    es_heldout: &[
+        "¿Me podrías decir qué hora marca el reloj?",
+        "¿A qué hora estamos?",
+        "¿Llevas la hora?",
+        "¿Me chivas la hora?",
+    ],
+    en_heldout: &[
+        "What does the clock say right now?",
+        "Any idea what hour it is?",
+        "Mind telling me the hour?",
+        "Tell me the current hour and minute",
+    ],
     frame: Some(Frame::Time),
 };
 
@@ -365,8 +459,12 @@ pub(super) const DATE: Phrasings = Phrasings {
         "Do you know today's date?",
         "What date is it?",
     ],
-    es_heldout: &["¿Me recuerdas qué día del calendario es hoy?"],
-    en_heldout: &["Remind me what the date is today"],
+    es_heldout: &[
+        "¿Me recuerdas qué día del calendario es hoy?",
+        "¿Qué fecha marca hoy el calendario?",
+        "¿En qué fecha caemos hoy?",
+    ],
+    en_heldout: &["Remind me what the date is today", "Which date are we on today?", "What's the day and month today?"],
     frame: Some(Frame::Date),
 };
 
@@ -543,6 +641,18 @@ pub(super) const CHAT_ES_HELDOUT: &[Chat] = &[
     c("¿Quién pintó la Mona Lisa?", "La pintó Leonardo da Vinci."),
     c("¿Cuántos días tiene una semana?", "Una semana tiene siete días."),
     c("¿Qué significa recordar?", "Recordar es traer algo a la memoria."),
+    c("¿Cuántas semanas tiene un año?", "Un año tiene cincuenta y dos semanas."),
+    c("Mi padre dibuja mapas de {x}", "¡Qué interesante!"),
+    c("¿Qué opinas de la acuarela?", "Es una técnica preciosa."),
+    c("¿Qué quiere decir olvidar?", "Olvidar es perder un recuerdo."),
+    c("Anoche soñé con un reloj gigante", "¡Qué sueño tan raro!"),
+    c("¿Te gusta pintar?", "Me encanta la idea."),
+    c("Mi hermana colecciona fotos de {x}", "¡Qué bonita colección!"),
+    c("¿Quién fue Goya?", "Goya fue un pintor español."),
+    c("Ayer me hice una foto con mi perro", "¡Qué bonito!"),
+    c("¿Qué es un pincel?", "Un pincel sirve para pintar."),
+    c("Qué lento pasa el tiempo hoy", "¡Ánimo, ya queda menos!"),
+    c("¿Cuántos segundos tiene un minuto?", "Un minuto tiene sesenta segundos."),
 ];
 
 pub(super) const CHAT_EN_HELDOUT: &[Chat] = &[
@@ -553,6 +663,18 @@ pub(super) const CHAT_EN_HELDOUT: &[Chat] = &[
     c("Who painted the Mona Lisa?", "Leonardo da Vinci painted it."),
     c("How many days are in a week?", "A week has seven days."),
     c("What does it mean to remember?", "To remember is to bring something back to mind."),
+    c("How many weeks are in a year?", "A year has fifty-two weeks."),
+    c("My dad sketches maps of {x}", "How interesting!"),
+    c("What's your opinion of watercolor?", "It's a lovely technique."),
+    c("What does forgetting mean?", "Forgetting is losing a memory."),
+    c("Last night I dreamt of a giant clock", "What a strange dream!"),
+    c("Do you enjoy painting?", "I like the idea of it."),
+    c("My sister collects photos of {x}", "What a lovely collection!"),
+    c("Who was Goya?", "Goya was a Spanish painter."),
+    c("Yesterday I took a photo with my dog", "How nice!"),
+    c("What is a paintbrush?", "A paintbrush is used to paint."),
+    c("Time is dragging today", "Hang in there!"),
+    c("How many seconds are in a minute?", "A minute has sixty seconds."),
 ];
 
 /// Polite or casual openings and closings wrapped around a request.
