@@ -554,7 +554,7 @@ const DATE_ES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::super::corpus_chat::normalize;
-    use super::super::phrasings::{self, Phrasings};
+    use super::super::phrasings;
     use super::*;
     use std::collections::HashSet;
 
@@ -607,19 +607,9 @@ mod tests {
     ];
 
     fn heldout_parts() -> Vec<String> {
-        let sets: [&Phrasings; 9] = [
-            &phrasings::IMAGE,
-            &phrasings::IMAGE_COUNT,
-            &phrasings::CALC,
-            &phrasings::REMEMBER,
-            &phrasings::RECALL,
-            &phrasings::SEARCH,
-            &phrasings::SEARCH_LIMIT,
-            &phrasings::TIME,
-            &phrasings::DATE,
-        ];
         let chat = phrasings::CHAT_ES_HELDOUT.iter().chain(phrasings::CHAT_EN_HELDOUT).map(|c| &c.user);
-        sets.iter()
+        super::super::REQUEST_SETS
+            .iter()
             .flat_map(|s| s.es_heldout.iter().chain(s.en_heldout))
             .chain(chat)
             .flat_map(|h| h.split(['{', '}']))
