@@ -7,7 +7,9 @@
 //! held-out wordings 85% (BENCHMARKS.md, tool calling round 3). Frames give each intent
 //! hundreds of wordings ("Could you please sketch {x}?", "May I have a poster of {x}?",
 //! "Dibújame {x} para mi sobrina"), so what a call depends on is the shape of a request rather
-//! than one sentence.
+//! than one sentence. Measured (round 4): the 2.57M model went from 87.5% to 86-90% across
+//! checkpoints on 1000 examples of 140 held-out wordings; the wall is the model, not the count
+//! of wordings.
 //!
 //! None of them is a held-out wording: no composed wording contains a fixed part of three or
 //! more words of any held-out phrasing, nor the words that define one ("be able to",
