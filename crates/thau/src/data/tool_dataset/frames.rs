@@ -16,7 +16,7 @@
 //! "illustrate", "I'd love", "wants to see", "regarding", …); test
 //! `frames_never_use_a_heldout_wording`.
 
-use super::Rng;
+use super::{lower_first, upper_first, Rng};
 use crate::data::Lang;
 
 /// An intent with composed wordings.
@@ -66,7 +66,7 @@ fn question(head: &str, tail: &str) -> String {
 fn led(r: &mut Rng, leads: &[&str], questions: &[&str]) -> String {
     let q = *r.pick(questions);
     match r.below(3) {
-        0 => format!("{}{}", r.pick(leads), lower_first_word(q)),
+        0 => format!("{}{}", r.pick(leads), lower_first(q)),
         _ => q.to_string(),
     }
 }
@@ -93,8 +93,8 @@ fn image_en(r: &mut Rng) -> String {
         _ => upper_first(r.pick::<&str>(ACT_EN)),
     };
     match r.below(6) {
-        0 => for_someone_en(r, &core),
-        1 => format!("{}{}", r.pick::<&str>(PURPOSE_EN), lower_first_word(&core)),
+        0 => for_someone(r, Lang::En, &core),
+        1 => format!("{}{}", r.pick::<&str>(PURPOSE_EN), lower_first(&core)),
         _ => core,
     }
 }
@@ -112,32 +112,31 @@ fn image_es(r: &mut Rng) -> String {
         ),
     };
     match r.below(6) {
-        0 => for_someone_es(r, &core),
-        1 => format!("{}{}", r.pick::<&str>(PURPOSE_ES), lower_first_word(&core)),
+        0 => for_someone(r, Lang::Es, &core),
+        1 => format!("{}{}", r.pick::<&str>(PURPOSE_ES), lower_first(&core)),
         _ => core,
     }
 }
 
-/// The request made on someone's behalf: "…, for my niece" or "For my class: …".
-fn for_someone_en(r: &mut Rng, core: &str) -> String {
-    let who = *r.pick::<&str>(FOR_WHOM_EN);
+/// The request made on someone's behalf: "For my niece: …" / "Es para mi sobrina: …", or
+/// "… for my niece" / "… para mi sobrina".
+fn for_someone(r: &mut Rng, lang: Lang, core: &str) -> String {
+    let (lead, tail) = match lang {
+        Lang::En => {
+            let who = *r.pick::<&str>(FOR_WHOM_EN);
+            (format!("For my {who}: "), format!(" for my {who}"))
+        }
+        Lang::Es => {
+            let who = *r.pick::<&str>(FOR_WHOM_ES);
+            (format!("Es para {who}: "), format!(" para {who}"))
+        }
+    };
     if r.below(2) == 0 {
-        return format!("For my {who}: {}", lower_first_word(core));
+        return format!("{lead}{}", lower_first(core));
     }
     match core.strip_suffix('?') {
-        Some(c) => format!("{c} for my {who}?"),
-        None => format!("{core} for my {who}"),
-    }
-}
-
-fn for_someone_es(r: &mut Rng, core: &str) -> String {
-    let who = *r.pick::<&str>(FOR_WHOM_ES);
-    if r.below(2) == 0 {
-        return format!("Es para {who}: {}", lower_first_word(core));
-    }
-    match core.strip_suffix('?') {
-        Some(c) => format!("{c} para {who}?"),
-        None => format!("{core} para {who}"),
+        Some(c) => format!("{c}{tail}?"),
+        None => format!("{core}{tail}"),
     }
 }
 
@@ -162,24 +161,6 @@ fn search_es(r: &mut Rng) -> String {
             r.pick::<&str>(&["algo sobre {x}", "lo de {x}", "qué hay de {x}", "lo que tengas de {x}"])
         ),
         _ => question(r.pick::<&str>(SEARCH_Q_ES), " {x}"),
-    }
-}
-
-fn upper_first(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
-}
-
-/// Lowercase the first word unless it is "I" or a name.
-fn lower_first_word(s: &str) -> String {
-    if s.starts_with("I ") || s.starts_with("I'") || s.starts_with("THAU") {
-        return s.to_string();
-    }
-    let mut c = s.chars();
-    match c.next() {
-        Some('¿') => format!("¿{}", lower_first_word(c.as_str())),
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
     }
 }
 
@@ -718,7 +699,7 @@ mod tests {
         assert_eq!(question("Could you?", " draw {x}"), "Could you draw {x}?");
         assert_eq!(question("¿Puedes", " dibujar {x}"), "¿Puedes dibujar {x}?");
         assert_eq!(question("I want", " a picture of {x}"), "I want a picture of {x}");
-        assert_eq!(lower_first_word("¿Puedes dibujar {x}?"), "¿puedes dibujar {x}?");
-        assert_eq!(lower_first_word("I want {x}"), "I want {x}");
+        assert_eq!(lower_first("¿Puedes dibujar {x}?"), "¿puedes dibujar {x}?");
+        assert_eq!(lower_first("I want {x}"), "I want {x}");
     }
 }

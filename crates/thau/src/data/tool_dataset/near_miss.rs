@@ -12,7 +12,7 @@
 //! `near_misses_never_use_a_heldout_wording`).
 
 use super::lexicon;
-use super::Rng;
+use super::{upper_first, Rng};
 use crate::data::Lang;
 
 /// A no-tool request before [`super::wrap`]: the template (its words may get typos), the values
@@ -82,7 +82,7 @@ fn artwork(r: &mut Rng, lang: Lang) -> NearMiss {
     };
     let (question, answer) = *r.pick(qa);
     // The title opens the answer (and some questions): capitalize it there only.
-    let title_cap = capitalize(title);
+    let title_cap = upper_first(title);
     let year = w.year.to_string();
     let fill = |s: &str| {
         s.replace("{W}", &title_cap)
@@ -116,14 +116,6 @@ fn decline(r: &mut Rng, lang: Lang) -> NearMiss {
         Lang::En => DECLINES_EN,
     });
     NearMiss { template: user.to_string(), slots: Vec::new(), answer: answer.to_string() }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// People the user talks about. (No grandmother: a held-out wording is about one.)
