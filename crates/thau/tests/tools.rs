@@ -295,6 +295,181 @@ fn random_walks_through_the_mask_always_give_valid_calls() {
     assert_eq!(by_tool.len(), all.len(), "{by_tool:?}");
 }
 
+/// Follow the bytes that [`Grammar::remaining`] says shorten the call most, from `state`:
+/// the shortest completion, which must take exactly `remaining` bytes.
+fn shortest_completion(g: &Grammar, state: &thau::tools::CallState) -> Vec<u8> {
+    let mut s = *state;
+    let mut out = Vec::new();
+    while !s.is_complete() {
+        let r = g.remaining(&s);
+        let b = (0..=255u8)
+            .find(|&b| {
+                let mut t = s;
+                t.step(g, b) && g.remaining(&t) + 1 == r
+            })
+            .unwrap_or_else(|| panic!("no byte shortens {:?} ({r} to go)", String::from_utf8_lossy(&out)));
+        assert!(s.step(g, b));
+        out.push(b);
+    }
+    out
+}
+
+/// `remaining` is the exact length of the shortest completion: at every state of random
+/// walks some accepted byte lowers it by one and none by more, it is 0 exactly when the call
+/// is complete, and following it gives a valid call. Hand-written shortest completions (of
+/// bounded numbers, multiples, minimum lengths and items, nested required keys) agree.
+#[test]
+fn remaining_is_the_exact_shortest_completion() {
+    let g = grammar();
+    let all = specs();
+    let ks = r#"{"name":"kitchen_sink","arguments":{"#;
+    for (prefix, rest) in [
+        (ks.to_string(), r#""mode":"fast","step":0}}"#),
+        (format!(r#"{ks}"mode":"fast","temp":0"#), r#".1,"step":0}}"#),
+        (format!(r#"{ks}"mode":"fast","ratio":3.2"#), r#","step":0}}"#),
+        (format!(r#"{ks}"mode":"fast","ratio":-2.5"#), r#","step":0}}"#),
+        (format!(r#"{ks}"step":-"#), r#"5,"mode":"fast"}}"#),
+        (format!(r#"{ks}"step":9"#), r#"0,"mode":"fast"}}"#),
+        (format!(r#"{ks}"level":"#), r#"1,"mode":"fast","step":0}}"#),
+        (format!(r#"{ks}"code":""#), r#"ab","mode":"fast","step":0}}"#),
+        (format!(r#"{ks}"code":"\u00"#), r#"00a","mode":"fast","step":0}}"#),
+        (format!(r#"{ks}"tags":["#), r#"""],"mode":"fast","step":0}}"#),
+        (format!(r#"{ks}"point":{{"#), r#""x":0,"y":0},"mode":"fast","step":0}}"#),
+        (format!(r#"{ks}"extra":{{"k":[1,"#), r#"0]},"mode":"fast","step":0}}"#),
+        (format!(r#"{ks}"mode":"fast","step":0,"#), r#""level":1}}"#),
+    ] {
+        let mut s = g.start();
+        assert!(s.feed(&g, prefix.as_bytes()), "{prefix}");
+        let whole = format!("{prefix}{rest}");
+        assert!(accepts(&g, &whole), "{whole}");
+        check_call(&whole, &all).unwrap();
+        assert_eq!(g.remaining(&s), rest.len() as u64, "after {prefix}");
+        let shortest = shortest_completion(&g, &s);
+        assert_eq!(shortest.len(), rest.len());
+        check_call(&format!("{prefix}{}", String::from_utf8(shortest).unwrap()), &all).unwrap();
+    }
+    // From the start: the shortest call is a tool without required arguments.
+    assert_eq!(g.remaining(&g.start()), shortest_completion(&g, &g.start()).len() as u64);
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut states = 0;
+    for walk in 0..120 {
+        let mut s = if walk % 3 == 0 { g.start_named("kitchen_sink").unwrap() } else { g.start() };
+        let mut bytes = Vec::new();
+        loop {
+            let r = g.remaining(&s);
+            let next: Vec<(u8, u64)> = (0..=255u8)
+                .filter_map(|b| {
+                    let mut t = s;
+                    t.step(&g, b).then(|| (b, g.remaining(&t)))
+                })
+                .collect();
+            if s.is_complete() {
+                assert_eq!(r, 0);
+                assert!(next.is_empty());
+                break;
+            }
+            let context = String::from_utf8_lossy(&bytes).to_string();
+            assert!(r > 0, "0 to go before the call is complete: {context}");
+            assert_eq!(next.iter().map(|&(_, n)| n).min(), Some(r - 1), "after {context}");
+            if walk % 4 == 0 && bytes.len() % 9 == 0 {
+                let rest = shortest_completion(&g, &s);
+                assert_eq!(rest.len() as u64, r);
+                let mut call = bytes.clone();
+                call.extend(rest);
+                check_call(&String::from_utf8(call).unwrap(), &all).unwrap();
+            }
+            states += 1;
+            let (b, _) = next[rng.gen_range(0..next.len())];
+            assert!(s.step(&g, b));
+            bytes.push(b);
+        }
+        check_call(&String::from_utf8(bytes).unwrap(), &all).unwrap();
+    }
+    assert!(states > 3000, "{states}");
+}
+
+/// With a token budget, a call is opened only with room to finish it, and every call opened
+/// is finished before the budget runs out: random walks through the mask (favouring a call,
+/// so calls start late too) end with complete, valid calls only, whatever the budget. The
+/// same walks without a budget leave calls open, so the test can fail.
+#[test]
+fn a_budget_closes_every_call_in_time() {
+    let tok = tokenizer();
+    // Every byte is a token of its own, so a call can always be finished a byte a token.
+    let singles: std::collections::BTreeSet<u8> = (NUM_SPECIAL as u32..tok.vocab_size() as u32)
+        .filter_map(|id| tok.token_bytes(id).filter(|b| b.len() == 1).map(|b| b[0]))
+        .collect();
+    assert_eq!(singles.len(), 256);
+    let trie = Arc::new(TokenTrie::new(&tok));
+    let all = specs();
+    let g = Arc::new(grammar());
+    let shortest = g.remaining(&g.start()) as usize;
+    let mut rng = StdRng::seed_from_u64(3);
+    let (mut cut_without, mut closed_with) = (0, 0);
+    for walk in 0..160u64 {
+        let budget = rng.gen_range(1..shortest + 80);
+        let choice = match walk % 4 {
+            0 => ToolChoice::Named("kitchen_sink".into()),
+            1 => ToolChoice::Required,
+            _ => ToolChoice::Auto,
+        };
+        for budgeted in [true, false] {
+            let mut c = CallConstraint::new(g.clone(), trie.clone(), choice.clone()).unwrap();
+            let mut ids = Vec::new();
+            let mut logits = vec![0f32; tok.vocab_size()];
+            let mut walk_rng = StdRng::seed_from_u64(walk);
+            while ids.len() < budget {
+                if budgeted {
+                    c.budget(budget - ids.len());
+                }
+                logits.iter_mut().for_each(|v| *v = 0.0);
+                c.mask(&mut logits);
+                let allowed: Vec<u32> = (0..logits.len() as u32).filter(|&i| logits[i as usize] == 0.0).collect();
+                let next = if allowed.contains(&TOOL_CALL) && walk_rng.gen_range(0..3) == 0 {
+                    TOOL_CALL
+                } else {
+                    allowed[walk_rng.gen_range(0..allowed.len())]
+                };
+                c.accept(next);
+                ids.push(next);
+                if next == END || next == thau::tokenizer::EOS {
+                    break;
+                }
+            }
+            let mut open: Option<usize> = None;
+            let mut closed = 0;
+            for (i, &id) in ids.iter().enumerate() {
+                if id == TOOL_CALL {
+                    open = Some(i);
+                } else if id == TOOL_CALL_END {
+                    let start = open.take().expect("a close without an open");
+                    check_call(&tok.decode(&ids[start + 1..i]), &all).unwrap();
+                    closed += 1;
+                }
+            }
+            let forced = matches!(choice, ToolChoice::Named(_) | ToolChoice::Required);
+            let room = budget >= shortest + 2;
+            if budgeted {
+                closed_with += closed;
+                if room || !forced {
+                    assert!(
+                        open.is_none(),
+                        "walk {walk} (budget {budget}): a call was left open: {:?}",
+                        tok.decode(&ids)
+                    );
+                }
+                if forced && room {
+                    assert!(closed >= 1, "walk {walk} (budget {budget}): the required call is missing");
+                }
+            } else if open.is_some() {
+                cut_without += 1;
+            }
+        }
+    }
+    assert!(closed_with > 60, "only {closed_with} calls closed under budgets");
+    assert!(cut_without > 20, "only {cut_without} walks cut a call without a budget");
+}
+
 fn random_model(tok: &Tokenizer, seed: u64) -> InferModel {
     let cfg = ModelConfig {
         name: "tools-test".into(),
@@ -363,6 +538,48 @@ fn a_random_model_under_constraints_only_writes_valid_calls() {
         }
     }
     assert!(calls >= 12);
+}
+
+/// The decoder tells the constraint its budget: with `max_tokens` barely above the shortest
+/// call, a random model still closes every call it opens, and each parses and validates.
+#[test]
+fn a_short_max_tokens_still_closes_the_call() {
+    let tok = tokenizer();
+    let trie = Arc::new(TokenTrie::new(&tok));
+    let g = Arc::new(grammar());
+    let all = specs();
+    let model = random_model(&tok, 4);
+    let mut prompt = vec![BOS, USER];
+    prompt.extend(tok.encode("Dibuja un gato"));
+    prompt.extend([END, ASSISTANT]);
+    let shortest = g.remaining(&g.start_named("kitchen_sink").unwrap()) as usize;
+    for seed in 0..10u64 {
+        let choice = if seed % 2 == 0 { ToolChoice::Named("kitchen_sink".into()) } else { ToolChoice::Required };
+        let mut c = CallConstraint::new(g.clone(), trie.clone(), choice).unwrap();
+        let opts = GenerateOptions {
+            max_tokens: shortest + 2 + 4 * seed as usize,
+            sampling: SamplingOptions { temperature: 1.0, seed, ..SamplingOptions::greedy() },
+            stop: Vec::new(),
+            stop_at_eos: true,
+        };
+        let done = generate_ids_with(
+            &model,
+            &tok,
+            &mut KvState::default(),
+            &prompt,
+            &opts,
+            Some(&mut c as &mut dyn LogitsConstraint),
+            &AtomicBool::new(false),
+            &mut |_| true,
+        )
+        .unwrap();
+        let ids = &done.tokens;
+        assert!(ids.len() <= opts.max_tokens);
+        let end = ids.iter().position(|&t| t == TOOL_CALL_END);
+        let Some(end) = end else { panic!("seed {seed}: the call was cut: {}", tok.decode(ids)) };
+        assert_eq!(ids[0], TOOL_CALL);
+        check_call(&tok.decode(&ids[1..end]), &all).unwrap();
+    }
 }
 
 #[test]

@@ -117,6 +117,10 @@ pub trait LogitsConstraint: Send {
     fn mask(&mut self, logits: &mut [f32]);
     /// The token that was chosen (one `mask` allowed).
     fn accept(&mut self, token: u32);
+    /// How many tokens the generation may still produce, this one included (the smaller of
+    /// what `max_tokens` and the context leave); told before each `mask`. A constraint that
+    /// must finish what it opens (a tool call) plans with it.
+    fn budget(&mut self, _tokens_left: usize) {}
 }
 
 /// A borrowed constraint, so [`generate_ids_with`] can lend one to a [`Decoder`].
@@ -128,6 +132,9 @@ impl LogitsConstraint for Lent<'_> {
     }
     fn accept(&mut self, token: u32) {
         self.0.accept(token)
+    }
+    fn budget(&mut self, tokens_left: usize) {
+        self.0.budget(tokens_left)
     }
 }
 
@@ -272,6 +279,8 @@ impl<'t> Decoder<'t> {
         let next = match self.constraint.as_deref_mut() {
             None => self.sampler.sample(&self.logits, &self.history),
             Some(c) => {
+                // This token and, while the context has room, one per position left.
+                c.budget((self.opts.max_tokens - self.step).min((ctx + 1).saturating_sub(cached)));
                 c.mask(&mut self.logits);
                 let Some(best) = best_allowed(&self.logits) else {
                     tracing::warn!("the logits constraint allows no token; ending the generation");

@@ -7,6 +7,13 @@
 //! state, pruning a subtree as soon as its prefix is refused: tokens sharing a prefix share
 //! the work. [`CallConstraint::allowed_slow`] is the reference (each token fed separately)
 //! that the tests compare it with.
+//!
+//! The decoder tells the constraint how many tokens the generation may still produce
+//! ([`LogitsConstraint::budget`]). A call then opens only if the shortest call fits, and
+//! inside a call a token is allowed only if what the call still needs after it
+//! ([`Grammar::remaining`], in bytes, and every byte is a token) and `<|/tool_call|>` fit in
+//! the tokens left. So a call is never cut by `max_tokens` or the context: the model is
+//! steered to close it in time.
 
 use super::grammar::{CallState, Grammar};
 use crate::infer::LogitsConstraint;
@@ -126,17 +133,28 @@ impl TokenTrie {
 
     /// Every token whose bytes `state` accepts in full, pushed to `out` (unordered).
     pub fn allowed(&self, g: &Grammar, state: &CallState, out: &mut Vec<u32>) {
-        self.walk(g, 0, state, out);
+        self.walk(g, 0, state, None, out);
     }
 
-    fn walk(&self, g: &Grammar, node: usize, state: &CallState, out: &mut Vec<u32>) {
+    /// [`Self::allowed`], keeping only the tokens after which the call can be finished in at
+    /// most `most` more bytes ([`Grammar::remaining`]).
+    pub fn allowed_within(&self, g: &Grammar, state: &CallState, most: u64, out: &mut Vec<u32>) {
+        self.walk(g, 0, state, Some(most), out);
+    }
+
+    fn walk(&self, g: &Grammar, node: usize, state: &CallState, most: Option<u64>, out: &mut Vec<u32>) {
         let (a, b) = (self.child_start[node] as usize, self.child_start[node + 1] as usize);
         for i in a..b {
             let mut s = *state;
             if s.step(g, self.child_bytes[i]) {
                 let c = self.child_nodes[i] as usize;
-                out.extend_from_slice(&self.tokens[self.token_start[c] as usize..self.token_start[c + 1] as usize]);
-                self.walk(g, c, &s, out);
+                let ends = &self.tokens[self.token_start[c] as usize..self.token_start[c + 1] as usize];
+                // Tokens ending here share the state, so one check serves them all; a longer
+                // token may still fit where this one does not, so the walk goes on regardless.
+                if !ends.is_empty() && most.is_none_or(|m| g.remaining(&s) <= m) {
+                    out.extend_from_slice(ends);
+                }
+                self.walk(g, c, &s, most, out);
             }
         }
     }
@@ -172,6 +190,10 @@ pub struct CallConstraint {
     call_threshold: Option<f32>,
     /// No token of the turn has been accepted yet.
     at_start: bool,
+    /// Tokens the generation may still produce, this one included (see [`Self::budget`]).
+    tokens_left: Option<usize>,
+    /// Bytes of the shortest call ([`Grammar::remaining`] at its start).
+    shortest_call: u64,
     /// Scratch: allowed token ids, and a per-id flag.
     allowed: Vec<u32>,
     keep: Vec<bool>,
@@ -188,7 +210,10 @@ impl CallConstraint {
             ToolChoice::Required | ToolChoice::Named(_) => Mode::MustOpen,
             ToolChoice::None | ToolChoice::Auto => Mode::Free,
         };
+        let shortest_call = grammar.remaining(&state);
         Ok(Self {
+            shortest_call,
+            tokens_left: None,
             grammar,
             trie,
             choice,
@@ -233,6 +258,12 @@ impl CallConstraint {
         self
     }
 
+    /// Whether a call opened now could be finished within the budget: `<|tool_call|>`, the
+    /// shortest call (one byte per token at worst: every byte is a token) and `<|/tool_call|>`.
+    fn room_for_a_call(&self) -> bool {
+        self.tokens_left.is_none_or(|left| left as u64 >= self.shortest_call + 2)
+    }
+
     /// True while a call is open.
     pub fn in_call(&self) -> bool {
         self.mode == Mode::InCall
@@ -251,13 +282,25 @@ impl CallConstraint {
         match self.mode {
             Mode::Free | Mode::Broken => None,
             Mode::MustOpen => Some(vec![TOOL_CALL]),
-            Mode::AfterCall if self.calls >= self.max_calls => Some(vec![EOS, END]),
+            Mode::AfterCall if self.calls >= self.max_calls || !self.room_for_a_call() => Some(vec![EOS, END]),
             Mode::AfterCall => Some(vec![EOS, END, TOOL_CALL]),
             Mode::InCall if self.state.is_complete() => Some(vec![TOOL_CALL_END]),
             Mode::InCall => {
                 self.allowed.clear();
                 let mut out = std::mem::take(&mut self.allowed);
-                self.trie.allowed(&self.grammar, &self.state, &mut out);
+                match self.tokens_left {
+                    // After this token: the rest of the call, one byte a token, and `<|/tool_call|>`.
+                    Some(left) => {
+                        let most = (left as u64).saturating_sub(2);
+                        self.trie.allowed_within(&self.grammar, &self.state, most, &mut out);
+                        if out.is_empty() {
+                            // Only when the call was opened without room (a forced call on a
+                            // tiny budget): write on, the call will be cut.
+                            self.trie.allowed(&self.grammar, &self.state, &mut out);
+                        }
+                    }
+                    None => self.trie.allowed(&self.grammar, &self.state, &mut out),
+                }
                 out.sort_unstable();
                 let ids = out.clone();
                 self.allowed = out;
@@ -294,13 +337,14 @@ impl CallConstraint {
 impl LogitsConstraint for CallConstraint {
     fn mask(&mut self, logits: &mut [f32]) {
         if self.mode == Mode::Free {
-            for &id in self.forbidden_in_free_text() {
+            let room = self.room_for_a_call();
+            for &id in self.forbidden_in_free_text().iter().chain(if room { &[][..] } else { &[TOOL_CALL][..] }) {
                 if let Some(v) = logits.get_mut(id as usize) {
                     *v = f32::NEG_INFINITY;
                 }
             }
             if let (Some(p), true, ToolChoice::Auto) = (self.call_threshold, self.at_start, &self.choice) {
-                let call = Self::call_probability(logits) >= p;
+                let call = room && Self::call_probability(logits) >= p;
                 for (id, v) in logits.iter_mut().enumerate() {
                     if (id == TOOL_CALL as usize) != call {
                         *v = f32::NEG_INFINITY;
@@ -322,6 +366,10 @@ impl LogitsConstraint for CallConstraint {
                 *v = f32::NEG_INFINITY;
             }
         }
+    }
+
+    fn budget(&mut self, tokens_left: usize) {
+        self.tokens_left = Some(tokens_left);
     }
 
     fn accept(&mut self, token: u32) {

@@ -16,7 +16,9 @@
 //! The state is a fixed-size stack of small `Copy` frames (a pushdown automaton): cloning it
 //! is a memcpy, which matters because computing a mask steps a copy per vocabulary-trie node.
 //! Every reachable state has a completion: a byte is accepted only if the value it extends can
-//! still be finished within the schema.
+//! still be finished within the schema. [`Grammar::remaining`] gives the length of the
+//! shortest one, from per-node minimum lengths computed when the grammar is built and each
+//! frame's progress, so constrained decoding can close a call before its token budget ends.
 
 use super::spec::ToolSpec;
 use crate::error::{Error, Result};
@@ -94,6 +96,8 @@ pub struct Grammar {
     bools: NodeId,
     null: NodeId,
     opts: GrammarOptions,
+    /// The fewest bytes of a complete value of each node (see [`Grammar::remaining`]).
+    min_len: Vec<u64>,
 }
 
 const PREFIX: &[u8] = br#"{"name":"#;
@@ -112,7 +116,16 @@ impl Grammar {
                 format!("{} tools is over the limit of {MAX_LITERALS} per request", tools.len()),
             ));
         }
-        let mut g = Grammar { nodes: Vec::new(), tools: Vec::new(), names: 0, any: 0, bools: 0, null: 0, opts };
+        let mut g = Grammar {
+            nodes: Vec::new(),
+            tools: Vec::new(),
+            names: 0,
+            any: 0,
+            bools: 0,
+            null: 0,
+            opts,
+            min_len: Vec::new(),
+        };
         g.any = g.push(Node::Any);
         g.bools = g.push(Node::Lit(vec![b"true".to_vec(), b"false".to_vec()]));
         g.null = g.push(Node::Lit(vec![b"null".to_vec()]));
@@ -134,7 +147,179 @@ impl Grammar {
             g.tools.push(ToolEntry { name: t.name.clone(), args });
         }
         g.names = g.push(Node::Lit(names));
+        g.min_len = (0..g.nodes.len()).map(|n| g.shortest(n as NodeId)).collect();
         Ok(g)
+    }
+
+    /// The fewest bytes of a complete value of `node` (its children are compiled before it,
+    /// so this recursion is over a finite tree).
+    fn shortest(&self, node: NodeId) -> u64 {
+        match &self.nodes[node as usize] {
+            // `0`.
+            Node::Any => 1,
+            Node::Str { min, .. } => 2 + u64::from(*min),
+            Node::Lit(lits) => lits.iter().map(|l| l.len() as u64).min().unwrap_or(0),
+            &Node::Int { min, max, mult } => int_min_extra(false, 0, 0, 0, min, max, mult).unwrap_or(u64::MAX / 4),
+            &Node::Num { min, max } => NumState::fresh().min_extra(min, max).unwrap_or(u64::MAX / 4),
+            Node::Obj { keys, values, required } => {
+                let needed: Vec<usize> = (0..keys.len()).filter(|i| required & (1 << i) != 0).collect();
+                let members: u64 = needed.iter().map(|&i| keys[i].len() as u64 + 1 + self.shortest(values[i])).sum();
+                2 + members + (needed.len() as u64).saturating_sub(1)
+            }
+            Node::Arr { item, min, .. } => {
+                let n = u64::from(*min);
+                2 + n.saturating_mul(self.shortest(*item)) + n.saturating_sub(1)
+            }
+            Node::AnyObj => 2,
+            Node::Union(members) => members.iter().map(|m| self.shortest(*m)).min().unwrap_or(0),
+        }
+    }
+
+    /// The fewest bytes that finish the call from `state` (0 once it is complete).
+    ///
+    /// Exact, so constrained decoding can use it as a budget: from any state with `n > 0`
+    /// bytes to go, some byte the grammar accepts leaves `n - 1`, and none leaves fewer.
+    /// Each frame adds what it still needs once the frame above it is done.
+    pub fn remaining(&self, state: &CallState) -> u64 {
+        let n = state.len as usize;
+        if n == 0 {
+            return 0;
+        }
+        let top = state.frames[n - 1];
+        // The tool name: what follows it depends on which tool it turns out to be.
+        if let (Frame::Lit { pos, alive, .. }, true) =
+            (top, n == 2 && matches!(state.frames[0], Frame::Wrapper { phase: 2, .. }))
+        {
+            return self.after_name(alive, pos as u64);
+        }
+        let mut total = self.frame_rest(&top);
+        for f in state.frames[..n - 1].iter().rev() {
+            let mut parent = *f;
+            self.child_done(&mut parent, 0);
+            total = total.saturating_add(self.frame_rest(&parent));
+        }
+        total
+    }
+
+    /// The fewest bytes of a call whose quoted tool name is one of `alive` and has its first
+    /// `pos` bytes written: the rest of the name, `,"arguments":`, the arguments and `}`.
+    fn after_name(&self, alive: u64, pos: u64) -> u64 {
+        let names = self.lits(self.names);
+        (0..self.tools.len())
+            .filter(|&i| alive & (1 << i) != 0)
+            .map(|i| names[i].len() as u64 - pos + MIDDLE.len() as u64 + self.min_len[self.tools[i].args as usize] + 1)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The fewest bytes that finish the value `f` reads, were it the top frame.
+    fn frame_rest(&self, f: &Frame) -> u64 {
+        let len = |n: NodeId| self.min_len[n as usize];
+        match *f {
+            Frame::Empty => 0,
+            Frame::Wrapper { phase, pos, tool, alive } => match phase {
+                0 => (PREFIX.len() - pos as usize) as u64 + self.after_name(alive, 0),
+                1 | 2 => self.after_name(alive, 0),
+                3 => (MIDDLE.len() - pos as usize) as u64 + len(self.tools[tool as usize].args) + 1,
+                4 | 5 => len(self.tools[tool as usize].args) + 1,
+                6 => 1,
+                _ => 0,
+            },
+            Frame::Lit { node, pos, alive } => self
+                .lits(node)
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| alive & (1 << i) != 0)
+                .map(|(_, l)| (l.len() - pos as usize) as u64)
+                .min()
+                .unwrap_or(0),
+            Frame::Str { phase, count, min, need, .. } => {
+                // Bytes to finish the character under way, then characters up to `min`, then `"`.
+                let (char_bytes, after) = match phase {
+                    0 => return 2 + u64::from(min),
+                    1 if need > 0 => (u64::from(need), count + 1),
+                    1 => (0, count),
+                    2 => (1, count + 1),
+                    p => (7 - u64::from(p), count + 1),
+                };
+                char_bytes + u64::from(min.saturating_sub(after)) + 1
+            }
+            Frame::Int { node, neg, phase, digits, mag } => match self.nodes[node as usize] {
+                Node::Int { min, max, mult } => {
+                    int_min_extra(neg, phase, digits, mag as i128, min, max, mult).unwrap_or(u64::MAX / 4)
+                }
+                _ => 0,
+            },
+            Frame::Num { node, neg, phase, digits, int, fd, frac } => {
+                let (min, max) = match self.nodes[node as usize] {
+                    Node::Num { min, max } => (min, max),
+                    _ => (None, None),
+                };
+                NumState { neg, phase, digits, int, fd, frac }.min_extra(min, max).unwrap_or(u64::MAX / 4)
+            }
+            Frame::Obj { node, phase, seen, alive, pos } => {
+                let Node::Obj { keys, values, required } = &self.nodes[node as usize] else { return 0 };
+                let member = |i: usize| keys[i].len() as u64 + 1 + len(values[i]);
+                // From after a value: `,` and each required key still missing, then `}`.
+                let close = |seen: u64| -> u64 {
+                    (0..keys.len()).filter(|i| required & !seen & (1 << i) != 0).map(|i| 1 + member(i)).sum::<u64>() + 1
+                };
+                match phase {
+                    0 => len(node),
+                    // After `{` (nothing seen) or `,` (a key must follow).
+                    1 | 6 => {
+                        let missing: Vec<usize> =
+                            (0..keys.len()).filter(|i| required & !seen & (1 << i) != 0).collect();
+                        if missing.is_empty() {
+                            if phase == 1 {
+                                1
+                            } else {
+                                let unseen = (0..keys.len()).filter(|i| seen & (1 << i) == 0);
+                                unseen.map(member).min().unwrap_or(0) + 1
+                            }
+                        } else {
+                            missing.iter().map(|&i| member(i)).sum::<u64>() + missing.len() as u64
+                        }
+                    }
+                    2 => (0..keys.len())
+                        .filter(|i| alive & (1 << i) != 0)
+                        .map(|i| (keys[i].len() - pos as usize) as u64 + 1 + len(values[i]) + close(seen | 1 << i))
+                        .min()
+                        .unwrap_or(0),
+                    3 | 4 => {
+                        let key = alive.trailing_zeros() as usize;
+                        u64::from(phase == 3) + len(values[key]) + close(seen)
+                    }
+                    _ => close(seen),
+                }
+            }
+            Frame::AnyObj { phase, .. } => match phase {
+                0 => 2,
+                // `:0}`.
+                2 | 3 => 3,
+                // `0}`.
+                4 => 2,
+                // `"":0}`.
+                6 => 5,
+                _ => 1,
+            },
+            Frame::Arr { node, phase, count } => {
+                let (item, min) = match self.nodes.get(node as usize) {
+                    Some(Node::Arr { item, min, .. }) => (*item, *min),
+                    _ => (self.any, 0),
+                };
+                let item = len(item);
+                let more = |have: u32| u64::from(min.saturating_sub(have)) * (1 + item) + 1;
+                match phase {
+                    0 => 2 + u64::from(min) * item + u64::from(min.saturating_sub(1)),
+                    1 if min == 0 => 1,
+                    1 => item + more(1),
+                    2 => more(count + 1),
+                    3 => more(count),
+                    _ => item + more(count + 1),
+                }
+            }
+        }
     }
 
     fn push(&mut self, n: Node) -> NodeId {
@@ -517,35 +702,7 @@ impl Grammar {
                     _ => (None, None),
                 };
                 let mut n = NumState { neg: *neg, phase: *phase, digits: *digits, int: *int, fd: *fd, frac: *frac };
-                let consumed = match (n.phase, b) {
-                    (0, b'-') => {
-                        n.neg = true;
-                        n.phase = 1;
-                        true
-                    }
-                    (0 | 1, b'0'..=b'9') => {
-                        n.int = u64::from(b - b'0');
-                        n.digits = 1;
-                        n.phase = 2;
-                        true
-                    }
-                    (2, b'0'..=b'9') if n.int != 0 && n.digits < NUM_INT_DIGITS => {
-                        n.int = n.int * 10 + u64::from(b - b'0');
-                        n.digits += 1;
-                        true
-                    }
-                    (2, b'.') => {
-                        n.phase = 3;
-                        true
-                    }
-                    (3 | 4, b'0'..=b'9') if n.fd < NUM_FRAC_DIGITS => {
-                        n.frac = n.frac * 10 + u64::from(b - b'0');
-                        n.fd += 1;
-                        n.phase = 4;
-                        true
-                    }
-                    _ => false,
-                };
+                let consumed = n.push(b);
                 if consumed && n.viable(min, max) {
                     (*neg, *phase, *digits, *int, *fd, *frac) = (n.neg, n.phase, n.digits, n.int, n.fd, n.frac);
                     return Out::Take;
@@ -726,6 +883,36 @@ fn int_viable(neg: bool, digits: u8, mag: i128, min: i128, max: i128, mult: i128
     })
 }
 
+/// The fewest bytes that finish an integer whose text so far is the sign (`neg`; phase 1 is
+/// "after `-`", phase 0 "nothing yet") and `digits` digits of value `mag`, so that it ends in
+/// `[min, max]` on a multiple of `mult`; `None` if it cannot.
+fn int_min_extra(neg: bool, phase: u8, digits: u8, mag: i128, min: i128, max: i128, mult: i128) -> Option<u64> {
+    let hit = |neg: bool, a: i128, b: i128| {
+        let (lo, hi) = if neg { (-b, -a) } else { (a, b) };
+        first_multiple(lo.max(min), hi.min(max), mult).is_some()
+    };
+    // Digits of the shortest integer of this sign (`-0` is not written).
+    let shortest = |neg: bool| {
+        (1..=INT_DIGITS as u32).find(|&d| {
+            let (a, b) = if d == 1 { (i128::from(neg), 9) } else { (10i128.pow(d - 1), 10i128.pow(d) - 1) };
+            hit(neg, a, b)
+        })
+    };
+    match phase {
+        0 => {
+            let pos = shortest(false).map(u64::from);
+            let neg = shortest(true).map(|d| u64::from(d) + 1);
+            pos.into_iter().chain(neg).min()
+        }
+        1 => shortest(true).map(u64::from),
+        _ if mag == 0 => hit(neg, 0, 0).then_some(0),
+        _ => (0..=(INT_DIGITS - digits) as u32).find_map(|j| {
+            let p = 10i128.pow(j);
+            hit(neg, mag * p, mag * p + p - 1).then_some(u64::from(j))
+        }),
+    }
+}
+
 /// A number's text so far, for the bound checks.
 #[derive(Debug, Clone, Copy)]
 struct NumState {
@@ -739,6 +926,37 @@ struct NumState {
 }
 
 impl NumState {
+    fn fresh() -> Self {
+        NumState { neg: false, phase: 0, digits: 0, int: 0, fd: 0, frac: 0 }
+    }
+
+    /// Append `b` if the number's syntax allows it here (bounds are not checked).
+    fn push(&mut self, b: u8) -> bool {
+        match (self.phase, b) {
+            (0, b'-') => {
+                self.neg = true;
+                self.phase = 1;
+            }
+            (0 | 1, b'0'..=b'9') => {
+                self.int = u64::from(b - b'0');
+                self.digits = 1;
+                self.phase = 2;
+            }
+            (2, b'0'..=b'9') if self.int != 0 && self.digits < NUM_INT_DIGITS => {
+                self.int = self.int * 10 + u64::from(b - b'0');
+                self.digits += 1;
+            }
+            (2, b'.') => self.phase = 3,
+            (3 | 4, b'0'..=b'9') if self.fd < NUM_FRAC_DIGITS => {
+                self.frac = self.frac * 10 + u64::from(b - b'0');
+                self.fd += 1;
+                self.phase = 4;
+            }
+            _ => return false,
+        }
+        true
+    }
+
     fn value(&self) -> f64 {
         let v = self.int as f64 + self.frac as f64 / 10f64.powi(self.fd as i32);
         if self.neg {
@@ -789,6 +1007,113 @@ impl NumState {
         let v = self.value();
         min.is_none_or(|(m, excl)| if excl { v > m } else { v >= m })
             && max.is_none_or(|(m, excl)| if excl { v < m } else { v <= m })
+    }
+
+    /// The fewest bytes that finish this number within the bounds (`None` if none can).
+    ///
+    /// Every finished number has a shape: some more integer digits, then maybe a point and
+    /// fraction digits. For each shape the candidates form a grid (step `10^-F` for `F`
+    /// fraction digits) in one interval, so the smallest grid point above the lower bound is
+    /// the one to try; it is then fed to a copy of the state, so the answer agrees with what
+    /// the automaton accepts (floating-point edges included).
+    fn min_extra(&self, min: Option<(f64, bool)>, max: Option<(f64, bool)>) -> Option<u64> {
+        if self.can_end(min, max) {
+            return Some(0);
+        }
+        let mut best: Option<u64> = None;
+        if self.phase == 0 {
+            let mut neg = *self;
+            if neg.push(b'-') && neg.viable(min, max) {
+                best = neg.min_extra(min, max).map(|e| e + 1);
+            }
+        }
+        // Bounds on the magnitude.
+        let (lo, hi) = if self.neg { (max.map(|(m, e)| (-m, e)), min.map(|(m, e)| (-m, e))) } else { (min, max) };
+        let pow = |e: u32| 10u128.pow(e);
+        // (first and last grid index, fraction digits).
+        let mut shapes: Vec<(u128, u128, u32)> = Vec::new();
+        match self.phase {
+            0 | 1 => {
+                for j in 1..=NUM_INT_DIGITS as u32 {
+                    let (a, b) = if j == 1 { (0, 9) } else { (pow(j - 1), pow(j) - 1) };
+                    for f in 0..=NUM_FRAC_DIGITS as u32 {
+                        shapes.push((a * pow(f), (b + 1) * pow(f) - 1, f));
+                    }
+                }
+            }
+            2 => {
+                let int = u128::from(self.int);
+                let most = if self.int == 0 { 0 } else { (NUM_INT_DIGITS - self.digits) as u32 };
+                for j in 0..=most {
+                    let (a, b) = (int * pow(j), int * pow(j) + pow(j) - 1);
+                    for f in 0..=NUM_FRAC_DIGITS as u32 {
+                        shapes.push((a * pow(f), (b + 1) * pow(f) - 1, f));
+                    }
+                }
+            }
+            _ => {
+                let (fd, base) = (self.fd as u32, u128::from(self.int) * pow(self.fd as u32) + u128::from(self.frac));
+                for e in 0..=(NUM_FRAC_DIGITS as u32 - fd) {
+                    shapes.push((base * pow(e), base * pow(e) + pow(e) - 1, fd + e));
+                }
+            }
+        }
+        for (first, last, f) in shapes {
+            let scale = 10f64.powi(f as i32);
+            let mut k = first;
+            if let Some((m, excl)) = lo {
+                let x = m * scale;
+                let mut c = x.ceil();
+                if excl && c == x {
+                    c += 1.0;
+                }
+                if c > last as f64 {
+                    continue;
+                }
+                if c > k as f64 {
+                    k = c as u128;
+                }
+            }
+            if hi.is_some_and(|(m, _)| (k as f64) > m * scale + 1.0) {
+                continue;
+            }
+            for k in [k, k + 1, k.saturating_sub(1).max(first)] {
+                if k > last {
+                    continue;
+                }
+                let Some(suffix) = self.suffix_for(k, f) else { continue };
+                if best.is_some_and(|b| suffix.len() as u64 >= b) {
+                    continue;
+                }
+                let mut n = *self;
+                if suffix.iter().all(|&b| n.push(b) && n.viable(min, max)) && n.can_end(min, max) {
+                    best = Some(suffix.len() as u64);
+                }
+            }
+        }
+        best
+    }
+
+    /// The bytes that take this number's text to the magnitude `k * 10^-f` (spelled with
+    /// exactly `f` fraction digits), if its text so far is a prefix of that spelling.
+    fn suffix_for(&self, k: u128, f: u32) -> Option<Vec<u8>> {
+        let p = 10u128.pow(f);
+        let mut full = (k / p).to_string();
+        if f > 0 {
+            full.push('.');
+            full.push_str(&format!("{:0width$}", k % p, width = f as usize));
+        }
+        let mut spelled = String::new();
+        if self.phase >= 2 {
+            spelled = self.int.to_string();
+        }
+        if self.phase >= 3 {
+            spelled.push('.');
+        }
+        if self.phase == 4 {
+            spelled.push_str(&format!("{:0width$}", self.frac, width = self.fd as usize));
+        }
+        full.strip_prefix(spelled.as_str()).map(|rest| rest.as_bytes().to_vec())
     }
 }
 
