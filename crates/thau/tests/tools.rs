@@ -295,29 +295,11 @@ fn random_walks_through_the_mask_always_give_valid_calls() {
     assert_eq!(by_tool.len(), all.len(), "{by_tool:?}");
 }
 
-/// Follow the bytes that [`Grammar::remaining`] says shorten the call most, from `state`:
-/// the shortest completion, which must take exactly `remaining` bytes.
-fn shortest_completion(g: &Grammar, state: &thau::tools::CallState) -> Vec<u8> {
-    let mut s = *state;
-    let mut out = Vec::new();
-    while !s.is_complete() {
-        let r = g.remaining(&s);
-        let b = (0..=255u8)
-            .find(|&b| {
-                let mut t = s;
-                t.step(g, b) && g.remaining(&t) + 1 == r
-            })
-            .unwrap_or_else(|| panic!("no byte shortens {:?} ({r} to go)", String::from_utf8_lossy(&out)));
-        assert!(s.step(g, b));
-        out.push(b);
-    }
-    out
-}
-
-/// `remaining` is the exact length of the shortest completion: at every state of random
-/// walks some accepted byte lowers it by one and none by more, it is 0 exactly when the call
-/// is complete, and following it gives a valid call. Hand-written shortest completions (of
-/// bounded numbers, multiples, minimum lengths and items, nested required keys) agree.
+/// `completion` is a shortest way to finish the call: at every state of random walks it
+/// finishes a valid call, some accepted byte lowers its length by one and none by more, it
+/// is empty exactly when the call is complete, and after its first byte it is its own rest.
+/// Hand-written shortest completions (of bounded numbers, multiples, minimum lengths and
+/// items, nested required keys) have its length.
 #[test]
 fn remaining_is_the_exact_shortest_completion() {
     let g = grammar();
@@ -344,12 +326,10 @@ fn remaining_is_the_exact_shortest_completion() {
         assert!(accepts(&g, &whole), "{whole}");
         check_call(&whole, &all).unwrap();
         assert_eq!(g.remaining(&s), rest.len() as u64, "after {prefix}");
-        let shortest = shortest_completion(&g, &s);
-        assert_eq!(shortest.len(), rest.len());
-        check_call(&format!("{prefix}{}", String::from_utf8(shortest).unwrap()), &all).unwrap();
+        let shortest = String::from_utf8(g.completion(&s)).unwrap();
+        assert!(accepts(&g, &format!("{prefix}{shortest}")), "{prefix}{shortest}");
+        check_call(&format!("{prefix}{shortest}"), &all).unwrap();
     }
-    // From the start: the shortest call is a tool without required arguments.
-    assert_eq!(g.remaining(&g.start()), shortest_completion(&g, &g.start()).len() as u64);
     let mut rng = StdRng::seed_from_u64(5);
     let mut states = 0;
     for walk in 0..120 {
@@ -371,9 +351,14 @@ fn remaining_is_the_exact_shortest_completion() {
             let context = String::from_utf8_lossy(&bytes).to_string();
             assert!(r > 0, "0 to go before the call is complete: {context}");
             assert_eq!(next.iter().map(|&(_, n)| n).min(), Some(r - 1), "after {context}");
+            // It keeps to itself, and it finishes a valid call.
+            let rest = g.completion(&s);
+            let mut after = s;
+            assert!(after.step(&g, rest[0]));
+            assert_eq!(g.completion(&after), rest[1..], "after {context}");
+            let mut whole = s;
+            assert!(whole.feed(&g, &rest) && whole.is_complete(), "after {context}");
             if walk % 4 == 0 && bytes.len() % 9 == 0 {
-                let rest = shortest_completion(&g, &s);
-                assert_eq!(rest.len() as u64, r);
                 let mut call = bytes.clone();
                 call.extend(rest);
                 check_call(&String::from_utf8(call).unwrap(), &all).unwrap();
@@ -403,11 +388,30 @@ fn a_budget_closes_every_call_in_time() {
     let trie = Arc::new(TokenTrie::new(&tok));
     let all = specs();
     let g = Arc::new(grammar());
-    let shortest = g.remaining(&g.start()) as usize;
+    // The count the budget keeps to drops by exactly one along its own tokenization, so a
+    // call within budget always has a token that keeps it there.
+    let vocab: std::collections::HashSet<&[u8]> =
+        (NUM_SPECIAL as u32..tok.vocab_size() as u32).filter_map(|id| tok.token_bytes(id)).collect();
+    let mut rng = StdRng::seed_from_u64(9);
+    for _ in 0..60 {
+        let mut s = g.start();
+        while !s.is_complete() {
+            let rest = g.completion(&s);
+            let n = trie.tokens_to_finish(&g, &s);
+            let first = (1..=rest.len()).rev().find(|&k| vocab.contains(&rest[..k])).unwrap();
+            let mut t = s;
+            assert!(t.feed(&g, &rest[..first]));
+            assert_eq!(trie.tokens_to_finish(&g, &t), n - 1, "{:?}", String::from_utf8_lossy(&rest));
+            let ok: Vec<u8> = (0..=255u8).filter(|&b| s.clone().step(&g, b)).collect();
+            assert!(s.step(&g, ok[rng.gen_range(0..ok.len())]));
+        }
+    }
+    let shortest = trie.tokens_to_finish(&g, &g.start()) as usize;
+    assert!(shortest < g.remaining(&g.start()) as usize / 2, "{shortest} tokens");
     let mut rng = StdRng::seed_from_u64(3);
     let (mut cut_without, mut closed_with) = (0, 0);
     for walk in 0..160u64 {
-        let budget = rng.gen_range(1..shortest + 80);
+        let budget = rng.gen_range(1..shortest + 60);
         let choice = match walk % 4 {
             0 => ToolChoice::Named("kitchen_sink".into()),
             1 => ToolChoice::Required,
@@ -448,7 +452,11 @@ fn a_budget_closes_every_call_in_time() {
                 }
             }
             let forced = matches!(choice, ToolChoice::Named(_) | ToolChoice::Required);
-            let room = budget >= shortest + 2;
+            let needs = match &choice {
+                ToolChoice::Named(n) => trie.tokens_to_finish(&g, &g.start_named(n).unwrap()) as usize,
+                _ => shortest,
+            };
+            let room = budget >= needs + 2;
             if budgeted {
                 closed_with += closed;
                 if room || !forced {
@@ -552,12 +560,12 @@ fn a_short_max_tokens_still_closes_the_call() {
     let mut prompt = vec![BOS, USER];
     prompt.extend(tok.encode("Dibuja un gato"));
     prompt.extend([END, ASSISTANT]);
-    let shortest = g.remaining(&g.start_named("kitchen_sink").unwrap()) as usize;
+    let shortest = trie.tokens_to_finish(&g, &g.start_named("kitchen_sink").unwrap()) as usize;
     for seed in 0..10u64 {
         let choice = if seed % 2 == 0 { ToolChoice::Named("kitchen_sink".into()) } else { ToolChoice::Required };
         let mut c = CallConstraint::new(g.clone(), trie.clone(), choice).unwrap();
         let opts = GenerateOptions {
-            max_tokens: shortest + 2 + 4 * seed as usize,
+            max_tokens: shortest + 2 + 3 * seed as usize,
             sampling: SamplingOptions { temperature: 1.0, seed, ..SamplingOptions::greedy() },
             stop: Vec::new(),
             stop_at_eos: true,

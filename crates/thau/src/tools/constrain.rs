@@ -10,10 +10,11 @@
 //!
 //! The decoder tells the constraint how many tokens the generation may still produce
 //! ([`LogitsConstraint::budget`]). A call then opens only if the shortest call fits, and
-//! inside a call a token is allowed only if what the call still needs after it
-//! ([`Grammar::remaining`], in bytes, and every byte is a token) and `<|/tool_call|>` fit in
-//! the tokens left. So a call is never cut by `max_tokens` or the context: the model is
-//! steered to close it in time.
+//! inside a call a token is allowed only if the call can still be finished after it, with
+//! `<|/tool_call|>`, in the tokens left. What a call still needs is counted in tokens: the
+//! greedy tokenization of [`Grammar::completion`] (the shortest way to finish it, which keeps
+//! to itself as it is followed, so its count drops by one with each of its tokens). So a call
+//! is never cut by `max_tokens` or the context: the model is steered to close it in time.
 
 use super::grammar::{CallState, Grammar};
 use crate::infer::LogitsConstraint;
@@ -137,9 +138,40 @@ impl TokenTrie {
     }
 
     /// [`Self::allowed`], keeping only the tokens after which the call can be finished in at
-    /// most `most` more bytes ([`Grammar::remaining`]).
+    /// most `most` more tokens ([`Self::tokens_to_finish`]).
     pub fn allowed_within(&self, g: &Grammar, state: &CallState, most: u64, out: &mut Vec<u32>) {
         self.walk(g, 0, state, Some(most), out);
+    }
+
+    /// Tokens that finish the call from `state`: the greedy longest-match tokenization of its
+    /// shortest completion. An upper bound on the fewest, and the bound the budget keeps to.
+    pub fn tokens_to_finish(&self, g: &Grammar, state: &CallState) -> u64 {
+        self.count_tokens(&g.completion(state))
+    }
+
+    /// Tokens in the greedy longest-match tokenization of `bytes` (`u64::MAX` if a byte is no
+    /// token of its own and cannot be covered).
+    pub fn count_tokens(&self, bytes: &[u8]) -> u64 {
+        let (mut at, mut count) = (0, 0u64);
+        while at < bytes.len() {
+            let (mut node, mut longest) = (0usize, 0);
+            for (k, &b) in bytes[at..].iter().enumerate() {
+                let (a, e) = (self.child_start[node] as usize, self.child_start[node + 1] as usize);
+                match self.child_bytes[a..e].binary_search(&b) {
+                    Ok(i) => node = self.child_nodes[a + i] as usize,
+                    Err(_) => break,
+                }
+                if self.token_start[node] < self.token_start[node + 1] {
+                    longest = k + 1;
+                }
+            }
+            if longest == 0 {
+                return u64::MAX;
+            }
+            at += longest;
+            count += 1;
+        }
+        count
     }
 
     fn walk(&self, g: &Grammar, node: usize, state: &CallState, most: Option<u64>, out: &mut Vec<u32>) {
@@ -151,12 +183,20 @@ impl TokenTrie {
                 let ends = &self.tokens[self.token_start[c] as usize..self.token_start[c + 1] as usize];
                 // Tokens ending here share the state, so one check serves them all; a longer
                 // token may still fit where this one does not, so the walk goes on regardless.
-                if !ends.is_empty() && most.is_none_or(|m| g.remaining(&s) <= m) {
+                if !ends.is_empty() && most.is_none_or(|m| self.fits(g, &s, m)) {
                     out.extend_from_slice(ends);
                 }
                 self.walk(g, c, &s, most, out);
             }
         }
+    }
+
+    /// Whether the call can be finished from `state` in at most `most` tokens. Bytes bound
+    /// tokens from above (every byte is a token), so the tokenization is needed only when
+    /// the bytes do not fit.
+    fn fits(&self, g: &Grammar, state: &CallState, most: u64) -> bool {
+        let rest = g.completion(state);
+        rest.len() as u64 <= most || self.count_tokens(&rest) <= most
     }
 }
 
@@ -192,7 +232,7 @@ pub struct CallConstraint {
     at_start: bool,
     /// Tokens the generation may still produce, this one included (see [`Self::budget`]).
     tokens_left: Option<usize>,
-    /// Bytes of the shortest call ([`Grammar::remaining`] at its start).
+    /// Tokens of the shortest call ([`TokenTrie::tokens_to_finish`] at its start).
     shortest_call: u64,
     /// Scratch: allowed token ids, and a per-id flag.
     allowed: Vec<u32>,
@@ -210,7 +250,7 @@ impl CallConstraint {
             ToolChoice::Required | ToolChoice::Named(_) => Mode::MustOpen,
             ToolChoice::None | ToolChoice::Auto => Mode::Free,
         };
-        let shortest_call = grammar.remaining(&state);
+        let shortest_call = trie.tokens_to_finish(&grammar, &state);
         Ok(Self {
             shortest_call,
             tokens_left: None,
@@ -259,7 +299,7 @@ impl CallConstraint {
     }
 
     /// Whether a call opened now could be finished within the budget: `<|tool_call|>`, the
-    /// shortest call (one byte per token at worst: every byte is a token) and `<|/tool_call|>`.
+    /// shortest call and `<|/tool_call|>`.
     fn room_for_a_call(&self) -> bool {
         self.tokens_left.is_none_or(|left| left as u64 >= self.shortest_call + 2)
     }
@@ -289,7 +329,7 @@ impl CallConstraint {
                 self.allowed.clear();
                 let mut out = std::mem::take(&mut self.allowed);
                 match self.tokens_left {
-                    // After this token: the rest of the call, one byte a token, and `<|/tool_call|>`.
+                    // After this token: the rest of the call and `<|/tool_call|>`.
                     Some(left) => {
                         let most = (left as u64).saturating_sub(2);
                         self.trie.allowed_within(&self.grammar, &self.state, most, &mut out);

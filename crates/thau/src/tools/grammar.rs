@@ -96,8 +96,8 @@ pub struct Grammar {
     bools: NodeId,
     null: NodeId,
     opts: GrammarOptions,
-    /// The fewest bytes of a complete value of each node (see [`Grammar::remaining`]).
-    min_len: Vec<u64>,
+    /// The shortest complete value of each node (see [`Grammar::completion`]).
+    shortest: Vec<Vec<u8>>,
 }
 
 const PREFIX: &[u8] = br#"{"name":"#;
@@ -124,7 +124,7 @@ impl Grammar {
             bools: 0,
             null: 0,
             opts,
-            min_len: Vec::new(),
+            shortest: Vec::new(),
         };
         g.any = g.push(Node::Any);
         g.bools = g.push(Node::Lit(vec![b"true".to_vec(), b"false".to_vec()]));
@@ -147,176 +147,258 @@ impl Grammar {
             g.tools.push(ToolEntry { name: t.name.clone(), args });
         }
         g.names = g.push(Node::Lit(names));
-        g.min_len = (0..g.nodes.len()).map(|n| g.shortest(n as NodeId)).collect();
+        g.shortest = (0..g.nodes.len()).map(|n| g.shortest_value(n as NodeId)).collect();
         Ok(g)
     }
 
-    /// The fewest bytes of a complete value of `node` (its children are compiled before it,
-    /// so this recursion is over a finite tree).
-    fn shortest(&self, node: NodeId) -> u64 {
+    /// The shortest complete value of `node` (the first in a fixed order among equals). Its
+    /// children are compiled before it, so this recursion is over a finite tree.
+    fn shortest_value(&self, node: NodeId) -> Vec<u8> {
+        // What cannot be finished (an integer range with no multiple is refused when
+        // compiling) gets an impossible length, so it is never the shortest.
+        let never = || vec![b'?'; 1 << 16];
         match &self.nodes[node as usize] {
-            // `0`.
-            Node::Any => 1,
-            Node::Str { min, .. } => 2 + u64::from(*min),
-            Node::Lit(lits) => lits.iter().map(|l| l.len() as u64).min().unwrap_or(0),
-            &Node::Int { min, max, mult } => int_min_extra(false, 0, 0, 0, min, max, mult).unwrap_or(u64::MAX / 4),
-            &Node::Num { min, max } => NumState::fresh().min_extra(min, max).unwrap_or(u64::MAX / 4),
+            Node::Any => b"0".to_vec(),
+            Node::Str { min, .. } => {
+                let mut v = vec![b'"'];
+                v.resize(1 + *min as usize, b'a');
+                v.push(b'"');
+                v
+            }
+            Node::Lit(lits) => first_shortest(lits.iter().cloned()).unwrap_or_default(),
+            &Node::Int { min, max, mult } => int_min_suffix(false, 0, 0, 0, min, max, mult).unwrap_or_else(never),
+            &Node::Num { min, max } => NumState::fresh().min_suffix(min, max).unwrap_or_else(never),
             Node::Obj { keys, values, required } => {
-                let needed: Vec<usize> = (0..keys.len()).filter(|i| required & (1 << i) != 0).collect();
-                let members: u64 = needed.iter().map(|&i| keys[i].len() as u64 + 1 + self.shortest(values[i])).sum();
-                2 + members + (needed.len() as u64).saturating_sub(1)
+                let mut v = vec![b'{'];
+                for (i, k) in keys.iter().enumerate().filter(|(i, _)| required & (1 << i) != 0) {
+                    if v.len() > 1 {
+                        v.push(b',');
+                    }
+                    v.extend_from_slice(k);
+                    v.push(b':');
+                    v.extend(self.shortest_value(values[i]));
+                }
+                v.push(b'}');
+                v
             }
             Node::Arr { item, min, .. } => {
-                let n = u64::from(*min);
-                2 + n.saturating_mul(self.shortest(*item)) + n.saturating_sub(1)
+                let item = self.shortest_value(*item);
+                let mut v = vec![b'['];
+                for i in 0..*min {
+                    if i > 0 {
+                        v.push(b',');
+                    }
+                    v.extend_from_slice(&item);
+                }
+                v.push(b']');
+                v
             }
-            Node::AnyObj => 2,
-            Node::Union(members) => members.iter().map(|m| self.shortest(*m)).min().unwrap_or(0),
+            Node::AnyObj => b"{}".to_vec(),
+            Node::Union(members) => first_shortest(members.iter().map(|m| self.shortest_value(*m))).unwrap_or_default(),
         }
     }
 
-    /// The fewest bytes that finish the call from `state` (0 once it is complete).
-    ///
-    /// Exact, so constrained decoding can use it as a budget: from any state with `n > 0`
-    /// bytes to go, some byte the grammar accepts leaves `n - 1`, and none leaves fewer.
-    /// Each frame adds what it still needs once the frame above it is done.
-    pub fn remaining(&self, state: &CallState) -> u64 {
+    /// The bytes that finish the call from `state` by the shortest way (empty once it is
+    /// complete). Among equally short ways it takes the first in a fixed order, and it keeps
+    /// to it: after any prefix of its answer, the answer is the rest. So a tokenization of it
+    /// shrinks by one token per token fed, which [`super::CallConstraint`] relies on.
+    pub fn completion(&self, state: &CallState) -> Vec<u8> {
+        let mut out = Vec::new();
         let n = state.len as usize;
         if n == 0 {
-            return 0;
+            return out;
         }
         let top = state.frames[n - 1];
         // The tool name: what follows it depends on which tool it turns out to be.
         if let (Frame::Lit { pos, alive, .. }, true) =
             (top, n == 2 && matches!(state.frames[0], Frame::Wrapper { phase: 2, .. }))
         {
-            return self.after_name(alive, pos as u64);
+            self.finish_call(alive, pos as usize, &mut out);
+            return out;
         }
-        let mut total = self.frame_rest(&top);
+        self.finish_frame(&top, &mut out);
         for f in state.frames[..n - 1].iter().rev() {
             let mut parent = *f;
             self.child_done(&mut parent, 0);
-            total = total.saturating_add(self.frame_rest(&parent));
+            self.finish_frame(&parent, &mut out);
         }
-        total
+        out
     }
 
-    /// The fewest bytes of a call whose quoted tool name is one of `alive` and has its first
-    /// `pos` bytes written: the rest of the name, `,"arguments":`, the arguments and `}`.
-    fn after_name(&self, alive: u64, pos: u64) -> u64 {
+    /// The fewest bytes that finish the call from `state` (0 once it is complete): the length
+    /// of [`Self::completion`]. Exact: from any state with `n > 0` bytes to go, some byte the
+    /// grammar accepts leaves `n - 1`, and none leaves fewer.
+    pub fn remaining(&self, state: &CallState) -> u64 {
+        self.completion(state).len() as u64
+    }
+
+    /// Finish a call whose quoted tool name is one of `alive` and has its first `pos` bytes
+    /// written: the rest of the name, `,"arguments":`, the arguments and `}`.
+    fn finish_call(&self, alive: u64, pos: usize, out: &mut Vec<u8>) {
         let names = self.lits(self.names);
-        (0..self.tools.len())
+        let best = (0..self.tools.len())
             .filter(|&i| alive & (1 << i) != 0)
-            .map(|i| names[i].len() as u64 - pos + MIDDLE.len() as u64 + self.min_len[self.tools[i].args as usize] + 1)
-            .min()
-            .unwrap_or(0)
+            .min_by_key(|&i| names[i].len() - pos + self.shortest[self.tools[i].args as usize].len());
+        if let Some(i) = best {
+            out.extend_from_slice(&names[i][pos..]);
+            out.extend_from_slice(MIDDLE);
+            out.extend_from_slice(&self.shortest[self.tools[i].args as usize]);
+            out.push(b'}');
+        }
     }
 
-    /// The fewest bytes that finish the value `f` reads, were it the top frame.
-    fn frame_rest(&self, f: &Frame) -> u64 {
-        let len = |n: NodeId| self.min_len[n as usize];
+    /// The shortest bytes that finish the value `f` reads, were it the top frame.
+    fn finish_frame(&self, f: &Frame, out: &mut Vec<u8>) {
+        let value = |n: NodeId| self.shortest[n as usize].as_slice();
         match *f {
-            Frame::Empty => 0,
+            Frame::Empty => {}
             Frame::Wrapper { phase, pos, tool, alive } => match phase {
-                0 => (PREFIX.len() - pos as usize) as u64 + self.after_name(alive, 0),
-                1 | 2 => self.after_name(alive, 0),
-                3 => (MIDDLE.len() - pos as usize) as u64 + len(self.tools[tool as usize].args) + 1,
-                4 | 5 => len(self.tools[tool as usize].args) + 1,
-                6 => 1,
-                _ => 0,
-            },
-            Frame::Lit { node, pos, alive } => self
-                .lits(node)
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| alive & (1 << i) != 0)
-                .map(|(_, l)| (l.len() - pos as usize) as u64)
-                .min()
-                .unwrap_or(0),
-            Frame::Str { phase, count, min, need, .. } => {
-                // Bytes to finish the character under way, then characters up to `min`, then `"`.
-                let (char_bytes, after) = match phase {
-                    0 => return 2 + u64::from(min),
-                    1 if need > 0 => (u64::from(need), count + 1),
-                    1 => (0, count),
-                    2 => (1, count + 1),
-                    p => (7 - u64::from(p), count + 1),
-                };
-                char_bytes + u64::from(min.saturating_sub(after)) + 1
-            }
-            Frame::Int { node, neg, phase, digits, mag } => match self.nodes[node as usize] {
-                Node::Int { min, max, mult } => {
-                    int_min_extra(neg, phase, digits, mag as i128, min, max, mult).unwrap_or(u64::MAX / 4)
+                0 => {
+                    out.extend_from_slice(&PREFIX[pos as usize..]);
+                    self.finish_call(alive, 0, out);
                 }
-                _ => 0,
+                1 | 2 => self.finish_call(alive, 0, out),
+                3..=5 => {
+                    if phase == 3 {
+                        out.extend_from_slice(&MIDDLE[pos as usize..]);
+                    }
+                    out.extend_from_slice(value(self.tools[tool as usize].args));
+                    out.push(b'}');
+                }
+                6 => out.push(b'}'),
+                _ => {}
             },
+            Frame::Lit { node, pos, alive } => {
+                let lits = self.lits(node);
+                let rests = (0..lits.len()).filter(|i| alive & (1 << i) != 0).map(|i| lits[i][pos as usize..].to_vec());
+                out.extend(first_shortest(rests).unwrap_or_default());
+            }
+            Frame::Str { phase, count, min, need, lo, .. } => {
+                // Finish the character under way, write characters up to `min`, then `"`.
+                let after = match phase {
+                    0 => {
+                        out.push(b'"');
+                        0
+                    }
+                    1 if need > 0 => {
+                        out.push(lo);
+                        out.extend(std::iter::repeat_n(0x80, need as usize - 1));
+                        count + 1
+                    }
+                    1 => count,
+                    2 => {
+                        out.push(b'n');
+                        count + 1
+                    }
+                    p => {
+                        out.extend(std::iter::repeat_n(b'0', 7 - p as usize));
+                        count + 1
+                    }
+                };
+                out.extend(std::iter::repeat_n(b'a', min.saturating_sub(after) as usize));
+                out.push(b'"');
+            }
+            Frame::Int { node, neg, phase, digits, mag } => {
+                if let Node::Int { min, max, mult } = self.nodes[node as usize] {
+                    out.extend(int_min_suffix(neg, phase, digits, mag as i128, min, max, mult).unwrap_or_default());
+                }
+            }
             Frame::Num { node, neg, phase, digits, int, fd, frac } => {
                 let (min, max) = match self.nodes[node as usize] {
                     Node::Num { min, max } => (min, max),
                     _ => (None, None),
                 };
-                NumState { neg, phase, digits, int, fd, frac }.min_extra(min, max).unwrap_or(u64::MAX / 4)
+                out.extend(NumState { neg, phase, digits, int, fd, frac }.min_suffix(min, max).unwrap_or_default());
             }
             Frame::Obj { node, phase, seen, alive, pos } => {
-                let Node::Obj { keys, values, required } = &self.nodes[node as usize] else { return 0 };
-                let member = |i: usize| keys[i].len() as u64 + 1 + len(values[i]);
-                // From after a value: `,` and each required key still missing, then `}`.
-                let close = |seen: u64| -> u64 {
-                    (0..keys.len()).filter(|i| required & !seen & (1 << i) != 0).map(|i| 1 + member(i)).sum::<u64>() + 1
+                let Node::Obj { keys, values, required } = &self.nodes[node as usize] else { return };
+                let member = |i: usize, from: usize, out: &mut Vec<u8>| {
+                    out.extend_from_slice(&keys[i][from..]);
+                    out.push(b':');
+                    out.extend_from_slice(value(values[i]));
                 };
+                let missing = |seen: u64| (0..keys.len()).filter(move |i| required & !seen & (1 << i) != 0);
+                // After a value: `,` and each required key still missing, then `}`.
+                let close = |seen: u64, out: &mut Vec<u8>| {
+                    for i in missing(seen) {
+                        out.push(b',');
+                        member(i, 0, out);
+                    }
+                    out.push(b'}');
+                };
+                let cost = |i: usize| keys[i].len() + 1 + value(values[i]).len();
                 match phase {
-                    0 => len(node),
-                    // After `{` (nothing seen) or `,` (a key must follow).
+                    0 => out.extend_from_slice(value(node)),
+                    // After `{` (nothing seen yet) or `,` (a key must follow).
                     1 | 6 => {
-                        let missing: Vec<usize> =
-                            (0..keys.len()).filter(|i| required & !seen & (1 << i) != 0).collect();
-                        if missing.is_empty() {
-                            if phase == 1 {
-                                1
-                            } else {
-                                let unseen = (0..keys.len()).filter(|i| seen & (1 << i) == 0);
-                                unseen.map(member).min().unwrap_or(0) + 1
+                        let mut first = true;
+                        for i in missing(seen) {
+                            if !first {
+                                out.push(b',');
                             }
-                        } else {
-                            missing.iter().map(|&i| member(i)).sum::<u64>() + missing.len() as u64
+                            member(i, 0, out);
+                            first = false;
+                        }
+                        if first && phase == 6 {
+                            let unseen = (0..keys.len()).filter(|i| seen & (1 << i) == 0);
+                            if let Some(i) = unseen.min_by_key(|&i| cost(i)) {
+                                member(i, 0, out);
+                            }
+                        }
+                        out.push(b'}');
+                    }
+                    // A key under way: each candidate also brings the required keys it leaves.
+                    2 => {
+                        let total = |i: usize| {
+                            keys[i].len() - pos as usize
+                                + 1
+                                + value(values[i]).len()
+                                + missing(seen | 1 << i).map(|k| 1 + cost(k)).sum::<usize>()
+                        };
+                        let alive = (0..keys.len()).filter(|i| alive & (1 << i) != 0);
+                        if let Some(i) = alive.min_by_key(|&i| total(i)) {
+                            member(i, pos as usize, out);
+                            close(seen | 1 << i, out);
                         }
                     }
-                    2 => (0..keys.len())
-                        .filter(|i| alive & (1 << i) != 0)
-                        .map(|i| (keys[i].len() - pos as usize) as u64 + 1 + len(values[i]) + close(seen | 1 << i))
-                        .min()
-                        .unwrap_or(0),
                     3 | 4 => {
-                        let key = alive.trailing_zeros() as usize;
-                        u64::from(phase == 3) + len(values[key]) + close(seen)
+                        if phase == 3 {
+                            out.push(b':');
+                        }
+                        out.extend_from_slice(value(values[alive.trailing_zeros() as usize]));
+                        close(seen, out);
                     }
-                    _ => close(seen),
+                    _ => close(seen, out),
                 }
             }
-            Frame::AnyObj { phase, .. } => match phase {
-                0 => 2,
-                // `:0}`.
-                2 | 3 => 3,
-                // `0}`.
-                4 => 2,
-                // `"":0}`.
-                6 => 5,
-                _ => 1,
-            },
+            Frame::AnyObj { phase, .. } => out.extend_from_slice(match phase {
+                0 => b"{}",
+                2 | 3 => b":0}",
+                4 => b"0}",
+                6 => br#""":0}"#,
+                _ => b"}",
+            }),
             Frame::Arr { node, phase, count } => {
                 let (item, min) = match self.nodes.get(node as usize) {
                     Some(Node::Arr { item, min, .. }) => (*item, *min),
                     _ => (self.any, 0),
                 };
-                let item = len(item);
-                let more = |have: u32| u64::from(min.saturating_sub(have)) * (1 + item) + 1;
+                let item = value(item);
+                let more = |have: u32, out: &mut Vec<u8>| {
+                    for _ in have..min {
+                        out.push(b',');
+                        out.extend_from_slice(item);
+                    }
+                    out.push(b']');
+                };
                 match phase {
-                    0 => 2 + u64::from(min) * item + u64::from(min.saturating_sub(1)),
-                    1 if min == 0 => 1,
-                    1 => item + more(1),
-                    2 => more(count + 1),
-                    3 => more(count),
-                    _ => item + more(count + 1),
+                    0 => out.extend_from_slice(value(node)),
+                    1 if min == 0 => out.push(b']'),
+                    1 | 4 => {
+                        out.extend_from_slice(item);
+                        more(count + 1, out);
+                    }
+                    _ => more(count, out),
                 }
             }
         }
@@ -853,6 +935,14 @@ impl Grammar {
     }
 }
 
+/// The shortest of `options`, the first among equals.
+fn first_shortest(options: impl Iterator<Item = Vec<u8>>) -> Option<Vec<u8>> {
+    options.fold(None, |best: Option<Vec<u8>>, o| match best {
+        Some(b) if b.len() <= o.len() => Some(b),
+        _ => Some(o),
+    })
+}
+
 /// The smallest multiple of `k` in `[lo, hi]`.
 fn first_multiple(lo: i128, hi: i128, k: i128) -> Option<i128> {
     if lo > hi {
@@ -883,34 +973,46 @@ fn int_viable(neg: bool, digits: u8, mag: i128, min: i128, max: i128, mult: i128
     })
 }
 
-/// The fewest bytes that finish an integer whose text so far is the sign (`neg`; phase 1 is
-/// "after `-`", phase 0 "nothing yet") and `digits` digits of value `mag`, so that it ends in
-/// `[min, max]` on a multiple of `mult`; `None` if it cannot.
-fn int_min_extra(neg: bool, phase: u8, digits: u8, mag: i128, min: i128, max: i128, mult: i128) -> Option<u64> {
-    let hit = |neg: bool, a: i128, b: i128| {
+/// The shortest bytes that finish an integer whose text so far is the sign (`neg`; phase 1
+/// is "after `-`", phase 0 "nothing yet") and `digits` digits of value `mag`, so that it ends
+/// in `[min, max]` on a multiple of `mult`; `None` if it cannot. Of the integers with the
+/// fewest digits it writes the smallest, so after any prefix of the answer it gives the rest.
+fn int_min_suffix(neg: bool, phase: u8, digits: u8, mag: i128, min: i128, max: i128, mult: i128) -> Option<Vec<u8>> {
+    let first = |neg: bool, a: i128, b: i128| {
         let (lo, hi) = if neg { (-b, -a) } else { (a, b) };
-        first_multiple(lo.max(min), hi.min(max), mult).is_some()
+        first_multiple(lo.max(min), hi.min(max), mult)
     };
-    // Digits of the shortest integer of this sign (`-0` is not written).
+    // The smallest integer of this sign with the fewest digits (`-0` is not written).
     let shortest = |neg: bool| {
-        (1..=INT_DIGITS as u32).find(|&d| {
+        (1..=INT_DIGITS as u32).find_map(|d| {
             let (a, b) = if d == 1 { (i128::from(neg), 9) } else { (10i128.pow(d - 1), 10i128.pow(d) - 1) };
-            hit(neg, a, b)
+            first(neg, a, b)
         })
     };
-    match phase {
+    let x = match phase {
         0 => {
-            let pos = shortest(false).map(u64::from);
-            let neg = shortest(true).map(|d| u64::from(d) + 1);
-            pos.into_iter().chain(neg).min()
+            let len = |x: Option<i128>| x.map_or(usize::MAX, |x| x.to_string().len());
+            let (pos, negative) = (shortest(false), shortest(true));
+            if len(pos) <= len(negative) {
+                pos?
+            } else {
+                negative?
+            }
         }
-        1 => shortest(true).map(u64::from),
-        _ if mag == 0 => hit(neg, 0, 0).then_some(0),
+        1 => shortest(true)?,
+        _ if mag == 0 => first(neg, 0, 0)?,
         _ => (0..=(INT_DIGITS - digits) as u32).find_map(|j| {
             let p = 10i128.pow(j);
-            hit(neg, mag * p, mag * p + p - 1).then_some(u64::from(j))
-        }),
-    }
+            first(neg, mag * p, mag * p + p - 1)
+        })?,
+    };
+    // The text so far is a prefix of `x`'s.
+    let written = match phase {
+        0 => 0,
+        1 => 1,
+        _ => usize::from(neg) + digits as usize,
+    };
+    Some(x.to_string().as_bytes()[written..].to_vec())
 }
 
 /// A number's text so far, for the bound checks.
@@ -1009,22 +1111,22 @@ impl NumState {
             && max.is_none_or(|(m, excl)| if excl { v < m } else { v <= m })
     }
 
-    /// The fewest bytes that finish this number within the bounds (`None` if none can).
+    /// The shortest bytes that finish this number within the bounds (`None` if none can).
     ///
     /// Every finished number has a shape: some more integer digits, then maybe a point and
     /// fraction digits. For each shape the candidates form a grid (step `10^-F` for `F`
     /// fraction digits) in one interval, so the smallest grid point above the lower bound is
     /// the one to try; it is then fed to a copy of the state, so the answer agrees with what
     /// the automaton accepts (floating-point edges included).
-    fn min_extra(&self, min: Option<(f64, bool)>, max: Option<(f64, bool)>) -> Option<u64> {
+    fn min_suffix(&self, min: Option<(f64, bool)>, max: Option<(f64, bool)>) -> Option<Vec<u8>> {
         if self.can_end(min, max) {
-            return Some(0);
+            return Some(Vec::new());
         }
-        let mut best: Option<u64> = None;
+        let mut best: Option<Vec<u8>> = None;
         if self.phase == 0 {
             let mut neg = *self;
             if neg.push(b'-') && neg.viable(min, max) {
-                best = neg.min_extra(min, max).map(|e| e + 1);
+                best = neg.min_suffix(min, max).map(|rest| [b"-".as_slice(), &rest].concat());
             }
         }
         // Bounds on the magnitude.
@@ -1082,12 +1184,12 @@ impl NumState {
                     continue;
                 }
                 let Some(suffix) = self.suffix_for(k, f) else { continue };
-                if best.is_some_and(|b| suffix.len() as u64 >= b) {
+                if best.as_ref().is_some_and(|b| suffix.len() >= b.len()) {
                     continue;
                 }
                 let mut n = *self;
                 if suffix.iter().all(|&b| n.push(b) && n.viable(min, max)) && n.can_end(min, max) {
-                    best = Some(suffix.len() as u64);
+                    best = Some(suffix);
                 }
             }
         }
