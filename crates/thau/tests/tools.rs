@@ -330,17 +330,25 @@ fn remaining_is_the_exact_shortest_completion() {
         assert!(accepts(&g, &format!("{prefix}{shortest}")), "{prefix}{shortest}");
         check_call(&format!("{prefix}{shortest}"), &all).unwrap();
     }
-    let mut rng = StdRng::seed_from_u64(5);
+    let states = walk_checking_completions(&g, &all, "kitchen_sink", 120, 5);
+    assert!(states > 3000, "{states}");
+}
+
+/// Random byte walks through `g` (every third one calling `named`) that check, at every
+/// state, that `completion` is exact, keeps to itself and finishes a valid call. Returns the
+/// number of states checked.
+fn walk_checking_completions(g: &Grammar, all: &[ToolSpec], named: &str, walks: usize, seed: u64) -> usize {
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut states = 0;
-    for walk in 0..120 {
-        let mut s = if walk % 3 == 0 { g.start_named("kitchen_sink").unwrap() } else { g.start() };
+    for walk in 0..walks {
+        let mut s = if walk % 3 == 0 { g.start_named(named).unwrap() } else { g.start() };
         let mut bytes = Vec::new();
         loop {
             let r = g.remaining(&s);
             let next: Vec<(u8, u64)> = (0..=255u8)
                 .filter_map(|b| {
                     let mut t = s;
-                    t.step(&g, b).then(|| (b, g.remaining(&t)))
+                    t.step(g, b).then(|| (b, g.remaining(&t)))
                 })
                 .collect();
             if s.is_complete() {
@@ -354,23 +362,57 @@ fn remaining_is_the_exact_shortest_completion() {
             // It keeps to itself, and it finishes a valid call.
             let rest = g.completion(&s);
             let mut after = s;
-            assert!(after.step(&g, rest[0]));
+            assert!(after.step(g, rest[0]));
             assert_eq!(g.completion(&after), rest[1..], "after {context}");
             let mut whole = s;
-            assert!(whole.feed(&g, &rest) && whole.is_complete(), "after {context}");
+            assert!(whole.feed(g, &rest) && whole.is_complete(), "after {context}");
             if walk % 4 == 0 && bytes.len() % 9 == 0 {
                 let mut call = bytes.clone();
                 call.extend(rest);
-                check_call(&String::from_utf8(call).unwrap(), &all).unwrap();
+                check_call(&String::from_utf8(call).unwrap(), all).unwrap();
             }
             states += 1;
             let (b, _) = next[rng.gen_range(0..next.len())];
-            assert!(s.step(&g, b));
+            assert!(s.step(g, b));
             bytes.push(b);
         }
-        check_call(&String::from_utf8(bytes).unwrap(), &all).unwrap();
+        check_call(&String::from_utf8(bytes).unwrap(), all).unwrap();
     }
-    assert!(states > 3000, "{states}");
+    states
+}
+
+/// Numbers whose shortest value is not `0`: narrow and exclusive bounds, negative ranges,
+/// large multiples. The completion writes a shortest valid value (of those, the smallest
+/// integer, or the number nearest zero), and random walks into them keep it exact.
+#[test]
+fn completions_of_tightly_bounded_numbers() {
+    let numbers = ToolSpec {
+        name: "numbers".into(),
+        description: "tight bounds".into(),
+        parameters: json!({
+            "type": "object",
+            "properties": {
+                "narrow": {"type": "number", "exclusiveMinimum": 0.5, "exclusiveMaximum": 0.5001},
+                "neg": {"type": "number", "minimum": -7.25, "maximum": -7.2},
+                "big": {"type": "integer", "minimum": 1000, "multipleOf": 7},
+                "negint": {"type": "integer", "maximum": -30, "multipleOf": 4},
+                "farneg": {"type": "number", "maximum": -1000.5},
+                "tiny": {"type": "number", "minimum": 0.000123, "maximum": 0.000124}
+            },
+            "required": ["narrow", "neg", "big", "negint", "farneg", "tiny"]
+        }),
+    };
+    let all = vec![numbers];
+    let g = Grammar::new(&all, GrammarOptions { max_string_chars: 8, max_items: 3, max_depth: 5 }).unwrap();
+    let shortest = String::from_utf8(g.completion(&g.start())).unwrap();
+    // serde_json keeps properties sorted by name.
+    assert_eq!(
+        shortest,
+        r#"{"name":"numbers","arguments":{"big":1001,"farneg":-1001,"narrow":0.50001,"neg":-7.2,"negint":-96,"tiny":0.000123}}"#
+    );
+    check_call(&shortest, &all).unwrap();
+    let states = walk_checking_completions(&g, &all, "numbers", 60, 8);
+    assert!(states > 1000, "{states}");
 }
 
 /// With a token budget, a call is opened only with room to finish it, and every call opened

@@ -1115,9 +1115,9 @@ impl NumState {
     ///
     /// Every finished number has a shape: some more integer digits, then maybe a point and
     /// fraction digits. For each shape the candidates form a grid (step `10^-F` for `F`
-    /// fraction digits) in one interval, so the smallest grid point above the lower bound is
-    /// the one to try; it is then fed to a copy of the state, so the answer agrees with what
-    /// the automaton accepts (floating-point edges included).
+    /// fraction digits) in one interval, so the grid point nearest zero within the bounds is
+    /// the one to try (and its neighbours, for rounding); each is fed to a copy of the state,
+    /// so the answer agrees with what the automaton accepts, floating-point edges included.
     fn min_suffix(&self, min: Option<(f64, bool)>, max: Option<(f64, bool)>) -> Option<Vec<u8>> {
         if self.can_end(min, max) {
             return Some(Vec::new());
@@ -1179,7 +1179,7 @@ impl NumState {
             if hi.is_some_and(|(m, _)| (k as f64) > m * scale + 1.0) {
                 continue;
             }
-            for k in [k, k + 1, k.saturating_sub(1).max(first)] {
+            for k in [k.saturating_sub(1).max(first), k, k + 1] {
                 if k > last {
                     continue;
                 }
