@@ -63,6 +63,9 @@ pub struct TokenTrie {
     bytes_start: Vec<u32>,
     bytes: Vec<u8>,
     vocab_size: usize,
+    /// Every byte is a token of its own (true of byte-level BPE), so a text of `n` bytes
+    /// takes at most `n` tokens.
+    every_byte: bool,
 }
 
 impl TokenTrie {
@@ -97,6 +100,7 @@ impl TokenTrie {
             bytes_start: vec![0],
             bytes: Vec::new(),
             vocab_size: tok.vocab_size(),
+            every_byte: kids[0].len() == 256 && kids[0].iter().all(|&(_, c)| !ends[c as usize].is_empty()),
         };
         for id in 0..tok.vocab_size() as u32 {
             if id as usize >= NUM_SPECIAL {
@@ -191,12 +195,12 @@ impl TokenTrie {
         }
     }
 
-    /// Whether the call can be finished from `state` in at most `most` tokens. Bytes bound
-    /// tokens from above (every byte is a token), so the tokenization is needed only when
+    /// Whether the call can be finished from `state` in at most `most` tokens. When every
+    /// byte is a token, bytes bound tokens from above, so the tokenization is needed only when
     /// the bytes do not fit.
     fn fits(&self, g: &Grammar, state: &CallState, most: u64) -> bool {
         let rest = g.completion(state);
-        rest.len() as u64 <= most || self.count_tokens(&rest) <= most
+        (self.every_byte && rest.len() as u64 <= most) || self.count_tokens(&rest) <= most
     }
 }
 
