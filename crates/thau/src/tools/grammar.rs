@@ -16,9 +16,9 @@
 //! The state is a fixed-size stack of small `Copy` frames (a pushdown automaton): cloning it
 //! is a memcpy, which matters because computing a mask steps a copy per vocabulary-trie node.
 //! Every reachable state has a completion: a byte is accepted only if the value it extends can
-//! still be finished within the schema. [`Grammar::remaining`] gives the length of the
-//! shortest one, from per-node minimum lengths computed when the grammar is built and each
-//! frame's progress, so constrained decoding can close a call before its token budget ends.
+//! still be finished within the schema. [`Grammar::completion`] writes the shortest one, from
+//! each node's shortest value (computed when the grammar is built) and each frame's progress,
+//! so constrained decoding can close a call before its token budget ends.
 
 use super::spec::ToolSpec;
 use crate::error::{Error, Result};
@@ -1012,7 +1012,7 @@ fn int_min_suffix(neg: bool, phase: u8, digits: u8, mag: i128, min: i128, max: i
         1 => 1,
         _ => usize::from(neg) + digits as usize,
     };
-    Some(x.to_string().as_bytes()[written..].to_vec())
+    x.to_string().as_bytes().get(written..).map(<[u8]>::to_vec)
 }
 
 /// A number's text so far, for the bound checks.
