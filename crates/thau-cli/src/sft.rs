@@ -466,14 +466,14 @@ pub fn demo_tools(
     let r = score_model(&model, &tok, &data.heldout, 96, DEMO_CONSTRAINTS)?;
     println!(
         "\nOn {} held-out requests worded unlike any it trained on: detection accuracy {} (precision {}, recall {}), \
-         right tool {}, exact arguments {}, {} of its finished calls schema-valid (constraints on).",
+         right tool {}, exact arguments {}, {} of its calls schema-valid (constraints on).",
         r.examples,
         pct(r.detection.accuracy),
         pct(r.detection.precision),
         pct(r.detection.recall),
         pct(r.tool_accuracy.rate),
         pct(r.arguments_exact.rate),
-        pct(r.schema.complete_valid_rate)
+        pct(r.schema.valid_rate)
     );
     println!(
         "Full report: `thau eval tools --run {} --data {} --constrained on`.",
