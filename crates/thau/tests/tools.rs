@@ -209,6 +209,88 @@ fn fast_mask_equals_brute_force_on_many_states() {
     }
 }
 
+/// Under a budget the fast mask (which reuses what the frames below the top add) equals a
+/// slow reference: every token the grammar allows, fed alone, kept when the call can still be
+/// finished after it in the tokens left ([`TokenTrie::tokens_to_finish`]).
+#[test]
+fn budget_mask_equals_a_slow_reference() {
+    let tok = tokenizer();
+    let trie = Arc::new(TokenTrie::new(&tok));
+    // What the frames below a string add changes when a token (`","`) ends one string and
+    // opens the next: an array that needs three items, and a schema-less object's value
+    // followed by a key (which needs `:` and a value).
+    let mut all = specs();
+    all.push(ToolSpec {
+        name: "names".into(),
+        description: "three names at least".into(),
+        parameters: json!({
+            "type": "object",
+            "properties": {"names": {"type": "array", "items": {"type": "string"}, "minItems": 3}},
+            "required": ["names"]
+        }),
+    });
+    assert!(tok.encode(r#"",""#).len() == 1, "the test needs a token for \",\"");
+    let g = Arc::new(Grammar::new(&all, GrammarOptions { max_string_chars: 40, max_items: 4, max_depth: 7 }).unwrap());
+    let mut compared = 0;
+    for p in [
+        "",
+        r#"{"name":"gen"#,
+        r#"{"name":"generate_image","arguments":{"#,
+        r#"{"name":"generate_image","arguments":{"prompt":"un pe"#,
+        r#"{"name":"generate_image","arguments":{"prompt":"x","width":1"#,
+        r#"{"name":"generate_image","arguments":{"prompt":"x","guidance":7."#,
+        r#"{"name":"kitchen_sink","arguments":{"mode":"fast","step":-"#,
+        r#"{"name":"kitchen_sink","arguments":{"code":"\u00"#,
+        r#"{"name":"kitchen_sink","arguments":{"extra":{"k":[1,"#,
+        r#"{"name":"kitchen_sink","arguments":{"tags":["ab","#,
+        r#"{"name":"kitchen_sink","arguments":{"point":{"x":1"#,
+        r#"{"name":"names","arguments":{"names":["a"#,
+        r#"{"name":"kitchen_sink","arguments":{"mode":"fast","step":0,"extra":{"k":"a"#,
+    ] {
+        let mut state = g.start();
+        assert!(state.feed(&g, p.as_bytes()), "{p}");
+        let need = trie.tokens_to_finish(&g, &state) as usize;
+        // The shortcut the mask takes (the frames below the top reused) agrees with the
+        // completion after every token the grammar allows.
+        let below = g.remaining_below_top(&state);
+        let mut scratch = Vec::new();
+        for id in NUM_SPECIAL as u32..tok.vocab_size() as u32 {
+            let mut s = state;
+            if s.feed(&g, tok.token_bytes(id).unwrap()) {
+                assert_eq!(g.remaining_sharing(&state, below, &s, &mut scratch), g.remaining(&s), "{p:?} + {id}");
+            }
+        }
+        for left in [need + 1, need + 2, need + 3, need + 6, need + 20, 5000] {
+            let mut c = CallConstraint::new(g.clone(), trie.clone(), ToolChoice::Auto).unwrap();
+            c.accept(TOOL_CALL);
+            for id in tok.encode(p) {
+                c.accept(id);
+            }
+            c.budget(left);
+            let fast = c.allowed_ids().unwrap();
+            let all = c.allowed_slow(&tok).unwrap();
+            let mut slow: Vec<u32> = all
+                .iter()
+                .copied()
+                .filter(|&id| {
+                    let mut s = state;
+                    assert!(s.feed(&g, tok.token_bytes(id).unwrap()));
+                    trie.tokens_to_finish(&g, &s) + 2 <= left as u64
+                })
+                .collect();
+            if slow.is_empty() {
+                slow = all.clone();
+            }
+            assert_eq!(fast, slow, "after {p:?} with {left} tokens left");
+            if slow.len() < all.len() {
+                compared += 1;
+            }
+        }
+    }
+    // The budget did cut tokens in many of the cases compared.
+    assert!(compared >= 10, "{compared}");
+}
+
 /// With a call threshold, the first token of an auto turn is a binary decision: a call when
 /// `<|tool_call|>` holds at least that probability, text otherwise, whatever the single
 /// likeliest token is; later tokens (and other choices) are untouched.

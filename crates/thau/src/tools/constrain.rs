@@ -138,13 +138,15 @@ impl TokenTrie {
 
     /// Every token whose bytes `state` accepts in full, pushed to `out` (unordered).
     pub fn allowed(&self, g: &Grammar, state: &CallState, out: &mut Vec<u32>) {
-        self.walk(g, 0, state, None, out);
+        self.walk(g, 0, state, &mut None, out);
     }
 
     /// [`Self::allowed`], keeping only the tokens after which the call can be finished in at
     /// most `most` more tokens ([`Self::tokens_to_finish`]).
     pub fn allowed_within(&self, g: &Grammar, state: &CallState, most: u64, out: &mut Vec<u32>) {
-        self.walk(g, 0, state, Some(most), out);
+        let below = g.remaining_below_top(state);
+        let mut within = Some(Within { most, base: *state, below, scratch: Vec::new() });
+        self.walk(g, 0, state, &mut within, out);
     }
 
     /// Tokens that finish the call from `state`: the greedy longest-match tokenization of its
@@ -178,7 +180,7 @@ impl TokenTrie {
         count
     }
 
-    fn walk(&self, g: &Grammar, node: usize, state: &CallState, most: Option<u64>, out: &mut Vec<u32>) {
+    fn walk(&self, g: &Grammar, node: usize, state: &CallState, within: &mut Option<Within>, out: &mut Vec<u32>) {
         let (a, b) = (self.child_start[node] as usize, self.child_start[node + 1] as usize);
         for i in a..b {
             let mut s = *state;
@@ -187,10 +189,10 @@ impl TokenTrie {
                 let ends = &self.tokens[self.token_start[c] as usize..self.token_start[c + 1] as usize];
                 // Tokens ending here share the state, so one check serves them all; a longer
                 // token may still fit where this one does not, so the walk goes on regardless.
-                if !ends.is_empty() && most.is_none_or(|m| self.fits(g, &s, m)) {
+                if !ends.is_empty() && within.as_mut().is_none_or(|w| self.fits(g, &s, w)) {
                     out.extend_from_slice(ends);
                 }
-                self.walk(g, c, &s, most, out);
+                self.walk(g, c, &s, within, out);
             }
         }
     }
@@ -198,10 +200,19 @@ impl TokenTrie {
     /// Whether the call can be finished from `state` in at most `most` tokens. When every
     /// byte is a token, bytes bound tokens from above, so the tokenization is needed only when
     /// the bytes do not fit.
-    fn fits(&self, g: &Grammar, state: &CallState, most: u64) -> bool {
-        let rest = g.completion(state);
-        (self.every_byte && rest.len() as u64 <= most) || self.count_tokens(&rest) <= most
+    fn fits(&self, g: &Grammar, state: &CallState, w: &mut Within) -> bool {
+        (self.every_byte && g.remaining_sharing(&w.base, w.below, state, &mut w.scratch) <= w.most)
+            || self.tokens_to_finish(g, state) <= w.most
     }
+}
+
+/// The budget of one mask: at most `most` tokens may finish the call after a token, and the
+/// states reached share `base`'s frames below the top more often than not.
+struct Within {
+    most: u64,
+    base: CallState,
+    below: Option<u64>,
+    scratch: Vec<u8>,
 }
 
 /// Where the current assistant turn is.

@@ -232,6 +232,40 @@ impl Grammar {
         self.completion(state).len() as u64
     }
 
+    /// The bytes the frames below the top add to [`Self::completion`] of `state`; `None`
+    /// while the tool name is written (its rest and the call's depend on each other).
+    pub fn remaining_below_top(&self, state: &CallState) -> Option<u64> {
+        let n = state.len as usize;
+        if n == 0 || (n == 2 && matches!(state.frames[0], Frame::Wrapper { phase: 2, .. })) {
+            return None;
+        }
+        let mut top = Vec::new();
+        self.finish_frame(&state.frames[n - 1], &mut top);
+        Some(self.remaining(state) - top.len() as u64)
+    }
+
+    /// [`Self::remaining`] of `state`, faster when it has the same frames below its top as
+    /// `base` (whose [`Self::remaining_below_top`] is `below`): then only the top frame is
+    /// finished. `scratch` is reused between calls. Masks use this, since most tokens only
+    /// move the top frame.
+    pub fn remaining_sharing(
+        &self,
+        base: &CallState,
+        below: Option<u64>,
+        state: &CallState,
+        scratch: &mut Vec<u8>,
+    ) -> u64 {
+        let n = state.len as usize;
+        match below {
+            Some(below) if n >= 1 && n == base.len as usize && state.frames[..n - 1] == base.frames[..n - 1] => {
+                scratch.clear();
+                self.finish_frame(&state.frames[n - 1], scratch);
+                below + scratch.len() as u64
+            }
+            _ => self.remaining(state),
+        }
+    }
+
     /// Finish a call whose quoted tool name is one of `alive` and has its first `pos` bytes
     /// written: the rest of the name, `,"arguments":`, the arguments and `}`.
     fn finish_call(&self, alive: u64, pos: usize, out: &mut Vec<u8>) {
@@ -1327,7 +1361,7 @@ enum Out {
 }
 
 /// One level of the automaton's stack. Small and `Copy`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Frame {
     Empty,
     /// `{"name":` (0), name (1, 2 while the literal runs), `,"arguments":` (3), arguments
