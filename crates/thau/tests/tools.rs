@@ -623,6 +623,28 @@ fn random_model(tok: &Tokenizer, seed: u64) -> InferModel {
 
 /// A random-weight model, sampled at temperature 1 with tool_choice=required: every call it
 /// writes is complete, parses and validates.
+/// The tokens `model` samples (temperature 1, `seed`) after `prompt` under `constraint`.
+fn sample_constrained(
+    model: &InferModel,
+    tok: &Tokenizer,
+    prompt: &[u32],
+    constraint: &mut CallConstraint,
+    max_tokens: usize,
+    seed: u64,
+) -> Vec<u32> {
+    let opts = GenerateOptions {
+        max_tokens,
+        sampling: SamplingOptions { temperature: 1.0, seed, ..SamplingOptions::greedy() },
+        stop: Vec::new(),
+        stop_at_eos: true,
+    };
+    let never = AtomicBool::new(false);
+    let c = constraint as &mut dyn LogitsConstraint;
+    generate_ids_with(model, tok, &mut KvState::default(), prompt, &opts, Some(c), &never, &mut |_| true)
+        .unwrap()
+        .tokens
+}
+
 #[test]
 fn a_random_model_under_constraints_only_writes_valid_calls() {
     let tok = tokenizer();
@@ -638,25 +660,7 @@ fn a_random_model_under_constraints_only_writes_valid_calls() {
     for seed in 0..12 {
         let choice = if seed % 3 == 0 { ToolChoice::Named("kitchen_sink".into()) } else { ToolChoice::Required };
         let mut c = CallConstraint::new(g.clone(), trie.clone(), choice).unwrap().with_max_calls(2);
-        let opts = GenerateOptions {
-            max_tokens: 900,
-            sampling: SamplingOptions { temperature: 1.0, seed, ..SamplingOptions::greedy() },
-            stop: Vec::new(),
-            stop_at_eos: true,
-        };
-        let never = AtomicBool::new(false);
-        let done = generate_ids_with(
-            &model,
-            &tok,
-            &mut KvState::default(),
-            &prompt,
-            &opts,
-            Some(&mut c as &mut dyn LogitsConstraint),
-            &never,
-            &mut |_| true,
-        )
-        .unwrap();
-        let ids = &done.tokens;
+        let ids = &sample_constrained(&model, &tok, &prompt, &mut c, 900, seed);
         assert_eq!(ids[0], TOOL_CALL, "seed {seed}: required choice must open a call");
         // Split into calls; each must be closed and valid.
         let mut i = 0;
@@ -688,25 +692,9 @@ fn a_short_max_tokens_still_closes_the_call() {
     for seed in 0..10u64 {
         let choice = if seed % 2 == 0 { ToolChoice::Named("kitchen_sink".into()) } else { ToolChoice::Required };
         let mut c = CallConstraint::new(g.clone(), trie.clone(), choice).unwrap();
-        let opts = GenerateOptions {
-            max_tokens: shortest + 2 + 3 * seed as usize,
-            sampling: SamplingOptions { temperature: 1.0, seed, ..SamplingOptions::greedy() },
-            stop: Vec::new(),
-            stop_at_eos: true,
-        };
-        let done = generate_ids_with(
-            &model,
-            &tok,
-            &mut KvState::default(),
-            &prompt,
-            &opts,
-            Some(&mut c as &mut dyn LogitsConstraint),
-            &AtomicBool::new(false),
-            &mut |_| true,
-        )
-        .unwrap();
-        let ids = &done.tokens;
-        assert!(ids.len() <= opts.max_tokens);
+        let max_tokens = shortest + 2 + 3 * seed as usize;
+        let ids = &sample_constrained(&model, &tok, &prompt, &mut c, max_tokens, seed);
+        assert!(ids.len() <= max_tokens);
         let end = ids.iter().position(|&t| t == TOOL_CALL_END);
         let Some(end) = end else { panic!("seed {seed}: the call was cut: {}", tok.decode(ids)) };
         assert_eq!(ids[0], TOOL_CALL);
