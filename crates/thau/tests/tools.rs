@@ -268,8 +268,8 @@ fn budget_mask_equals_a_slow_reference() {
             }
             c.budget(left);
             let fast = c.allowed_ids().unwrap();
-            let all = c.allowed_slow(&tok).unwrap();
-            let mut slow: Vec<u32> = all
+            let grammatical = c.allowed_slow(&tok).unwrap();
+            let mut slow: Vec<u32> = grammatical
                 .iter()
                 .copied()
                 .filter(|&id| {
@@ -279,10 +279,10 @@ fn budget_mask_equals_a_slow_reference() {
                 })
                 .collect();
             if slow.is_empty() {
-                slow = all.clone();
+                slow = grammatical.clone();
             }
             assert_eq!(fast, slow, "after {p:?} with {left} tokens left");
-            if slow.len() < all.len() {
+            if slow.len() < grammatical.len() {
                 compared += 1;
             }
         }
