@@ -154,6 +154,9 @@ fn schemas_that_cannot_be_constrained_are_refused_with_the_tool_named() {
         json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 4, "multipleOf": 5}}})
     )
     .contains("multiple of 5"));
+    let narrow = json!({"type": "object", "properties": {"x": {"type": "number",
+        "exclusiveMinimum": 0.1, "exclusiveMaximum": 0.1000000000001}}});
+    assert!(bad(narrow).contains("fraction digits"));
     assert!(bad(json!({"type": "string"})).contains("object"));
     let deep =
         (0..12).fold(json!({"type": "string"}), |inner, _| json!({"type": "object", "properties": {"a": inner}}));

@@ -154,9 +154,8 @@ impl Grammar {
     /// The shortest complete value of `node` (the first in a fixed order among equals). Its
     /// children are compiled before it, so this recursion is over a finite tree.
     fn shortest_value(&self, node: NodeId) -> Vec<u8> {
-        // What cannot be finished (an integer range with no multiple is refused when
-        // compiling) gets an impossible length, so it is never the shortest.
-        let never = || vec![b'?'; 1 << 16];
+        // Integer and number ranges with nothing to write are refused when compiling, so
+        // their shortest values exist.
         match &self.nodes[node as usize] {
             Node::Any => b"0".to_vec(),
             Node::Str { min, .. } => {
@@ -166,8 +165,8 @@ impl Grammar {
                 v
             }
             Node::Lit(lits) => first_shortest(lits.iter().cloned()).unwrap_or_default(),
-            &Node::Int { min, max, mult } => int_min_suffix(false, 0, 0, 0, min, max, mult).unwrap_or_else(never),
-            &Node::Num { min, max } => NumState::fresh().min_suffix(min, max).unwrap_or_else(never),
+            &Node::Int { min, max, mult } => int_min_suffix(false, 0, 0, 0, min, max, mult).unwrap_or_default(),
+            &Node::Num { min, max } => NumState::fresh().min_suffix(min, max).unwrap_or_default(),
             Node::Obj { keys, values, required } => {
                 let mut v = vec![b'{'];
                 for (i, k) in keys.iter().enumerate().filter(|(i, _)| required & (1 << i) != 0) {
@@ -526,6 +525,13 @@ impl Grammar {
                     }
                     if min.is_some_and(|m| m.0 >= limit) || max.is_some_and(|m| m.0 <= -limit) {
                         return Err(format!("number bounds beyond ±1e{NUM_INT_DIGITS} cannot be constrained"));
+                    }
+                    // Calls write at most NUM_FRAC_DIGITS fraction digits: bounds closer than
+                    // that leave nothing to write (and no call could be finished).
+                    if NumState::fresh().min_suffix(min, max).is_none() {
+                        return Err(format!(
+                            "no number with at most {NUM_FRAC_DIGITS} fraction digits lies within the bounds: widen them"
+                        ));
                     }
                     self.push(Node::Num { min, max })
                 }
