@@ -33,11 +33,13 @@ pub fn train_step(
     let vars = model.named_vars();
     let decay: Vec<bool> = vars.iter().map(|(_, v)| v.rank() >= 2).collect();
     let mut opt = AdamW::new(AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 }, &vars);
-    let make = |s: u64| {
-        Batch::new(
-            (0..batch * seq).map(|i| (splitmix64(s * 1_000_003 + i as u64) % cfg.vocab_size as u64) as u32).collect(),
-            (0..batch * seq).map(|i| (splitmix64(s * 7_000_003 + i as u64) % cfg.vocab_size as u64) as u32).collect(),
-        )
+    let make = |s: u64| Batch {
+        inputs: (0..batch * seq)
+            .map(|i| (splitmix64(s * 1_000_003 + i as u64) % cfg.vocab_size as u64) as u32)
+            .collect(),
+        targets: (0..batch * seq)
+            .map(|i| (splitmix64(s * 7_000_003 + i as u64) % cfg.vocab_size as u64) as u32)
+            .collect(),
     };
     let mut times = Vec::with_capacity(steps);
     for s in 0..(warmup + steps) as u64 {

@@ -214,10 +214,6 @@ pub(crate) struct TrainArgs {
     /// backward pass per step (measured 2.5x the time per step for demo-2).
     #[arg(long, requires = "sft")]
     pub(crate) replay: bool,
-    /// With --sft: add this many times the loss of each assistant turn's first token (call a
-    /// tool or answer in text) to the step's loss. 0 (default): off.
-    #[arg(long, requires = "sft", default_value_t = 0.0)]
-    pub(crate) decision_weight: f64,
     /// Model preset instead of the age's own (tiny, demo, bench, age-N).
     #[arg(long)]
     pub(crate) preset: Option<String>,

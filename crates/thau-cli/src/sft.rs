@@ -128,7 +128,6 @@ pub fn train_sft(a: &crate::TrainArgs, file: &Path) -> Result<()> {
         grad_clip: a.grad_clip,
         seed: a.seed,
         replay: a.replay,
-        decision_weight: a.decision_weight,
     };
     finetune(&a.run, a.age, &examples, &file.display().to_string(), &cfg, a.quiet)?;
     Ok(())
@@ -453,7 +452,6 @@ pub fn demo_tools(
         grad_clip: 1.0,
         seed: 1337,
         replay: false,
-        decision_weight: 0.0,
     };
     finetune(run, Some(0), &data.train, "the demo's generated tool-calling conversations", &cfg, false)?;
     let (tok, model, _) = rd.load_latest(Some(0), device)?;

@@ -217,7 +217,7 @@ fn new_parameters_receive_gradient() {
     let mut opt = AdamW::new(AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0 }, &vars);
     let x: Vec<u32> = (0..32u32).map(|i| (i * 37 + 1) % 512).collect();
     let y: Vec<u32> = (0..32u32).map(|i| (i * 11 + 3) % 512).collect();
-    let micro = [Batch::new(x, y)];
+    let micro = [Batch { inputs: x, targets: y }];
     optimizer_step(&child, &vars, &decay, &mut opt, &micro, (2, 16), 1e-2, 0.0, 0).unwrap();
     let g1 = gradients(&child);
     let mut checked = 0;

@@ -8,7 +8,6 @@ use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use thau::chat::{render, Message, ToolCall};
 use thau::infer::{generate_ids, GenerateOptions, InferModel, KvState, SamplingOptions, WeightDtype};
-use thau::model::ops::IGNORE;
 use thau::model::{Llama, ModelConfig};
 use thau::tokenizer::{Tokenizer, ASSISTANT, END, TOOL_CALL, TOOL_CALL_END};
 use thau::tools::builtin_specs;
@@ -151,79 +150,6 @@ fn bad_files_name_the_line_and_bad_settings_are_refused() {
     let short = SftConfig { max_seq_len: 4, ..SftConfig::default() };
     let e = sft::finetune(&model, &tok, &examples(), &short, &mut |_| true).unwrap_err().to_string();
     assert!(e.contains("--seq-len"), "{e}");
-    for w in [-1.0, f64::NAN] {
-        let bad = SftConfig { decision_weight: w, ..SftConfig::default() };
-        let e = sft::finetune(&model, &tok, &examples(), &bad, &mut |_| true).unwrap_err().to_string();
-        assert!(e.contains("--decision-weight"), "{e}");
-    }
-}
-
-#[test]
-fn decision_targets_are_the_first_token_of_each_assistant_turn() {
-    let tok = tokenizer();
-    let encoded: Vec<sft::Encoded> = examples().iter().map(|e| sft::encode(&tok, e)).collect();
-    let rows: Vec<&sft::Encoded> = encoded.iter().collect();
-    let seq = encoded.iter().map(|e| e.ids.len() - 1).max().unwrap();
-    let all = sft::make_batch(&rows, seq).targets;
-    let decision = sft::decision_targets(&rows, seq);
-    assert_eq!(decision.len(), all.len());
-    // Each kept target is also a target of the full batch, at the same place.
-    for (d, a) in decision.iter().zip(&all) {
-        assert!(*d == IGNORE || d == a);
-    }
-    let kept = |row: usize| -> Vec<u32> {
-        decision[row * seq..(row + 1) * seq].iter().copied().filter(|&t| t != IGNORE).collect()
-    };
-    let first_word = |text: &str| tok.encode(text)[0];
-    assert_eq!(kept(0), vec![first_word("Me llamo THAU.")]);
-    assert_eq!(kept(1), vec![first_word("Tuesday.")]);
-    // The call, then (after the tool's result) the first token of the final answer.
-    assert_eq!(kept(2), vec![TOOL_CALL, first_word("12 por 7 son 84.")]);
-}
-
-#[test]
-fn the_decision_loss_adds_its_weighted_gradient() {
-    use thau::train::adamw::{AdamW, AdamWParams};
-    use thau::train::batch::{AuxTargets, Batch};
-    let tok = tokenizer();
-    let encoded: Vec<sft::Encoded> = examples().iter().map(|e| sft::encode(&tok, e)).collect();
-    let rows: Vec<&sft::Encoded> = encoded.iter().collect();
-    let seq = encoded.iter().map(|e| e.ids.len() - 1).max().unwrap();
-    let main = sft::make_batch(&rows, seq);
-    let decision = sft::decision_targets(&rows, seq);
-    // An eps far above every gradient makes AdamW's first update −lr·g/(|g| + eps) ≈ −g (with
-    // lr = eps), linear in the gradient: the update of (main + w·decision) must be the update
-    // of main plus w times the update of decision alone.
-    let p = AdamWParams { beta1: 0.9, beta2: 0.95, eps: 1e4, weight_decay: 0.0 };
-    let update = |batch: Batch| -> (Vec<f32>, f32) {
-        let m = Llama::new_random(&cfg(tok.vocab_size()), 3, &Device::Cpu).unwrap();
-        let vars = m.named_vars();
-        let before: Vec<f32> =
-            vars.iter().flat_map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect();
-        let decay = vec![false; vars.len()];
-        let mut opt = AdamW::new(p, &vars);
-        let out =
-            thau::train::optimizer_step(&m, &vars, &decay, &mut opt, &[batch], (rows.len(), seq), 1e4, 0.0, 0).unwrap();
-        let after = vars.iter().flat_map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap());
-        (after.zip(before).map(|(a, b)| a - b).collect(), out.loss)
-    };
-    let w = 2.5f32;
-    let (d_main, loss_main) = update(Batch::new(main.inputs.clone(), main.targets.clone()));
-    let (d_dec, _) = update(Batch::new(main.inputs.clone(), decision.clone()));
-    let (d_both, loss_both) = update(Batch {
-        inputs: main.inputs.clone(),
-        targets: main.targets.clone(),
-        aux: Some(AuxTargets { targets: decision.clone(), weight: w }),
-    });
-    // The reported loss stays the main loss, comparable with runs without the weight.
-    assert!((loss_both - loss_main).abs() < 1e-6, "{loss_both} vs {loss_main}");
-    let worst =
-        d_both.iter().zip(d_main.iter().zip(&d_dec)).map(|(b, (m, d))| (b - (m + w * d)).abs()).fold(0.0f32, f32::max);
-    let scale = d_both.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-3 * scale, "update differs from main + w·decision by {worst} (largest {scale})");
-    // ...and the check can fail: without the auxiliary loss the update is another one.
-    let off = d_main.iter().zip(&d_both).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(off > 1e-2 * scale, "the decision loss changed nothing: {off}");
 }
 
 #[test]

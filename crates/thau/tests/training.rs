@@ -124,14 +124,16 @@ fn gradient_accumulation_equals_one_big_batch() {
     use thau::train::batch::Batch;
     let cfg = ModelConfig { vocab_size: 64, ..ModelConfig::tiny() };
     let rows = |seed: u32| -> Batch {
-        Batch::new(
-            (0..2 * 16).map(|i| (i * 7 + seed) % 64).collect(),
-            (0..2 * 16).map(|i| (i * 5 + seed + 1) % 64).collect(),
-        )
+        Batch {
+            inputs: (0..2 * 16).map(|i| (i * 7 + seed) % 64).collect(),
+            targets: (0..2 * 16).map(|i| (i * 5 + seed + 1) % 64).collect(),
+        }
     };
     let (b1, b2) = (rows(1), rows(2));
-    let both =
-        Batch::new([b1.inputs.clone(), b2.inputs.clone()].concat(), [b1.targets.clone(), b2.targets.clone()].concat());
+    let both = Batch {
+        inputs: [b1.inputs.clone(), b2.inputs.clone()].concat(),
+        targets: [b1.targets.clone(), b2.targets.clone()].concat(),
+    };
     // A huge eps makes AdamW's first update ≈ lr·g/eps: linear in the gradient, so the
     // weights after one step compare the gradients themselves (not just their signs).
     let p = AdamWParams { beta1: 0.9, beta2: 0.95, eps: 10.0, weight_decay: 0.0 };

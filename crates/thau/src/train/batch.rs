@@ -19,23 +19,6 @@ pub fn splitmix64(mut x: u64) -> u64 {
 pub struct Batch {
     pub inputs: Vec<u32>,
     pub targets: Vec<u32>,
-    /// A second loss on the same logits, added to the mean over `targets` (SFT uses it to
-    /// weigh the first token of each assistant turn: call a tool or not).
-    pub aux: Option<AuxTargets>,
-}
-
-impl Batch {
-    /// A batch with targets only (no auxiliary loss).
-    pub fn new(inputs: Vec<u32>, targets: Vec<u32>) -> Self {
-        Self { inputs, targets, aux: None }
-    }
-}
-
-/// Targets of an auxiliary loss: `weight` × the mean cross-entropy over the positions of
-/// `targets` that are not `IGNORE` (same layout as [`Batch::targets`]).
-pub struct AuxTargets {
-    pub targets: Vec<u32>,
-    pub weight: f32,
 }
 
 fn check_len(shard: &TokenShard, seq: usize, what: &str) -> Result<usize> {
@@ -65,7 +48,7 @@ pub fn train_batch(shard: &TokenShard, seed: u64, step: u64, micro: u64, batch: 
         inputs.extend_from_slice(&window[..seq]);
         targets.extend_from_slice(&window[1..]);
     }
-    Ok(Batch::new(inputs, targets))
+    Ok(Batch { inputs, targets })
 }
 
 /// `count` validation windows of `seq` tokens, evenly spaced over the shard (fixed for a run).
@@ -85,7 +68,7 @@ pub fn val_batches(shard: &TokenShard, count: usize, batch: usize, seq: usize) -
             inputs.extend_from_slice(&window[..seq]);
             targets.extend_from_slice(&window[1..]);
         }
-        out.push(Batch::new(inputs, targets));
+        out.push(Batch { inputs, targets });
     }
     Ok(out)
 }

@@ -12,7 +12,7 @@
 //! `{"tools": [ToolSpec…] (optional), "messages": [{"role": "user", "content": "…"}, …]}`.
 
 use super::adamw::{AdamW, AdamWParams};
-use super::batch::{splitmix64, train_batch, AuxTargets, Batch};
+use super::batch::{splitmix64, train_batch, Batch};
 use super::schedule::lr_at;
 use super::trainer::optimizer_step;
 use crate::chat::format::{render_turn, with_tools, Message, Role};
@@ -130,21 +130,7 @@ pub fn make_batch(rows: &[&Encoded], seq: usize) -> Batch {
             }
         }
     }
-    Batch::new(inputs, targets)
-}
-
-/// The targets of `make_batch(rows, seq)` kept only at the first trained token of each
-/// assistant turn: the token that decides between a tool call and a text answer.
-pub fn decision_targets(rows: &[&Encoded], seq: usize) -> Vec<u32> {
-    let mut targets = Vec::with_capacity(rows.len() * seq);
-    for e in rows {
-        let n = e.ids.len().min(seq + 1);
-        for i in 0..seq {
-            let first = i + 1 < n && e.trained[i + 1] && !e.trained[i];
-            targets.push(if first { e.ids[i + 1] } else { IGNORE });
-        }
-    }
-    targets
+    Batch { inputs, targets }
 }
 
 /// Fine-tuning hyperparameters.
@@ -166,12 +152,6 @@ pub struct SftConfig {
     /// against 1.3 s per step for `demo-2` at batch 16, seq 512).
     #[serde(default)]
     pub replay: bool,
-    /// Add this many times the mean loss of the decision tokens (the first token of each
-    /// assistant turn: `<tool_call>` or the first word of a text answer) to every step's chat
-    /// loss, so the choice to call a tool weighs more than one token among the dozens of an
-    /// answer. 0: off (every trained token counts the same).
-    #[serde(default)]
-    pub decision_weight: f64,
 }
 
 impl Default for SftConfig {
@@ -187,7 +167,6 @@ impl Default for SftConfig {
             grad_clip: 1.0,
             seed: 1337,
             replay: false,
-            decision_weight: 0.0,
         }
     }
 }
@@ -205,12 +184,6 @@ impl SftConfig {
         }
         if self.max_seq_len < 2 {
             return Err(Error::invalid("--seq-len", "must be at least 2"));
-        }
-        if !(self.decision_weight.is_finite() && self.decision_weight >= 0.0) {
-            return Err(Error::invalid(
-                "--decision-weight",
-                format!("{} is not a weight: give 0 (off) or a positive number", self.decision_weight),
-            ));
         }
         Ok(())
     }
@@ -328,11 +301,7 @@ pub fn finetune_with_replay(
         // Pad only to this step's longest row (rounded up to 8), not to max_seq.
         let longest = picked.iter().map(|e| e.ids.len() - 1).max().unwrap_or(1);
         let seq = longest.div_ceil(8).saturating_mul(8).min(max_seq).max(1);
-        let mut chat = make_batch(&picked, seq);
-        if cfg.decision_weight > 0.0 {
-            chat.aux = Some(AuxTargets { targets: decision_targets(&picked, seq), weight: cfg.decision_weight as f32 });
-        }
-        let mut micro = vec![chat];
+        let mut micro = vec![make_batch(&picked, seq)];
         if let Some(shard) = replay {
             // Text windows as long as this step's chat rows (the shard is longer, checked above).
             micro.push(train_batch(shard, cfg.seed ^ 0x5eed, step, 0, cfg.batch_size, seq)?);

@@ -10,7 +10,6 @@ use crate::checkpoint::{Checkpoint, RunDir, TrainState};
 use crate::data::SplitConfig;
 use crate::error::{Error, Result};
 use crate::model::ops::gemm::Precision;
-use crate::model::ops::{cross_entropy, IGNORE};
 use crate::model::{Llama, ModelConfig};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -188,8 +187,7 @@ pub struct StepOutcome {
 }
 
 /// One optimizer step at 0-based `step`: forward and backward over the micro-batches
-/// (gradients averaged; a batch's auxiliary loss is added to its own), global-norm clipping,
-/// AdamW update. The reported loss is the mean of the main losses alone. Shared by the trainer and the
+/// (gradients averaged), global-norm clipping, AdamW update. Shared by the trainer and the
 /// benchmark so both measure the same work.
 #[allow(clippy::too_many_arguments)]
 pub fn optimizer_step(
@@ -209,25 +207,8 @@ pub fn optimizer_step(
     for b in micro {
         let ids = Tensor::from_slice(&b.inputs, (batch, seq), dev)?;
         let tg = Tensor::from_slice(&b.targets, (batch, seq), dev)?;
-        let loss = match &b.aux {
-            None => {
-                let loss = model.loss(&ids, &tg)?;
-                loss_sum += loss.to_scalar::<f32>()? as f64;
-                loss
-            }
-            Some(aux) => {
-                // One forward, two losses on its logits; the reported loss is the main one.
-                let logits = model.forward(&ids)?; // (N, V)
-                let main = cross_entropy(&logits, &tg.flatten_all()?)?;
-                loss_sum += main.to_scalar::<f32>()? as f64;
-                if aux.targets.iter().all(|&t| t == IGNORE) || aux.weight == 0.0 {
-                    main
-                } else {
-                    let at = Tensor::from_slice(&aux.targets, batch * seq, dev)?;
-                    (main + (cross_entropy(&logits, &at)? * aux.weight as f64)?)?
-                }
-            }
-        };
+        let loss = model.loss(&ids, &tg)?;
+        loss_sum += loss.to_scalar::<f32>()? as f64;
         let store = if micro.len() == 1 { loss.backward()? } else { (loss / micro.len() as f64)?.backward()? };
         for (acc, (name, var)) in grads.iter_mut().zip(vars) {
             match store.get(var.as_tensor()) {
