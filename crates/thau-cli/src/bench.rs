@@ -142,3 +142,96 @@ pub fn infer(model: &std::path::Path, prompt_tokens: usize, gen_tokens: usize, j
     }
     Ok(())
 }
+
+/// What `thau bench tool-mask` measured for one tokenizer.
+#[derive(serde::Serialize)]
+struct MaskTiming {
+    vocab: usize,
+    trie_ms: f64,
+    /// Tokens of the timed calls (each timed `reps` times), and how many the mask allowed on
+    /// average there.
+    tokens: usize,
+    mean_allowed: f64,
+    /// Mean microseconds of one `mask` over the vocabulary's logits inside a call.
+    unbudgeted_us: f64,
+    budgeted_us: f64,
+}
+
+/// `thau bench tool-mask`: the cost of grammar-constrained decoding per token. Three typical
+/// calls of the built-in tools are tokenized with `tokenizer`, then fed to a
+/// [`CallConstraint`](thau::tools::CallConstraint) one token at a time; before each token
+/// `mask` runs on a full row of logits `reps` times, without a token budget and with the
+/// budget a 96-token answer leaves (what `thau chat` and the server pass).
+pub fn tool_mask(tokenizer: &std::path::Path, reps: usize, json: bool) -> Result<()> {
+    use std::sync::Arc;
+    use thau::infer::LogitsConstraint;
+    use thau::tools::{builtin_specs, CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice};
+    let tok = thau::tokenizer::Tokenizer::load(tokenizer)?;
+    let grammar = Arc::new(Grammar::new(&builtin_specs(), GrammarOptions::default())?);
+    let t0 = Instant::now();
+    let trie = Arc::new(TokenTrie::new(&tok));
+    let trie_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let calls = [
+        r#"{"name":"generate_image","arguments":{"prompt":"an astronaut dog on the moon, oil painting","width":768,"height":512,"seed":42}}"#,
+        r#"{"name":"calculator","arguments":{"expression":"(135 - 18) * 4 / 3"}}"#,
+        r#"{"name":"recall","arguments":{"when":"la semana pasada"}}"#,
+    ];
+    let reps = reps.max(1);
+    let mut logits = vec![0f32; tok.vocab_size()];
+    let (mut tokens, mut allowed, mut plain, mut budgeted) = (0usize, 0usize, 0f64, 0f64);
+    for call in calls {
+        let ids = tok.encode(call);
+        for (budget, total) in [(None, &mut plain), (Some(96usize), &mut budgeted)] {
+            let mut c = CallConstraint::new(grammar.clone(), trie.clone(), ToolChoice::Auto)?;
+            c.accept(thau::tokenizer::TOOL_CALL);
+            for (i, &id) in ids.iter().enumerate() {
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    if let Some(b) = budget {
+                        c.budget(b.saturating_sub(1 + i));
+                    }
+                    logits.fill(0.0);
+                    c.mask(&mut logits);
+                }
+                *total += t0.elapsed().as_secs_f64();
+                if budget.is_none() {
+                    allowed += logits.iter().filter(|v| v.is_finite()).count();
+                }
+                if !logits[id as usize].is_finite() {
+                    anyhow::bail!("the mask refused token {id} of {call}: the grammar and this tokenizer disagree");
+                }
+                c.accept(id);
+            }
+            if c.allowed_ids() != Some(vec![thau::tokenizer::TOOL_CALL_END]) {
+                anyhow::bail!("{call} did not leave a complete call");
+            }
+            if budget.is_none() {
+                tokens += ids.len();
+            }
+        }
+    }
+    let per = |s: f64| s / (tokens * reps) as f64 * 1e6;
+    let m = MaskTiming {
+        vocab: tok.vocab_size(),
+        trie_ms,
+        tokens,
+        mean_allowed: allowed as f64 / tokens.max(1) as f64,
+        unbudgeted_us: per(plain),
+        budgeted_us: per(budgeted),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        println!(
+            "vocab {}: trie {:.1} ms; mask inside a call {:.1} µs (budgeted {:.1} µs, {:.2}x) per token over {} tokens, {:.0} allowed on average",
+            m.vocab,
+            m.trie_ms,
+            m.unbudgeted_us,
+            m.budgeted_us,
+            m.budgeted_us / m.unbudgeted_us,
+            m.tokens,
+            m.mean_allowed
+        );
+    }
+    Ok(())
+}

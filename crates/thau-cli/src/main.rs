@@ -351,6 +351,17 @@ enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Time grammar-constrained decoding's mask per token for a tokenizer (bench/tool_mask.sh).
+    ToolMask {
+        #[arg(long)]
+        tokenizer: PathBuf,
+        /// Times each token's mask is computed.
+        #[arg(long, default_value_t = 200)]
+        reps: usize,
+        /// Print one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time THAU's full training step on the shared benchmark config (bench/train_step.sh).
     TrainStep {
         #[arg(long, default_value_t = 10)]
@@ -433,6 +444,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))
         }
         Command::Bench(BenchCmd::MakeGguf { shape, dtype, out }) => bench::make_gguf(&shape, &dtype, &out),
+        Command::Bench(BenchCmd::ToolMask { tokenizer, reps, json }) => bench::tool_mask(&tokenizer, reps, json),
         Command::Bench(BenchCmd::Infer { model, prompt_tokens, gen_tokens, json }) => {
             bench::infer(&model, prompt_tokens, gen_tokens, json)
         }

@@ -160,3 +160,30 @@ fn bad_sft_input_gives_clear_errors() {
         &["--call-threshold 2", "between 0 and 1"],
     );
 }
+
+#[test]
+fn bench_tool_mask_times_every_token_of_its_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("tok.json");
+    ok(thau()
+        .args(["tokenizer", "train", "--vocab-size", "600", "--corpus"])
+        .arg(corpus())
+        .arg("--out")
+        .arg(&tok)
+        .output()
+        .unwrap());
+    let o = ok(thau().args(["bench", "tool-mask", "--reps", "1", "--json", "--tokenizer"]).arg(&tok).output().unwrap());
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["vocab"], 600);
+    // Three calls of at least a dozen tokens each, every one of them allowed by its mask
+    // (the bench fails otherwise), with a choice among several tokens on average.
+    assert!(m["tokens"].as_u64().unwrap() >= 36, "{m}");
+    assert!(m["mean_allowed"].as_f64().unwrap() > 2.0, "{m}");
+    for k in ["unbudgeted_us", "budgeted_us"] {
+        assert!(m[k].as_f64().unwrap() > 0.0, "{m}");
+    }
+    fails_with(
+        thau().args(["bench", "tool-mask", "--tokenizer"]).arg(dir.path().join("missing.json")).output().unwrap(),
+        &["missing.json"],
+    );
+}
