@@ -161,7 +161,7 @@ struct MaskTiming {
 /// calls of the built-in tools are tokenized with `tokenizer`, then fed to a
 /// [`CallConstraint`](thau::tools::CallConstraint) one token at a time; before each token
 /// `mask` runs on a full row of logits `reps` times, without a token budget and with the
-/// budget a 96-token answer leaves (what `thau chat` and the server pass).
+/// budget a 96-token answer leaves (`thau eval tools`' default answer limit).
 pub fn tool_mask(tokenizer: &std::path::Path, reps: usize, json: bool) -> Result<()> {
     use std::sync::Arc;
     use thau::infer::LogitsConstraint;
@@ -181,7 +181,9 @@ pub fn tool_mask(tokenizer: &std::path::Path, reps: usize, json: bool) -> Result
     let (mut tokens, mut allowed, mut plain, mut budgeted) = (0usize, 0usize, 0f64, 0f64);
     for call in calls {
         let ids = tok.encode(call);
-        for (budget, total) in [(None, &mut plain), (Some(96usize), &mut budgeted)] {
+        // A 96-token answer's budget, or room for the call if a small vocabulary needs more.
+        let room = 96.max(ids.len() + 2);
+        for (budget, total) in [(None, &mut plain), (Some(room), &mut budgeted)] {
             let mut c = CallConstraint::new(grammar.clone(), trie.clone(), ToolChoice::Auto)?;
             c.accept(thau::tokenizer::TOOL_CALL);
             for (i, &id) in ids.iter().enumerate() {
