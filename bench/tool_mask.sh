@@ -3,10 +3,11 @@
 #
 # For each vocabulary size it trains a byte-level BPE tokenizer on CORPUS (`thau tokenizer
 # train`), then `thau bench tool-mask` feeds three typical built-in calls through the
-# constraint token by token and times the mask over a full row of logits (without and with a
-# 96-token budget). In the same run, `thau bench infer` times greedy decode on the m20 GGUF
-# (20.5M parameters, random weights, vocab 8192: the size of an age-0 model), so the table can
-# say what share of a decoded token the mask adds.
+# constraint token by token and times, per token, a fresh walk of the token trie (what the mask
+# costs without the cache of long strings) and the constraint's mask over a full row of logits,
+# each without and with a 96-token budget. In the same run, `thau bench infer` times greedy
+# decode on the m20 GGUF (20.5M parameters, random weights, vocab 8192: the size of an age-0
+# model), so the table can say what share of a decoded token the mask adds.
 #
 # Environment:
 #   THAU=path              THAU binary (default target/release/thau)
@@ -37,7 +38,7 @@ mkdir -p "$OUT"
 decode=$("$THAU_BIN" --threads "$THREADS" bench infer --model "$OUT/m20-f32.gguf" --json)
 tok_s=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["decode_tok_s"])' "$decode")
 echo "m20 f32 decode: $tok_s tok/s ($THREADS threads)"
-printf '%-7s %9s %14s %14s %8s %14s\n' vocab trie_ms mask_us budget_us allowed "share_of_token"
+printf '%-7s %8s %8s %10s %10s %10s %10s %10s\n' vocab trie_ms allowed walk_us walk_b_us mask_us mask_b_us "mask/token"
 for v in $VOCABS; do
     tok="$OUT/tok-$v.json"
     [[ -f "$tok" ]] || "$THAU_BIN" tokenizer train --corpus "$CORPUS" --vocab-size "$v" --out "$tok" >&2
@@ -46,7 +47,7 @@ for v in $VOCABS; do
 import json, sys
 m, tok_s, v = json.loads(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 token_us = 1e6 / tok_s
-print(f"{v:<7} {m['trie_ms']:9.1f} {m['unbudgeted_us']:14.1f} {m['budgeted_us']:14.1f} {m['mean_allowed']:8.0f} "
-      f"{m['budgeted_us'] / token_us * 100:13.1f}%")
+print(f"{v:<7} {m['trie_ms']:8.1f} {m['mean_allowed']:8.0f} {m['walk_us']:10.1f} {m['walk_budgeted_us']:10.1f} "
+      f"{m['mask_us']:10.1f} {m['mask_budgeted_us']:10.1f} {m['mask_budgeted_us'] / token_us * 100:9.1f}%")
 PY
 done

@@ -152,22 +152,27 @@ struct MaskTiming {
     /// average there.
     tokens: usize,
     mean_allowed: f64,
-    /// Mean microseconds of one `mask` over the vocabulary's logits inside a call.
-    unbudgeted_us: f64,
-    budgeted_us: f64,
+    /// Mean microseconds per token inside a call: `CallConstraint::mask` over a full row of
+    /// logits (which reuses one walk inside a long string), and a fresh walk of the trie
+    /// (`TokenTrie::allowed` / `allowed_within`) from the same state, without and with a budget.
+    mask_us: f64,
+    mask_budgeted_us: f64,
+    walk_us: f64,
+    walk_budgeted_us: f64,
 }
 
 /// `thau bench tool-mask`: the cost of grammar-constrained decoding per token. Three typical
 /// calls of the built-in tools are tokenized with `tokenizer`, then fed to a
 /// [`CallConstraint`](thau::tools::CallConstraint) one token at a time; before each token
-/// `mask` runs on a full row of logits `reps` times, without a token budget and with the
-/// budget a 96-token answer leaves (`thau eval tools`' default answer limit).
+/// `mask` runs on a full row of logits `reps` times, and so does a fresh walk of the trie from
+/// the same state, without a token budget and with the budget a 96-token answer leaves
+/// (`thau eval tools`' default answer limit).
 pub fn tool_mask(tokenizer: &std::path::Path, reps: usize, json: bool) -> Result<()> {
     use std::sync::Arc;
     use thau::infer::LogitsConstraint;
     use thau::tools::{builtin_specs, CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice};
     let tok = thau::tokenizer::Tokenizer::load(tokenizer)?;
-    let grammar = Arc::new(Grammar::new(&builtin_specs(), GrammarOptions::default())?);
+    let g = Arc::new(Grammar::new(&builtin_specs(), GrammarOptions::default())?);
     let t0 = Instant::now();
     let trie = Arc::new(TokenTrie::new(&tok));
     let trie_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -178,36 +183,59 @@ pub fn tool_mask(tokenizer: &std::path::Path, reps: usize, json: bool) -> Result
     ];
     let reps = reps.max(1);
     let mut logits = vec![0f32; tok.vocab_size()];
-    let (mut tokens, mut allowed, mut plain, mut budgeted) = (0usize, 0usize, 0f64, 0f64);
+    let mut walked = Vec::new();
+    let (mut tokens, mut allowed) = (0usize, 0usize);
+    // Seconds: [mask, mask budgeted, walk, walk budgeted].
+    let mut secs = [0f64; 4];
+    let time = |f: &mut dyn FnMut()| {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        t0.elapsed().as_secs_f64()
+    };
     for call in calls {
         let ids = tok.encode(call);
         // A 96-token answer's budget, or room for the call if a small vocabulary needs more.
         let room = 96.max(ids.len() + 2);
-        for (budget, total) in [(None, &mut plain), (Some(room), &mut budgeted)] {
-            let mut c = CallConstraint::new(grammar.clone(), trie.clone(), ToolChoice::Auto)?;
+        for budgeted in [false, true] {
+            let mut c = CallConstraint::new(g.clone(), trie.clone(), ToolChoice::Auto)?;
             c.accept(thau::tokenizer::TOOL_CALL);
+            let mut state = g.start();
             for (i, &id) in ids.iter().enumerate() {
-                let t0 = Instant::now();
-                for _ in 0..reps {
-                    if let Some(b) = budget {
-                        c.budget(b.saturating_sub(1 + i));
+                // Tokens left, this one included (`<|tool_call|>` was the first).
+                let left = room - 1 - i;
+                secs[2 + budgeted as usize] += time(&mut || {
+                    walked.clear();
+                    match budgeted {
+                        true => trie.allowed_within(&g, &state, left as u64 - 2, &mut walked),
+                        false => trie.allowed(&g, &state, &mut walked),
+                    }
+                });
+                secs[budgeted as usize] += time(&mut || {
+                    if budgeted {
+                        c.budget(left);
                     }
                     logits.fill(0.0);
                     c.mask(&mut logits);
+                });
+                let kept = logits.iter().filter(|v| v.is_finite()).count();
+                if kept != walked.len() || !logits[id as usize].is_finite() {
+                    anyhow::bail!(
+                        "at token {i} of {call} the mask kept {kept} tokens and the walk {}, or refused the call's own: the grammar and this tokenizer disagree",
+                        walked.len()
+                    );
                 }
-                *total += t0.elapsed().as_secs_f64();
-                if budget.is_none() {
-                    allowed += logits.iter().filter(|v| v.is_finite()).count();
-                }
-                if !logits[id as usize].is_finite() {
-                    anyhow::bail!("the mask refused token {id} of {call}: the grammar and this tokenizer disagree");
+                if !budgeted {
+                    allowed += kept;
                 }
                 c.accept(id);
+                state.feed(&g, trie.bytes_of(id));
             }
             if c.allowed_ids() != Some(vec![thau::tokenizer::TOOL_CALL_END]) {
                 anyhow::bail!("{call} did not leave a complete call");
             }
-            if budget.is_none() {
+            if !budgeted {
                 tokens += ids.len();
             }
         }
@@ -218,21 +246,17 @@ pub fn tool_mask(tokenizer: &std::path::Path, reps: usize, json: bool) -> Result
         trie_ms,
         tokens,
         mean_allowed: allowed as f64 / tokens.max(1) as f64,
-        unbudgeted_us: per(plain),
-        budgeted_us: per(budgeted),
+        mask_us: per(secs[0]),
+        mask_budgeted_us: per(secs[1]),
+        walk_us: per(secs[2]),
+        walk_budgeted_us: per(secs[3]),
     };
     if json {
         println!("{}", serde_json::to_string(&m)?);
     } else {
         println!(
-            "vocab {}: trie {:.1} ms; mask inside a call {:.1} µs (budgeted {:.1} µs, {:.2}x) per token over {} tokens, {:.0} allowed on average",
-            m.vocab,
-            m.trie_ms,
-            m.unbudgeted_us,
-            m.budgeted_us,
-            m.budgeted_us / m.unbudgeted_us,
-            m.tokens,
-            m.mean_allowed
+            "vocab {}: trie {:.1} ms; per token inside a call over {} tokens ({:.0} allowed on average): mask {:.1} µs, budgeted {:.1} µs; a fresh walk {:.1} µs, budgeted {:.1} µs",
+            m.vocab, m.trie_ms, m.tokens, m.mean_allowed, m.mask_us, m.mask_budgeted_us, m.walk_us, m.walk_budgeted_us
         );
     }
     Ok(())

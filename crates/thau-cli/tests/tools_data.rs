@@ -179,7 +179,7 @@ fn bench_tool_mask_times_every_token_of_its_calls() {
     // (the bench fails otherwise), with a choice among several tokens on average.
     assert!(m["tokens"].as_u64().unwrap() >= 36, "{m}");
     assert!(m["mean_allowed"].as_f64().unwrap() > 2.0, "{m}");
-    for k in ["unbudgeted_us", "budgeted_us"] {
+    for k in ["mask_us", "mask_budgeted_us", "walk_us", "walk_budgeted_us"] {
         assert!(m[k].as_f64().unwrap() > 0.0, "{m}");
     }
     fails_with(

@@ -294,6 +294,71 @@ fn budget_mask_equals_a_slow_reference() {
     assert!(compared >= 10, "{compared}");
 }
 
+#[test]
+fn the_string_cache_equals_walking_the_trie() {
+    // Inside a long string the mask reuses one walk of the trie (`CallState::string_body_key`).
+    // Walk calls token by token and compare every mask with a fresh walk from the same state,
+    // without a budget and with budgets from generous to the tightest, near a string's
+    // `minLength` and `maxLength` too, where the cache must not be used.
+    let tok = tokenizer();
+    let trie = Arc::new(TokenTrie::new(&tok));
+    let mut all = specs();
+    all.push(ToolSpec {
+        name: "note".into(),
+        description: "a note of 12 to 60 characters".into(),
+        parameters: json!({
+            "type": "object",
+            "properties": {"text": {"type": "string", "minLength": 12, "maxLength": 60}, "n": {"type": "integer"}},
+            "required": ["text", "n"]
+        }),
+    });
+    let g = Arc::new(Grammar::new(&all, GrammarOptions { max_string_chars: 300, max_items: 4, max_depth: 7 }).unwrap());
+    let longest =
+        (NUM_SPECIAL as u32..tok.vocab_size() as u32).map(|id| tok.token_bytes(id).unwrap().len()).max().unwrap();
+    assert!((4..24).contains(&longest), "the test wants tokens of several bytes, shorter than the note: {longest}");
+    let calls = [
+        r#"{"name":"generate_image","arguments":{"prompt":"un perro astronauta en la luna, \"óleo\" con ñandú y résumé\n, hello there; un perro astronauta 12","negative_prompt":"borroso","width":512}}"#.to_string(),
+        format!(r#"{{"name":"note","arguments":{{"text":"{}","n":3}}}}"#, "Hola, ¿qué tal? ñandú perro ".repeat(2)),
+        r#"{"name":"note","arguments":{"text":"short one ok","n":1}}"#.to_string(),
+        r#"{"name":"kitchen_sink","arguments":{"mode":"fast","step":5,"tags":["ab"],"anything":"un perro astronauta muy largo y muy feliz"}}"#.to_string(),
+    ];
+    let (mut compared, mut hits) = (0, 0);
+    for call in &calls {
+        let ids = tok.encode(call);
+        check_call(call, &all).unwrap();
+        // None: no budget; otherwise the slack above what the call still needs.
+        for slack in [None, Some(0usize), Some(1), Some(3), Some(400)] {
+            let mut c = CallConstraint::new(g.clone(), trie.clone(), ToolChoice::Auto).unwrap();
+            c.accept(TOOL_CALL);
+            let mut state = g.start();
+            for (i, &id) in ids.iter().enumerate() {
+                let mut walked = Vec::new();
+                let left = slack.map(|k| trie.tokens_to_finish(&g, &state) as usize + 2 + k);
+                match left {
+                    Some(left) => {
+                        c.budget(left);
+                        trie.allowed_within(&g, &state, left as u64 - 2, &mut walked);
+                        if walked.is_empty() {
+                            trie.allowed(&g, &state, &mut walked);
+                        }
+                    }
+                    None => trie.allowed(&g, &state, &mut walked),
+                }
+                walked.sort_unstable();
+                let cached = c.allowed_ids().unwrap();
+                assert_eq!(cached, walked, "{call}: token {i}, {left:?} tokens left");
+                compared += 1;
+                c.accept(id);
+                assert!(state.feed(&g, tok.token_bytes(id).unwrap()), "{call}");
+            }
+            assert!(state.is_complete() && c.allowed_ids() == Some(vec![TOOL_CALL_END]), "{call}");
+            hits += c.string_cache_hits();
+        }
+    }
+    // Most masks inside the strings came from the cache.
+    assert!(hits * 3 >= compared, "{hits} cache hits in {compared} masks");
+}
+
 /// With a call threshold, the first token of an auto turn is a binary decision: a call when
 /// `<|tool_call|>` holds at least that probability, text otherwise, whatever the single
 /// likeliest token is; later tokens (and other choices) are untouched.

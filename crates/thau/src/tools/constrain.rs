@@ -6,7 +6,9 @@
 //! The mask is computed by walking a trie of every token's bytes with copies of the grammar
 //! state, pruning a subtree as soon as its prefix is refused: tokens sharing a prefix share
 //! the work. [`CallConstraint::allowed_slow`] is the reference (each token fed separately)
-//! that the tests compare it with.
+//! that the tests compare it with. Inside a long string the mask is the same from token to
+//! token (until the length limit comes near), so one walk serves the whole string
+//! ([`CallState::string_body_key`]); only the budget is checked again at each token.
 //!
 //! The decoder tells the constraint how many tokens the generation may still produce
 //! ([`LogitsConstraint::budget`]). A call then opens only if the shortest call fits, and
@@ -66,6 +68,8 @@ pub struct TokenTrie {
     /// Every byte is a token of its own (true of byte-level BPE), so a text of `n` bytes
     /// takes at most `n` tokens.
     every_byte: bool,
+    /// Bytes of the longest token.
+    longest: usize,
 }
 
 impl TokenTrie {
@@ -101,11 +105,13 @@ impl TokenTrie {
             bytes: Vec::new(),
             vocab_size: tok.vocab_size(),
             every_byte: kids[0].len() == 256 && kids[0].iter().all(|&(_, c)| !ends[c as usize].is_empty()),
+            longest: 0,
         };
         for id in 0..tok.vocab_size() as u32 {
             if id as usize >= NUM_SPECIAL {
                 t.bytes.extend_from_slice(tok.token_bytes(id).unwrap_or_default());
             }
+            t.longest = t.longest.max(t.bytes.len() - *t.bytes_start.last().unwrap_or(&0) as usize);
             t.bytes_start.push(t.bytes.len() as u32);
         }
         for (k, e) in kids.iter_mut().zip(&ends) {
@@ -138,15 +144,30 @@ impl TokenTrie {
 
     /// Every token whose bytes `state` accepts in full, pushed to `out` (unordered).
     pub fn allowed(&self, g: &Grammar, state: &CallState, out: &mut Vec<u32>) {
-        self.walk(g, 0, state, &mut None, out);
+        self.walk(g, 0, state, &mut |_, ends| out.extend_from_slice(ends));
     }
 
     /// [`Self::allowed`], keeping only the tokens after which the call can be finished in at
     /// most `most` more tokens ([`Self::tokens_to_finish`]).
     pub fn allowed_within(&self, g: &Grammar, state: &CallState, most: u64, out: &mut Vec<u32>) {
         let below = g.remaining_below_top(state);
-        let mut within = Some(Within { most, base: *state, below, scratch: Vec::new() });
-        self.walk(g, 0, state, &mut within, out);
+        let mut w = Within { most, base: *state, below, scratch: Vec::new() };
+        self.walk(g, 0, state, &mut |after, ends| {
+            if self.fits(g, after, &mut w) {
+                out.extend_from_slice(ends);
+            }
+        });
+    }
+
+    /// [`Self::allowed`], each token with the bytes ([`Grammar::remaining`]) that finish the
+    /// call after it.
+    fn allowed_with_remaining(&self, g: &Grammar, state: &CallState, out: &mut Vec<(u32, u64)>) {
+        let below = g.remaining_below_top(state);
+        let mut scratch = Vec::new();
+        self.walk(g, 0, state, &mut |after, ends| {
+            let left = g.remaining_sharing(state, below, after, &mut scratch);
+            out.extend(ends.iter().map(|&id| (id, left)));
+        });
     }
 
     /// Tokens that finish the call from `state`: the greedy longest-match tokenization of its
@@ -180,7 +201,9 @@ impl TokenTrie {
         count
     }
 
-    fn walk(&self, g: &Grammar, node: usize, state: &CallState, within: &mut Option<Within>, out: &mut Vec<u32>) {
+    /// Walk the subtrie under `node` from `state`, calling `found(state after, tokens)` for the
+    /// tokens that end at each node whose bytes the grammar accepts.
+    fn walk(&self, g: &Grammar, node: usize, state: &CallState, found: &mut dyn FnMut(&CallState, &[u32])) {
         let (a, b) = (self.child_start[node] as usize, self.child_start[node + 1] as usize);
         for i in a..b {
             let mut s = *state;
@@ -189,10 +212,10 @@ impl TokenTrie {
                 let ends = &self.tokens[self.token_start[c] as usize..self.token_start[c + 1] as usize];
                 // Tokens ending here share the state, so one check serves them all; a longer
                 // token may still fit where this one does not, so the walk goes on regardless.
-                if !ends.is_empty() && within.as_mut().is_none_or(|w| self.fits(g, &s, w)) {
-                    out.extend_from_slice(ends);
+                if !ends.is_empty() {
+                    found(&s, ends);
                 }
-                self.walk(g, c, &s, within, out);
+                self.walk(g, c, &s, found);
             }
         }
     }
@@ -252,6 +275,11 @@ pub struct CallConstraint {
     /// Scratch: allowed token ids, and a per-id flag.
     allowed: Vec<u32>,
     keep: Vec<bool>,
+    /// Inside a long string, what one walk of the trie found there, by
+    /// [`CallState::string_body_key`]: the tokens allowed and the bytes each leaves to finish
+    /// the call. The next tokens of the same string reuse it instead of walking again.
+    string_cache: Option<(CallState, Vec<(u32, u64)>)>,
+    string_cache_hits: usize,
 }
 
 impl CallConstraint {
@@ -280,6 +308,8 @@ impl CallConstraint {
             at_start: true,
             allowed: Vec::new(),
             keep: Vec::new(),
+            string_cache: None,
+            string_cache_hits: 0,
         })
     }
 
@@ -343,9 +373,12 @@ impl CallConstraint {
             Mode::InCall => {
                 self.allowed.clear();
                 let mut out = std::mem::take(&mut self.allowed);
-                match self.tokens_left {
+                // Inside a long string the mask is the same token after token: reuse it.
+                let key = self.state.string_body_key(self.trie.longest).filter(|_| self.trie.every_byte);
+                match (key, self.tokens_left) {
+                    (Some(key), _) => self.allowed_in_string(key, &mut out),
                     // After this token: the rest of the call and `<|/tool_call|>`.
-                    Some(left) => {
+                    (None, Some(left)) => {
                         let most = (left as u64).saturating_sub(2);
                         self.trie.allowed_within(&self.grammar, &self.state, most, &mut out);
                         if out.is_empty() {
@@ -354,7 +387,7 @@ impl CallConstraint {
                             self.trie.allowed(&self.grammar, &self.state, &mut out);
                         }
                     }
-                    None => self.trie.allowed(&self.grammar, &self.state, &mut out),
+                    (None, None) => self.trie.allowed(&self.grammar, &self.state, &mut out),
                 }
                 out.sort_unstable();
                 let ids = out.clone();
@@ -362,6 +395,50 @@ impl CallConstraint {
                 Some(ids)
             }
         }
+    }
+
+    /// [`Self::allowed_ids`] inside a long string, where the state's [`CallState::string_body_key`]
+    /// is `key`: from the string's cache (filled by one walk when the key is new). With a
+    /// budget, a token whose remaining bytes fit is in (every byte is a token, so bytes bound
+    /// tokens); otherwise its tokens are counted, as [`TokenTrie::allowed_within`] does.
+    fn allowed_in_string(&mut self, key: CallState, out: &mut Vec<u32>) {
+        match &self.string_cache {
+            Some((k, _)) if *k == key => self.string_cache_hits += 1,
+            _ => {
+                let mut found = Vec::new();
+                self.trie.allowed_with_remaining(&self.grammar, &self.state, &mut found);
+                self.string_cache = Some((key, found));
+            }
+        }
+        let Some((_, found)) = &self.string_cache else { return };
+        match self.tokens_left {
+            None => out.extend(found.iter().map(|&(id, _)| id)),
+            Some(left) => {
+                // After this token: the rest of the call and `<|/tool_call|>`.
+                let most = (left as u64).saturating_sub(2);
+                let (g, trie) = (&*self.grammar, &*self.trie);
+                out.extend(
+                    found
+                        .iter()
+                        .filter(|&&(id, bytes)| {
+                            bytes <= most || {
+                                let mut after = self.state;
+                                after.feed(g, trie.bytes_of(id)) && trie.tokens_to_finish(g, &after) <= most
+                            }
+                        })
+                        .map(|&(id, _)| id),
+                );
+                if out.is_empty() {
+                    // As in `allowed_ids`: a call opened without room writes on.
+                    out.extend(found.iter().map(|&(id, _)| id));
+                }
+            }
+        }
+    }
+
+    /// How many masks inside a string reused the string's cache (see [`Self::allowed_ids`]).
+    pub fn string_cache_hits(&self) -> usize {
+        self.string_cache_hits
     }
 
     /// The same set as [`Self::allowed_ids`], by feeding every token's bytes to a copy of the

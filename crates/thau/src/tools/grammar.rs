@@ -1436,7 +1436,7 @@ impl Frame {
 }
 
 /// Where a call is in the grammar: a copyable stack of frames.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CallState {
     len: u8,
     frames: [Frame; MAX_FRAMES],
@@ -1481,6 +1481,27 @@ impl CallState {
     /// Feed bytes; false when any is refused.
     pub fn feed(&mut self, g: &Grammar, bytes: &[u8]) -> bool {
         bytes.iter().all(|&b| self.step(g, b))
+    }
+
+    /// A key for what any `longest` bytes do from here, when that does not depend on how many
+    /// characters of the current string are written: inside a string's body (no escape or
+    /// multi-byte character half-read), with at least `minLength` characters written and
+    /// `maxLength` at least `longest` characters away. Such bytes are then accepted or refused,
+    /// and leave the same shortest completion, whatever that count is. The key is this state
+    /// with the count set to `minLength` and the unused frames cleared; `None` elsewhere.
+    pub fn string_body_key(&self, longest: usize) -> Option<CallState> {
+        let top = (self.len as usize).checked_sub(1)?;
+        match self.frames[top] {
+            Frame::Str { phase: 1, count, min, max, need: 0, .. }
+                if count >= min && max.saturating_sub(count) as usize >= longest =>
+            {
+                let mut key = CallState { len: self.len, frames: [Frame::Empty; MAX_FRAMES] };
+                key.frames[..top].copy_from_slice(&self.frames[..top]);
+                key.frames[top] = Frame::Str { phase: 1, count: min, min, max, need: 0, lo: 0x80, hi: 0xBF };
+                Some(key)
+            }
+            _ => None,
+        }
     }
 
     /// True once the whole call (closing `}` included) has been read.
