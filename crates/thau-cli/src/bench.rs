@@ -219,10 +219,15 @@ pub fn tool_mask(tokenizer: &std::path::Path, reps: usize, json: bool) -> Result
                     logits.fill(0.0);
                     c.mask(&mut logits);
                 });
-                let kept = logits.iter().filter(|v| v.is_finite()).count();
-                if kept != walked.len() || !logits[id as usize].is_finite() {
+                if !logits[id as usize].is_finite() {
                     anyhow::bail!(
-                        "at token {i} of {call} the mask kept {kept} tokens and the walk {}, or refused the call's own: the grammar and this tokenizer disagree",
+                        "the mask refused token {i} of {call} as {tokenizer:?} splits it: this tokenizer's pieces of the call are not grammatical there; try another tokenizer"
+                    );
+                }
+                let kept = logits.iter().filter(|v| v.is_finite()).count();
+                if kept != walked.len() {
+                    anyhow::bail!(
+                        "at token {i} of {call} the constraint's mask kept {kept} tokens and a fresh walk of the trie {}: the mask's cache is wrong (a bug in THAU, please report it with this tokenizer)",
                         walked.len()
                     );
                 }
