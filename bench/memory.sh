@@ -22,4 +22,4 @@ fi
 # The dev profile builds dependencies at -O3 and THAU at -O2 (see Cargo.toml).
 # THAU_BENCH_SIZES=1000,10000 limits the latency part (empty: recall only).
 THAU_TEST_EMBEDDING_MODEL="$MODEL" THAU_BENCH_OUT="$PWD/bench/memory_results${1:+_$1}.txt" \
-    cargo test -p thau --test memory_bench -- --ignored --nocapture
+    cargo test --workspace --test main memory_bench -- --ignored --nocapture

@@ -94,12 +94,11 @@ pub fn bench_config(shape: &str) -> Result<ModelConfig> {
 
 /// `thau bench make-gguf`: a random model of a benchmark shape, exported as GGUF so THAU and
 /// llama.cpp time the very same file.
-pub fn make_gguf(shape: &str, dtype: &str, out: &std::path::Path) -> Result<()> {
+pub fn make_gguf(shape: &str, dtype: thau::export::GgufDtype, out: &std::path::Path) -> Result<()> {
     let cfg = bench_config(shape)?;
     let text = thau::data::synthetic::bilingual_corpus(1, 400_000);
     let tok = thau::tokenizer::Tokenizer::train(text.into_iter().map(|d| d.text), cfg.vocab_size)?;
     let model = Llama::new_random(&cfg, 7, &Device::Cpu)?;
-    let dtype = thau::export::GgufDtype::parse(dtype)?;
     thau::export::export_gguf(&tok, &model, dtype, out, shape)?;
     println!("wrote {} ({:.1}M parameters)", out.display(), cfg.param_count() as f64 / 1e6);
     Ok(())

@@ -11,11 +11,13 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use thau::chat::{run_tool_loop, LoopEvent, LoopOptions, Message, Role};
 use thau::checkpoint::RunDir;
 use thau::infer::{
     Engine, Event, FinishReason, GenerateOptions, InferModel, Prompt, Request, SamplingOptions, WeightDtype,
 };
+use thau::model::Age;
+use thau::tokenizer::{Message, Role};
+use thau::tools::{run_tool_loop, LoopEvent, LoopOptions};
 use thau::tools::{Registry, TokenTrie, ToolChoice};
 
 /// Which model to load.
@@ -26,14 +28,14 @@ pub(crate) struct ModelArgs {
     pub(crate) run: Option<PathBuf>,
     /// Age to use (default: the newest trained age).
     #[arg(long)]
-    pub(crate) age: Option<u32>,
+    pub(crate) age: Option<Age>,
     /// A GGUF file (exported by THAU, or a llama-family model with a byte-level BPE tokenizer).
     #[arg(long)]
     pub(crate) model: Option<PathBuf>,
     /// Weight storage in memory: f32, f16, q8_0 or q4_k (default: f32 for a run, the file's own
     /// types for a GGUF).
     #[arg(long)]
-    pub(crate) dtype: Option<String>,
+    pub(crate) dtype: Option<WeightDtype>,
 }
 
 /// Sampling and limits, shared by `generate` and `chat`.
@@ -207,7 +209,7 @@ pub(crate) fn load_engine(args: &ModelArgs) -> Result<Engine> {
 
 /// [`load_engine`] decoding up to `max_batch` requests together.
 pub(crate) fn load_engine_batched(args: &ModelArgs, max_batch: usize) -> Result<Engine> {
-    let dtype = args.dtype.as_deref().map(WeightDtype::parse).transpose()?;
+    let dtype = args.dtype;
     if let Some(path) = &args.model {
         return load_gguf(path, dtype, max_batch);
     }
@@ -215,22 +217,22 @@ pub(crate) fn load_engine_batched(args: &ModelArgs, max_batch: usize) -> Result<
     let (tok, llama, age) = RunDir::new(run).load_latest(args.age, &candle_core::Device::Cpu)?;
     let model = InferModel::from_llama(&llama, dtype.unwrap_or(WeightDtype::F32))?;
     drop(llama);
-    Ok(Engine::spawn_batched(format!("{}:age-{age}", run.display()), model, tok, max_batch)?)
+    Ok(Engine::spawn_batched(format!("{}:{}", run.display(), age.dir_name()), model, tok, max_batch)?)
 }
 
 fn load_gguf(path: &Path, dtype: Option<WeightDtype>, max_batch: usize) -> Result<Engine> {
     let g = thau::import::read_gguf(path)?;
     if let Some(f) = g.tokenizer.foreign() {
-        let style = thau::chat::ChatStyle::of(&g.tokenizer);
+        let style = thau::tokenizer::ChatStyle::of(&g.tokenizer);
         let template = match (&f.chat_template, style) {
             (None, _) => "the file has no chat template".to_string(),
-            (Some(_), thau::chat::ChatStyle::Plain) => {
+            (Some(_), thau::tokenizer::ChatStyle::Plain) => {
                 "its chat template is not one THAU knows (ChatML, Llama 3)".to_string()
             }
             (Some(_), s) => format!("chat format {s:?} from its template"),
         };
         eprintln!("note: {} has its own vocabulary ({:?}); {template}", path.display(), f.kind);
-        if style == thau::chat::ChatStyle::Plain {
+        if style == thau::tokenizer::ChatStyle::Plain {
             eprintln!("note: chat turns are written as plain text (\"User: …\\nAssistant:\")");
         }
     }

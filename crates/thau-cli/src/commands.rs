@@ -7,7 +7,8 @@ use candle_core::Device;
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
 use thau::infer::{generate as gen, GenerateOptions, InferModel, SamplingOptions, WeightDtype};
-use thau::model::{ModelConfig, AGES};
+use thau::model::Age;
+use thau::model::ModelConfig;
 use thau::tokenizer::Tokenizer;
 use thau::train::{self, Budget, CorpusSource, TrainConfig, TrainRequest};
 
@@ -54,7 +55,7 @@ pub fn ages() -> Result<()> {
         "{:<8} {:>14} {:>8} {:>7} {:>6} {:>4} {:>6} {:>7} {:>7}",
         "preset", "parameters", "d_model", "layers", "heads", "kv", "ffn", "vocab", "context"
     );
-    let mut rows: Vec<ModelConfig> = AGES.iter().map(|&a| ModelConfig::age(a)).collect::<thau::Result<_>>()?;
+    let mut rows: Vec<ModelConfig> = Age::all().map(ModelConfig::age).collect();
     rows.insert(0, ModelConfig::tiny());
     rows.insert(1, ModelConfig::demo());
     for c in rows {
@@ -131,7 +132,7 @@ pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
         checkpoint_every: a.checkpoint_every,
         keep_checkpoints: a.keep,
         budget: budget(a),
-        matmul: a.matmul.into(),
+        matmul: a.matmul,
         ..TrainConfig::default()
     }
 }
@@ -146,8 +147,8 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
     }
     let req = TrainRequest {
         run: a.run.clone(),
-        age: a.age.unwrap_or(0),
-        preset: a.preset.clone(),
+        age: a.age.unwrap_or(Age::YOUNGEST),
+        preset: a.preset,
         corpus,
         tokenizer: a.tokenizer.clone(),
         vocab_size: a.vocab_size,
@@ -177,7 +178,7 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
 }
 
 pub fn status(run: &Path, json: bool) -> Result<()> {
-    let st = thau::status::run_status(&RunDir::new(run))?;
+    let st = thau::learn::status::run_status(&RunDir::new(run))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(());
@@ -251,14 +252,14 @@ pub fn status(run: &Path, json: bool) -> Result<()> {
 }
 
 pub fn plot(run: &Path, out: &Path) -> Result<()> {
-    let n = thau::plot::plot_metrics(&RunDir::new(run).metrics_path(), out, (1000, 600))?;
+    let n = thau::train::plot::plot_metrics(&RunDir::new(run).metrics_path(), out, (1000, 600))?;
     println!("wrote {} ({n} logged steps)", out.display());
     Ok(())
 }
 
 pub fn eval(
     run: &Path,
-    age: Option<u32>,
+    age: Option<Age>,
     text: &Path,
     seq_len: Option<usize>,
     json: bool,
@@ -268,7 +269,7 @@ pub fn eval(
     let content = std::fs::read(text).with_context(|| format!("reading {}", text.display()))?;
     let content = String::from_utf8(content)
         .map_err(|e| anyhow::anyhow!("{} is not UTF-8 text (byte {})", text.display(), e.utf8_error().valid_up_to()))?;
-    let r = thau::eval::evaluate_text(&model, &tok, &content, seq_len.unwrap_or(model.cfg.max_seq_len))?;
+    let r = thau::train::eval::evaluate_text(&model, &tok, &content, seq_len.unwrap_or(model.cfg.max_seq_len))?;
     if json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
@@ -356,7 +357,7 @@ pub fn demo(a: &crate::DemoArgs, device: &Device) -> Result<()> {
     if !(a.tool_minutes.is_finite() && a.tool_minutes >= 0.0) {
         anyhow::bail!("--tool-minutes must be zero (skip) or a positive number, got {}", a.tool_minutes);
     }
-    if let thau::tools::ToolChoice::Named(n) = thau::tools::ToolChoice::parse(&a.tool_choice) {
+    if let thau::tools::ToolChoice::Named(n) = a.tool_choice.clone() {
         let names: Vec<String> = thau::tools::builtin_specs().into_iter().map(|s| s.name).collect();
         if !names.contains(&n) {
             anyhow::bail!(
@@ -412,8 +413,8 @@ pub fn demo(a: &crate::DemoArgs, device: &Device) -> Result<()> {
     };
     let req = TrainRequest {
         run: run.to_path_buf(),
-        age: 0,
-        preset: Some("demo".into()),
+        age: Age::YOUNGEST,
+        preset: Some("demo".parse().unwrap()),
         corpus: match (&real, a.tool_minutes > 0.0) {
             (_, true) => CorpusSource::Paths(crate::sft::demo_corpus_with_tools(run, real.as_deref(), &chat)?),
             (Some(path), false) => CorpusSource::Paths(vec![path.clone()]),
@@ -437,7 +438,7 @@ pub fn demo(a: &crate::DemoArgs, device: &Device) -> Result<()> {
         s.last_loss.unwrap_or(f32::NAN),
         s.best_val_loss.map(|v| format!("{v:.3}")).unwrap_or("-".into())
     );
-    let (tok, model, _) = RunDir::new(run).load_latest(Some(0), device)?;
+    let (tok, model, _) = RunDir::new(run).load_latest(Some(Age::YOUNGEST), device)?;
     let model = InferModel::from_llama(&model, WeightDtype::F32)?;
     let defaults: Vec<String> = if real.is_some() {
         ["En el principio", "In the beginning", "La casa"].map(String::from).to_vec()
@@ -456,10 +457,7 @@ pub fn demo(a: &crate::DemoArgs, device: &Device) -> Result<()> {
     }
     if a.tool_minutes > 0.0 {
         let tok_per_sec = s.tokens as f64 / s.train_seconds.max(1e-9);
-        let image = crate::sft::DemoImage {
-            model: a.image_model.clone(),
-            choice: thau::tools::ToolChoice::parse(&a.tool_choice),
-        };
+        let image = crate::sft::DemoImage { model: a.image_model.clone(), choice: a.tool_choice.clone() };
         crate::sft::demo_tools(run, a.tool_minutes, tok_per_sec, &chat, &image, device)?;
     }
     println!("\nNext: `thau status --run {0}`, `thau plot --run {0} --out loss.png`, `thau generate --run {0} --prompt \"...\"`.", run.display());

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
 use thau::export::{GgufDtype, HfDtype};
+use thau::model::Age;
 
 #[derive(Subcommand)]
 pub enum ExportCmd {
@@ -17,13 +18,13 @@ pub enum ExportCmd {
         run: PathBuf,
         /// Age to export (default: the newest trained age).
         #[arg(long)]
-        age: Option<u32>,
+        age: Option<Age>,
         /// GGUF file to write.
         #[arg(long)]
         out: PathBuf,
         /// Weight type: f32, f16, q8_0 or q4_k (norm gains always stay f32).
         #[arg(long, default_value = "f16")]
-        dtype: String,
+        dtype: GgufDtype,
         /// Replace --out (and its Modelfile) if they exist.
         #[arg(long)]
         force: bool,
@@ -35,13 +36,13 @@ pub enum ExportCmd {
         run: PathBuf,
         /// Age to export (default: the newest trained age).
         #[arg(long)]
-        age: Option<u32>,
+        age: Option<Age>,
         /// Folder to create.
         #[arg(long)]
         out: PathBuf,
         /// Weight type: f32, f16 or bf16.
         #[arg(long, default_value = "f32")]
-        dtype: String,
+        dtype: HfDtype,
         /// Replace --out if it exists and is not empty.
         #[arg(long)]
         force: bool,
@@ -63,7 +64,6 @@ pub enum ImportCmd {
 pub fn export(cmd: ExportCmd, device: &Device) -> Result<()> {
     match cmd {
         ExportCmd::Gguf { run, age, out, dtype, force } => {
-            let dtype = GgufDtype::parse(&dtype)?;
             let modelfile = thau::export::modelfile_path(&out);
             for existing in [&out, &modelfile] {
                 if existing.exists() && !force {
@@ -86,7 +86,6 @@ pub fn export(cmd: ExportCmd, device: &Device) -> Result<()> {
             Ok(())
         }
         ExportCmd::Hf { run, age, out, dtype, force } => {
-            let dtype = HfDtype::parse(&dtype)?;
             thau::export::hf::check_out_dir(&out, force)?;
             let (tok, model, age) = RunDir::new(&run).load_latest(age, device)?;
             eprintln!("exporting {} as {} ...", run_name(&run, age), dtype.torch_name());
@@ -109,7 +108,7 @@ pub fn import(cmd: ImportCmd, device: &Device) -> Result<()> {
 }
 
 /// `general.name` for a run's age: the run folder's name and the age.
-fn run_name(run: &Path, age: u32) -> String {
+fn run_name(run: &Path, age: Age) -> String {
     let stem = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "thau".into());
-    format!("thau-{stem}-age-{age}")
+    format!("thau-{stem}-{}", age.dir_name())
 }

@@ -5,28 +5,12 @@ use crate::progress::{ctrl_c_flag, Bar};
 use crate::TrainArgs;
 use anyhow::Result;
 use candle_core::Device;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
-use thau::growth::{self, GrowOutcome, GrowRequest, Method, RunCurve, Schedule, ScheduleRequest};
+use thau::growth::{self, GrowOutcome, GrowRequest, GrowthMethod, RunCurve, Schedule, ScheduleRequest};
+use thau::model::{Age, Preset};
 use thau::train::{Budget, CorpusSource, TrainConfig};
-
-#[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum MethodArg {
-    /// Function-preserving: zero-output new units and identity blocks (LLaMA Pro).
-    Preserve,
-    /// G_stack: repeat the parent's blocks (not function-preserving).
-    Stack,
-}
-
-impl From<MethodArg> for Method {
-    fn from(m: MethodArg) -> Self {
-        match m {
-            MethodArg::Preserve => Method::Preserve,
-            MethodArg::Stack => Method::Stack,
-        }
-    }
-}
 
 #[derive(Args)]
 pub(crate) struct GrowArgs {
@@ -35,13 +19,15 @@ pub(crate) struct GrowArgs {
     run: PathBuf,
     /// Age to create (after the run's newest trained age), e.g. 1.
     #[arg(long)]
-    to_age: u32,
+    to_age: Age,
     /// Preset of the new age (default: the age's own; e.g. tiny-2, demo-2).
     #[arg(long)]
-    preset: Option<String>,
-    /// Growth operator.
-    #[arg(long, value_enum, default_value_t = MethodArg::Preserve)]
-    method: MethodArg,
+    preset: Option<Preset>,
+    /// Growth operator: preserve (function-preserving: zero-output new units and identity
+    /// blocks, LLaMA Pro) or stack (G_stack: repeat the parent's blocks; not
+    /// function-preserving).
+    #[arg(long, default_value = "preserve")]
+    method: GrowthMethod,
     /// Seed of the new weights' random entries (default: the parent's seed + the new age).
     #[arg(long)]
     seed: Option<u64>,
@@ -90,7 +76,7 @@ pub(crate) fn grow(a: GrowArgs, device: &Device) -> Result<()> {
         run: a.run.clone(),
         to_age: a.to_age,
         preset: a.preset,
-        method: a.method.into(),
+        method: a.method,
         seed: a.seed,
         config: None,
         device: device.clone(),
@@ -119,11 +105,15 @@ pub(crate) fn train_schedule(
             (_, _, Some(m)) => Some(Budget::Minutes(m)),
             _ => None,
         };
-        let first = match &a.preset {
-            Some(p) => p.clone(),
-            None => RunDir::new(&a.run).load_config(0).map(|c| c.name).unwrap_or_else(|_| "age-0".into()),
+        // The ladder starts at the run's first age when it exists, else at age 0.
+        let first = match a.preset {
+            Some(p) => p,
+            None => match RunDir::new(&a.run).load_config(Age::YOUNGEST) {
+                Ok(c) => c.name.parse::<Preset>()?,
+                Err(_) => Preset::Age(Age::YOUNGEST),
+            },
         };
-        Schedule::auto(&first, budget)?
+        Schedule::auto(first, budget)?
     } else {
         Schedule::load(Path::new(schedule))?
     };
@@ -169,7 +159,7 @@ pub(crate) fn compare(a: CompareArgs) -> Result<()> {
             .zip(&curves)
             .map(|(l, c)| (l.clone(), c.points.iter().map(|p| (p.flops, p.val_loss as f64)).collect()))
             .collect();
-        thau::plot::plot_curves(
+        thau::train::plot::plot_curves(
             out,
             "Validation loss against training compute",
             "training FLOPs",

@@ -6,7 +6,8 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
-use thau::learn::{self, Added, LearnOptions, LearnStore, MemorySource, Method, Outcome, Progress};
+use thau::learn::{self, Added, LearnMethod, LearnOptions, LearnProgress, LearnStore, MemorySource, Outcome};
+use thau::model::Age;
 
 #[derive(Subcommand)]
 pub enum LearnCmd {
@@ -38,7 +39,7 @@ pub enum LearnCmd {
         mem: MemArgs,
         /// Age to ask (default: the newest).
         #[arg(long)]
-        age: Option<u32>,
+        age: Option<Age>,
         #[arg(long)]
         json: bool,
     },
@@ -96,7 +97,7 @@ pub enum LearnCmd {
         #[arg(long)]
         questions: PathBuf,
         #[arg(long)]
-        age: Option<u32>,
+        age: Option<Age>,
         #[arg(long)]
         json: bool,
     },
@@ -164,7 +165,7 @@ pub struct RunArgs {
     run: PathBuf,
     /// full (every weight) or lora (low-rank adapters, merged when kept).
     #[arg(long, default_value = "full")]
-    method: String,
+    method: LearnMethod,
     /// Learning rate (default: chosen by a small sweep).
     #[arg(long)]
     lr: Option<f64>,
@@ -211,7 +212,7 @@ pub struct RunArgs {
     #[arg(long)]
     if_due: bool,
     #[arg(long)]
-    age: Option<u32>,
+    age: Option<Age>,
     #[arg(long)]
     json: bool,
 }
@@ -354,7 +355,7 @@ fn questions(
     model_questions: usize,
     no_score: bool,
     mem: &MemArgs,
-    age: Option<u32>,
+    age: Option<Age>,
     json: bool,
 ) -> Result<()> {
     let store = LearnStore::open(run)?;
@@ -516,11 +517,7 @@ fn dataset(run: &Path, topic: &str, n: usize, mem: &MemArgs, out: Option<PathBuf
 }
 
 fn learn_options(a: &RunArgs) -> Result<LearnOptions> {
-    let method = match a.method.as_str() {
-        "full" => Method::Full,
-        "lora" => Method::Lora,
-        other => bail!("--method {other}: use full or lora"),
-    };
+    let method = a.method;
     Ok(LearnOptions {
         method,
         age: a.age,
@@ -559,10 +556,10 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn on_progress(bar: &ProgressBar) -> impl FnMut(Progress) + '_ {
+fn on_progress(bar: &ProgressBar) -> impl FnMut(LearnProgress) + '_ {
     move |p| match p {
-        Progress::Stage(s) => bar.println(s),
-        Progress::Step { phase, step, total, loss } => {
+        LearnProgress::Stage(s) => bar.println(s),
+        LearnProgress::Step { phase, step, total, loss } => {
             bar.set_prefix(phase);
             bar.set_length(total);
             bar.set_position(step);
@@ -696,7 +693,7 @@ pub fn feedback(a: FeedbackArgs) -> Result<()> {
     Ok(())
 }
 
-fn eval(run: &Path, questions: &Path, age: Option<u32>, json: bool) -> Result<()> {
+fn eval(run: &Path, questions: &Path, age: Option<Age>, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(questions).with_context(|| format!("reading {}", questions.display()))?;
     let mut qs = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {

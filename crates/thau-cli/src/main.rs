@@ -15,6 +15,7 @@ mod serve;
 mod sft;
 
 use clap::{Args, Parser, Subcommand};
+use thau::model::{Age, Preset};
 
 /// Training allocates and frees the same large buffers (logits, gradients) every step. By
 /// default glibc serves blocks above its mmap threshold (at most 32 MiB) with fresh mmaps and
@@ -96,7 +97,7 @@ enum Command {
         run: Option<PathBuf>,
         /// Age to evaluate (default: the newest trained age).
         #[arg(long)]
-        age: Option<u32>,
+        age: Option<Age>,
         /// UTF-8 text file to score.
         #[arg(long, required = true)]
         text: Option<PathBuf>,
@@ -171,7 +172,7 @@ pub(crate) struct DemoArgs {
     /// a tool name to force that call (shows the call path even when the model is too small
     /// to decide).
     #[arg(long, default_value = "auto")]
-    pub(crate) tool_choice: String,
+    pub(crate) tool_choice: thau::tools::ToolChoice,
 }
 
 #[derive(Subcommand)]
@@ -204,7 +205,7 @@ pub(crate) struct TrainArgs {
     pub(crate) run: PathBuf,
     /// Age to train (0, 1, 3, 6, 12, 15; default 0, or with --sft the newest trained age).
     #[arg(long)]
-    pub(crate) age: Option<u32>,
+    pub(crate) age: Option<Age>,
     /// Supervised fine-tuning of the run's age on chat examples (JSONL, `thau data tools`
     /// writes them): loss on the assistant's turns only. Budget: --steps (default one epoch).
     #[arg(long, conflicts_with_all = ["corpus", "synthetic", "schedule", "resume", "tokens", "minutes", "preset", "tokenizer", "vocab_size"])]
@@ -216,7 +217,7 @@ pub(crate) struct TrainArgs {
     pub(crate) replay: bool,
     /// Model preset instead of the age's own (tiny, demo, bench, age-N).
     #[arg(long)]
-    pub(crate) preset: Option<String>,
+    pub(crate) preset: Option<Preset>,
     /// Files or folders of .txt/.md/.jsonl (`text` field), searched recursively.
     #[arg(long, num_args = 1..)]
     pub(crate) corpus: Vec<PathBuf>,
@@ -282,8 +283,8 @@ pub(crate) struct TrainArgs {
     pub(crate) keep: usize,
     /// Matmul arithmetic: f32, or bf16 products with f32 accumulation and master weights
     /// (about 1.2-1.4x faster on CPUs with AVX512_BF16; see BENCHMARKS.md).
-    #[arg(long, value_enum, default_value_t = Matmul::F32)]
-    pub(crate) matmul: Matmul,
+    #[arg(long, default_value = "f32")]
+    pub(crate) matmul: thau::model::ops::gemm::Precision,
     /// Continue the age from its latest checkpoint, exactly where it stopped.
     #[arg(long)]
     pub(crate) resume: bool,
@@ -299,21 +300,6 @@ pub(crate) struct TrainArgs {
     pub(crate) quiet: bool,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum Matmul {
-    F32,
-    Bf16,
-}
-
-impl From<Matmul> for thau::model::ops::gemm::Precision {
-    fn from(m: Matmul) -> Self {
-        match m {
-            Matmul::F32 => Self::F32,
-            Matmul::Bf16 => Self::Bf16,
-        }
-    }
-}
-
 #[derive(Subcommand)]
 enum BenchCmd {
     /// Write a random model of a benchmark shape (m20, m100) as GGUF (bench/infer.sh).
@@ -321,7 +307,7 @@ enum BenchCmd {
         #[arg(long)]
         shape: String,
         #[arg(long, default_value = "f32")]
-        dtype: String,
+        dtype: thau::export::GgufDtype,
         #[arg(long)]
         out: PathBuf,
     },
@@ -371,9 +357,9 @@ enum BenchCmd {
         /// Print one JSON line.
         #[arg(long)]
         json: bool,
-        /// Matmul arithmetic (default f32).
-        #[arg(long, value_enum)]
-        matmul: Option<Matmul>,
+        /// Matmul arithmetic: f32 or bf16 (default f32).
+        #[arg(long)]
+        matmul: Option<thau::model::ops::gemm::Precision>,
     },
 }
 
@@ -441,9 +427,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::eval(&run, age, &text, seq_len, json, &device)
         }
         Command::Bench(BenchCmd::TrainStep { steps, warmup, json, matmul }) => {
-            bench::train_step(steps, warmup, json, cli.threads, matmul.map(Into::into))
+            bench::train_step(steps, warmup, json, cli.threads, matmul)
         }
-        Command::Bench(BenchCmd::MakeGguf { shape, dtype, out }) => bench::make_gguf(&shape, &dtype, &out),
+        Command::Bench(BenchCmd::MakeGguf { shape, dtype, out }) => bench::make_gguf(&shape, dtype, &out),
         Command::Bench(BenchCmd::ToolMask { tokenizer, reps, json }) => bench::tool_mask(&tokenizer, reps, json),
         Command::Bench(BenchCmd::Infer { model, prompt_tokens, gen_tokens, json }) => {
             bench::infer(&model, prompt_tokens, gen_tokens, json)

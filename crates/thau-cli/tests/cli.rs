@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::{corpus, fails_with, ok, thau};
 
 fn train_args(run: &Path, steps: u64) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! of crates/thau/tests/common/foreign_gguf.rs): chat with it directly, import it into a run
 //! and chat with that, time it; damaged files, tools and re-export are refused cleanly.
 
-mod common;
+use crate::common;
 #[path = "../../thau/tests/common/foreign_gguf.rs"]
 mod foreign_gguf;
 

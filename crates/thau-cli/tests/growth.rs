@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::{corpus, fails_with, ok, thau};
 
 fn strings(a: &[&str]) -> Vec<String> {
@@ -115,7 +115,10 @@ fn bad_growth_input_gives_clear_errors() {
     );
     ok(thau().args(train_tiny(&run, 3)).output().unwrap());
     fails_with(thau().args(["grow", "--to-age", "0", "--run"]).arg(&run).output().unwrap(), &["not after", "age 0"]);
-    fails_with(thau().args(["grow", "--to-age", "2", "--run"]).arg(&run).output().unwrap(), &["--preset"]);
+    fails_with(
+        thau().args(["grow", "--to-age", "2", "--run"]).arg(&run).output().unwrap(),
+        &["not an age", "0, 1, 3, 6, 12, 15"],
+    );
     // The age-1 preset has another vocabulary and head size: not a growth of tiny.
     fails_with(thau().args(["grow", "--to-age", "1", "--run"]).arg(&run).output().unwrap(), &["head_dim"]);
     fails_with(

@@ -2,7 +2,7 @@
 //! layout: PNGs with text chunks and sidecars, the same seed gives the same pixels, `--batch`
 //! files, and bad input that fails before writing anything.
 
-mod common;
+use crate::common;
 
 use common::{fails_with, ok, thau};
 use std::path::{Path, PathBuf};

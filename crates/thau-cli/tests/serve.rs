@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::thau;
 
 /// The verify venv's Python when it has both clients; None (skip) unless THAU_REQUIRE_VERIFY=1.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-mod common;
+use crate::common;
 use common::{corpus, fails_with, ok, thau};
 
 #[test]

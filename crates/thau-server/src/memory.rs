@@ -14,8 +14,8 @@ use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveTime, TimeZone};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use thau::chat::Role;
 use thau::memory::{parse_time_range, recall, Filter, NewMemory, Retriever, SearchMode, SearchOptions};
+use thau::tokenizer::Role;
 use utoipa::{IntoParams, ToSchema};
 
 const F: Flavor = Flavor::Ollama;

@@ -37,9 +37,10 @@ pub async fn training_status(State(s): State<Arc<AppState>>) -> Result<Json<Valu
             "this server serves a model file, not a run: start it with --run DIR",
         ));
     };
-    let status = tokio::task::spawn_blocking(move || thau::status::run_status(&thau::checkpoint::RunDir::new(run)))
-        .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, Flavor::Ollama, e.to_string()))?
-        .map_err(|e| ApiError::from_thau(Flavor::Ollama, e))?;
+    let status =
+        tokio::task::spawn_blocking(move || thau::learn::status::run_status(&thau::checkpoint::RunDir::new(run)))
+            .await
+            .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, Flavor::Ollama, e.to_string()))?
+            .map_err(|e| ApiError::from_thau(Flavor::Ollama, e))?;
     Ok(Json(serde_json::to_value(status).unwrap_or(Value::Null)))
 }

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
-use thau::chat::{Message, Role};
 use thau::infer::{Completion, Event, FinishReason, GenerateOptions, Prompt, Request, SamplingOptions};
+use thau::tokenizer::{Message, Role};
 use tokio_stream::wrappers::ReceiverStream;
 use utoipa::ToSchema;
 
@@ -61,7 +61,7 @@ pub struct GenerateRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ChatMessage {
+pub struct OllamaMessage {
     pub role: String,
     #[serde(default)]
     pub content: String,
@@ -74,7 +74,7 @@ pub struct ChatMessage {
 pub struct ChatRequest {
     pub model: String,
     #[serde(default)]
-    pub messages: Vec<ChatMessage>,
+    pub messages: Vec<OllamaMessage>,
     pub stream: Option<bool>,
     pub options: Option<Options>,
     /// Functions the model may call: `[{"type": "function", "function": {"name", "description", "parameters"}}]`.
@@ -159,26 +159,9 @@ fn options(s: &AppState, o: Option<Options>) -> Result<GenerateOptions, ApiError
     Ok(opts)
 }
 
+/// Now, in RFC 3339 UTC with nanoseconds, as Ollama writes `created_at`.
 fn created_at() -> String {
-    // RFC 3339 in UTC, from the system clock.
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, dd) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_nanos())
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn done_reason(f: FinishReason) -> &'static str {
@@ -273,11 +256,11 @@ async fn tool_respond(
     use crate::tools::{constraint, ollama_calls, read, StreamCalls};
     let started = Instant::now();
     let c = constraint(&s, tools).map_err(|e| ApiError::bad_request(F, e.to_string()))?;
-    let prompt = Prompt::Chat(thau::chat::with_tools(&msgs, &tools.specs));
+    let prompt = Prompt::Chat(thau::tokenizer::with_tools(&msgs, &tools.specs));
     let slot = s.enqueue(F)?;
     let mut rx = bridge::submit_with(&s.engine, Request { prompt, options: opts }, Some(c), slot)
         .map_err(|e| ApiError::from_thau(F, e))?;
-    let message = |content: &str, calls: &[thau::chat::ToolCall]| {
+    let message = |content: &str, calls: &[thau::tokenizer::ToolCall]| {
         let mut m = json!({"role": "assistant", "content": content});
         if !calls.is_empty() {
             m["tool_calls"] = ollama_calls(calls);
@@ -454,12 +437,12 @@ pub async fn show(
     let req = body(F, req)?;
     check_model(&s, &req.model)?;
     let cfg = &s.engine.info().cfg;
-    let params = thau::chat::STOP_STRINGS.iter().map(|t| format!("stop \"{t}\"")).collect::<Vec<_>>().join("\n");
+    let params = thau::tokenizer::STOP_STRINGS.iter().map(|t| format!("stop \"{t}\"")).collect::<Vec<_>>().join("\n");
     Ok(Json(json!({
-        "modelfile": format!("FROM {}\nTEMPLATE \"\"\"{}\"\"\"\n{}\n", s.config.model_name, thau::chat::OLLAMA_TEMPLATE,
+        "modelfile": format!("FROM {}\nTEMPLATE \"\"\"{}\"\"\"\n{}\n", s.config.model_name, thau::tokenizer::OLLAMA_TEMPLATE,
             params.lines().map(|l| format!("PARAMETER {l}")).collect::<Vec<_>>().join("\n")),
         "parameters": params,
-        "template": thau::chat::OLLAMA_TEMPLATE,
+        "template": thau::tokenizer::OLLAMA_TEMPLATE,
         "details": details(&s),
         "model_info": {
             "general.architecture": "llama",
@@ -487,9 +470,12 @@ pub async fn version() -> Json<Value> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn civil_dates() {
-        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
-        assert_eq!(super::civil_from_days(20_782), (2026, 11, 25));
-        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    fn created_at_is_rfc3339_utc_with_nanoseconds() {
+        let t = super::created_at();
+        assert_eq!(t.len(), "2026-11-25T10:20:30.123456789Z".len(), "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+        let parsed = chrono::DateTime::parse_from_rfc3339(&t).unwrap();
+        let age = chrono::Utc::now().signed_duration_since(parsed);
+        assert!(age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::seconds(60), "{t}");
     }
 }

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::sync::Arc;
-use thau::chat::{Message, Role};
 use thau::infer::{Completion, Event, FinishReason, GenerateOptions, Prompt, Request, SamplingOptions};
+use thau::tokenizer::{Message, Role};
 use tokio_stream::wrappers::ReceiverStream;
 use utoipa::ToSchema;
 
@@ -71,7 +71,7 @@ impl Content {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ChatMessage {
+pub struct OpenAiMessage {
     /// system, user, assistant, or tool (developer is taken as system).
     pub role: String,
     pub content: Option<Content>,
@@ -92,7 +92,7 @@ pub struct StreamOptions {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     pub model: Option<String>,
-    pub messages: Vec<ChatMessage>,
+    pub messages: Vec<OpenAiMessage>,
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
     pub max_tokens: Option<usize>,
@@ -146,13 +146,13 @@ pub struct CompletionRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Usage {
+pub struct OpenAiUsage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
     pub total_tokens: usize,
 }
 
-impl From<&thau::infer::Usage> for Usage {
+impl From<&thau::infer::Usage> for OpenAiUsage {
     fn from(u: &thau::infer::Usage) -> Self {
         Self {
             prompt_tokens: u.prompt_tokens,
@@ -236,7 +236,7 @@ fn check_n(n: Option<usize>) -> Result<(), ApiError> {
     }
 }
 
-fn messages(msgs: Vec<ChatMessage>) -> Result<Vec<Message>, ApiError> {
+fn messages(msgs: Vec<OpenAiMessage>) -> Result<Vec<Message>, ApiError> {
     if msgs.is_empty() {
         return Err(ApiError::bad_request(F, "messages must not be empty"));
     }
@@ -312,7 +312,7 @@ pub async fn chat_completions(
     let mut msgs = messages(req.messages)?;
     let constraint = match &tools {
         Some(t) => {
-            msgs = thau::chat::with_tools(&msgs, &t.specs);
+            msgs = thau::tokenizer::with_tools(&msgs, &t.specs);
             Some(crate::tools::constraint(&s, t).map_err(|e| ApiError::bad_request(F, e.to_string()))?)
         }
         None => None,
@@ -332,7 +332,7 @@ pub async fn chat_completions(
             "id": id, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
                          "logprobs": null, "finish_reason": finish_reason(c.finish)}],
-            "usage": Usage::from(&c.usage), "system_fingerprint": null,
+            "usage": OpenAiUsage::from(&c.usage), "system_fingerprint": null,
         }))
         .into_response());
     }
@@ -374,7 +374,7 @@ async fn tool_answer(
             "id": id, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": message, "logprobs": null,
                          "finish_reason": openai_finish(c.finish, !calls.is_empty())}],
-            "usage": Usage::from(&c.usage), "system_fingerprint": null,
+            "usage": OpenAiUsage::from(&c.usage), "system_fingerprint": null,
         }))
         .into_response());
     }
@@ -403,7 +403,7 @@ async fn tool_answer(
                 if include_usage {
                     let mut u = chunk(json!({}), None);
                     u["choices"] = json!([]);
-                    u["usage"] = json!(Usage::from(&c.usage));
+                    u["usage"] = json!(OpenAiUsage::from(&c.usage));
                     out.push(u);
                 }
             }
@@ -440,7 +440,7 @@ fn stream_response(
                 let mut v: Vec<Value> = chunk(Piece::End, Some(finish_reason(c.finish))).into_iter().collect();
                 if let Some(mut u) = chunk(Piece::End, None).filter(|_| include_usage) {
                     u["choices"] = json!([]);
-                    u["usage"] = json!(Usage::from(&c.usage));
+                    u["usage"] = json!(OpenAiUsage::from(&c.usage));
                     v.push(u);
                 }
                 v
@@ -492,7 +492,7 @@ pub async fn completions(
         return Ok(Json(json!({
             "id": id, "object": "text_completion", "created": created, "model": model,
             "choices": [{"index": 0, "text": c.text, "logprobs": null, "finish_reason": finish_reason(c.finish)}],
-            "usage": Usage::from(&c.usage),
+            "usage": OpenAiUsage::from(&c.usage),
         }))
         .into_response());
     }

@@ -8,8 +8,8 @@
 use crate::state::AppState;
 use serde_json::{json, Value};
 use std::sync::{Arc, OnceLock};
-use thau::chat::ToolCall;
 use thau::infer::{Completion, FinishReason, LogitsConstraint};
+use thau::tokenizer::ToolCall;
 use thau::tools::{
     parse_ids, CallConstraint, CallSplitter, Grammar, GrammarOptions, Piece, TokenTrie, ToolChoice, ToolSpec,
 };

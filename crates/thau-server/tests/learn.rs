@@ -7,6 +7,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use thau::infer::{Engine, InferModel, WeightDtype};
+use thau::model::Age;
 use thau::model::{Llama, ModelConfig};
 use thau::tokenizer::Tokenizer;
 use thau_server::{router, AppState, ServerConfig};
@@ -83,8 +84,8 @@ fn tiny_run(dir: &std::path::Path) -> (std::path::PathBuf, i64) {
     let run = dir.join("run");
     let req = TrainRequest {
         run: run.clone(),
-        age: 0,
-        preset: Some("tiny".into()),
+        age: Age::YOUNGEST,
+        preset: Some("tiny".parse().unwrap()),
         corpus: CorpusSource::Synthetic { bytes: 60_000 },
         tokenizer: None,
         vocab_size: Some(400),

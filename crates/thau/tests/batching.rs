@@ -147,11 +147,15 @@ fn concurrent_requests_decode_together_with_the_same_answers() {
     // a request that arrives while others decode joins them. Streamed text equals the result.
     let long = |t: &str| Request { prompt: Prompt::Text(t.into()), options: greedy(40) };
     let a = batched.submit(long("El barco llega al puerto")).unwrap();
-    let b = batched.submit(long("hola")).unwrap();
+    // `b` holds the engine at its second token until it has been cancelled, so the cancel
+    // lands mid-generation however fast the engine runs and however busy the machine is.
+    let (release, held) = std::sync::mpsc::channel();
+    let b = batched.submit_constrained(long("hola"), Box::new(HoldAtSecondToken { masks: 0, held })).unwrap();
     match b.next_event() {
         Some(thau::infer::Event::Started { .. }) => b.cancel(),
         other => panic!("expected Started, got {other:?}"),
     }
+    let _ = release.send(());
     let stop_at: String = want[0].text.chars().skip(2).take(2).collect();
     let c = if stop_at.trim().is_empty() {
         None
@@ -188,4 +192,20 @@ fn concurrent_requests_decode_together_with_the_same_answers() {
     }
     // max_batch 0 is refused.
     assert!(Engine::spawn_batched("x", model(), tok, 0).is_err());
+}
+
+/// Allows every token, and waits at the second token's mask until the test releases it.
+struct HoldAtSecondToken {
+    masks: usize,
+    held: std::sync::mpsc::Receiver<()>,
+}
+
+impl thau::infer::LogitsConstraint for HoldAtSecondToken {
+    fn mask(&mut self, _logits: &mut [f32]) {
+        self.masks += 1;
+        if self.masks == 2 {
+            let _ = self.held.recv();
+        }
+    }
+    fn accept(&mut self, _token: u32) {}
 }

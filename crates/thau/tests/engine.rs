@@ -4,12 +4,12 @@
 
 use candle_core::{Device, Tensor};
 use std::sync::atomic::AtomicBool;
-use thau::chat::Message;
 use thau::infer::{
     generate_ids, Engine, Event, FinishReason, GenerateOptions, InferModel, KvState, Logits, Prompt, Request,
     SamplingOptions, WeightDtype,
 };
 use thau::model::{Llama, ModelConfig};
+use thau::tokenizer::Message;
 use thau::tokenizer::{Tokenizer, BOS};
 
 /// A config whose matrices quantize for real (rows multiple of 256) yet stays tiny.

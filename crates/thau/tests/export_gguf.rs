@@ -8,8 +8,8 @@ use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
-use thau::export::gguf_file::{self, GgufFile, TensorInfo};
 use thau::export::{export_gguf, GgufDtype};
+use thau::gguf::{self as gguf_file, GgufFile, TensorInfo};
 use thau::import::read_gguf;
 use thau::model::{Llama, ModelConfig};
 use thau::tokenizer::Tokenizer;
@@ -81,7 +81,7 @@ fn f32_round_trip_is_exact_and_keeps_the_tokenizer() {
         let g = read_gguf(&path).unwrap();
         assert_eq!(g.cfg, ModelConfig { name: "imported".into(), ..src.cfg.clone() });
         assert_eq!(g.name, "round-trip");
-        assert_eq!(g.chat_template.as_deref(), Some(thau::chat::CHAT_TEMPLATE_JINJA));
+        assert_eq!(g.chat_template.as_deref(), Some(thau::tokenizer::CHAT_TEMPLATE_JINJA));
         let back = g.to_llama(&Device::Cpu, &path).unwrap();
         let ids = batch(&tok);
         assert_eq!(max_diff(&logits(&src, &ids), &logits(&back, &ids)), 0.0, "tie={tie}");
@@ -197,8 +197,8 @@ fn modelfile_names_the_file_template_and_stops() {
     let cfg = ModelConfig::tiny();
     let m = thau::export::modelfile("thau-q8_0.gguf", &cfg).unwrap();
     assert!(m.contains("\nFROM ./thau-q8_0.gguf\n"), "{m}");
-    assert!(m.contains(&format!("TEMPLATE \"\"\"{}\"\"\"", thau::chat::OLLAMA_TEMPLATE)));
-    for s in thau::chat::STOP_STRINGS {
+    assert!(m.contains(&format!("TEMPLATE \"\"\"{}\"\"\"", thau::tokenizer::OLLAMA_TEMPLATE)));
+    for s in thau::tokenizer::STOP_STRINGS {
         assert!(m.contains(&format!("PARAMETER stop \"{s}\"")), "{m}");
     }
     assert!(m.contains(&format!("PARAMETER num_ctx {}", cfg.max_seq_len)));

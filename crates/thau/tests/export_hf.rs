@@ -53,7 +53,7 @@ fn hf_folder_has_everything_and_loads_back() {
         assert_eq!(tc["tokenizer_class"], "PreTrainedTokenizerFast");
         assert_eq!(tc["add_bos_token"], true);
         assert_eq!(tc["bos_token"], "<|bos|>");
-        assert_eq!(tc["chat_template"], thau::chat::CHAT_TEMPLATE_JINJA);
+        assert_eq!(tc["chat_template"], thau::tokenizer::CHAT_TEMPLATE_JINJA);
         assert!(out.join("special_tokens_map.json").exists());
 
         // Weights: HF names, metadata format=pt, no lm_head when tied, same logits.

@@ -14,7 +14,7 @@ use std::process::Command;
 use thau::checkpoint::RunDir;
 use thau::export::{export_gguf, export_hf, GgufDtype, HfDtype};
 use thau::infer::{InferModel, KvState, Logits};
-use thau::model::Llama;
+use thau::model::{Age, Llama};
 use thau::tokenizer::{Tokenizer, BOS, END, EOS};
 use thau::train::{self, Budget, CorpusSource, Silent, TrainConfig, TrainRequest};
 
@@ -65,8 +65,8 @@ fn verifier_or_skip() -> Option<(PathBuf, PathBuf)> {
 fn trained(dir: &Path) -> (Tokenizer, Llama) {
     let req = TrainRequest {
         run: dir.to_path_buf(),
-        age: 0,
-        preset: Some("export-test".into()),
+        age: Age::YOUNGEST,
+        preset: Some("export-test".parse().unwrap()),
         corpus: CorpusSource::Synthetic { bytes: 300_000 },
         tokenizer: None,
         vocab_size: Some(512),
@@ -87,7 +87,7 @@ fn trained(dir: &Path) -> (Tokenizer, Llama) {
     };
     let summary = train::train(&req, &mut Silent).unwrap();
     eprintln!("trained {} steps, last loss {:?}", summary.state.step, summary.state.last_loss);
-    let (tok, model, _) = RunDir::new(dir).load_latest(Some(0), &Device::Cpu).unwrap();
+    let (tok, model, _) = RunDir::new(dir).load_latest(Some(Age::YOUNGEST), &Device::Cpu).unwrap();
     (tok, model)
 }
 
@@ -291,7 +291,7 @@ fn llama_cpp_runs_thau_exports_like_thau() {
 /// itself (llama-cpp-python and transformers add BOS to a chat only that way), so the ids must
 /// be equal from the first one.
 fn check_chat_template(python: &Path, verify: &Path, gguf: &Path, tok: &Tokenizer) {
-    use thau::chat::{render, Message};
+    use thau::tokenizer::{render, Message};
     let msgs = [
         Message::system("Eres THAU, un asistente bilingüe."),
         Message::user("¿Qué día viene después del lunes?"),

@@ -6,7 +6,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use thau::model::ops::{self, RopeTables};
 use thau::model::{Llama, ModelConfig};
 
-mod common;
+use crate::common;
 use common::{check_against_reference, check_op, randn};
 
 #[test]

@@ -10,8 +10,8 @@
 
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
-use thau::growth::{GrowthPlan, Method};
-use thau::model::{Llama, ModelConfig};
+use thau::growth::{GrowthMethod, GrowthPlan};
+use thau::model::{Age, Llama, ModelConfig};
 use thau::train::adamw::{AdamW, AdamWParams};
 use thau::train::batch::Batch;
 use thau::train::optimizer_step;
@@ -60,7 +60,7 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 /// Grow `from` into `to` and compare logits on a fixed batch; returns the child.
 fn check_preserved(from: &ModelConfig, to: &ModelConfig, seed: u64) -> Llama {
     let p = parent(from, seed);
-    let plan = GrowthPlan::new(from, to, Method::Preserve).unwrap();
+    let plan = GrowthPlan::new(from, to, GrowthMethod::Preserve).unwrap();
     let child = plan.grow_model(&p, 7).unwrap();
     assert!(child.cfg.same_architecture(to), "{} → {}: the child has the target's shapes", from.name, to.name);
     let x = ids(from, 2, 12.min(from.max_seq_len));
@@ -74,7 +74,7 @@ fn check_preserved(from: &ModelConfig, to: &ModelConfig, seed: u64) -> Llama {
 
 /// An age preset with head_dim 8 (same heads, kv heads and layers), FFN / 8, vocab 256.
 fn scaled(age: u32) -> ModelConfig {
-    let c = ModelConfig::age(age).unwrap();
+    let c = ModelConfig::age(Age::new(age).unwrap());
     ModelConfig {
         name: format!("age-{age}-scaled"),
         vocab_size: 256,
@@ -90,7 +90,7 @@ fn scaled(age: u32) -> ModelConfig {
 fn tiny_and_demo_ladders_keep_their_logits() {
     let tiny = check_preserved(&ModelConfig::tiny(), &ModelConfig::tiny_2(), 1);
     // Grow the grown model again: ε and gains compound correctly.
-    let plan = GrowthPlan::new(&tiny.cfg, &ModelConfig::tiny_3(), Method::Preserve).unwrap();
+    let plan = GrowthPlan::new(&tiny.cfg, &ModelConfig::tiny_3(), GrowthMethod::Preserve).unwrap();
     let grandchild = plan.grow_model(&tiny, 9).unwrap();
     let x = ids(&tiny.cfg, 2, 12);
     assert!(max_abs_diff(&tiny.forward(&x).unwrap(), &grandchild.forward(&x).unwrap()) <= TOL);
@@ -108,7 +108,7 @@ fn every_age_transition_keeps_its_logits() {
     }
     // The two youngest transitions at their real sizes (18M → 50M → 151M parameters).
     for (a, b) in [(0, 1), (1, 3)] {
-        let (from, to) = (ModelConfig::age(a).unwrap(), ModelConfig::age(b).unwrap());
+        let (from, to) = (ModelConfig::age(Age::new(a).unwrap()), ModelConfig::age(Age::new(b).unwrap()));
         let child = check_preserved(&from, &to, 11);
         assert_eq!(child.cfg.param_count(), to.param_count());
         assert!((child.cfg.norm_eps - from.norm_eps * from.d_model as f64 / to.d_model as f64).abs() < 1e-15);
@@ -141,7 +141,7 @@ fn each_operator_alone_keeps_the_logits() {
 fn stacking_changes_the_function_but_keeps_the_shapes() {
     let (from, to) = (ModelConfig::tiny(), ModelConfig::tiny_2());
     let p = parent(&from, 1);
-    let plan = GrowthPlan::new(&from, &to, Method::Stack).unwrap();
+    let plan = GrowthPlan::new(&from, &to, GrowthMethod::Stack).unwrap();
     assert!(!plan.preserves_function());
     let child = plan.grow_model(&p, 7).unwrap();
     assert!(child.cfg.same_architecture(&to));
@@ -189,7 +189,7 @@ fn new_entries(plan: &GrowthPlan) -> HashMap<String, Vec<bool>> {
 #[test]
 fn new_parameters_receive_gradient() {
     let (from, to) = (ModelConfig::tiny(), ModelConfig::tiny_2());
-    let plan = GrowthPlan::new(&from, &to, Method::Preserve).unwrap();
+    let plan = GrowthPlan::new(&from, &to, GrowthMethod::Preserve).unwrap();
     let child = plan.grow_model(&parent(&from, 3), 7).unwrap();
     let fresh = new_entries(&plan);
     let new_block = |name: &str| {
@@ -236,7 +236,7 @@ fn new_parameters_receive_gradient() {
 #[test]
 fn moments_follow_their_weights() {
     let (from, to) = (ModelConfig::tiny(), ModelConfig::tiny_2());
-    let plan = GrowthPlan::new(&from, &to, Method::Preserve).unwrap();
+    let plan = GrowthPlan::new(&from, &to, GrowthMethod::Preserve).unwrap();
     let p = Llama::new_random(&from, 2, &Device::Cpu).unwrap();
     // Moments equal to the weights themselves (v: their squares) make the mapping visible.
     let mut optim = HashMap::new();

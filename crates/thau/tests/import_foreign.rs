@@ -10,16 +10,15 @@
 //! `common/foreign_gguf.rs` needs nothing: it is imported, run, and damaged in every way a
 //! download can be, each refused with an error that names the file.
 
-#[path = "common/foreign_gguf.rs"]
-mod foreign_gguf;
+use crate::common::foreign_gguf;
 
 use candle_core::quantized::gguf_file::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
-use thau::chat::{render, ChatStyle, Message};
 use thau::import::read_gguf;
 use thau::infer::{generate_ids, FinishReason, GenerateOptions, InferModel, KvState, Logits, WeightDtype};
+use thau::tokenizer::{render, ChatStyle, Message};
 use thau::Error;
 
 fn workspace() -> PathBuf {

@@ -2,16 +2,14 @@
 //! synthetic conversation store, the dataset builder, feedback, and learning runs whose gate
 //! rejects a harmful run (checkpoint untouched) and keeps a good one, then undo.
 
-mod common;
-
 use candle_core::{DType, Device, Tensor};
 use std::path::Path;
 use std::sync::Arc;
 use thau::checkpoint::RunDir;
-use thau::learn::{self, AugmentOptions, GatePolicy, LearnOptions, LearnStore, Lora, LoraConfig, Method, Outcome};
+use thau::learn::{self, AugmentOptions, GatePolicy, LearnMethod, LearnOptions, LearnStore, Lora, LoraConfig, Outcome};
 use thau::memory::{record_conversation, MemoryStore};
 use thau::model::llama::Proj;
-use thau::model::{Llama, ModelConfig};
+use thau::model::{Age, Llama, ModelConfig};
 use thau::train::{self, Budget, CorpusSource, Silent, TrainConfig, TrainRequest};
 
 fn tiny(vocab: usize, seed: u64) -> Llama {
@@ -90,7 +88,7 @@ fn lora_gradients_match_finite_differences() {
 
 fn conversation_store(dir: &Path) -> MemoryStore {
     let mut m = MemoryStore::open(&dir.join("memory.sqlite")).unwrap();
-    let c = |r: &str, t: &str| thau::chat::Message::new(thau::chat::Role::parse(r).unwrap(), t);
+    let c = |r: &str, t: &str| thau::tokenizer::Message::new(thau::tokenizer::Role::parse(r).unwrap(), t);
     let t0 = 1_700_000_000_000;
     record_conversation(
         &mut m,
@@ -239,8 +237,8 @@ fn tiny_run(dir: &Path, people: usize) -> std::path::PathBuf {
     let run = dir.join("run");
     let req = TrainRequest {
         run: run.clone(),
-        age: 0,
-        preset: Some("tiny".into()),
+        age: Age::YOUNGEST,
+        preset: Some("tiny".parse().unwrap()),
         corpus: CorpusSource::Synthetic { bytes: 100_000 },
         tokenizer: None,
         vocab_size: Some(512),
@@ -268,7 +266,7 @@ fn tiny_run(dir: &Path, people: usize) -> std::path::PathBuf {
 }
 
 fn weights_bytes(run: &Path) -> (std::path::PathBuf, Vec<u8>) {
-    let ck = RunDir::new(run).latest(0).unwrap();
+    let ck = RunDir::new(run).latest(Age::YOUNGEST).unwrap();
     let b = std::fs::read(ck.model_path()).unwrap();
     (ck.dir, b)
 }
@@ -289,7 +287,7 @@ fn gate_rejects_a_harmful_run_keeps_a_good_one_and_undo_restores() {
     let (dir_now, bytes_now) = weights_bytes(&run);
     assert_eq!(dir_now, base_dir);
     assert!(bytes_now == base_bytes, "a rejected run must not change the checkpoint");
-    assert_eq!(RunDir::new(&run).checkpoints(0).unwrap().len(), 1);
+    assert_eq!(RunDir::new(&run).checkpoints(Age::YOUNGEST).unwrap().len(), 1);
 
     // A sensible run (sweep over learning rates, replay on): kept, a new checkpoint beside the base.
     // Without augmentation: 20 epochs over ~16 variants per question would be minutes of CI for
@@ -308,7 +306,7 @@ fn gate_rejects_a_harmful_run_keeps_a_good_one_and_undo_restores() {
     assert!(!rec.sweep.is_empty() && rec.data.replay_windows_per_step > 0);
     assert!(rec.data.sources.iter().all(|s| s.starts_with('d')));
     let after = rec.checkpoint_after.clone().unwrap();
-    assert_eq!(RunDir::new(&run).latest(0).unwrap().dir, after);
+    assert_eq!(RunDir::new(&run).latest(Age::YOUNGEST).unwrap().dir, after);
     assert!(base_dir.exists(), "the base checkpoint is kept");
     let hist = learn::history::list(&run).unwrap();
     assert_eq!(hist.iter().map(|r| r.outcome).collect::<Vec<_>>(), vec![Outcome::RolledBack, Outcome::Kept]);
@@ -329,7 +327,7 @@ fn lora_run_merges_when_kept_and_status_shows_the_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let run = tiny_run(dir.path(), 3);
     let opts = LearnOptions {
-        method: Method::Lora,
+        method: LearnMethod::Lora,
         lr: Some(1e-2),
         steps: Some(80),
         max_questions: 18,
@@ -340,7 +338,7 @@ fn lora_run_merges_when_kept_and_status_shows_the_schedule() {
     let rec = learn::learn(&run, &opts, &mut |_| {}).unwrap();
     assert!(rec.adapter.as_ref().unwrap().exists(), "the adapters are kept with the record");
     if rec.outcome == Outcome::Kept {
-        let ck = RunDir::new(&run).latest(0).unwrap();
+        let ck = RunDir::new(&run).latest(Age::YOUNGEST).unwrap();
         assert_eq!(Some(ck.dir), rec.checkpoint_after);
     }
     let store = LearnStore::open(&run).unwrap();
@@ -350,14 +348,14 @@ fn lora_run_merges_when_kept_and_status_shows_the_schedule() {
     s.min_feedback = 1;
     s.min_interval_hours = 0.0;
     learn::schedule::save(&store, &s).unwrap();
-    let st = thau::status::run_status(&RunDir::new(&run)).unwrap();
+    let st = thau::learn::status::run_status(&RunDir::new(&run)).unwrap();
     let l = st.learning.unwrap();
     assert_eq!(l.runs, 1);
     assert!(!l.due, "{}", l.reason);
     store
         .add_feedback(&learn::NewFeedback { turn_id: 3, user: "default".into(), rating: -1, ..Default::default() })
         .unwrap();
-    let l = thau::status::run_status(&RunDir::new(&run)).unwrap().learning.unwrap();
+    let l = thau::learn::status::run_status(&RunDir::new(&run)).unwrap().learning.unwrap();
     assert!(l.due && l.pending_negative == 1, "{l:?}");
 }
 
@@ -400,7 +398,7 @@ fn schedule_starts_a_run_only_when_due_and_one_at_a_time() {
     // Over the threshold but another run holds the lock: nothing, and status says who.
     feedback(3);
     let held = learn::RunLock::acquire(&run, "another test").unwrap();
-    let st = thau::status::run_status(&RunDir::new(&run)).unwrap().learning.unwrap();
+    let st = thau::learn::status::run_status(&RunDir::new(&run)).unwrap().learning.unwrap();
     assert!(!st.due && st.running.as_ref().unwrap().by == "another test", "{st:?}");
     assert!(matches!(ran("test"), learn::AutoOutcome::Busy(ref h) if h.by == "another test"));
     let e = learn::learn(&run, &opts, &mut |_| {}).unwrap_err();

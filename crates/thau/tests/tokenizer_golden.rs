@@ -6,7 +6,7 @@
 //! output), regenerate the golden files with:
 //!
 //! ```text
-//! THAU_BLESS=1 cargo test -p thau --test tokenizer_golden
+//! THAU_BLESS=1 cargo test --workspace --test main tokenizer_golden
 //! ```
 //!
 //! and review the diff before committing it.

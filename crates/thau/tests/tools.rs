@@ -796,12 +796,14 @@ fn tool_choice_none_and_auto_masks() {
 
 use std::path::PathBuf;
 use std::time::Duration;
-use thau::chat::{run_tool_loop, LoopEvent, LoopOptions, Message, Role, ToolCall};
 use thau::infer::Engine;
+use thau::tokenizer::{Message, Role, ToolCall};
 use thau::tools::{
     parse_ids, parse_text, parse_tools, Calculator, CallError, CurrentDatetime, GenerateImage, ImageBackend,
-    ImageRequest, MemoryAccess, Registry, Tool, ToolContext, ToolOutput,
+    MemoryAccess, Registry, Tool, ToolContext, ToolOutput,
 };
+use thau::tools::{run_tool_loop, LoopEvent, LoopOptions};
+use thau::vision::ImageRequest;
 
 /// A tool that sleeps, fails or panics on request.
 struct Flaky;
@@ -893,7 +895,7 @@ impl ImageBackend for FileBackend {
     fn generate(&self, req: &ImageRequest, _ctx: &ToolContext) -> thau::Result<Vec<PathBuf>> {
         (0..req.count)
             .map(|i| {
-                let p = self.0.join(format!("{}-{i}.png", req.seed));
+                let p = self.0.join(format!("{}-{i}.png", req.seed.unwrap()));
                 std::fs::write(&p, format!("{}x{} {}", req.width, req.height, req.prompt)).unwrap();
                 Ok(p)
             })

@@ -2,11 +2,12 @@
 //! checkpoint layout, and loss going down.
 //!
 //! Regenerate the golden trajectory after an intended numeric change with
-//! `THAU_BLESS=1 cargo test -p thau --test training`.
+//! `THAU_BLESS=1 cargo test --workspace --test main training`.
 
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 use thau::checkpoint::RunDir;
+use thau::model::Age;
 use thau::train::{self, Budget, CorpusSource, MetricsLog, Silent, TrainConfig, TrainRequest};
 
 fn golden_dir() -> PathBuf {
@@ -16,8 +17,8 @@ fn golden_dir() -> PathBuf {
 fn request(run: &Path, steps: u64) -> TrainRequest {
     TrainRequest {
         run: run.to_path_buf(),
-        age: 0,
-        preset: Some("tiny".into()),
+        age: Age::YOUNGEST,
+        preset: Some("tiny".parse().unwrap()),
         corpus: CorpusSource::Paths(vec![golden_dir().join("tokenizer/corpus.txt")]),
         tokenizer: None,
         vocab_size: Some(512),
@@ -88,11 +89,11 @@ fn same_seed_same_trajectory_and_checkpoints() {
     train::train(&request(b.path(), 12), &mut Silent).unwrap();
     assert_eq!(losses(a.path()), losses(b.path()));
     let (ra, rb) = (RunDir::new(a.path()), RunDir::new(b.path()));
-    let (ca, cb) = (ra.latest(0).unwrap(), rb.latest(0).unwrap());
+    let (ca, cb) = (ra.latest(Age::YOUNGEST).unwrap(), rb.latest(Age::YOUNGEST).unwrap());
     assert_eq!(ca.step, 12);
     assert_eq!(std::fs::read(ca.model_path()).unwrap(), std::fs::read(cb.model_path()).unwrap());
     // Retention keeps the newest two checkpoints (steps 10 and 12).
-    let steps: Vec<u64> = ra.checkpoints(0).unwrap().iter().map(|c| c.step).collect();
+    let steps: Vec<u64> = ra.checkpoints(Age::YOUNGEST).unwrap().iter().map(|c| c.step).collect();
     assert_eq!(steps, vec![10, 12]);
     // A different seed gives a different trajectory.
     let c = tempfile::tempdir().unwrap();
@@ -166,7 +167,7 @@ fn gradient_accumulation_run_is_deterministic() {
     req.run = b.path().to_path_buf();
     train::train(&req, &mut Silent).unwrap();
     assert_eq!(losses(a.path()), losses(b.path()));
-    assert_eq!(RunDir::new(a.path()).latest(0).unwrap().load_state().unwrap().tokens, 8 * 2 * 2 * 32);
+    assert_eq!(RunDir::new(a.path()).latest(Age::YOUNGEST).unwrap().load_state().unwrap().tokens, 8 * 2 * 2 * 32);
 }
 
 #[test]

@@ -19,6 +19,6 @@ mod provenance;
 mod run;
 mod state;
 
-pub use provenance::Provenance;
+pub use provenance::{GrowthMethod, Provenance};
 pub use run::{Checkpoint, RunDir};
-pub use state::TrainState;
+pub use state::{Budget, TrainConfig, TrainState};

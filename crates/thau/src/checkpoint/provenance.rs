@@ -3,20 +3,52 @@
 
 use super::run::RunDir;
 use crate::error::{read_file, Error, Result};
-use crate::growth::Method;
+use crate::model::Age;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// Growth operator family (the operators are in `crate::growth::depth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrowthMethod {
+    /// Function-preserving: identity blocks (LLaMA Pro) and zero-output new units.
+    #[default]
+    Preserve,
+    /// G_stack depth stacking (not function-preserving) with the same width growth.
+    Stack,
+}
+
+impl std::fmt::Display for GrowthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GrowthMethod::Preserve => "preserve",
+            GrowthMethod::Stack => "stack",
+        })
+    }
+}
+
+impl std::str::FromStr for GrowthMethod {
+    type Err = Error;
+    /// `preserve` or `stack`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "preserve" => Ok(Self::Preserve),
+            "stack" => Ok(Self::Stack),
+            other => Err(Error::invalid("--method", format!("'{other}' is unknown; use preserve or stack"))),
+        }
+    }
+}
 
 /// Provenance of a grown age.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
-    pub parent_age: u32,
+    pub parent_age: Age,
     /// The parent checkpoint's step and its preset.
     pub parent_step: u64,
     pub parent_preset: String,
     /// Tokens the parent age had trained on when it was grown.
     pub parent_tokens: u64,
-    pub method: Method,
+    pub method: GrowthMethod,
     /// Seed of the new weights' random entries.
     pub seed: u64,
     /// True when the grown model computes exactly the parent's function (`preserve`).
@@ -30,24 +62,28 @@ pub struct Provenance {
 }
 
 impl RunDir {
-    pub fn provenance_path(&self, age: u32) -> PathBuf {
+    pub fn provenance_path(&self, age: Age) -> PathBuf {
         self.age_dir(age).join("growth.json")
     }
 
     /// The provenance of `age`, or None when the age was trained from fresh weights.
-    pub fn load_provenance(&self, age: u32) -> Result<Option<Provenance>> {
+    pub fn load_provenance(&self, age: Age) -> Result<Option<Provenance>> {
         let path = self.provenance_path(age);
         if !path.exists() {
             return Ok(None);
         }
         let bytes = read_file(&path, "")?;
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::corrupt(&path, e.to_string(), format!("delete age-{age}/ and grow it again with `thau grow`"))
+            Error::corrupt(
+                &path,
+                e.to_string(),
+                format!("delete {}/ and grow it again with `thau grow`", age.dir_name()),
+            )
         })
     }
 
     /// Write `age-N/growth.json` atomically.
-    pub fn save_provenance(&self, age: u32, p: &Provenance) -> Result<()> {
+    pub fn save_provenance(&self, age: Age, p: &Provenance) -> Result<()> {
         let json = serde_json::to_vec_pretty(p).map_err(|e| Error::invalid("provenance", e.to_string()))?;
         std::fs::create_dir_all(self.age_dir(age)).map_err(|e| Error::io(self.age_dir(age), e))?;
         crate::fs::write_atomic(&self.provenance_path(age), &json)

@@ -2,7 +2,7 @@
 
 use super::state::TrainState;
 use crate::error::{read_file, Error, Result};
-use crate::model::{Llama, ModelConfig};
+use crate::model::{Age, Llama, ModelConfig};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ pub struct RunDir {
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     pub dir: PathBuf,
-    pub age: u32,
+    pub age: Age,
     pub step: u64,
 }
 
@@ -34,15 +34,15 @@ impl RunDir {
     pub fn metrics_path(&self) -> PathBuf {
         self.root.join("metrics.jsonl")
     }
-    pub fn age_dir(&self, age: u32) -> PathBuf {
-        self.root.join(format!("age-{age}"))
+    pub fn age_dir(&self, age: Age) -> PathBuf {
+        self.root.join(age.dir_name())
     }
-    pub fn config_path(&self, age: u32) -> PathBuf {
+    pub fn config_path(&self, age: Age) -> PathBuf {
         self.age_dir(age).join("config.json")
     }
 
     /// Ages that have a config.json, ascending.
-    pub fn ages(&self) -> Result<Vec<u32>> {
+    pub fn ages(&self) -> Result<Vec<Age>> {
         let mut ages = Vec::new();
         let rd = match std::fs::read_dir(&self.root) {
             Ok(rd) => rd,
@@ -56,9 +56,7 @@ impl RunDir {
         };
         for entry in rd {
             let entry = entry.map_err(|e| Error::io(&self.root, e))?;
-            if let Some(age) =
-                entry.file_name().to_str().and_then(|n| n.strip_prefix("age-")).and_then(|n| n.parse::<u32>().ok())
-            {
+            if let Some(age) = entry.file_name().to_str().and_then(Age::from_dir_name) {
                 if entry.path().join("config.json").exists() {
                     ages.push(age);
                 }
@@ -69,7 +67,7 @@ impl RunDir {
     }
 
     /// The model config saved for an age.
-    pub fn load_config(&self, age: u32) -> Result<ModelConfig> {
+    pub fn load_config(&self, age: Age) -> Result<ModelConfig> {
         let path = self.config_path(age);
         let bytes = read_file(
             &path,
@@ -87,13 +85,13 @@ impl RunDir {
     }
 
     /// Write an age's config.json (atomic).
-    pub fn save_config(&self, age: u32, cfg: &ModelConfig) -> Result<()> {
+    pub fn save_config(&self, age: Age, cfg: &ModelConfig) -> Result<()> {
         let json = serde_json::to_vec_pretty(cfg).map_err(|e| Error::invalid("config", e.to_string()))?;
         crate::fs::write_atomic(&self.config_path(age), &json)
     }
 
     /// Complete checkpoints of an age, oldest first.
-    pub fn checkpoints(&self, age: u32) -> Result<Vec<Checkpoint>> {
+    pub fn checkpoints(&self, age: Age) -> Result<Vec<Checkpoint>> {
         let dir = self.age_dir(age);
         let mut out = Vec::new();
         let rd = match std::fs::read_dir(&dir) {
@@ -114,7 +112,7 @@ impl RunDir {
     }
 
     /// The newest checkpoint of an age, or a NotFound error that says what to run.
-    pub fn latest(&self, age: u32) -> Result<Checkpoint> {
+    pub fn latest(&self, age: Age) -> Result<Checkpoint> {
         self.checkpoints(age)?.pop().ok_or_else(|| {
             Error::not_found(
                 self.age_dir(age).join("step-*"),
@@ -127,7 +125,7 @@ impl RunDir {
     }
 
     /// The newest age that has a checkpoint.
-    pub fn latest_age(&self) -> Result<u32> {
+    pub fn latest_age(&self) -> Result<Age> {
         for age in self.ages()?.into_iter().rev() {
             if !self.checkpoints(age)?.is_empty() {
                 return Ok(age);
@@ -138,7 +136,7 @@ impl RunDir {
 
     /// The run's tokenizer and the newest weights of `age` (default: the newest trained age),
     /// for generation and evaluation. Returns the age used.
-    pub fn load_latest(&self, age: Option<u32>, device: &Device) -> Result<(crate::tokenizer::Tokenizer, Llama, u32)> {
+    pub fn load_latest(&self, age: Option<Age>, device: &Device) -> Result<(crate::tokenizer::Tokenizer, Llama, Age)> {
         let age = match age {
             Some(a) => a,
             None => self.latest_age()?,

@@ -8,7 +8,6 @@ pub mod fetch;
 pub mod manifest;
 mod shards;
 pub mod synthetic;
-pub mod tool_dataset;
 
 pub use clean::Lang;
 pub use corpus::{documents_from_text, read_documents, scan_corpus, Document, EXTENSIONS};

@@ -17,24 +17,16 @@
 //! Quantization itself is candle's port of ggml's reference quantizers
 //! (`quantize_row_q8_0_ref`, `quantize_row_q4_K_ref`); tests compare llama.cpp's logits.
 
-use super::gguf_file::{self, TensorInfo};
 use super::names::{hf_to_gguf, permute_rope_rows, rope_heads, RopeOrder};
-use crate::chat::{CHAT_TEMPLATE_JINJA, OLLAMA_TEMPLATE, STOP_STRINGS};
 use crate::error::{Error, Result};
+use crate::gguf::{self as gguf_file, token_type, TensorInfo};
 use crate::model::{Llama, ModelConfig};
 use crate::tokenizer::{Tokenizer, BOS, END, EOS, NUM_SPECIAL, PAD};
+use crate::tokenizer::{CHAT_TEMPLATE_JINJA, OLLAMA_TEMPLATE, STOP_STRINGS};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
-
-/// llama.cpp token types (`llama_token_type`).
-pub mod token_type {
-    pub const NORMAL: i32 = 1;
-    pub const CONTROL: i32 = 3;
-    pub const USER_DEFINED: i32 = 4;
-    pub const UNUSED: i32 = 5;
-}
 
 /// The weight type of an exported GGUF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +36,13 @@ pub enum GgufDtype {
     Q8_0,
     /// Every matrix in Q4_K (llama.cpp's "Q4_K_S" file type).
     Q4K,
+}
+
+impl std::str::FromStr for GgufDtype {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Self::parse(s)
+    }
 }
 
 impl GgufDtype {

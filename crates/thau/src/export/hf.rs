@@ -14,9 +14,9 @@
 //! written as they are. The folder is built beside OUT under a temporary name and renamed
 //! into place, so OUT is either the old folder or the complete new one.
 
-use crate::chat::CHAT_TEMPLATE_JINJA;
 use crate::error::{Error, Result};
 use crate::model::{Llama, ModelConfig};
+use crate::tokenizer::CHAT_TEMPLATE_JINJA;
 use crate::tokenizer::{Tokenizer, BOS, END, EOS, PAD, SPECIAL_TOKENS};
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value};
@@ -29,6 +29,13 @@ pub enum HfDtype {
     F32,
     F16,
     Bf16,
+}
+
+impl std::str::FromStr for HfDtype {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Self::parse(s)
+    }
 }
 
 impl HfDtype {

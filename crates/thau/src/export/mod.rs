@@ -1,9 +1,8 @@
 //! Export for other engines: GGUF (llama.cpp, Ollama) and Hugging Face folders
-//! (transformers), plus the GGUF container and the name/RoPE-layout mapping that import
-//! shares.
+//! (transformers), plus the name/RoPE-layout mapping that import shares. The GGUF container
+//! itself is [`crate::gguf`].
 
 pub mod gguf;
-pub mod gguf_file;
 pub mod hf;
 pub mod names;
 

@@ -4,13 +4,14 @@
 
 use crate::checkpoint::RunDir;
 use crate::error::{Error, Result};
+use crate::model::Age;
 use crate::train::MetricsLog;
 use serde::Serialize;
 
 /// One validation measurement of a run, with the compute spent before it.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct CurvePoint {
-    pub age: u32,
+    pub age: Age,
     /// Training tokens over all ages so far.
     pub tokens: u64,
     /// Training FLOPs over all ages so far (validation and growth not counted).
@@ -25,7 +26,7 @@ pub struct CurvePoint {
 pub struct RunCurve {
     pub run: String,
     /// (age, preset, training FLOPs per token) of each age.
-    pub ages: Vec<(u32, String, f64)>,
+    pub ages: Vec<(Age, String, f64)>,
     pub points: Vec<CurvePoint>,
 }
 

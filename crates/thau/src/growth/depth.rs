@@ -11,27 +11,7 @@
 //!   does not preserve the function (the loss jumps, then recovers fast), and is offered
 //!   because that paper found it the most token-efficient operator.
 
-use serde::{Deserialize, Serialize};
-
-/// Growth operator family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// Function-preserving: identity blocks (LLaMA Pro) and zero-output new units.
-    #[default]
-    Preserve,
-    /// G_stack depth stacking (not function-preserving) with the same width growth.
-    Stack,
-}
-
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Method::Preserve => "preserve",
-            Method::Stack => "stack",
-        })
-    }
-}
+use crate::checkpoint::GrowthMethod;
 
 /// Where one child block comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +33,13 @@ impl LayerSource {
 }
 
 /// The child's blocks, `child_layers ≥ parent_layers` of them.
-pub fn layer_sources(parent_layers: usize, child_layers: usize, method: Method) -> Vec<LayerSource> {
+pub fn layer_sources(parent_layers: usize, child_layers: usize, method: GrowthMethod) -> Vec<LayerSource> {
     let (l, n) = (parent_layers, child_layers - parent_layers);
     match method {
-        Method::Stack => {
+        GrowthMethod::Stack => {
             (0..child_layers).map(|j| if j < l { LayerSource::Parent(j) } else { LayerSource::Copy(j % l) }).collect()
         }
-        Method::Preserve => {
+        GrowthMethod::Preserve => {
             // New block k goes after parent block ⌊(2k+1)·L/(2n)⌋: evenly spaced, centred
             // (several follow one block when n > L).
             let mut after = vec![0usize; l];
@@ -83,14 +63,17 @@ mod tests {
     #[test]
     fn new_blocks_are_spread_out() {
         use LayerSource::*;
-        assert_eq!(layer_sources(4, 5, Method::Preserve), [Parent(0), Parent(1), Parent(2), Identity(2), Parent(3)]);
         assert_eq!(
-            layer_sources(2, 5, Method::Preserve),
+            layer_sources(4, 5, GrowthMethod::Preserve),
+            [Parent(0), Parent(1), Parent(2), Identity(2), Parent(3)]
+        );
+        assert_eq!(
+            layer_sources(2, 5, GrowthMethod::Preserve),
             [Parent(0), Identity(0), Parent(1), Identity(1), Identity(1)]
         );
-        assert_eq!(layer_sources(3, 5, Method::Stack), [Parent(0), Parent(1), Parent(2), Copy(0), Copy(1)]);
+        assert_eq!(layer_sources(3, 5, GrowthMethod::Stack), [Parent(0), Parent(1), Parent(2), Copy(0), Copy(1)]);
         for (l, l2) in [(8, 14), (14, 22), (22, 34), (34, 39), (39, 44), (2, 3), (3, 4)] {
-            let s = layer_sources(l, l2, Method::Preserve);
+            let s = layer_sources(l, l2, GrowthMethod::Preserve);
             assert_eq!(s.len(), l2);
             let kept: Vec<usize> = s.iter().filter_map(|x| if let Parent(i) = x { Some(*i) } else { None }).collect();
             assert_eq!(kept, (0..l).collect::<Vec<_>>());

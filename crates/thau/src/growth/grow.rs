@@ -1,12 +1,12 @@
 //! Growing a run: the newest checkpoint of the previous trained age becomes the step-0
 //! checkpoint of a new age (`thau grow --run DIR --to-age N`).
 
-use super::depth::Method;
 use super::plan::GrowthPlan;
+use crate::checkpoint::GrowthMethod;
 use crate::checkpoint::{Checkpoint, Provenance, RunDir, TrainState};
 use crate::data::TokenShard;
 use crate::error::{Error, Result};
-use crate::model::ModelConfig;
+use crate::model::{Age, ModelConfig, Preset};
 use crate::train::adamw::{AdamW, AdamWParams};
 use crate::train::batch::val_batches;
 use crate::train::{evaluate, TrainConfig};
@@ -17,10 +17,10 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct GrowRequest {
     pub run: PathBuf,
-    pub to_age: u32,
+    pub to_age: Age,
     /// Target preset (default: the preset of `to_age`).
-    pub preset: Option<String>,
-    pub method: Method,
+    pub preset: Option<Preset>,
+    pub method: GrowthMethod,
     /// Seed of the new random entries (default: the parent's training seed + the new age).
     pub seed: Option<u64>,
     /// Hyperparameters the new age will train with (default: the parent age's).
@@ -38,7 +38,7 @@ pub struct GrowOutcome {
 }
 
 /// The newest age before `to_age` that has a checkpoint.
-fn parent_age(run: &RunDir, to_age: u32) -> Result<u32> {
+fn parent_age(run: &RunDir, to_age: Age) -> Result<Age> {
     let mut current = None;
     for age in run.ages()? {
         if !run.checkpoints(age)?.is_empty() {
@@ -48,7 +48,7 @@ fn parent_age(run: &RunDir, to_age: u32) -> Result<u32> {
     let root = run.root.display();
     let current = current.ok_or_else(|| {
         Error::not_found(
-            run.root.join("age-*/step-*"),
+            &run.root,
             format!("{root} has no checkpoint to grow from: train its first age with `thau train --run {root}` first"),
         )
     })?;
@@ -56,8 +56,8 @@ fn parent_age(run: &RunDir, to_age: u32) -> Result<u32> {
         return Err(Error::invalid(
             "--to-age",
             format!(
-                "age {to_age} is not after the run's current age {current}: grow to a later age (ages: {:?})",
-                crate::model::AGES
+                "age {to_age} is not after the run's current age {current}: grow to a later age (ages: {})",
+                Age::list()
             ),
         ));
     }
@@ -88,16 +88,10 @@ pub fn grow_run(req: &GrowRequest) -> Result<GrowOutcome> {
     let parent_cfg = run.load_config(from)?;
     let ck = run.latest(from)?;
     let parent_state = ck.load_state()?;
-    let preset_name = req.preset.clone().unwrap_or_else(|| format!("age-{}", req.to_age));
-    let mut target = ModelConfig::preset(&preset_name).map_err(|e| match e {
-        Error::Invalid { reason, .. } => {
-            Error::invalid("--to-age/--preset", format!("{reason}; name the target with --preset"))
-        }
-        e => e,
-    })?;
+    let mut target = ModelConfig::of(req.preset.unwrap_or(Preset::Age(req.to_age)));
     target.vocab_size = parent_cfg.vocab_size;
     let plan = GrowthPlan::new(&parent_cfg, &target, req.method)?;
-    let seed = req.seed.unwrap_or(parent_state.config.seed.wrapping_add(req.to_age as u64));
+    let seed = req.seed.unwrap_or(parent_state.config.seed.wrapping_add(req.to_age.get() as u64));
 
     let parent = ck.load_model(&parent_cfg, &req.device)?;
     let child = plan.grow_model(&parent, seed)?;
@@ -129,7 +123,7 @@ pub fn grow_run(req: &GrowRequest) -> Result<GrowOutcome> {
         parent_val_loss: val_loss(&run, &parent)?,
         child_val_loss: val_loss(&run, &child)?,
     };
-    tracing::info!(from, to = req.to_age, method = %req.method, parent = ?provenance.parent_val_loss, child = ?provenance.child_val_loss, "grown");
+    tracing::info!(from = from.get(), to = req.to_age.get(), method = %req.method, parent = ?provenance.parent_val_loss, child = ?provenance.child_val_loss, "grown");
 
     let state = TrainState {
         age: req.to_age,

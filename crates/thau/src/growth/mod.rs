@@ -12,8 +12,9 @@ pub mod plan;
 pub mod schedule;
 pub mod width;
 
+pub use crate::checkpoint::GrowthMethod;
 pub use compare::{CurvePoint, RunCurve};
-pub use depth::{LayerSource, Method};
+pub use depth::LayerSource;
 pub use grow::{grow_run, GrowOutcome, GrowRequest};
 pub use plan::GrowthPlan;
 pub use schedule::{run_schedule, Plateau, Schedule, ScheduleOutcome, ScheduleRequest, Stage};

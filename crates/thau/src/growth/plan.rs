@@ -2,8 +2,9 @@
 //! pair of presets whose shapes only grow (width with `width`, depth with `depth`). The same
 //! plan grows the weights and the AdamW moments, so training continues with its statistics.
 
-use super::depth::{layer_sources, LayerSource, Method};
+use super::depth::{layer_sources, LayerSource};
 use super::width::{grow_matrix, Fill, IndexMap, Normal, WidthMap};
+use crate::checkpoint::GrowthMethod;
 use crate::error::{Error, Result};
 use crate::model::llama::{param_specs, Init};
 use crate::model::{Llama, ModelConfig};
@@ -19,7 +20,7 @@ pub struct GrowthPlan {
     pub parent: ModelConfig,
     /// The target preset's shapes, with `norm_eps = parent ε · C/C'` (see `width`).
     pub child: ModelConfig,
-    pub method: Method,
+    pub method: GrowthMethod,
     pub width: WidthMap,
     pub layers: Vec<LayerSource>,
 }
@@ -42,7 +43,7 @@ struct Rule {
 
 impl GrowthPlan {
     /// Plan the growth of `parent` into `target`'s shapes, or say why it is not a growth.
-    pub fn new(parent: &ModelConfig, target: &ModelConfig, method: Method) -> Result<Self> {
+    pub fn new(parent: &ModelConfig, target: &ModelConfig, method: GrowthMethod) -> Result<Self> {
         parent.validate()?;
         target.validate()?;
         let what = format!("growth {} → {}", parent.name, target.name);
@@ -72,7 +73,7 @@ impl GrowthPlan {
 
     /// Whether the child computes exactly the parent's function.
     pub fn preserves_function(&self) -> bool {
-        self.method == Method::Preserve
+        self.method == GrowthMethod::Preserve
     }
 
     fn rule(&self, child_name: &str, init: Init) -> Result<Rule> {
@@ -216,18 +217,19 @@ fn name_hash(name: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Age;
 
     /// Every preset transition plans to exactly the target preset's shapes.
     #[test]
     fn every_preset_transition_has_a_valid_plan() {
         let mut ladders: Vec<Vec<ModelConfig>> = vec![
-            crate::model::AGES.iter().map(|&a| ModelConfig::age(a).unwrap()).collect(),
+            Age::all().map(ModelConfig::age).collect(),
             vec![ModelConfig::tiny(), ModelConfig::tiny_2(), ModelConfig::tiny_3()],
             vec![ModelConfig::demo(), ModelConfig::demo_2()],
         ];
         for ladder in &mut ladders {
             for pair in ladder.windows(2) {
-                for method in [Method::Preserve, Method::Stack] {
+                for method in [GrowthMethod::Preserve, GrowthMethod::Stack] {
                     let plan = GrowthPlan::new(&pair[0], &pair[1], method).unwrap();
                     assert!(plan.child.same_architecture(&pair[1]));
                     // Rule shapes equal the target's tensor shapes.
@@ -240,9 +242,13 @@ mod tests {
                 }
             }
         }
-        assert!(
-            GrowthPlan::new(&ModelConfig::age(1).unwrap(), &ModelConfig::age(0).unwrap(), Method::Preserve).is_err()
-        );
-        assert!(GrowthPlan::new(&ModelConfig::tiny(), &ModelConfig::age(0).unwrap(), Method::Preserve).is_err());
+        assert!(GrowthPlan::new(
+            &ModelConfig::age(Age::new(1).unwrap()),
+            &ModelConfig::age(Age::new(0).unwrap()),
+            GrowthMethod::Preserve
+        )
+        .is_err());
+        assert!(GrowthPlan::new(&ModelConfig::tiny(), &ModelConfig::age(Age::new(0).unwrap()), GrowthMethod::Preserve)
+            .is_err());
     }
 }

@@ -23,12 +23,12 @@
 //! runner decides can be recomputed from the run folder (checkpoints and `metrics.jsonl`), so
 //! running the same command again after a kill continues where it stopped.
 
-use super::depth::Method;
 use super::grow::{grow_run, GrowOutcome, GrowRequest};
 use super::plan::GrowthPlan;
+use crate::checkpoint::GrowthMethod;
 use crate::checkpoint::{Checkpoint, RunDir};
 use crate::error::{read_file, Error, Result};
-use crate::model::{ModelConfig, AGES};
+use crate::model::{Age, ModelConfig, Preset};
 use crate::train::{
     train, Budget, CorpusSource, MetricsLog, StartInfo, StepMetrics, TrainConfig, TrainObserver, TrainRequest,
 };
@@ -64,14 +64,14 @@ impl Plateau {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
-    pub age: u32,
+    pub age: Age,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preset: Option<String>,
+    pub preset: Option<Preset>,
     pub budget: Budget,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plateau: Option<Plateau>,
     #[serde(default)]
-    pub method: Method,
+    pub method: GrowthMethod,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,8 +79,9 @@ pub struct Stage {
 }
 
 impl Stage {
-    pub fn preset_name(&self) -> String {
-        self.preset.clone().unwrap_or_else(|| format!("age-{}", self.age))
+    /// The preset this stage trains: the one named, else its age's.
+    pub fn preset(&self) -> Preset {
+        self.preset.unwrap_or(Preset::Age(self.age))
     }
 }
 
@@ -98,29 +99,29 @@ impl Schedule {
     /// The ladder that starts at `first` (tiny → tiny-2 → tiny-3, demo → demo-2, or the ages
     /// 0 → 15), each age trained for `budget` (default: 20 tokens per parameter, the
     /// Chinchilla ratio) or until its validation loss plateaus.
-    pub fn auto(first: &str, budget: Option<Budget>) -> Result<Self> {
-        let ladder: Vec<String> = match first {
-            "tiny" => vec!["tiny".into(), "tiny-2".into(), "tiny-3".into()],
-            "demo" => vec!["demo".into(), "demo-2".into()],
-            "age-0" | "0" => AGES.iter().map(|a| format!("age-{a}")).collect(),
+    pub fn auto(first: Preset, budget: Option<Budget>) -> Result<Self> {
+        let ladder: Vec<Preset> = match first {
+            Preset::Tiny => vec![Preset::Tiny, Preset::Tiny2, Preset::Tiny3],
+            Preset::Demo => vec![Preset::Demo, Preset::Demo2],
+            Preset::Age(Age::YOUNGEST) => Age::all().map(Preset::Age).collect(),
             other => {
                 return Err(Error::invalid(
                     "--schedule auto",
-                    format!("there is no growth ladder from preset '{other}': use --preset tiny, demo or age-0, or a schedule file"),
+                    format!("there is no growth ladder from preset '{other}': use --preset tiny, demo or {}, or a schedule file", Preset::Age(Age::YOUNGEST)),
                 ))
             }
         };
         let stages = ladder
-            .iter()
-            .zip(AGES)
+            .into_iter()
+            .zip(Age::all())
             .map(|(preset, age)| {
-                let params = ModelConfig::preset(preset)?.param_count() as u64;
+                let params = ModelConfig::of(preset).param_count() as u64;
                 Ok(Stage {
                     age,
-                    preset: Some(preset.clone()),
+                    preset: Some(preset),
                     budget: budget.unwrap_or(Budget::Tokens(20 * params)),
                     plateau: Some(AUTO_PLATEAU),
-                    method: Method::Preserve,
+                    method: GrowthMethod::Preserve,
                     lr: None,
                     warmup_steps: None,
                 })
@@ -148,12 +149,9 @@ impl Schedule {
         if self.stages.is_empty() {
             return Err(Error::invalid("schedule", "it has no stages"));
         }
-        let mut prev: Option<(u32, ModelConfig)> = None;
+        let mut prev: Option<(Age, ModelConfig)> = None;
         for (i, st) in self.stages.iter().enumerate() {
-            let mut cfg = match ModelConfig::preset(&st.preset_name()) {
-                Ok(c) => c,
-                Err(e) => return bad(i, e.to_string()),
-            };
+            let mut cfg = ModelConfig::of(st.preset());
             match st.budget {
                 Budget::Steps(0) | Budget::Tokens(0) => return bad(i, "budget must be at least 1".into()),
                 Budget::Minutes(m) if !(m.is_finite() && m > 0.0) => return bad(i, "minutes must be positive".into()),
@@ -201,7 +199,7 @@ pub struct ScheduleOutcome {
     /// Stopped by the observer (Ctrl-C) before the last stage finished.
     pub interrupted: bool,
     /// The last age trained, and its newest checkpoint.
-    pub age: u32,
+    pub age: Age,
     pub checkpoint: Option<Checkpoint>,
 }
 
@@ -222,7 +220,7 @@ impl TrainObserver for PlateauWatch<'_> {
         if let (Some(v), Some(p)) = (m.val_loss, self.plateau) {
             self.vals.push(v);
             if p.reached(&self.vals) {
-                tracing::info!(age = m.age, step = m.step, "validation loss plateaued: ending this age");
+                tracing::info!(age = m.age.get(), step = m.step, "validation loss plateaued: ending this age");
                 self.reached = true;
             }
         }
@@ -236,7 +234,7 @@ impl TrainObserver for PlateauWatch<'_> {
 }
 
 /// Validation losses of `age` logged up to `step`, in order.
-fn val_history(run: &RunDir, age: u32, step: u64) -> Result<Vec<f32>> {
+fn val_history(run: &RunDir, age: Age, step: u64) -> Result<Vec<f32>> {
     Ok(MetricsLog::read(&run.metrics_path())?
         .into_iter()
         .filter(|m| m.age == age && m.step <= step)
@@ -275,13 +273,13 @@ pub fn run_schedule(
         cfg.lr = st.lr.unwrap_or(cfg.lr);
         cfg.warmup_steps = st.warmup_steps.unwrap_or(cfg.warmup_steps);
         // Each age draws its own batches (batches hash seed and step, and steps restart).
-        cfg.seed = req.config.seed.wrapping_add(st.age as u64);
+        cfg.seed = req.config.seed.wrapping_add(st.age.get() as u64);
         outcome.age = st.age;
         if i > 0 && run.checkpoints(st.age)?.is_empty() {
             let grown = grow_run(&GrowRequest {
                 run: req.run.clone(),
                 to_age: st.age,
-                preset: Some(st.preset_name()),
+                preset: Some(st.preset()),
                 method: st.method,
                 seed: None,
                 config: Some(cfg.clone()),
@@ -309,7 +307,7 @@ pub fn run_schedule(
             &TrainRequest {
                 run: req.run.clone(),
                 age: st.age,
-                preset: Some(st.preset_name()),
+                preset: Some(st.preset()),
                 corpus: req.corpus.clone(),
                 tokenizer: req.tokenizer.clone(),
                 vocab_size: req.vocab_size,
@@ -343,9 +341,9 @@ mod tests {
 
     #[test]
     fn auto_ladders_are_valid() {
-        for first in ["tiny", "demo", "age-0"] {
+        for first in [Preset::Tiny, Preset::Demo, Preset::Age(Age::YOUNGEST)] {
             Schedule::auto(first, Some(Budget::Steps(10))).unwrap().validate().unwrap();
         }
-        assert!(Schedule::auto("bench", None).is_err());
+        assert!(Schedule::auto(Preset::Bench, None).is_err());
     }
 }

@@ -177,9 +177,10 @@ impl Normal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Age;
 
     fn cfg(h: usize, kv: usize) -> ModelConfig {
-        ModelConfig { n_heads: h, n_kv_heads: kv, d_model: h * 64, ..ModelConfig::age(0).unwrap() }
+        ModelConfig { n_heads: h, n_kv_heads: kv, d_model: h * 64, ..ModelConfig::age(Age::new(0).unwrap()) }
     }
 
     /// Every parent query head lands on a child slot whose kv head is a copy of its own.

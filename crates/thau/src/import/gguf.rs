@@ -12,11 +12,11 @@
 
 use crate::checkpoint::{Checkpoint, RunDir, TrainState};
 use crate::error::{Error, Result};
-use crate::export::gguf::token_type;
-use crate::export::gguf_file::{GgufFile, TensorInfo};
 use crate::export::names::{gguf_to_hf, permute_rope_rows, rope_heads, RopeOrder};
+use crate::gguf::token_type;
+use crate::gguf::{GgufFile, TensorInfo};
 use crate::model::llama::param_specs;
-use crate::model::{Llama, ModelConfig};
+use crate::model::{Age, Llama, ModelConfig};
 use crate::tokenizer::{GgufVocab, Tokenizer, NUM_SPECIAL, SPECIAL_TOKENS};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::QTensor;
@@ -358,9 +358,9 @@ pub fn import_gguf(path: &Path, run: &RunDir, device: &Device) -> Result<Checkpo
     let g = read_gguf(path)?;
     let model = g.to_llama(device, path)?;
     g.tokenizer.save(&run.tokenizer_path())?;
-    run.save_config(0, &g.cfg)?;
+    run.save_config(Age::YOUNGEST, &g.cfg)?;
     let state = TrainState {
-        age: 0,
+        age: Age::YOUNGEST,
         step: 0,
         total_steps: 0,
         tokens: 0,

@@ -14,10 +14,10 @@
 use super::generate::{text_prompt, Completion, Decoder, FinishReason, GenerateOptions, LogitsConstraint, Step};
 use super::model::{InferModel, KvState, Logits};
 use super::weights::WeightDtype;
-use crate::chat::{fit_to_context, Message};
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
 use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{fit_to_context, Message};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;

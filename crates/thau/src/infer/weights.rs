@@ -56,6 +56,13 @@ impl WeightDtype {
     }
 }
 
+impl std::str::FromStr for WeightDtype {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 /// A row-major (rows × cols) matrix: y = x · Wᵀ as in a Linear layer.
 pub struct Weight {
     pub rows: usize,

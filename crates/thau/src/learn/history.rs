@@ -8,6 +8,7 @@ use super::gate::GateResult;
 use super::store::learn_dir;
 use crate::checkpoint::RunDir;
 use crate::error::{read_file, Error, Result};
+use crate::model::Age;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -26,11 +27,23 @@ pub enum Outcome {
 /// Fine-tuning method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Method {
+pub enum LearnMethod {
     /// Every weight trains.
     Full,
     /// Low-rank adapters train and are merged into the weights when kept.
     Lora,
+}
+
+impl std::str::FromStr for LearnMethod {
+    type Err = crate::Error;
+    /// `full` or `lora`.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "lora" => Ok(Self::Lora),
+            other => Err(crate::Error::invalid("--method", format!("'{other}' is unknown; use full or lora"))),
+        }
+    }
 }
 
 /// One point of the learning-rate/steps sweep.
@@ -70,8 +83,8 @@ pub struct RunRecord {
     /// Unix milliseconds.
     pub created_at: i64,
     pub outcome: Outcome,
-    pub method: Method,
-    pub age: u32,
+    pub method: LearnMethod,
+    pub age: Age,
     /// Learning rate and steps actually used (chosen by the sweep unless given).
     pub lr: f64,
     pub steps: u64,

@@ -8,7 +8,7 @@ use super::augment::{variants, AugmentOptions};
 use super::dataset::{Dataset, Example};
 use super::gaps::{self, DetectOptions};
 use super::gate::{decide, GatePolicy, GateResult};
-use super::history::{self, DataSummary, Method, Outcome, RunRecord, SweepPoint};
+use super::history::{self, DataSummary, LearnMethod, Outcome, RunRecord, SweepPoint};
 use super::lock::RunLock;
 use super::lora::{Lora, LoraConfig};
 use super::questions::{generate, GenerateQuestions, Question};
@@ -20,6 +20,7 @@ use crate::checkpoint::RunDir;
 use crate::data::TokenShard;
 use crate::error::{Error, Result};
 use crate::memory::MemoryStore;
+use crate::model::Age;
 use crate::tokenizer::Tokenizer;
 use crate::train::adamw::{AdamW, AdamWParams};
 use candle_core::{Device, Var};
@@ -38,9 +39,9 @@ pub struct MemorySource {
 /// Settings of a learning cycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LearnOptions {
-    pub method: Method,
+    pub method: LearnMethod,
     /// Age to learn into (default: the newest trained one).
-    pub age: Option<u32>,
+    pub age: Option<Age>,
     /// Questions only about this (empty: every source).
     pub topic: String,
     /// Questions generated per cycle.
@@ -71,7 +72,7 @@ pub struct LearnOptions {
 impl Default for LearnOptions {
     fn default() -> Self {
         Self {
-            method: Method::Full,
+            method: LearnMethod::Full,
             age: None,
             topic: String::new(),
             max_questions: 200,
@@ -92,9 +93,9 @@ impl Default for LearnOptions {
     }
 }
 
-/// Progress events for the CLI.
+/// LearnProgress events for the CLI.
 #[derive(Debug, Clone)]
-pub enum Progress {
+pub enum LearnProgress {
     /// A stage starts (a sentence).
     Stage(String),
     /// A training step: phase ("sweep lr=…" / "train"), step, total, loss.
@@ -102,7 +103,7 @@ pub enum Progress {
 }
 
 /// What a cycle found before training: questions, scores, gaps, dataset.
-pub struct Prepared {
+pub struct PreparedCycle {
     pub questions: Vec<Question>,
     pub scored: Vec<Scored>,
     pub conversation_gaps: Vec<gaps::Gap>,
@@ -121,7 +122,7 @@ pub fn prepare(
     tok: &Tokenizer,
     store: &LearnStore,
     opts: &LearnOptions,
-) -> Result<Prepared> {
+) -> Result<PreparedCycle> {
     let memory = open_memory(&opts.memory)?;
     let user = opts.memory.as_ref().map(|m| m.user.clone()).unwrap_or_else(|| "default".into());
     let passages = all_passages(store, memory.as_ref().map(|m| (m, user.as_str())))?;
@@ -145,7 +146,7 @@ pub fn prepare(
     dataset.add_feedback(&feedback);
     let mut gate_questions = wrong;
     gate_questions.extend(dataset.conversation_questions());
-    Ok(Prepared { questions, scored, conversation_gaps, dataset, gate_questions })
+    Ok(PreparedCycle { questions, scored, conversation_gaps, dataset, gate_questions })
 }
 
 /// Split examples for the sweep: one wording of each fact that has several is held out (to
@@ -181,7 +182,7 @@ fn shard(run: &RunDir, name: &str) -> Result<Option<TokenShard>> {
 
 /// Run one learning cycle on the run at `run`, holding its lock (one run at a time; another
 /// running one is an [`Error::Busy`]).
-pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(Progress)) -> Result<RunRecord> {
+pub fn learn(run: &Path, opts: &LearnOptions, progress: &mut dyn FnMut(LearnProgress)) -> Result<RunRecord> {
     let lock = RunLock::acquire(run, "thau learn run")?;
     learn_locked(run, opts, &lock, progress)
 }
@@ -191,7 +192,7 @@ pub fn learn_locked(
     run: &Path,
     opts: &LearnOptions,
     _lock: &RunLock,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(LearnProgress),
 ) -> Result<RunRecord> {
     let t0 = Instant::now();
     let rd = RunDir::new(run);
@@ -207,7 +208,7 @@ pub fn learn_locked(
     let id = history::next_id(run)?;
 
     // ---- ask and find the gaps -------------------------------------------------------------
-    progress(Progress::Stage("asking the model closed-book questions about its sources".into()));
+    progress(LearnProgress::Stage("asking the model closed-book questions about its sources".into()));
     let prep = prepare(&model, &tok, &store, opts)?;
     if prep.questions.is_empty() && prep.conversation_gaps.is_empty() {
         return Err(Error::invalid(
@@ -260,12 +261,12 @@ pub fn learn_locked(
     let base_refs: Vec<(String, &Var)> = base_vars.iter().map(|(n, v)| (n.clone(), v)).collect();
     let base_snapshot = Snapshot::take(&base_refs)?;
     let lora = match opts.method {
-        Method::Lora => {
+        LearnMethod::Lora => {
             let l = Arc::new(Lora::new(&model, opts.lora.clone())?);
             l.attach(&mut model);
             Some(l)
         }
-        Method::Full => None,
+        LearnMethod::Full => None,
     };
     let trainable: Vec<(String, &Var)> = match &lora {
         Some(l) => l.named_vars(),
@@ -294,7 +295,7 @@ pub fn learn_locked(
             let checkpoints =
                 if opts.steps.is_some() { vec![max_steps] } else { vec![max_steps / 3, 2 * max_steps / 3, max_steps] };
             for &lr in &lrs {
-                progress(Progress::Stage(format!("sweep: lr {lr:e}, up to {max_steps} steps")));
+                progress(LearnProgress::Stage(format!("sweep: lr {lr:e}, up to {max_steps} steps")));
                 trainable_snapshot.restore(&trainable)?;
                 let cfg = TuneConfig {
                     steps: max_steps,
@@ -328,7 +329,9 @@ pub fn learn_locked(
                         });
                         Ok(())
                     },
-                    &mut |step, loss| progress(Progress::Step { phase: phase.clone(), step, total: max_steps, loss }),
+                    &mut |step, loss| {
+                        progress(LearnProgress::Step { phase: phase.clone(), step, total: max_steps, loss })
+                    },
                 );
                 match res {
                     Ok(_) => {}
@@ -366,7 +369,7 @@ pub fn learn_locked(
     };
 
     // ---- the learning run itself ------------------------------------------------------------
-    progress(Progress::Stage(format!("learning: lr {lr:e}, {steps} steps on {} examples", examples.len())));
+    progress(LearnProgress::Stage(format!("learning: lr {lr:e}, {steps} steps on {} examples", examples.len())));
     trainable_snapshot.restore(&trainable)?;
     let cfg = TuneConfig {
         steps,
@@ -378,7 +381,7 @@ pub fn learn_locked(
     };
     let trained =
         tune(&model, &trainable, &all_enc, train_shard.as_ref(), &cfg, &[], &mut |_| Ok(()), &mut |step, loss| {
-            progress(Progress::Step { phase: "learn".into(), step, total: steps, loss })
+            progress(LearnProgress::Step { phase: "learn".into(), step, total: steps, loss })
         });
     let diverged = match trained {
         Ok(_) => None,
@@ -390,7 +393,7 @@ pub fn learn_locked(
     };
 
     // ---- gate ---------------------------------------------------------------------------------
-    progress(Progress::Stage("gate: asking the gap questions again and checking the held-out loss".into()));
+    progress(LearnProgress::Stage("gate: asking the gap questions again and checking the held-out loss".into()));
     let mut adapter_path = None;
     let gate: GateResult = match diverged {
         Some((step, loss)) => {

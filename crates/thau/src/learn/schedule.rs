@@ -7,7 +7,7 @@
 use super::gaps::{self, DetectOptions};
 use super::history::{self, Outcome, RunRecord};
 use super::lock::{self, LockInfo, RunLock};
-use super::run::{learn_locked, LearnOptions, MemorySource, Progress};
+use super::run::{learn_locked, LearnOptions, LearnProgress, MemorySource};
 use super::store::LearnStore;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ const FAILED_KEY: &str = "schedule_last_failure";
 /// When a learning run is due.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Schedule {
+pub struct LearnSchedule {
     pub enabled: bool,
     /// New feedback items (not yet learnt from) that make a run due.
     pub min_feedback: usize,
@@ -35,13 +35,13 @@ pub struct Schedule {
     pub min_interval_hours: f64,
 }
 
-impl Default for Schedule {
+impl Default for LearnSchedule {
     fn default() -> Self {
         Self { enabled: false, min_feedback: 20, min_gaps: 20, user: "default".into(), min_interval_hours: 24.0 }
     }
 }
 
-impl Schedule {
+impl LearnSchedule {
     pub fn validate(&self) -> Result<()> {
         if self.min_feedback == 0 || !(self.min_interval_hours.is_finite() && self.min_interval_hours >= 0.0) {
             return Err(Error::invalid(
@@ -67,7 +67,7 @@ pub struct Failure {
 /// Where the schedule stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleStatus {
-    pub schedule: Schedule,
+    pub schedule: LearnSchedule,
     /// Feedback no learning run has used yet.
     pub pending_feedback: usize,
     /// Of which thumbs-down or with a correction.
@@ -93,16 +93,16 @@ pub fn memory_db(run: &Path) -> Option<PathBuf> {
     Some(run.join("memory.sqlite")).filter(|p| p.exists())
 }
 
-pub fn load(store: &LearnStore) -> Result<Schedule> {
+pub fn load(store: &LearnStore) -> Result<LearnSchedule> {
     match store.setting(KEY)? {
         Some(s) => serde_json::from_str(&s).map_err(|e| {
             Error::corrupt(store.path(), format!("schedule setting: {e}"), "set it again with `thau learn schedule`")
         }),
-        None => Ok(Schedule::default()),
+        None => Ok(LearnSchedule::default()),
     }
 }
 
-pub fn save(store: &LearnStore, s: &Schedule) -> Result<()> {
+pub fn save(store: &LearnStore, s: &LearnSchedule) -> Result<()> {
     s.validate()?;
     store.set_setting(KEY, &serde_json::to_string(s).map_err(|e| Error::invalid("schedule", e.to_string()))?)
 }
@@ -193,7 +193,7 @@ pub fn run_if_due(
     run: &Path,
     opts: &LearnOptions,
     by: &str,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(LearnProgress),
 ) -> Result<AutoOutcome> {
     let store = LearnStore::open(run)?;
     let st = status(run, &store, crate::memory::now_ms())?;

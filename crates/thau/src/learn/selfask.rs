@@ -7,10 +7,10 @@
 use super::questions::{Question, QuestionKind};
 use super::store::Passage;
 use super::text::normalize_answer;
-use crate::chat::{render, Message};
 use crate::error::Result;
 use crate::infer::{generate_ids, GenerateOptions, InferModel, KvState, SamplingOptions};
 use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{render, Message};
 use std::sync::atomic::AtomicBool;
 
 /// Split "¿…? Respuesta: …" / "Q: …? A: …" into a question and an answer.

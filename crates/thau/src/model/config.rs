@@ -1,11 +1,9 @@
 //! Model hyperparameters as a plain serde struct with named presets (`tiny`, the ages, the
 //! benchmark config). The config is saved as `config.json` beside every checkpoint's weights.
 
+use super::age::{Age, Preset};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-
-/// The ages THAU grows through, youngest first.
-pub const AGES: [u32; 6] = [0, 1, 3, 6, 12, 15];
 
 /// Default vocabulary for the age presets. Growth keeps the tokenizer, so every age of a run
 /// shares one vocabulary; 16384 byte-level BPE tokens suit a bilingual es/en corpus and keep
@@ -100,47 +98,36 @@ impl ModelConfig {
 
     /// The preset of an age: 0, 1, 3, 6, 12, 15 at about 18M, 50M, 150M, 400M, 1B, 2B
     /// parameters (with the default vocabulary, tied embeddings). head_dim is 64 throughout.
-    pub fn age(age: u32) -> Result<Self> {
-        let name = format!("age-{age}");
-        Ok(match age {
+    pub fn age(age: Age) -> Self {
+        let name = Preset::Age(age).to_string();
+        match age.get() {
             0 => Self::new(&name, 384, 8, 6, 2, 1024, 1024),
             1 => Self::new(&name, 512, 14, 8, 4, 1408, 1024),
             3 => Self::new(&name, 768, 22, 12, 4, 2048, 2048),
             6 => Self::new(&name, 1024, 34, 16, 4, 2816, 2048),
             12 => Self::new(&name, 1536, 39, 24, 8, 4096, 4096),
             15 => Self::new(&name, 2048, 44, 32, 8, 5632, 4096),
-            _ => {
-                return Err(Error::invalid(
-                    "age",
-                    format!("{age} is not an age preset; the ages are {AGES:?} (see `thau ages`)"),
-                ))
-            }
-        })
+            n => unreachable!("Age is checked against the ladder, and {n} is not on it"),
+        }
     }
 
-    /// Look a preset up by name: "tiny", "demo", "bench", "age-N" or just "N".
-    pub fn preset(name: &str) -> Result<Self> {
-        match name {
-            "tiny" => Ok(Self::tiny()),
-            "tiny-2" => Ok(Self::tiny_2()),
-            "tiny-3" => Ok(Self::tiny_3()),
-            "demo" => Ok(Self::demo()),
-            "demo-2" => Ok(Self::demo_2()),
-            "bench" => Ok(Self::bench()),
-            "export-test" => Ok(Self::export_test()),
-            other => {
-                let n = other.strip_prefix("age-").unwrap_or(other);
-                match n.parse::<u32>() {
-                    Ok(age) => Self::age(age),
-                    Err(_) => Err(Error::invalid(
-                        "preset",
-                        format!(
-                            "'{other}' is unknown; use tiny, tiny-2, tiny-3, demo, demo-2, bench or an age {AGES:?}"
-                        ),
-                    )),
-                }
-            }
+    /// The config of a preset.
+    pub fn of(preset: Preset) -> Self {
+        match preset {
+            Preset::Tiny => Self::tiny(),
+            Preset::Tiny2 => Self::tiny_2(),
+            Preset::Tiny3 => Self::tiny_3(),
+            Preset::Demo => Self::demo(),
+            Preset::Demo2 => Self::demo_2(),
+            Preset::Bench => Self::bench(),
+            Preset::ExportTest => Self::export_test(),
+            Preset::Age(a) => Self::age(a),
         }
+    }
+
+    /// Look a preset up by name: "tiny", "demo", "bench", "age-N" or just "N" (see [`Preset`]).
+    pub fn preset(name: &str) -> Result<Self> {
+        name.parse::<Preset>().map(Self::of)
     }
 
     /// Check internal consistency (used on every config loaded from disk).
@@ -209,7 +196,7 @@ mod tests {
     fn ages_hit_their_sizes() {
         let want = [(0, 18e6), (1, 50e6), (3, 150e6), (6, 400e6), (12, 1e9), (15, 2e9)];
         for (age, n) in want {
-            let cfg = ModelConfig::age(age).unwrap();
+            let cfg = ModelConfig::age(Age::new(age).unwrap());
             cfg.validate().unwrap();
             assert_eq!(cfg.head_dim, 64);
             let p = cfg.param_count() as f64;
@@ -226,8 +213,15 @@ mod tests {
     }
 
     #[test]
-    fn bad_presets_are_rejected() {
-        assert!(ModelConfig::preset("age-2").is_err());
+    fn presets_by_name() {
+        for name in ["tiny", "tiny-2", "tiny-3", "demo", "demo-2", "bench", "export-test", "age-0", "age-15"] {
+            let p: Preset = name.parse().unwrap();
+            assert_eq!(p.to_string(), name);
+            assert_eq!(ModelConfig::of(p).name, name);
+        }
+        assert_eq!(ModelConfig::preset("3").unwrap().name, "age-3");
+        let err = ModelConfig::preset("age-2").unwrap_err().to_string();
+        assert!(err.contains("tiny, tiny-2") && err.contains("0, 1, 3, 6, 12, 15"), "{err}");
         assert!(ModelConfig::preset("huge").is_err());
         let mut c = ModelConfig::tiny();
         c.n_kv_heads = 3;

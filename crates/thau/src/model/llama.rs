@@ -62,6 +62,11 @@ pub struct Llama {
 }
 
 /// Per-layer key/value cache for incremental decoding: (B, T_past, KV, D) each.
+///
+/// With [`Llama::forward_cached`] this is decoding on candle tensors, on any candle device:
+/// the building block of inference on a GPU. The CPU engine does not use it (it decodes with
+/// the `infer` module's own kernels and quantized weights); a test keeps its incremental
+/// logits equal to the full forward's.
 #[derive(Default, Clone)]
 pub struct KvCache {
     pub layers: Vec<Option<(Tensor, Tensor)>>,
@@ -292,7 +297,8 @@ impl Llama {
     }
 
     /// Forward with a KV cache: `ids` (B, T) at positions cache.len()..; appends to the
-    /// cache when `update` is set. Returns logits (N, V).
+    /// cache when `update` is set. Returns logits (N, V). Training calls it with an empty
+    /// cache; incremental decoding with it is the device-agnostic (GPU) inference path.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache, update: bool) -> Result<Tensor> {
         self.forward_impl(ids, cache, update, true)
     }

@@ -51,6 +51,14 @@ impl ToolChoice {
     }
 }
 
+impl std::str::FromStr for ToolChoice {
+    type Err = std::convert::Infallible;
+    /// `none`, `auto`, `required` (or `any`), else the name of the tool to call.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(Self::parse(s))
+    }
+}
+
 /// Every non-special token's bytes in a trie, built once per tokenizer.
 #[derive(Debug)]
 pub struct TokenTrie {

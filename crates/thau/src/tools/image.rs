@@ -1,48 +1,35 @@
-//! The `generate_image` tool: turns the call's arguments into an [`ImageRequest`] and hands it
+//! The `generate_image` tool: turns the call's arguments into a vision [`ImageRequest`] and hands it
 //! to an [`ImageBackend`] (the Stable Diffusion pipeline of `thau::vision`), answering with the
 //! paths of the saved images.
 
 use super::registry::{Tool, ToolContext, ToolOutput};
 use super::spec::ToolSpec;
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
+use crate::vision::ImageRequest;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What to draw, with the defaults filled in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImageRequest {
-    pub prompt: String,
-    pub negative_prompt: String,
-    pub width: u32,
-    pub height: u32,
-    pub steps: u32,
-    pub guidance: f64,
-    pub seed: u64,
-    pub count: u32,
-}
-
-impl ImageRequest {
-    /// The request a call's (schema-checked) arguments describe; unset values take the
-    /// defaults (512×512, 25 steps as the vision pipeline, guidance 7.5, one image, a
-    /// time-based seed).
-    pub fn from_args(args: &Value) -> Self {
-        let u = |k: &str, d: u64| args.get(k).and_then(Value::as_u64).unwrap_or(d);
-        let seed = args.get("seed").and_then(Value::as_u64).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-        });
-        Self {
-            prompt: args.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
-            negative_prompt: args.get("negative_prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
-            width: u("width", 512) as u32,
-            height: u("height", 512) as u32,
-            steps: u("steps", 25) as u32,
-            guidance: args.get("guidance").and_then(Value::as_f64).unwrap_or(7.5),
-            seed,
-            count: u("count", 1) as u32,
-        }
+/// The request a `generate_image` call's (schema-checked) arguments describe; unset values
+/// take the pipeline's defaults, and the seed, when not given, is drawn from the clock so the
+/// answer can report it.
+pub fn image_request(args: &Value) -> ImageRequest {
+    let d = ImageRequest::default();
+    let u = |k: &str, d: usize| args.get(k).and_then(Value::as_u64).map_or(d, |v| v as usize);
+    let seed = args.get("seed").and_then(Value::as_u64).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    });
+    ImageRequest {
+        prompt: args.get("prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
+        negative_prompt: args.get("negative_prompt").and_then(Value::as_str).unwrap_or_default().to_string(),
+        width: u("width", d.width),
+        height: u("height", d.height),
+        steps: u("steps", d.steps),
+        guidance: args.get("guidance").and_then(Value::as_f64).unwrap_or(d.guidance),
+        seed: Some(seed),
+        count: u("count", d.count),
+        ..d
     }
 }
 
@@ -80,18 +67,7 @@ impl ImageBackend for VisionBackend {
     /// The pipeline cannot be interrupted between steps from here: past the deadline the
     /// registry stops waiting and the images still being made are saved when they finish.
     fn generate(&self, req: &ImageRequest, _ctx: &ToolContext) -> Result<Vec<PathBuf>> {
-        let r = crate::vision::ImageRequest {
-            prompt: req.prompt.clone(),
-            negative_prompt: req.negative_prompt.clone(),
-            steps: req.steps as usize,
-            guidance: req.guidance,
-            width: req.width as usize,
-            height: req.height as usize,
-            seed: Some(req.seed),
-            count: req.count as usize,
-            ..crate::vision::ImageRequest::default()
-        };
-        let made = self.pipeline.generate(&r, &self.out_dir, &mut |_| {})?;
+        let made = self.pipeline.generate(req, &self.out_dir, &mut |_| {})?;
         Ok(made.into_iter().map(|m| m.path).collect())
     }
 }
@@ -138,7 +114,7 @@ impl Tool for GenerateImage {
                 "no image model is loaded: start the chat with --image-model DIR (a Stable Diffusion folder)",
             ));
         };
-        let req = ImageRequest::from_args(args);
+        let req = image_request(args);
         tracing::info!(backend = %backend.name(), prompt = %req.prompt, width = req.width, height = req.height, "generating images");
         let files = backend.generate(&req, ctx)?;
         if files.is_empty() {

@@ -1,6 +1,7 @@
 //! `metrics.jsonl`: one JSON object per logged step, appended as training goes.
 
 use crate::error::{Error, Result};
+use crate::model::Age;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// One logged step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
-    pub age: u32,
+    pub age: Age,
     pub step: u64,
     pub tokens: u64,
     pub loss: f32,
@@ -54,7 +55,7 @@ impl MetricsLog {
 
     /// Drop records of `age` after `step` (they belong to a run that was killed after its last
     /// checkpoint and will be recomputed on resume). Rewrites the file atomically.
-    pub fn truncate_after(&mut self, age: u32, step: u64) -> Result<()> {
+    pub fn truncate_after(&mut self, age: Age, step: u64) -> Result<()> {
         let all = Self::read(&self.path)?;
         let keep: Vec<&StepMetrics> = all.iter().filter(|m| !(m.age == age && m.step > step)).collect();
         let torn = std::fs::read(&self.path).map(|b| !b.is_empty() && !b.ends_with(b"\n")).unwrap_or(false);

@@ -2,15 +2,17 @@
 
 pub mod adamw;
 pub mod batch;
+pub mod eval;
 pub mod metrics;
+pub mod plot;
 pub mod prepare;
 pub mod schedule;
 pub mod sft;
 pub mod trainer;
 
+pub use crate::checkpoint::{Budget, TrainConfig};
 pub use metrics::{MetricsLog, StepMetrics};
-pub use prepare::{prepare, CorpusSource, Prepared};
+pub use prepare::{prepare, CorpusSource, PreparedCorpus};
 pub use trainer::{
-    evaluate, optimizer_step, train, Budget, Silent, StartInfo, StepOutcome, TrainConfig, TrainObserver, TrainRequest,
-    TrainSummary,
+    evaluate, optimizer_step, train, Silent, StartInfo, StepOutcome, TrainObserver, TrainRequest, TrainSummary,
 };

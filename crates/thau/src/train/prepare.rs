@@ -18,7 +18,7 @@ pub enum CorpusSource {
 }
 
 /// A run's tokenizer and its train/validation shards.
-pub struct Prepared {
+pub struct PreparedCorpus {
     pub tokenizer: Tokenizer,
     pub train: TokenShard,
     pub val: TokenShard,
@@ -50,7 +50,7 @@ pub fn prepare(
     vocab_size: usize,
     split: &SplitConfig,
     resuming: bool,
-) -> Result<Prepared> {
+) -> Result<PreparedCorpus> {
     let tok_path = run.tokenizer_path();
     let data_dir = run.data_dir();
     if let Some(given) = tokenizer {
@@ -117,5 +117,5 @@ pub fn prepare(
             hint: "delete the run's data/ folder to re-tokenise".into(),
         });
     }
-    Ok(Prepared { tokenizer, train, val, stats })
+    Ok(PreparedCorpus { tokenizer, train, val, stats })
 }

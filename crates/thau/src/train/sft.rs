@@ -15,14 +15,14 @@ use super::adamw::{AdamW, AdamWParams};
 use super::batch::{splitmix64, train_batch, Batch};
 use super::schedule::lr_at;
 use super::trainer::optimizer_step;
-use crate::chat::format::{render_turn, with_tools, Message, Role};
 use crate::checkpoint::{Checkpoint, RunDir};
 use crate::data::TokenShard;
 use crate::error::{Error, Result};
 use crate::model::ops::IGNORE;
-use crate::model::Llama;
+use crate::model::{Age, Llama};
+use crate::tokenizer::ToolSpec;
+use crate::tokenizer::{render_turn, with_tools, Message, Role};
 use crate::tokenizer::{Tokenizer, BOS, PAD};
-use crate::tools::ToolSpec;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -372,7 +372,7 @@ pub struct SftRecord {
 /// with `sft.json` beside it. Older checkpoints are kept, so the base can be restored.
 pub fn finetune_run(
     run: &Path,
-    age: Option<u32>,
+    age: Option<Age>,
     examples: &[SftExample],
     data: &str,
     cfg: &SftConfig,

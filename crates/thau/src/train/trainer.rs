@@ -4,122 +4,24 @@
 use super::adamw::{with_f32, AdamW, AdamWParams};
 use super::batch::{train_batch, val_batches, Batch};
 use super::metrics::{MetricsLog, StepMetrics};
-use super::prepare::{prepare, CorpusSource, Prepared};
+use super::prepare::{prepare, CorpusSource, PreparedCorpus};
 use super::schedule::lr_at;
-use crate::checkpoint::{Checkpoint, RunDir, TrainState};
+use crate::checkpoint::{Budget, Checkpoint, RunDir, TrainConfig, TrainState};
 use crate::data::SplitConfig;
 use crate::error::{Error, Result};
-use crate::model::ops::gemm::Precision;
-use crate::model::{Llama, ModelConfig};
+use crate::model::{Age, Llama, ModelConfig, Preset};
 use candle_core::{Device, Tensor};
-use serde::{Deserialize, Serialize};
+
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// How long an age trains.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Budget {
-    Steps(u64),
-    Tokens(u64),
-    Minutes(f64),
-}
-
-/// Optimisation hyperparameters; saved in every checkpoint's state.json.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    pub batch_size: usize,
-    pub seq_len: usize,
-    pub grad_accum: usize,
-    pub lr: f64,
-    pub min_lr_ratio: f64,
-    pub warmup_steps: u64,
-    pub weight_decay: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub adam_eps: f64,
-    pub grad_clip: f64,
-    pub seed: u64,
-    pub eval_every: u64,
-    pub eval_batches: usize,
-    pub log_every: u64,
-    pub checkpoint_every: u64,
-    pub keep_checkpoints: usize,
-    pub budget: Budget,
-    /// Arithmetic of the linear layers' matmuls: f32, or bf16 products with f32 accumulation
-    /// and f32 master weights (AVX512_BF16; falls back to f32 on CPUs without it).
-    #[serde(default)]
-    pub matmul: Precision,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            batch_size: 8,
-            seq_len: 256,
-            grad_accum: 1,
-            lr: 3e-4,
-            min_lr_ratio: 0.1,
-            warmup_steps: 100,
-            weight_decay: 0.1,
-            beta1: 0.9,
-            beta2: 0.95,
-            adam_eps: 1e-8,
-            grad_clip: 1.0,
-            seed: 1337,
-            eval_every: 100,
-            eval_batches: 8,
-            log_every: 10,
-            checkpoint_every: 200,
-            keep_checkpoints: 2,
-            budget: Budget::Steps(1000),
-            matmul: Precision::F32,
-        }
-    }
-}
-
-impl TrainConfig {
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, why: &str| Err(Error::invalid(what, why));
-        if self.batch_size == 0 || self.seq_len == 0 || self.grad_accum == 0 {
-            return bad("--batch-size/--seq-len/--grad-accum", "must be at least 1");
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("--lr", "must be a positive number");
-        }
-        if !(0.0..=1.0).contains(&self.min_lr_ratio)
-            || !(0.0..1.0).contains(&self.beta1)
-            || !(0.0..1.0).contains(&self.beta2)
-        {
-            return bad("schedule/optimizer", "min_lr_ratio in [0,1], betas in [0,1)");
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0 && self.lr * self.weight_decay < 1.0) {
-            return bad("--weight-decay", "must be a finite number >= 0 with lr × weight_decay < 1");
-        }
-        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
-            return bad("adam_eps", "must be a positive number");
-        }
-        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
-            return bad("--grad-clip", "must be a finite number >= 0 (0 turns clipping off)");
-        }
-        match self.budget {
-            Budget::Steps(0) | Budget::Tokens(0) => bad("budget", "train for at least one step/token"),
-            Budget::Minutes(m) if !(m.is_finite() && m > 0.0) => bad("--minutes", "must be positive"),
-            _ => Ok(()),
-        }
-    }
-    pub fn tokens_per_step(&self) -> u64 {
-        (self.batch_size * self.seq_len * self.grad_accum) as u64
-    }
-}
 
 /// Everything `train` needs.
 #[derive(Debug, Clone)]
 pub struct TrainRequest {
     pub run: PathBuf,
-    pub age: u32,
+    pub age: Age,
     /// Model preset; defaults to the age's preset.
-    pub preset: Option<String>,
+    pub preset: Option<Preset>,
     pub corpus: CorpusSource,
     /// A tokenizer file for a run that has none yet (else one is trained on the corpus).
     pub tokenizer: Option<PathBuf>,
@@ -148,7 +50,7 @@ impl TrainObserver for Silent {}
 /// What is known when the loop starts.
 #[derive(Debug, Clone)]
 pub struct StartInfo {
-    pub age: u32,
+    pub age: Age,
     pub model: ModelConfig,
     pub params: usize,
     pub start_step: u64,
@@ -264,9 +166,12 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     let run = RunDir::new(&req.run);
     // An age that already has a config (a grown age, or a resume) keeps its preset by default.
     let saved_preset = run.config_path(req.age).exists().then(|| run.load_config(req.age)).transpose()?;
-    let preset_name =
-        req.preset.clone().or_else(|| saved_preset.map(|c| c.name)).unwrap_or_else(|| format!("age-{}", req.age));
-    let preset = ModelConfig::preset(&preset_name)?;
+    let preset = match (req.preset, saved_preset) {
+        (Some(p), _) => p,
+        (None, Some(saved)) => saved.name.parse()?,
+        (None, None) => Preset::Age(req.age),
+    };
+    let preset = ModelConfig::of(preset);
     let existing = run.checkpoints(req.age)?;
     // A grown age (`thau grow`) starts from the step-0 checkpoint growth wrote, with this
     // request's hyperparameters, instead of from random weights.
@@ -318,7 +223,7 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
 
     let split = SplitConfig { val_fraction: 0.05, seed: cfg.seed };
     // A resume reuses the run's shards; the corpus is only read again if they were deleted.
-    let Prepared { tokenizer, train: train_shard, val: val_shard, .. } = prepare(
+    let PreparedCorpus { tokenizer, train: train_shard, val: val_shard, .. } = prepare(
         &run,
         &req.corpus,
         req.tokenizer.as_deref(),

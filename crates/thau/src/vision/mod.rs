@@ -22,6 +22,6 @@ pub mod weights;
 
 pub use clip_tokenizer::ClipTokenizer;
 pub use config::PipelineConfig;
-pub use pipeline::{ImageMetadata, ImagePipeline, ImageRequest, ImageResult, LoadOptions, Phase, Progress};
+pub use pipeline::{ImageMetadata, ImagePipeline, ImageProgress, ImageRequest, ImageResult, LoadOptions, Phase};
 pub use scheduler::SchedulerKind;
 pub use weights::ModelFiles;

@@ -9,7 +9,7 @@
 use super::clip_tokenizer::ClipTokenizer;
 use super::config::PipelineConfig;
 use super::png::{encode_png, free_name, save_with_sidecar, RgbImage};
-use super::scheduler::{Noise, Sampler, SchedulerKind};
+use super::scheduler::{DiffusionSampler, Noise, SchedulerKind};
 use super::weights::ModelFiles;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
@@ -128,7 +128,7 @@ pub enum Phase {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Progress {
+pub struct ImageProgress {
     /// Image being made (0-based) and how many the request makes.
     pub image: usize,
     pub images: usize,
@@ -336,7 +336,7 @@ impl ImagePipeline {
         text: &Tensor,
         mut on_step: impl FnMut(usize, usize),
     ) -> Result<Tensor> {
-        let sampler = Sampler::new(req.scheduler, &self.config.scheduler, req.steps)?;
+        let sampler = DiffusionSampler::new(req.scheduler, &self.config.scheduler, req.steps)?;
         let mut noise = Noise::new(seed);
         let shape = self.latent_shape(req.width, req.height);
         let mut x = (noise.tensor(&shape, &self.device)? * sampler.init_noise_sigma())?; // (1, C, h, w)
@@ -387,12 +387,12 @@ impl ImagePipeline {
         &self,
         req: &ImageRequest,
         out_dir: &Path,
-        progress: &mut dyn FnMut(&Progress),
+        progress: &mut dyn FnMut(&ImageProgress),
     ) -> Result<Vec<ImageResult>> {
         req.validate()?;
         let base_seed = req.seed.unwrap_or_else(|| u64::from(rand::random::<u32>()));
         let images = req.count;
-        progress(&Progress { image: 0, images, phase: Phase::Encoding, step: 0, steps: req.steps });
+        progress(&ImageProgress { image: 0, images, phase: Phase::Encoding, step: 0, steps: req.steps });
         let t_text = Instant::now();
         let (text, truncated) = self.encode_text(&req.prompt, &req.negative_prompt, req.guided())?;
         let text_s = t_text.elapsed().as_secs_f64() / images as f64;
@@ -403,9 +403,9 @@ impl ImagePipeline {
             let span = tracing::info_span!("image", seed, image);
             let _g = span.enter();
             let latents = self.denoise(req, seed, &text, |step, steps| {
-                progress(&Progress { image, images, phase: Phase::Denoising, step, steps })
+                progress(&ImageProgress { image, images, phase: Phase::Denoising, step, steps })
             })?;
-            progress(&Progress { image, images, phase: Phase::Decoding, step: req.steps, steps: req.steps });
+            progress(&ImageProgress { image, images, phase: Phase::Decoding, step: req.steps, steps: req.steps });
             let rgb = self.decode(&latents)?;
             let now = chrono::Local::now();
             let mut meta = ImageMetadata {
@@ -436,7 +436,7 @@ impl ImagePipeline {
             }
             save_with_sidecar(&png_path, &json_path, &png, &sidecar)?;
             tracing::info!(path = %png_path.display(), seconds = meta.duration_s, "image saved");
-            progress(&Progress { image, images, phase: Phase::Saved, step: req.steps, steps: req.steps });
+            progress(&ImageProgress { image, images, phase: Phase::Saved, step: req.steps, steps: req.steps });
             out.push(ImageResult { success: true, path: png_path, metadata_path: json_path, metadata: meta });
         }
         Ok(out)
@@ -448,7 +448,7 @@ impl ImagePipeline {
         &self,
         reqs: &[ImageRequest],
         out_dir: &Path,
-        progress: &mut dyn FnMut(usize, &Progress),
+        progress: &mut dyn FnMut(usize, &ImageProgress),
     ) -> Result<Vec<ImageResult>> {
         for (i, r) in reqs.iter().enumerate() {
             r.validate().map_err(|e| Error::invalid(format!("request {}", i + 1), e.to_string()))?;

@@ -106,7 +106,7 @@ enum Prediction {
 }
 
 /// One sampler, set up for a number of steps.
-pub struct Sampler {
+pub struct DiffusionSampler {
     kind: SchedulerKind,
     prediction: Prediction,
     /// ᾱ_t for every training timestep t.
@@ -119,7 +119,7 @@ pub struct Sampler {
     sigmas: Vec<f64>,
 }
 
-impl Sampler {
+impl DiffusionSampler {
     /// Set up `kind` for `steps` steps over the schedule `cfg`.
     pub fn new(kind: SchedulerKind, cfg: &NoiseScheduleConfig, steps: usize) -> Result<Self> {
         let t_train = cfg.num_train_timesteps;
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn ddim_matches_candle() {
         let cfg = NoiseScheduleConfig::default();
-        let ours = Sampler::new(SchedulerKind::Ddim, &cfg, 20).unwrap();
+        let ours = DiffusionSampler::new(SchedulerKind::Ddim, &cfg, 20).unwrap();
         let mut reference = DDIMSchedulerConfig::default().build(20).unwrap();
         let ts: Vec<f64> = reference.timesteps().iter().map(|&t| t as f64).collect();
         assert_eq!(ours.timesteps(), &ts[..]);
@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn euler_sigmas_match_candle() {
         let cfg = NoiseScheduleConfig::default();
-        let ours = Sampler::new(SchedulerKind::EulerA, &cfg, 25).unwrap();
+        let ours = DiffusionSampler::new(SchedulerKind::EulerA, &cfg, 25).unwrap();
         let rc =
             EulerAncestralDiscreteSchedulerConfig { timestep_spacing: TimestepSpacing::Linspace, ..Default::default() };
         let reference = EulerAncestralDiscreteScheduler::new(25, rc).unwrap();
@@ -356,7 +356,7 @@ mod tests {
             // what the model expects: one-step DDIM is not a meaningful sampler.
             let steps_list: &[usize] = if kind == SchedulerKind::Ddim { &[4, 20] } else { &[1, 4, 20] };
             for &steps in steps_list {
-                let s = Sampler::new(kind, &cfg, steps).unwrap();
+                let s = DiffusionSampler::new(kind, &cfg, steps).unwrap();
                 let mut noise = Noise::new(7);
                 let mut x = (noise.tensor(&[1, 4, 4, 4], &Device::Cpu).unwrap() * s.init_noise_sigma()).unwrap();
                 for i in 0..s.timesteps().len() {
@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn bad_steps_and_names_are_errors() {
-        assert!(Sampler::new(SchedulerKind::Ddim, &NoiseScheduleConfig::default(), 0).is_err());
+        assert!(DiffusionSampler::new(SchedulerKind::Ddim, &NoiseScheduleConfig::default(), 0).is_err());
         assert!("plms".parse::<SchedulerKind>().unwrap_err().to_string().contains("euler-a"));
         assert_eq!("Euler_A".parse::<SchedulerKind>().unwrap(), SchedulerKind::EulerA);
     }

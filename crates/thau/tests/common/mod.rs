@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod foreign_gguf;
+
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 

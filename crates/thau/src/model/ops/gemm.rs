@@ -32,6 +32,18 @@ pub enum Precision {
     Bf16,
 }
 
+impl std::str::FromStr for Precision {
+    type Err = crate::Error;
+    /// `f32` or `bf16`.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Self::F32),
+            "bf16" => Ok(Self::Bf16),
+            other => Err(crate::Error::invalid("--matmul", format!("'{other}' is unknown; use f32 or bf16"))),
+        }
+    }
+}
+
 impl Precision {
     /// `THAU_MATMUL=bf16` selects [`Precision::Bf16`]; anything else (or unset) `F32`.
     /// Read once per process.

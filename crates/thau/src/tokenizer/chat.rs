@@ -2,9 +2,10 @@
 //! (GGUF `tokenizer.chat_template`, HF `tokenizer_config.json`) and a Go template (Ollama).
 //! `tests/chat_format.rs` checks the Jinja spelling renders to the same ids.
 
+use super::special::{ASSISTANT, BOS, END, SYSTEM, TOOL, TOOL_CALL, TOOL_CALL_END, USER};
+use super::tool_spec::{tools_prompt, ToolSpec};
+use super::Tokenizer;
 use crate::error::{Error, Result};
-use crate::tokenizer::{Tokenizer, ASSISTANT, BOS, END, SYSTEM, TOOL, TOOL_CALL, TOOL_CALL_END, USER};
-use crate::tools::{tools_prompt, ToolSpec};
 use serde::{Deserialize, Serialize};
 
 /// Who said a message.

@@ -5,12 +5,11 @@
 //! tool, arguments refused, tool error, timeout) is reported to the model as the tool's result
 //! and to the caller as an event; the loop goes on.
 
-use super::format::{with_tools, Message, ToolCall};
 use crate::error::{Error, Result};
 use crate::infer::{
     Completion, Engine, Event, FinishReason, GenerateOptions, LogitsConstraint, Prompt, Request, Usage,
 };
-use crate::tokenizer::{TOOL_CALL, TOOL_CALL_END};
+use crate::tokenizer::{with_tools, Message, ToolCall, TOOL_CALL, TOOL_CALL_END};
 use crate::tools::{
     parse_ids, CallConstraint, CallError, CallSplitter, Grammar, GrammarOptions, Piece, Registry, TokenTrie,
     ToolChoice, ToolOutput,

@@ -1,6 +1,7 @@
 //! `thau plot`: training and validation loss against tokens seen, one colour per age.
 
 use crate::error::{Error, Result};
+use crate::model::Age;
 use crate::train::{MetricsLog, StepMetrics};
 use plotters::prelude::*;
 use std::path::Path;
@@ -30,13 +31,13 @@ pub fn plot_metrics(metrics: &Path, out: &Path, size: (u32, u32)) -> Result<usiz
     }
     register_fonts();
     // Tokens keep counting across ages so the x axis is the run's whole life.
-    let mut ages: Vec<u32> = records.iter().map(|m| m.age).collect();
+    let mut ages: Vec<Age> = records.iter().map(|m| m.age).collect();
     ages.sort_unstable();
     ages.dedup();
     let mut offset = 0u64;
     // (age, training points, validation points), points as (tokens, loss).
     type Points = Vec<(f64, f64)>;
-    let mut series: Vec<(u32, Points, Points)> = Vec::new();
+    let mut series: Vec<(Age, Points, Points)> = Vec::new();
     for &age in &ages {
         let rows: Vec<&StepMetrics> = records.iter().filter(|m| m.age == age).collect();
         let train: Vec<(f64, f64)> = rows.iter().map(|m| ((offset + m.tokens) as f64, m.loss as f64)).collect();

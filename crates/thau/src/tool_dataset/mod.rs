@@ -27,6 +27,7 @@
 //! the same seed gives the same files, byte for byte.
 
 mod corpus_chat;
+pub mod eval;
 mod frames;
 mod lexicon;
 mod near_miss;
@@ -34,10 +35,10 @@ mod phrasings;
 
 pub use corpus_chat::{ChatPair, ChatPool};
 
-use super::synthetic::Rng;
-use crate::chat::{Message, ToolCall};
+use crate::data::synthetic::Rng;
 use crate::data::Lang;
 use crate::error::{Error, Result};
+use crate::tokenizer::{Message, ToolCall};
 use crate::tools::spec::{builtin_specs, ToolSpec};
 use crate::train::sft::SftExample;
 use lexicon::{number_words, Subject};
@@ -731,53 +732,6 @@ fn calculator(r: &mut Rng, split: Split, lang: Lang) -> (String, Answer) {
     (user, call("calculator", Map::from_iter([("expression".to_string(), json!(expr))])))
 }
 
-/// Evaluate an expression the generator wrote (`+ - * /`, parentheses, `^2`, `p%`), for the
-/// result message and the final answer.
-fn evaluate(expr: &str) -> Frac {
-    let tokens: Vec<&str> = expr.split(' ').collect();
-    // Forms written above: "(a + b) * c", "a^2", "p% * a", "a op b [op c]".
-    if let Some(base) = expr.strip_suffix("^2") {
-        let a = parse_num(base);
-        return a.apply('*', a);
-    }
-    if let Some(rest) = expr.strip_prefix('(') {
-        let (inner, c) = rest.split_once(") * ").expect("generated form");
-        return evaluate(inner).apply('*', parse_num(c));
-    }
-    let mut values = vec![parse_num(tokens[0])];
-    let mut ops = Vec::new();
-    for pair in tokens[1..].chunks(2) {
-        let op = pair[0].chars().next().expect("operator");
-        let v = parse_num(pair[1]);
-        if op == '*' || op == '/' {
-            let last = values.pop().expect("operand");
-            values.push(last.apply(op, v));
-        } else {
-            ops.push(op);
-            values.push(v);
-        }
-    }
-    let mut acc = values[0];
-    for (op, v) in ops.into_iter().zip(values.into_iter().skip(1)) {
-        acc = acc.apply(op, v);
-    }
-    acc
-}
-
-fn parse_num(s: &str) -> Frac {
-    if let Some(p) = s.strip_suffix('%') {
-        return parse_num(p).apply('/', Frac::int(100));
-    }
-    match s.split_once('.') {
-        Some((i, f)) => {
-            let scale = 10i128.pow(f.len() as u32);
-            Frac(i.parse::<i128>().expect("generated") * scale + f.parse::<i128>().expect("generated"), scale)
-                .apply('+', Frac::int(0))
-        }
-        None => Frac::int(s.parse().expect("generated number")),
-    }
-}
-
 /// Something said that needs no tool, and its answer. In training, a third are near misses
 /// ([`near_miss`]: tool words in statements and questions), and half of the rest come from
 /// `pool` when it has exchanges in `lang`.
@@ -839,7 +793,10 @@ fn tool_result(r: &mut Rng, lang: Lang, call: &ToolCall) -> (String, String) {
         }
         "calculator" => {
             let expr = arg("expression").as_str().unwrap_or_default().to_string();
-            let v = evaluate(&expr).show();
+            // What the calculator tool itself prints, so a target never disagrees with it.
+            let v = crate::tools::evaluate(&expr)
+                .map(|e| e.display())
+                .unwrap_or_else(|e| panic!("the generator wrote `{expr}`, which the calculator refuses: {e}"));
             let text = match (lang, r.below(2)) {
                 (Lang::Es, 0) => format!("El resultado es {}.", v.replace('.', ",")),
                 (Lang::Es, _) => format!("{expr} = {v}"),
@@ -944,9 +901,9 @@ pub fn as_plain_text(ex: &SftExample) -> String {
 /// The user message the evaluation asks about (the last one) and the assistant turn that answers
 /// it: its index in `messages`.
 pub fn target_turn(ex: &SftExample) -> Option<usize> {
-    let last_user = ex.messages.iter().rposition(|m| m.role == crate::chat::Role::User)?;
+    let last_user = ex.messages.iter().rposition(|m| m.role == crate::tokenizer::Role::User)?;
     let next = last_user + 1;
-    (next < ex.messages.len() && ex.messages[next].role == crate::chat::Role::Assistant).then_some(next)
+    (next < ex.messages.len() && ex.messages[next].role == crate::tokenizer::Role::Assistant).then_some(next)
 }
 
 fn split_stats(examples: &[(SftExample, Lang)], all_tools: usize) -> SplitStats {
@@ -962,10 +919,10 @@ fn split_stats(examples: &[(SftExample, Lang)], all_tools: usize) -> SplitStats 
             Lang::Es => s.spanish += 1,
             Lang::En => s.english += 1,
         }
-        if ex.messages.get(t + 1).is_some_and(|m| m.role == crate::chat::Role::Tool) {
+        if ex.messages.get(t + 1).is_some_and(|m| m.role == crate::tokenizer::Role::Tool) {
             s.with_result += 1;
         }
-        if ex.messages[..t - 1].iter().any(|m| m.role == crate::chat::Role::User) {
+        if ex.messages[..t - 1].iter().any(|m| m.role == crate::tokenizer::Role::User) {
             s.with_history += 1;
         }
         if ex.tools.len() < all_tools {

@@ -1,5 +1,5 @@
 //! `thau eval tools`: how well a model decides to call tools and fills their arguments, on
-//! conversations it has not seen (the held-out split of [`crate::data::tool_dataset`]).
+//! conversations it has not seen (the held-out split of [`crate::tool_dataset`]).
 //!
 //! For each example the model writes, greedily, the assistant turn that answers the last user
 //! message; the turn is split into text and `<|tool_call|> … <|/tool_call|>` spans, each span
@@ -15,9 +15,9 @@
 //! How a turn is generated is the caller's choice, so the same scoring serves both plain greedy
 //! decoding and grammar-constrained decoding ([`TurnDecoder`] does either).
 
-use crate::chat::{fit_to_context, Message, ToolCall};
 use crate::error::{Error, Result};
 use crate::infer::{generate_ids_with, GenerateOptions, InferModel, KvState, LogitsConstraint, SamplingOptions};
+use crate::tokenizer::{fit_to_context, Message, ToolCall};
 use crate::tokenizer::{Tokenizer, END, EOS, TOOL_CALL, TOOL_CALL_END};
 use crate::tools::spec::ToolSpec;
 use crate::tools::{CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice};
@@ -242,10 +242,10 @@ fn schema_error(v: &Value, schema: &Value, path: &str) -> Option<String> {
 /// The prompt for an example's target turn (the answer to its last user message), with the
 /// example's tools in the system prompt, fitted to `ctx` leaving `reserve` tokens.
 pub fn target_prompt(tok: &Tokenizer, ex: &SftExample, ctx: usize, reserve: usize) -> Result<(Vec<u32>, usize)> {
-    let target = crate::data::tool_dataset::target_turn(ex).ok_or_else(|| {
+    let target = crate::tool_dataset::target_turn(ex).ok_or_else(|| {
         Error::invalid("tool evaluation example", "it has no assistant answer after its last user message")
     })?;
-    let messages: Vec<Message> = crate::chat::with_tools(&ex.messages[..target], &ex.tools);
+    let messages: Vec<Message> = crate::tokenizer::with_tools(&ex.messages[..target], &ex.tools);
     let fit = fit_to_context(tok, &messages, ctx, reserve)?;
     Ok((fit.ids, target))
 }
@@ -408,7 +408,7 @@ impl<'a> TurnDecoder<'a> {
     pub fn turn(&mut self, prompt: &[u32], tools: &[ToolSpec]) -> Result<Vec<u32>> {
         let mut constraint: Option<Box<dyn LogitsConstraint>> = match &mut self.constrained {
             None => None,
-            Some(_) if tools.is_empty() => Some(Box::new(crate::chat::NoCalls)),
+            Some(_) if tools.is_empty() => Some(Box::new(crate::tools::NoCalls)),
             Some(c) => {
                 let key: Vec<String> = tools.iter().map(|t| t.name.clone()).collect();
                 let grammar = match c.grammars.get(&key) {
@@ -442,7 +442,7 @@ impl<'a> TurnDecoder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::Message;
+    use crate::tokenizer::Message;
     use crate::tools::builtin_specs;
     use serde_json::json;
 

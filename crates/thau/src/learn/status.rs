@@ -2,13 +2,14 @@
 
 use crate::checkpoint::RunDir;
 use crate::error::Result;
+use crate::model::Age;
 use crate::train::MetricsLog;
 use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AgeStatus {
-    pub age: u32,
+    pub age: Age,
     pub preset: String,
     pub params: usize,
     pub d_model: usize,
@@ -36,7 +37,7 @@ pub struct RunStatus {
     pub total_tokens: u64,
     pub logged_steps: usize,
     /// Self-learning: learning runs so far and whether one is due (None before `thau learn`).
-    pub learning: Option<crate::learn::ScheduleStatus>,
+    pub learning: Option<super::ScheduleStatus>,
 }
 
 /// Collect the status of a run folder.
@@ -82,11 +83,11 @@ pub fn run_status(run: &RunDir) -> Result<RunStatus> {
 }
 
 /// The learning schedule of a run that has a learning store (a damaged one is logged, not fatal).
-fn learning_status(run: &std::path::Path) -> Option<crate::learn::ScheduleStatus> {
-    if !crate::learn::learn_dir(run).join("learn.sqlite").exists() {
+fn learning_status(run: &std::path::Path) -> Option<super::ScheduleStatus> {
+    if !super::learn_dir(run).join("learn.sqlite").exists() {
         return None;
     }
-    let st = crate::learn::LearnStore::open(run)
-        .and_then(|store| crate::learn::schedule::status(run, &store, crate::memory::now_ms()));
+    let st =
+        super::LearnStore::open(run).and_then(|store| super::schedule::status(run, &store, crate::memory::now_ms()));
     st.map_err(|e| tracing::warn!(error = %e, "could not read the learning store")).ok()
 }

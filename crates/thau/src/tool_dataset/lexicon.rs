@@ -3,7 +3,7 @@
 //! Stable Diffusion 1.5 understands), styles, sizes, numbers, facts to remember, times to
 //! recall, topics to search, and the facts the no-tool answers state.
 
-use super::super::synthetic::Rng;
+use crate::data::synthetic::Rng;
 use crate::data::Lang;
 
 /// Grammatical gender of a Spanish noun (for articles and adjective agreement).
