@@ -94,13 +94,18 @@ fn group_digits(n: usize) -> String {
     out
 }
 
-fn budget(a: &TrainArgs) -> Budget {
+/// The budget a `train` command names, if it names one.
+fn given_budget(a: &TrainArgs) -> Option<Budget> {
     match (a.steps, a.tokens, a.minutes) {
-        (Some(s), _, _) => Budget::Steps(s),
-        (_, Some(t), _) => Budget::Tokens(t),
-        (_, _, Some(m)) => Budget::Minutes(m),
-        _ => Budget::Steps(1000),
+        (Some(s), _, _) => Some(Budget::Steps(s)),
+        (_, Some(t), _) => Some(Budget::Tokens(t)),
+        (_, _, Some(m)) => Some(Budget::Minutes(m)),
+        _ => None,
     }
+}
+
+fn budget(a: &TrainArgs) -> Budget {
+    given_budget(a).unwrap_or(Budget::Steps(1000))
 }
 
 /// The corpus a `train` command names.
@@ -154,6 +159,7 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         vocab_size: a.vocab_size,
         config,
         resume: a.resume,
+        extend_to: given_budget(&a).filter(|_| a.resume),
         device: device.clone(),
     };
     let mut bar = Bar::new(ctrl_c_flag(), a.quiet);
@@ -171,6 +177,13 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         s.best_val_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
         summary.checkpoint.dir.display()
     );
+    if let (Some(_), Some(e)) = (req.extend_to, s.extension) {
+        println!(
+            "extended age {} from step {} (learning rate re-warmed from {:.2e} to {:.2e} over {} steps, then decaying \
+             again)",
+            s.age, e.start_step, e.start_lr, s.config.lr, e.warmup
+        );
+    }
     if summary.interrupted {
         println!("continue with the same command plus --resume");
     }
@@ -424,6 +437,7 @@ pub fn demo(a: &crate::DemoArgs, device: &Device) -> Result<()> {
         vocab_size: Some(1800),
         config,
         resume: false,
+        extend_to: None,
         device: device.clone(),
     };
     let mut bar = Bar::new(ctrl_c_flag(), false);

@@ -285,7 +285,9 @@ pub(crate) struct TrainArgs {
     /// (about 1.2-1.4x faster on CPUs with AVX512_BF16; see BENCHMARKS.md).
     #[arg(long, default_value = "f32")]
     pub(crate) matmul: thau::model::ops::gemm::Precision,
-    /// Continue the age from its latest checkpoint, exactly where it stopped.
+    /// Continue the age from its latest checkpoint, exactly where it stopped. With a larger
+    /// --steps/--tokens/--minutes than a finished age had, train it further: the learning rate
+    /// re-warms from where it ended and decays again over the added budget.
     #[arg(long)]
     pub(crate) resume: bool,
     /// Train age after age, growing between them: `auto` (the ladder of --preset: tiny →

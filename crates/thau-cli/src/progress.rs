@@ -45,6 +45,17 @@ impl TrainObserver for Bar {
             i.val_tokens
         );
         self.bar.println(line);
+        if let Some(e) = &i.extension {
+            let to = match e.budget {
+                thau::train::Budget::Minutes(m) => format!("{m} minutes in all"),
+                _ => format!("step {}", i.total_steps.unwrap_or(0)),
+            };
+            self.bar.println(format!(
+                "extending age {} from step {} to {to}: the learning rate re-warms from {:.2e} to {:.2e} over {} steps, \
+                 then decays again",
+                i.age, e.start_step, e.start_lr, i.peak_lr, e.warmup
+            ));
+        }
     }
     fn on_step(&mut self, m: &StepMetrics) {
         if let Some(t) = m.total_steps {

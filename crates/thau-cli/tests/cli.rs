@@ -121,6 +121,11 @@ fn bad_input_gives_clear_errors() {
     // Train a little, then misuse the run.
     ok(thau().args(train_args(&run, 3)).output().unwrap());
     fails_with(thau().args(train_args(&run, 3)).output().unwrap(), &["--resume"]);
+    // A finished age: --resume with the same budget says how to go further; a larger one does.
+    let resume = |steps: u64| thau().args(train_args(&run, steps)).arg("--resume").output().unwrap();
+    fails_with(resume(3), &["finished at step 3", "--steps 6"]);
+    let out = String::from_utf8(ok(resume(5)).stdout).unwrap();
+    assert!(out.contains("finished age 0 at step 5/5") && out.contains("extended age 0 from step 3"), "{out}");
     fails_with(
         thau().args(["generate", "--run"]).arg(&run).args(["--age", "3", "--prompt", "hola"]).output().unwrap(),
         &["age 3"],

@@ -102,6 +102,7 @@ fn tiny_run(dir: &std::path::Path) -> (std::path::PathBuf, i64) {
             ..TrainConfig::default()
         },
         resume: false,
+        extend_to: None,
         device: candle_core::Device::Cpu,
     };
     thau::train::train(&req, &mut Silent).unwrap();

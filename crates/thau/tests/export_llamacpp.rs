@@ -83,6 +83,7 @@ fn trained(dir: &Path) -> (Tokenizer, Llama) {
             ..TrainConfig::default()
         },
         resume: false,
+        extend_to: None,
         device: Device::Cpu,
     };
     let summary = train::train(&req, &mut Silent).unwrap();

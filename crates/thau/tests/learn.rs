@@ -255,6 +255,7 @@ fn tiny_run(dir: &Path, people: usize) -> std::path::PathBuf {
             ..TrainConfig::default()
         },
         resume: false,
+        extend_to: None,
         device: Device::Cpu,
     };
     train::train(&req, &mut Silent).unwrap();

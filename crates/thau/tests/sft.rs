@@ -173,6 +173,7 @@ fn finetuning_a_run_adds_a_checkpoint_and_keeps_its_base() {
         train_seconds: 0.0,
         tokens_per_second: None,
         config: thau::train::TrainConfig::default(),
+        extension: None,
         data_sampling: String::new(),
         thau_version: String::new(),
     };

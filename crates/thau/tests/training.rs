@@ -36,6 +36,7 @@ fn request(run: &Path, steps: u64) -> TrainRequest {
             ..TrainConfig::default()
         },
         resume: false,
+        extend_to: None,
         device: Device::Cpu,
     }
 }
@@ -202,4 +203,52 @@ fn bad_hyperparameters_are_rejected_before_any_work() {
         assert!(train::train(&req, &mut Silent).is_err(), "{name} accepted");
         assert!(!dir.path().join("tokenizer.json").exists(), "{name}: work was done before validation");
     }
+}
+
+/// A finished age trained further with a larger budget (`--resume --steps N`): the learning
+/// rate re-warms from where it ended and decays again over the added steps, the state records
+/// it, and a stop in the middle of the extension resumes on the same trajectory.
+#[test]
+fn a_finished_age_trains_further_with_a_larger_budget() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let extend =
+        |dir: &Path, to: u64| TrainRequest { resume: true, extend_to: Some(Budget::Steps(to)), ..request(dir, 10) };
+    for dir in [a.path(), b.path()] {
+        train::train(&request(dir, 10), &mut Silent).unwrap();
+    }
+    // A plain resume of a finished age trains nothing and keeps its checkpoint.
+    let mut plain = request(a.path(), 10);
+    plain.resume = true;
+    let s = train::train(&plain, &mut Silent).unwrap();
+    assert_eq!((s.state.step, s.state.extension), (10, None));
+
+    let s = train::train(&extend(a.path(), 30), &mut Silent).unwrap();
+    assert_eq!((s.state.step, s.state.total_steps), (30, 30));
+    let e = s.state.extension.expect("the state records the extension");
+    assert_eq!((e.start_step, e.previous_total, e.warmup, e.budget), (10, 10, 2, Budget::Steps(30)));
+    assert_eq!(s.state.config.budget, Budget::Steps(30));
+
+    // The logged rates: up from where the first schedule ended to the peak, then down.
+    let log = MetricsLog::read(&RunDir::new(a.path()).metrics_path()).unwrap();
+    let lr = |step: u64| log.iter().find(|m| m.step == step).unwrap().lr;
+    assert!(lr(11) > lr(10) && (lr(12) - 3e-3).abs() < 1e-12, "re-warm: {} {} {}", lr(10), lr(11), lr(12));
+    assert!((13..=30).all(|s| lr(s) <= lr(s - 1) + 1e-15), "decay");
+    assert!(lr(30) < 0.1 * 3e-3 * 1.2, "ends near the floor: {}", lr(30));
+    assert!(log.iter().filter(|m| m.step > 10).all(|m| m.total_steps == Some(30)));
+
+    // Stopped in the middle of the extension, then resumed without naming a budget: the
+    // same losses as the uninterrupted extension.
+    let s = train::train(&extend(b.path(), 30), &mut StopAt(18, 0)).unwrap();
+    assert!(s.interrupted && s.state.step == 18);
+    let mut again = request(b.path(), 10);
+    again.resume = true;
+    assert_eq!(train::train(&again, &mut Silent).unwrap().state.step, 30);
+    assert_eq!(losses(a.path()), losses(b.path()));
+
+    // A budget that does not go beyond the finished one is refused, saying what would.
+    let err = train::train(&extend(a.path(), 30), &mut Silent).unwrap_err().to_string();
+    assert!(err.contains("finished at step 30") && err.contains("--steps 60"), "{err}");
+    // Without --resume a trained age is refused with the way to continue it.
+    let err = train::train(&request(a.path(), 40), &mut Silent).unwrap_err().to_string();
+    assert!(err.contains("--resume") && err.contains("further"), "{err}");
 }

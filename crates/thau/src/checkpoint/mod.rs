@@ -21,4 +21,4 @@ mod state;
 
 pub use provenance::{GrowthMethod, Provenance};
 pub use run::{Checkpoint, RunDir};
-pub use state::{Budget, TrainConfig, TrainState};
+pub use state::{Budget, Extension, TrainConfig, TrainState};

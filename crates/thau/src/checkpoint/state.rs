@@ -103,6 +103,22 @@ impl TrainConfig {
     }
 }
 
+/// A finished age trained further (`thau train --resume` with a larger budget). From
+/// `start_step` on, the learning rate re-warms from `start_lr` (where the finished schedule
+/// ended) to the peak over `warmup` steps, then decays again to the floor over the added
+/// steps (`train::schedule::lr_of`). Saved in the state, so a kill and resume inside the
+/// extension stays on its trajectory.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Extension {
+    pub start_step: u64,
+    /// The age's step count when it finished.
+    pub previous_total: u64,
+    pub start_lr: f64,
+    pub warmup: u64,
+    /// The budget the age trains to now.
+    pub budget: Budget,
+}
+
 /// Progress of one age's training, saved as `state.json` in each checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainState {
@@ -121,6 +137,9 @@ pub struct TrainState {
     /// Tokens per second of the last logged interval.
     pub tokens_per_second: Option<f64>,
     pub config: TrainConfig,
+    /// Set once the age, finished, was trained further with a larger budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<Extension>,
     /// Batches are drawn by hashing (seed, step, micro-batch, row): no RNG state to save.
     pub data_sampling: String,
     pub thau_version: String,

@@ -136,6 +136,7 @@ pub fn grow_run(req: &GrowRequest) -> Result<GrowOutcome> {
         train_seconds: 0.0,
         tokens_per_second: None,
         config,
+        extension: None,
         data_sampling: parent_state.data_sampling.clone(),
         thau_version: env!("CARGO_PKG_VERSION").into(),
     };

@@ -313,6 +313,7 @@ pub fn run_schedule(
                 vocab_size: req.vocab_size,
                 config: cfg,
                 resume: !existing.is_empty(),
+                extend_to: None,
                 device: req.device.clone(),
             },
             &mut watch,

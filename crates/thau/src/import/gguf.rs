@@ -370,6 +370,7 @@ pub fn import_gguf(path: &Path, run: &RunDir, device: &Device) -> Result<Checkpo
         train_seconds: 0.0,
         tokens_per_second: None,
         config: crate::train::TrainConfig::default(),
+        extension: None,
         data_sampling: format!("imported from {} ({})", path.display(), g.name),
         thau_version: env!("CARGO_PKG_VERSION").into(),
     };

@@ -10,7 +10,7 @@ pub mod schedule;
 pub mod sft;
 pub mod trainer;
 
-pub use crate::checkpoint::{Budget, TrainConfig};
+pub use crate::checkpoint::{Budget, Extension, TrainConfig};
 pub use metrics::{MetricsLog, StepMetrics};
 pub use prepare::{prepare, CorpusSource, PreparedCorpus};
 pub use trainer::{

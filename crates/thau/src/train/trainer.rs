@@ -5,9 +5,9 @@ use super::adamw::{with_f32, AdamW, AdamWParams};
 use super::batch::{train_batch, val_batches, Batch};
 use super::metrics::{MetricsLog, StepMetrics};
 use super::prepare::{prepare, CorpusSource, PreparedCorpus};
-use super::schedule::lr_at;
-use crate::checkpoint::{Budget, Checkpoint, RunDir, TrainConfig, TrainState};
-use crate::data::SplitConfig;
+use super::schedule::lr_of;
+use crate::checkpoint::{Budget, Checkpoint, Extension, Provenance, RunDir, TrainConfig, TrainState};
+use crate::data::{SplitConfig, TokenShard};
 use crate::error::{Error, Result};
 use crate::model::{Age, Llama, ModelConfig, Preset};
 use candle_core::{Device, Tensor};
@@ -29,6 +29,9 @@ pub struct TrainRequest {
     pub vocab_size: Option<usize>,
     pub config: TrainConfig,
     pub resume: bool,
+    /// With `resume`, a budget for an age that has finished: beyond the finished one, the age
+    /// trains on ([`Extension`]); None keeps the age's own budget.
+    pub extend_to: Option<Budget>,
     pub device: Device,
 }
 
@@ -59,6 +62,10 @@ pub struct StartInfo {
     pub train_tokens: usize,
     pub val_tokens: usize,
     pub resumed_from: Option<PathBuf>,
+    /// Set when this call trains a finished age further.
+    pub extension: Option<Extension>,
+    /// The age's peak learning rate.
+    pub peak_lr: f64,
 }
 
 /// The result of a training call.
@@ -161,8 +168,52 @@ fn differing_fields(a: &TrainConfig, b: &TrainConfig) -> Vec<String> {
     a.iter().filter(|(k, v)| b.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect()
 }
 
-/// Train one age of a run (fresh or resumed) until its budget is spent.
+/// Train one age of a run (fresh, resumed, grown or extended) until its budget is spent: the
+/// four steps below, each its own function.
 pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSummary> {
+    let plan = resolve(req)?;
+    let mut session = prepare_session(req, plan)?;
+    let interrupted = run_steps(&mut session, obs)?;
+    finish(session, interrupted, obs)
+}
+
+/// Where an age's training starts.
+enum Start {
+    /// Random weights.
+    Fresh,
+    /// The newest checkpoint, with its own hyperparameters.
+    Resume(Checkpoint),
+    /// The step-0 checkpoint `thau grow` wrote, with this request's hyperparameters.
+    Grown(Checkpoint),
+}
+
+impl Start {
+    fn checkpoint(&self) -> Option<&Checkpoint> {
+        match self {
+            Start::Fresh => None,
+            Start::Resume(ck) | Start::Grown(ck) => Some(ck),
+        }
+    }
+}
+
+/// What a train call will do, decided before any data or weights are loaded.
+struct Plan {
+    run: RunDir,
+    /// The model shape (its vocabulary is the tokenizer's, set once the tokenizer is known).
+    preset: ModelConfig,
+    start: Start,
+    /// The shape saved for a resumed or grown age (checked against `preset`).
+    saved_config: Option<ModelConfig>,
+    /// The state saved with the start checkpoint, when there is one.
+    saved_state: Option<TrainState>,
+    cfg: TrainConfig,
+    provenance: Option<Provenance>,
+    /// Set when a finished age trains on with a larger budget.
+    extension: Option<Extension>,
+}
+
+/// Step 1: the preset, where training starts, the hyperparameters and the budget.
+fn resolve(req: &TrainRequest) -> Result<Plan> {
     let run = RunDir::new(&req.run);
     // An age that already has a config (a grown age, or a resume) keeps its preset by default.
     let saved_preset = run.config_path(req.age).exists().then(|| run.load_config(req.age)).transpose()?;
@@ -173,40 +224,65 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     };
     let preset = ModelConfig::of(preset);
     let existing = run.checkpoints(req.age)?;
-    // A grown age (`thau grow`) starts from the step-0 checkpoint growth wrote, with this
-    // request's hyperparameters, instead of from random weights.
     let provenance = run.load_provenance(req.age)?;
-    let grown_start = !req.resume && provenance.is_some() && existing.len() == 1 && existing[0].step == 0;
-
-    // ---- resume or fresh start ------------------------------------------------------------
-    let resume_from = if req.resume || grown_start {
-        Some(existing.last().cloned().ok_or_else(|| {
-            Error::not_found(
+    let start = match existing.last() {
+        // A grown age (`thau grow`) starts from the step-0 checkpoint growth wrote.
+        Some(ck) if !req.resume && provenance.is_some() && existing.len() == 1 && ck.step == 0 => {
+            Start::Grown(ck.clone())
+        }
+        Some(ck) if req.resume => Start::Resume(ck.clone()),
+        None if req.resume => {
+            return Err(Error::not_found(
                 run.age_dir(req.age).join("step-*"),
                 "there is nothing to resume: run the same command without --resume",
-            )
-        })?)
-    } else {
-        if let Some(last) = existing.last() {
+            ))
+        }
+        Some(last) => {
             return Err(Error::invalid(
                 format!("run {}", run.root.display()),
-                format!("age {} already has checkpoints (latest step {}): pass --resume to continue it, or choose a new --run", req.age, last.step),
-            ));
+                format!(
+                    "age {} already has checkpoints (latest step {}): pass --resume to continue it (with a larger \
+                     --steps/--tokens/--minutes to train a finished age further), or choose a new --run",
+                    req.age, last.step
+                ),
+            ))
         }
-        None
+        None => Start::Fresh,
     };
-    let saved_state = resume_from.as_ref().map(|ck| ck.load_state()).transpose()?;
-    let cfg = match &saved_state {
-        Some(st) if req.resume => st.config.clone(),
-        _ => req.config.clone(),
+    // A resumed or grown age keeps its saved shape: only norm_eps may differ (growth rescales it).
+    let saved_config = match start {
+        Start::Fresh => None,
+        Start::Resume(_) | Start::Grown(_) => {
+            let saved = run.load_config(req.age)?;
+            let wanted = ModelConfig { vocab_size: saved.vocab_size, ..preset.clone() };
+            if !saved.same_architecture(&wanted) {
+                return Err(Error::Incompatible {
+                    path: run.config_path(req.age),
+                    reason: format!(
+                        "age {} was trained as preset '{}' ({} layers, d_model {}), not '{}'",
+                        req.age, saved.name, saved.n_layers, saved.d_model, preset.name
+                    ),
+                    hint: format!("resume with --preset {} or start a new --run", saved.name),
+                });
+            }
+            Some(saved)
+        }
     };
-    if req.resume {
-        let ignored = differing_fields(&cfg, &req.config);
+    let saved_state = start.checkpoint().map(|ck| ck.load_state()).transpose()?;
+    let (mut cfg, mut extension) = (req.config.clone(), None);
+    if let (Start::Resume(_), Some(st)) = (&start, &saved_state) {
+        cfg = st.config.clone();
+        extension = extension_of(st, req.extend_to)?;
+        if let Some(e) = &extension {
+            cfg.budget = e.budget;
+        }
+        let ignored: Vec<String> =
+            differing_fields(&cfg, &req.config).into_iter().filter(|f| f != "budget" || extension.is_none()).collect();
         if !ignored.is_empty() {
             tracing::warn!(
                 ignored = %ignored.join(", "),
                 "resuming with the checkpoint's hyperparameters; these command-line values differ and are ignored \
-                 (an age's budget and schedule are fixed when it starts)"
+                 (an age's hyperparameters are fixed when it starts; only a finished age's budget can grow)"
             );
         }
     }
@@ -220,7 +296,64 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
             ),
         ));
     }
+    Ok(Plan { run, preset, start, saved_config, saved_state, cfg, provenance, extension })
+}
 
+/// The extension of a finished age that `budget` asks for: None when the age is still
+/// training (its budget is fixed until it finishes) or no budget was given; an error when the
+/// budget does not go beyond what the age already trained.
+fn extension_of(st: &TrainState, budget: Option<Budget>) -> Result<Option<Extension>> {
+    let finished = st.total_steps > 0 && st.step >= st.total_steps;
+    let Some(budget) = budget.filter(|_| finished) else { return Ok(None) };
+    let tps = st.config.tokens_per_step();
+    let (beyond, new_total) = match budget {
+        Budget::Steps(n) => (n > st.step, n),
+        Budget::Tokens(n) => (n.div_ceil(tps) > st.step, n.div_ceil(tps)),
+        // The step count is measured again by timing the first steps of the extension.
+        Budget::Minutes(m) => (m * 60.0 > st.train_seconds + 1.0, 0),
+    };
+    if !beyond {
+        return Err(Error::invalid(
+            "budget",
+            format!(
+                "age {} finished at step {} ({} tokens, {:.1} minutes); to train it further give a larger budget, \
+                 e.g. --steps {}",
+                st.age,
+                st.step,
+                st.tokens,
+                st.train_seconds / 60.0,
+                st.step * 2
+            ),
+        ));
+    }
+    // A short re-warm: the age's warmup, at most a tenth of the added steps.
+    let added = new_total.saturating_sub(st.step);
+    let warmup = if added > 0 { st.config.warmup_steps.min(added / 10) } else { st.config.warmup_steps }.max(1);
+    let start_lr = lr_of(st.step.saturating_sub(1), st.total_steps, &st.config, st.extension.as_ref());
+    Ok(Some(Extension { start_step: st.step, previous_total: st.total_steps, start_lr, warmup, budget }))
+}
+
+/// Everything the step loop works on.
+struct Session {
+    run: RunDir,
+    cfg: TrainConfig,
+    model: Llama,
+    opt: AdamW,
+    state: TrainState,
+    log: MetricsLog,
+    train_shard: TokenShard,
+    /// Fixed validation batches and their sequence length (None: no validation).
+    val: Option<(Vec<Batch>, usize)>,
+    start_info: StartInfo,
+    /// The newest checkpoint of this session, or the one it started from (so an unchanged age
+    /// is not saved again).
+    last_checkpoint: Option<Checkpoint>,
+}
+
+/// Step 2: shards and tokenizer, the model and optimizer (fresh or loaded), the step count of
+/// the budget, and the validation batches.
+fn prepare_session(req: &TrainRequest, plan: Plan) -> Result<Session> {
+    let Plan { run, preset, start, saved_config, saved_state, cfg, provenance, extension } = plan;
     let split = SplitConfig { val_fraction: 0.05, seed: cfg.seed };
     // A resume reuses the run's shards; the corpus is only read again if they were deleted.
     let PreparedCorpus { tokenizer, train: train_shard, val: val_shard, .. } = prepare(
@@ -229,33 +362,38 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
         req.tokenizer.as_deref(),
         req.vocab_size.unwrap_or(preset.vocab_size),
         &split,
-        resume_from.is_some(),
+        start.checkpoint().is_some(),
     )?;
 
-    let mut mcfg = preset.clone();
+    let mut mcfg = preset;
     mcfg.vocab_size = tokenizer.vocab_size();
-    let (mut model, mut state, mut opt);
+    let (model, mut state, mut opt);
     let dev = &req.device;
     let adam = AdamWParams { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adam_eps, weight_decay: cfg.weight_decay };
-    match (&resume_from, saved_state) {
-        (Some(ck), Some(saved_state)) => {
-            let saved = run.load_config(req.age)?;
-            // Growth rescales norm_eps (growth::width), so only the shapes must match.
-            if !saved.same_architecture(&mcfg) {
+    match (start.checkpoint(), saved_config, saved_state) {
+        (Some(ck), Some(saved), Some(saved_state)) => {
+            if saved.vocab_size != tokenizer.vocab_size() {
                 return Err(Error::Incompatible {
-                    path: run.config_path(req.age),
+                    path: run.tokenizer_path(),
                     reason: format!(
-                        "age {} was trained as preset '{}' ({} layers, d_model {}), not '{}'",
-                        req.age, saved.name, saved.n_layers, saved.d_model, mcfg.name
+                        "the run's tokenizer has {} tokens but age {} was trained with {}",
+                        tokenizer.vocab_size(),
+                        req.age,
+                        saved.vocab_size
                     ),
-                    hint: format!("resume with --preset {} or start a new --run", saved.name),
+                    hint: "restore the tokenizer this run was trained with, or start a new --run".into(),
                 });
             }
             mcfg = saved;
             model = ck.load_model(&mcfg, dev)?;
             state = saved_state;
-            if grown_start {
+            if matches!(start, Start::Grown(_)) {
                 state.config = cfg.clone();
+            }
+            if let Some(e) = extension {
+                state.config.budget = e.budget;
+                state.total_steps = 0;
+                state.extension = Some(e);
             }
             opt = AdamW::new(adam, &model.named_vars());
             opt.load_state(ck.load_optim(dev)?, &ck.optim_path())?;
@@ -278,11 +416,13 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
                 train_seconds: 0.0,
                 tokens_per_second: None,
                 config: cfg.clone(),
+                extension: None,
                 data_sampling: "stateless: window start = splitmix64(seed, step, micro, row)".into(),
                 thau_version: env!("CARGO_PKG_VERSION").into(),
             };
         }
     }
+    let mut model = model;
     model.matmul = cfg.matmul;
     let mut log = MetricsLog::open(&run.metrics_path())?;
     log.truncate_after(req.age, state.step)?;
@@ -296,14 +436,7 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     if let Some(t) = fixed_total {
         state.total_steps = t;
     }
-    // With a time budget, the step count is fixed after timing the first steps (inside warmup,
-    // where the LR does not depend on the total) and then saved, so resumes keep the curve.
-    // The first step of a session (allocation, page faults) is not timed.
-    let measure_steps = cfg.warmup_steps.clamp(2, 6);
-    let session_first_step = state.step;
 
-    let vars = model.named_vars();
-    let decay: Vec<bool> = vars.iter().map(|(_, v)| v.rank() >= 2).collect();
     let val = if cfg.eval_every > 0 {
         let seq = cfg.seq_len.min(val_shard.len().saturating_sub(1));
         if seq < 2 {
@@ -315,8 +448,8 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
     } else {
         None
     };
-
-    obs.on_start(&StartInfo {
+    let last_checkpoint = start.checkpoint().cloned();
+    let start_info = StartInfo {
         age: req.age,
         model: mcfg.clone(),
         params: mcfg.param_count(),
@@ -324,24 +457,39 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
         total_steps: (state.total_steps > 0).then_some(state.total_steps),
         train_tokens: train_shard.len(),
         val_tokens: val_shard.len(),
-        resumed_from: resume_from.as_ref().map(|c| c.dir.clone()),
-    });
+        resumed_from: last_checkpoint.as_ref().map(|c| c.dir.clone()),
+        extension,
+        peak_lr: cfg.lr,
+    };
+    Ok(Session { run, cfg, model, opt, state, log, train_shard, val, start_info, last_checkpoint })
+}
 
+/// Step 3: optimizer steps until the budget is spent or the observer asks to stop, with
+/// validation, the metrics log and periodic checkpoints. Returns whether it was interrupted.
+fn run_steps(s: &mut Session, obs: &mut dyn TrainObserver) -> Result<bool> {
+    obs.on_start(&s.start_info);
+    let cfg = s.cfg.clone();
+    let tps = cfg.tokens_per_step();
+    let vars = s.model.named_vars();
+    let decay: Vec<bool> = vars.iter().map(|(_, v)| v.rank() >= 2).collect();
+    // With a time budget, the step count is fixed after timing the first steps (inside warmup,
+    // where the LR does not depend on the total) and then saved, so resumes keep the curve.
+    // The first step of a session (allocation, page faults) is not timed.
+    let measure_steps = cfg.warmup_steps.clamp(2, 6);
+    let session_first_step = s.state.step;
     let session_start = Instant::now();
-    let seconds_before = state.train_seconds;
+    let seconds_before = s.state.train_seconds;
     let mut interval_start = Instant::now();
     let mut interval_tokens = 0u64;
-    let mut last_ckpt: Option<Checkpoint> = resume_from.clone();
-    let mut interrupted = false;
     let mut timing_start: Option<(Instant, u64)> = None;
 
     loop {
+        let state = &mut s.state;
         if state.total_steps > 0 && state.step >= state.total_steps {
-            break;
+            return Ok(false);
         }
         if obs.should_stop() {
-            interrupted = true;
-            break;
+            return Ok(true);
         }
         if state.total_steps == 0 && state.step > session_first_step && timing_start.is_none() {
             timing_start = Some((Instant::now(), state.step));
@@ -359,40 +507,35 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
             }
         }
         let step = state.step;
-        let lr = lr_at(
-            step,
-            if state.total_steps > 0 { state.total_steps } else { u64::MAX },
-            cfg.warmup_steps,
-            cfg.lr,
-            cfg.min_lr_ratio,
-        );
+        let total = if state.total_steps > 0 { state.total_steps } else { u64::MAX };
+        let lr = lr_of(step, total, &cfg, state.extension.as_ref());
 
         let micro: Vec<Batch> = (0..cfg.grad_accum as u64)
-            .map(|m| train_batch(&train_shard, cfg.seed, step, m, cfg.batch_size, cfg.seq_len))
+            .map(|m| train_batch(&s.train_shard, cfg.seed, step, m, cfg.batch_size, cfg.seq_len))
             .collect::<Result<_>>()?;
         let out = optimizer_step(
-            &model,
+            &s.model,
             &vars,
             &decay,
-            &mut opt,
+            &mut s.opt,
             &micro,
             (cfg.batch_size, cfg.seq_len),
             lr,
             cfg.grad_clip,
             step,
         )?;
-        let (loss, norm) = (out.loss, out.grad_norm);
+        let state = &mut s.state;
         state.step += 1;
         state.tokens += tps;
         interval_tokens += tps;
-        state.last_loss = Some(loss);
+        state.last_loss = Some(out.loss);
 
         // ---- evaluate, log, checkpoint --------------------------------------------------------
         let last = state.total_steps > 0 && state.step >= state.total_steps;
         let mut val_loss = None;
-        if let Some((batches, seq)) = &val {
-            if state.step % cfg.eval_every == 0 || last {
-                let v = evaluate(&model, batches, cfg.batch_size, *seq)?;
+        if let Some((batches, seq)) = &s.val {
+            if state.step.is_multiple_of(cfg.eval_every) || last {
+                let v = evaluate(&s.model, batches, cfg.batch_size, *seq)?;
                 val_loss = Some(v);
                 state.last_val_loss = Some(v);
                 if state.best_val_loss.is_none_or(|b| v < b) {
@@ -401,39 +544,46 @@ pub fn train(req: &TrainRequest, obs: &mut dyn TrainObserver) -> Result<TrainSum
             }
         }
         state.train_seconds = seconds_before + session_start.elapsed().as_secs_f64();
-        if state.step % cfg.log_every.max(1) == 0 || last || val_loss.is_some() {
+        if state.step.is_multiple_of(cfg.log_every.max(1)) || last || val_loss.is_some() {
             let secs = interval_start.elapsed().as_secs_f64();
             let tok_s = interval_tokens as f64 / secs.max(1e-9);
             state.tokens_per_second = Some(tok_s);
             let m = StepMetrics {
-                age: req.age,
+                age: state.age,
                 step: state.step,
                 tokens: state.tokens,
-                loss,
+                loss: out.loss,
                 val_loss,
                 lr,
-                grad_norm: norm,
+                grad_norm: out.grad_norm,
                 tokens_per_second: tok_s,
                 seconds: state.train_seconds,
                 total_steps: (state.total_steps > 0).then_some(state.total_steps),
             };
-            log.append(&m)?;
+            s.log.append(&m)?;
             obs.on_step(&m);
             interval_start = Instant::now();
             interval_tokens = 0;
         }
-        if (cfg.checkpoint_every > 0 && state.step % cfg.checkpoint_every == 0) || last {
-            let ck = run.save_checkpoint(&model, &opt.state_tensors(&vars)?, &state, cfg.keep_checkpoints)?;
+        if (cfg.checkpoint_every > 0 && state.step.is_multiple_of(cfg.checkpoint_every)) || last {
+            let ck = s.run.save_checkpoint(&s.model, &s.opt.state_tensors(&vars)?, state, cfg.keep_checkpoints)?;
             obs.on_checkpoint(&ck);
-            last_ckpt = Some(ck);
+            s.last_checkpoint = Some(ck);
         }
     }
-    // Always leave a checkpoint of where we stopped (interrupt, or budget met before any save).
-    let need_save = last_ckpt.as_ref().is_none_or(|c| c.step != state.step);
-    if need_save {
-        let ck = run.save_checkpoint(&model, &opt.state_tensors(&vars)?, &state, cfg.keep_checkpoints)?;
-        obs.on_checkpoint(&ck);
-        last_ckpt = Some(ck);
-    }
-    Ok(TrainSummary { state, checkpoint: last_ckpt.expect("a checkpoint was just saved"), interrupted })
+}
+
+/// Step 4: always leave a checkpoint of where training stopped (an interrupt, or a budget met
+/// before any save), and report.
+fn finish(s: Session, interrupted: bool, obs: &mut dyn TrainObserver) -> Result<TrainSummary> {
+    let checkpoint = match s.last_checkpoint {
+        Some(ck) if ck.step == s.state.step => ck,
+        _ => {
+            let vars = s.model.named_vars();
+            let ck = s.run.save_checkpoint(&s.model, &s.opt.state_tensors(&vars)?, &s.state, s.cfg.keep_checkpoints)?;
+            obs.on_checkpoint(&ck);
+            ck
+        }
+    };
+    Ok(TrainSummary { state: s.state, checkpoint, interrupted })
 }
