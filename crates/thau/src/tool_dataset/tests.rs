@@ -1,3 +1,4 @@
+use super::text::typo;
 use super::*;
 use crate::tokenizer::Role;
 
