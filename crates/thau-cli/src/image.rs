@@ -66,7 +66,7 @@ pub(crate) struct ImageArgs {
     pub(crate) model: Option<String>,
     /// Sampler: ddim, euler-a, euler, or lcm (for LCM-distilled weights, 2-8 steps).
     #[arg(long, default_value = "ddim")]
-    pub(crate) scheduler: String,
+    pub(crate) scheduler: SchedulerKind,
     /// Weights and activations: f32, f16 (half the memory), bf16 (CUDA only).
     #[arg(long, value_enum, default_value_t = ImageDtype::F32)]
     pub(crate) dtype: ImageDtype,
@@ -76,7 +76,7 @@ pub(crate) struct ImageArgs {
 }
 
 pub(crate) fn image(a: ImageArgs, device: &candle_core::Device) -> Result<()> {
-    let scheduler: SchedulerKind = a.scheduler.parse()?;
+    let scheduler = a.scheduler;
     let base = ImageRequest {
         prompt: a.prompt.clone().unwrap_or_default(),
         negative_prompt: a.negative.clone(),

@@ -62,6 +62,28 @@ impl Error {
     }
 }
 
+/// The value a user named `s` among `choices` (case-insensitive), or an error for `what`
+/// that lists what may be given: the one rule behind every named choice (dtypes, methods,
+/// layouts). A value may appear under several names; the first is the one listed, the others
+/// are accepted aliases.
+pub fn one_of<T: Copy + PartialEq>(what: &str, s: &str, choices: &[(&str, T)]) -> Result<T> {
+    let wanted = s.trim().to_ascii_lowercase();
+    if let Some((_, v)) = choices.iter().find(|(name, _)| *name == wanted) {
+        return Ok(*v);
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (i, (name, v)) in choices.iter().enumerate() {
+        if !choices[..i].iter().any(|(_, w)| w == v) {
+            names.push(name);
+        }
+    }
+    let list = match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    };
+    Err(Error::invalid(what, format!("'{s}' is unknown; use {list}")))
+}
+
 /// Read a whole file, mapping "not found" to an error with a hint.
 pub fn read_file(path: &std::path::Path, hint: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
@@ -71,4 +93,19 @@ pub fn read_file(path: &std::path::Path, hint: &str) -> Result<Vec<u8>> {
             Error::io(path, e)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_of;
+
+    #[test]
+    fn one_of_names_every_choice_once() {
+        let choices = [("f32", 0), ("f16", 1), ("float16", 1), ("q8_0", 2)];
+        assert_eq!(one_of("--dtype", " F16 ", &choices).unwrap(), 1);
+        assert_eq!(one_of("--dtype", "float16", &choices).unwrap(), 1);
+        let err = one_of("--dtype", "q3", &choices).unwrap_err().to_string();
+        assert_eq!(err, "invalid --dtype: 'q3' is unknown; use f32, f16 or q8_0");
+        assert!(one_of("--x", "b", &[("a", 0)]).unwrap_err().to_string().ends_with("use a"));
+    }
 }

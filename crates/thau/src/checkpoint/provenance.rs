@@ -31,11 +31,7 @@ impl std::str::FromStr for GrowthMethod {
     type Err = Error;
     /// `preserve` or `stack`.
     fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "preserve" => Ok(Self::Preserve),
-            "stack" => Ok(Self::Stack),
-            other => Err(Error::invalid("--method", format!("'{other}' is unknown; use preserve or stack"))),
-        }
+        crate::error::one_of("--method", s, &[("preserve", Self::Preserve), ("stack", Self::Stack)])
     }
 }
 

@@ -48,13 +48,15 @@ impl std::str::FromStr for GgufDtype {
 impl GgufDtype {
     /// Parse `f32`, `f16`, `q8_0` or `q4_k` (case-insensitive).
     pub fn parse(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" => Ok(Self::F32),
-            "f16" => Ok(Self::F16),
-            "q8_0" => Ok(Self::Q8_0),
-            "q4_k" | "q4k" | "q4_k_s" => Ok(Self::Q4K),
-            other => Err(Error::invalid("--dtype", format!("'{other}' is unknown; use f32, f16, q8_0 or q4_k"))),
-        }
+        let names = [
+            ("f32", Self::F32),
+            ("f16", Self::F16),
+            ("q8_0", Self::Q8_0),
+            ("q4_k", Self::Q4K),
+            ("q4k", Self::Q4K),
+            ("q4_k_s", Self::Q4K),
+        ];
+        crate::error::one_of("--dtype", s, &names)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -41,12 +41,15 @@ impl std::str::FromStr for HfDtype {
 impl HfDtype {
     /// Parse `f32`, `f16` or `bf16` (case-insensitive).
     pub fn parse(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" | "float32" => Ok(Self::F32),
-            "f16" | "float16" => Ok(Self::F16),
-            "bf16" | "bfloat16" => Ok(Self::Bf16),
-            other => Err(Error::invalid("--dtype", format!("'{other}' is unknown; use f32, f16 or bf16"))),
-        }
+        let names = [
+            ("f32", Self::F32),
+            ("f16", Self::F16),
+            ("bf16", Self::Bf16),
+            ("float32", Self::F32),
+            ("float16", Self::F16),
+            ("bfloat16", Self::Bf16),
+        ];
+        crate::error::one_of("--dtype", s, &names)
     }
 
     fn dtype(self) -> DType {

@@ -28,13 +28,15 @@ pub enum WeightDtype {
 
 impl WeightDtype {
     pub fn parse(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" => Ok(Self::F32),
-            "f16" => Ok(Self::F16),
-            "q8_0" | "q8" => Ok(Self::Q8_0),
-            "q4_k" | "q4k" => Ok(Self::Q4K),
-            _ => Err(Error::invalid("dtype", format!("'{s}' is not a weight type: use f32, f16, q8_0 or q4_k"))),
-        }
+        let names = [
+            ("f32", Self::F32),
+            ("f16", Self::F16),
+            ("q8_0", Self::Q8_0),
+            ("q8", Self::Q8_0),
+            ("q4_k", Self::Q4K),
+            ("q4k", Self::Q4K),
+        ];
+        crate::error::one_of("dtype", s, &names)
     }
 
     pub fn as_str(self) -> &'static str {

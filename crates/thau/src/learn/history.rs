@@ -38,11 +38,7 @@ impl std::str::FromStr for LearnMethod {
     type Err = crate::Error;
     /// `full` or `lora`.
     fn from_str(s: &str) -> crate::Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "full" => Ok(Self::Full),
-            "lora" => Ok(Self::Lora),
-            other => Err(crate::Error::invalid("--method", format!("'{other}' is unknown; use full or lora"))),
-        }
+        crate::error::one_of("--method", s, &[("full", Self::Full), ("lora", Self::Lora)])
     }
 }
 

@@ -56,11 +56,13 @@ impl std::str::FromStr for EncoderLayout {
     type Err = Error;
     /// `bert` or `xlm-roberta`.
     fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "bert" => Ok(Self::Bert),
-            "xlm-roberta" | "xlm_roberta" | "xlmroberta" => Ok(Self::XlmRoberta),
-            other => Err(Error::invalid("--layout", format!("'{other}' is unknown; use bert or xlm-roberta"))),
-        }
+        let names = [
+            ("bert", Self::Bert),
+            ("xlm-roberta", Self::XlmRoberta),
+            ("xlm_roberta", Self::XlmRoberta),
+            ("xlmroberta", Self::XlmRoberta),
+        ];
+        crate::error::one_of("--layout", s, &names)
     }
 }
 
@@ -68,11 +70,7 @@ impl std::str::FromStr for EncoderDtype {
     type Err = Error;
     /// `f16` or `f32`.
     fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "f16" => Ok(Self::F16),
-            "f32" => Ok(Self::F32),
-            other => Err(Error::invalid("--dtype", format!("'{other}' is unknown; use f16 or f32"))),
-        }
+        crate::error::one_of("--dtype", s, &[("f16", Self::F16), ("f32", Self::F32)])
     }
 }
 

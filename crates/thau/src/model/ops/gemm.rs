@@ -36,11 +36,7 @@ impl std::str::FromStr for Precision {
     type Err = crate::Error;
     /// `f32` or `bf16`.
     fn from_str(s: &str) -> crate::Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" => Ok(Self::F32),
-            "bf16" => Ok(Self::Bf16),
-            other => Err(crate::Error::invalid("--matmul", format!("'{other}' is unknown; use f32 or bf16"))),
-        }
+        crate::error::one_of("--matmul", s, &[("f32", Self::F32), ("bf16", Self::Bf16)])
     }
 }
 
