@@ -17,8 +17,7 @@ use thau::infer::{
 };
 use thau::model::Age;
 use thau::tokenizer::{Message, Role};
-use thau::tools::{run_tool_loop, LoopEvent, LoopOptions};
-use thau::tools::{Registry, TokenTrie, ToolChoice};
+use thau::tools::{run_tool_loop, LoopEvent, LoopOptions, Registry, TokenTrie, ToolChoice};
 
 /// Which model to load.
 #[derive(Args, Debug, Clone)]

@@ -528,8 +528,7 @@ impl thau::tools::ImageBackend for PreviewBackend {
 fn demo_image_request(model: InferModel, tok: thau::tokenizer::Tokenizer, run: &Path, image: &DemoImage) -> Result<()> {
     use std::sync::Arc;
     use thau::tokenizer::Message;
-    use thau::tools::{run_tool_loop, LoopEvent, LoopOptions};
-    use thau::tools::{GenerateImage, Registry, VisionBackend};
+    use thau::tools::{run_tool_loop, GenerateImage, LoopEvent, LoopOptions, Registry, VisionBackend};
     use thau::vision::{ImagePipeline, LoadOptions};
     let images = run.join("images");
     let backend: Arc<dyn thau::tools::ImageBackend> = match &image.model {

@@ -265,7 +265,17 @@ async fn thau_routes_docs_limits_and_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_429_and_a_dropped_client_frees_its_slot() {
     let (app, state) = app_with(|c| c.max_queue = 1);
-    // A long streaming request holds the only slot while nobody reads its body.
+    // The only place in the queue is taken (as a running generation takes it), so a request
+    // gets 429 with Retry-After. Taking the place directly, instead of with a long generation,
+    // keeps this independent of how fast the engine runs: a random model may end a
+    // "generate until the context is full" request early, at its end-of-sequence token.
+    let slot = state.enqueue(thau_server::Flavor::OpenAi).unwrap();
+    let (st, _, h) = call(&app, "POST", "/v1/completions", Some(json!({"prompt": "y"}))).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key(header::RETRY_AFTER));
+    drop(slot);
+    // A long streaming request takes the place while nobody reads its body; dropping the
+    // response (a client hanging up) cancels the generation and frees the place.
     let long = json!({"model": "thau-test", "prompt": "x", "raw": true, "options": {"num_predict": -1}});
     let req = Request::post("/api/generate")
         .header(header::CONTENT_TYPE, "application/json")
@@ -273,10 +283,6 @@ async fn a_full_queue_answers_429_and_a_dropped_client_frees_its_slot() {
         .unwrap();
     let held = app.clone().oneshot(req).await.unwrap();
     assert_eq!(held.status(), StatusCode::OK);
-    let (st, _, h) = call(&app, "POST", "/v1/completions", Some(json!({"prompt": "y"}))).await;
-    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
-    assert!(h.contains_key(header::RETRY_AFTER));
-    // Dropping the response (a client hanging up) cancels the generation and frees the slot.
     drop(held);
     for _ in 0..200 {
         if state.pending.load(std::sync::atomic::Ordering::Relaxed) == 0 {

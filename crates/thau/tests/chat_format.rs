@@ -6,8 +6,7 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use thau::tokenizer::Tokenizer;
-use thau::tokenizer::{render, with_tools, Message, ToolCall, CHAT_TEMPLATE_JINJA};
+use thau::tokenizer::{render, with_tools, Message, Tokenizer, ToolCall, CHAT_TEMPLATE_JINJA};
 use thau::tools::builtin_specs;
 
 fn python() -> Option<PathBuf> {

@@ -9,8 +9,7 @@ use thau::infer::{
     SamplingOptions, WeightDtype,
 };
 use thau::model::{Llama, ModelConfig};
-use thau::tokenizer::Message;
-use thau::tokenizer::{Tokenizer, BOS};
+use thau::tokenizer::{Message, Tokenizer, BOS};
 
 /// A config whose matrices quantize for real (rows multiple of 256) yet stays tiny.
 fn cfg() -> ModelConfig {

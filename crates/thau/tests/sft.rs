@@ -8,8 +8,7 @@ use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use thau::infer::{generate_ids, GenerateOptions, InferModel, KvState, SamplingOptions, WeightDtype};
 use thau::model::{Age, Llama, ModelConfig};
-use thau::tokenizer::{render, Message, ToolCall};
-use thau::tokenizer::{Tokenizer, ASSISTANT, END, TOOL_CALL, TOOL_CALL_END};
+use thau::tokenizer::{render, Message, Tokenizer, ToolCall, ASSISTANT, END, TOOL_CALL, TOOL_CALL_END};
 use thau::tools::builtin_specs;
 use thau::train::sft::{self, SftConfig, SftExample};
 

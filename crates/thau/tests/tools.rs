@@ -10,8 +10,14 @@ use thau::infer::{
     generate_ids_with, GenerateOptions, InferModel, KvState, LogitsConstraint, SamplingOptions, WeightDtype,
 };
 use thau::model::{Llama, ModelConfig};
-use thau::tokenizer::{Tokenizer, ASSISTANT, BOS, END, NUM_SPECIAL, TOOL_CALL, TOOL_CALL_END, USER};
-use thau::tools::{builtin_specs, schema, CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice, ToolSpec};
+use thau::tokenizer::{
+    Message, Role, Tokenizer, ToolCall, ASSISTANT, BOS, END, NUM_SPECIAL, TOOL_CALL, TOOL_CALL_END, USER,
+};
+use thau::tools::{
+    builtin_specs, parse_ids, parse_text, parse_tools, run_tool_loop, schema, Calculator, CallConstraint, CallError,
+    CurrentDatetime, GenerateImage, Grammar, GrammarOptions, ImageBackend, LoopEvent, LoopOptions, MemoryAccess,
+    Registry, TokenTrie, Tool, ToolChoice, ToolContext, ToolOutput, ToolSpec,
+};
 
 /// A tool whose schema uses every construct the grammar knows.
 fn kitchen_sink() -> ToolSpec {
@@ -797,12 +803,6 @@ fn tool_choice_none_and_auto_masks() {
 use std::path::PathBuf;
 use std::time::Duration;
 use thau::infer::Engine;
-use thau::tokenizer::{Message, Role, ToolCall};
-use thau::tools::{
-    parse_ids, parse_text, parse_tools, Calculator, CallError, CurrentDatetime, GenerateImage, ImageBackend,
-    MemoryAccess, Registry, Tool, ToolContext, ToolOutput,
-};
-use thau::tools::{run_tool_loop, LoopEvent, LoopOptions};
 use thau::vision::ImageRequest;
 
 /// A tool that sleeps, fails or panics on request.

@@ -21,8 +21,9 @@ use super::names::{hf_to_gguf, permute_rope_rows, rope_heads, RopeOrder};
 use crate::error::{Error, Result};
 use crate::gguf::{self as gguf_file, token_type, TensorInfo};
 use crate::model::{Llama, ModelConfig};
-use crate::tokenizer::{Tokenizer, BOS, END, EOS, NUM_SPECIAL, PAD};
-use crate::tokenizer::{CHAT_TEMPLATE_JINJA, OLLAMA_TEMPLATE, STOP_STRINGS};
+use crate::tokenizer::{
+    Tokenizer, BOS, CHAT_TEMPLATE_JINJA, END, EOS, NUM_SPECIAL, OLLAMA_TEMPLATE, PAD, STOP_STRINGS,
+};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};

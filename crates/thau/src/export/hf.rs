@@ -16,8 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Llama, ModelConfig};
-use crate::tokenizer::CHAT_TEMPLATE_JINJA;
-use crate::tokenizer::{Tokenizer, BOS, END, EOS, PAD, SPECIAL_TOKENS};
+use crate::tokenizer::{Tokenizer, BOS, CHAT_TEMPLATE_JINJA, END, EOS, PAD, SPECIAL_TOKENS};
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value};
 use std::collections::HashMap;

@@ -10,8 +10,7 @@ use super::text::{contains_answer, exact_match, token_f1};
 use crate::error::Result;
 use crate::infer::{generate_ids, GenerateOptions, InferModel, KvState, Logits, SamplingOptions, WeightDtype};
 use crate::model::Llama;
-use crate::tokenizer::{render, Message};
-use crate::tokenizer::{Tokenizer, END};
+use crate::tokenizer::{render, Message, Tokenizer, END};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;
 

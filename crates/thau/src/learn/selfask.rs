@@ -9,8 +9,7 @@ use super::store::Passage;
 use super::text::normalize_answer;
 use crate::error::Result;
 use crate::infer::{generate_ids, GenerateOptions, InferModel, KvState, SamplingOptions};
-use crate::tokenizer::Tokenizer;
-use crate::tokenizer::{render, Message};
+use crate::tokenizer::{render, Message, Tokenizer};
 use std::sync::atomic::AtomicBool;
 
 /// Split "¿…? Respuesta: …" / "Q: …? A: …" into a question and an answer.

@@ -9,8 +9,7 @@
 
 use super::store::Memory;
 use crate::error::{Error, Result};
-use crate::tokenizer::Tokenizer;
-use crate::tokenizer::{fit_to_context, Message, Role};
+use crate::tokenizer::{fit_to_context, Message, Role, Tokenizer};
 
 /// What to do with turns that no longer fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

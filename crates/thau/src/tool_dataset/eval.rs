@@ -17,10 +17,8 @@
 
 use crate::error::{Error, Result};
 use crate::infer::{generate_ids_with, GenerateOptions, InferModel, KvState, LogitsConstraint, SamplingOptions};
-use crate::tokenizer::{fit_to_context, Message, ToolCall};
-use crate::tokenizer::{Tokenizer, END, EOS, TOOL_CALL, TOOL_CALL_END};
-use crate::tools::spec::ToolSpec;
-use crate::tools::{CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice};
+use crate::tokenizer::{fit_to_context, Message, Tokenizer, ToolCall, END, EOS, TOOL_CALL, TOOL_CALL_END};
+use crate::tools::{spec::ToolSpec, CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice};
 use crate::train::sft::SftExample;
 use serde::Serialize;
 use serde_json::Value;

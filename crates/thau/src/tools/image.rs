@@ -1,6 +1,6 @@
-//! The `generate_image` tool: turns the call's arguments into a vision [`ImageRequest`] and hands it
-//! to an [`ImageBackend`] (the Stable Diffusion pipeline of `thau::vision`), answering with the
-//! paths of the saved images.
+//! The `generate_image` tool: turns the call's arguments into a vision [`ImageRequest`] and
+//! hands it to an [`ImageBackend`] (the Stable Diffusion pipeline of `thau::vision`), answering
+//! with the paths of the saved images.
 
 use super::registry::{Tool, ToolContext, ToolOutput};
 use super::spec::ToolSpec;

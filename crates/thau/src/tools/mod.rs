@@ -1,7 +1,8 @@
 //! Tools the model can call: the [`Tool`] trait and [`Registry`] (schema validation, timeouts),
 //! the built-ins (calculator, date and time, memory, image generation), tools users declare in
-//! a file (HTTP endpoints, allow-listed commands), the parser of calls in generated text, and
-//! grammar-constrained decoding so the calls the model writes always parse and validate.
+//! a file (HTTP endpoints, allow-listed commands), the parser of calls in generated text,
+//! grammar-constrained decoding so the calls the model writes always parse and validate, and
+//! the tool loop that runs the calls of a conversation and feeds their results back.
 //!
 //! A call is written in an assistant turn as
 //!

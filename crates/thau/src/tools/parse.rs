@@ -4,8 +4,7 @@
 //! [`CallError::Malformed`] naming why, never a panic or a silent drop.
 
 use super::registry::CallError;
-use crate::tokenizer::ToolCall;
-use crate::tokenizer::{Tokenizer, END, EOS, NUM_SPECIAL, TOOL_CALL, TOOL_CALL_END};
+use crate::tokenizer::{Tokenizer, ToolCall, END, EOS, NUM_SPECIAL, TOOL_CALL, TOOL_CALL_END};
 use serde_json::Value;
 
 /// Opens a call in text.
