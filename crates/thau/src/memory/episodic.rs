@@ -14,7 +14,7 @@
 
 use super::store::{Episode, Filter, Memory, MemoryStore, Turn};
 use super::text::{fold, is_stopword};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tokenizer::Message;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
 use serde::{Deserialize, Serialize};
@@ -114,6 +114,32 @@ pub fn recall<Tz: TimeZone>(
     episode_ids.dedup();
     let episodes = store.episodes(user)?.into_iter().filter(|e| episode_ids.contains(&e.id)).collect();
     Ok(EpisodeRecall { range, topic, topic_matched, turns, memories, episodes })
+}
+
+/// A point in time as a user writes it, in milliseconds since the epoch: RFC 3339
+/// (`2026-01-31T09:30:00Z`), a date (`2026-01-31`, midnight in `now`'s time zone), or a time
+/// expression ("ayer", "last week": its start, or its end when `end` is set, for the end of a
+/// range). The one rule the CLI and the server use for `since`, `until` and `at`; `what` names
+/// the input in the error.
+pub fn parse_instant<Tz: TimeZone>(what: &str, s: &str, end: bool, now: &DateTime<Tz>) -> Result<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(t) = now.timezone().from_local_datetime(&d.and_time(NaiveTime::MIN)).earliest() {
+            return Ok(t.timestamp_millis());
+        }
+    }
+    if let Some(r) = parse_time_range(s, now) {
+        return Ok(if end { r.end } else { r.start });
+    }
+    Err(Error::invalid(
+        what,
+        format!(
+            "'{s}' is not a time: use RFC 3339 (2026-01-31T09:30:00Z), a date (2026-01-31) or words such as 'ayer' \
+             or 'last week'"
+        ),
+    ))
 }
 
 /// Resolve the first time expression in `text` to a range, in `now`'s time zone.
