@@ -317,17 +317,7 @@ pub fn run(common: MemoryCommon, cmd: MemoryCmd) -> Result<()> {
             let mut store = open_store(&common)?;
             let at =
                 at.as_deref().map(|s| parse_when("--at", s, false)).transpose()?.unwrap_or_else(thau::memory::now_ms);
-            // Continue the latest episode of this session when it ended less than 30 min before.
-            let ep = store
-                .episodes(&user)?
-                .into_iter()
-                .rev()
-                .find(|e| e.session == session && at >= e.ended_at && at - e.ended_at < 30 * 60_000);
-            let ep = match ep {
-                Some(e) => e,
-                None => store.start_episode(&user, session.as_deref(), None, at)?,
-            };
-            let t = store.add_turn(&user, ep.id, &role, &text, at)?;
+            let (t, ep) = thau::memory::log_turn(&mut store, &user, session.as_deref(), &role, &text, at)?;
             println!("logged turn #{} in conversation #{} at {}", t.id, ep.id, fmt_time(at));
         }
         MemoryCmd::Forget { id, all, turns, filter } => {

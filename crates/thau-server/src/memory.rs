@@ -273,18 +273,8 @@ pub async fn log(
     };
     let (session, text) = (r.session, r.text);
     let (turn, episode) = with_memory(&s, move |mem| {
-        let store = mem.store_mut();
-        // Continue the latest conversation of this session when it ended under 30 minutes before.
-        let recent = store
-            .episodes(&user)?
-            .into_iter()
-            .rev()
-            .find(|e| e.session == session && at >= e.ended_at && at - e.ended_at < 30 * 60_000);
-        let ep = match recent {
-            Some(e) => e,
-            None => store.start_episode(&user, session.as_deref(), None, at)?,
-        };
-        Ok((store.add_turn(&user, ep.id, role.as_str(), &text, at)?, ep.id))
+        let (turn, ep) = thau::memory::log_turn(mem.store_mut(), &user, session.as_deref(), role.as_str(), &text, at)?;
+        Ok((turn, ep.id))
     })
     .await?;
     Ok(Json(json!({"turn": turn, "episode": episode})))

@@ -305,6 +305,26 @@ fn instants_from_rfc3339_dates_and_expressions() {
     assert!(err.contains("--until") && err.contains("'pronto' is not a time") && err.contains("RFC 3339"), "{err}");
 }
 
+/// Turns logged in one session continue its latest episode while it has been quiet for
+/// less than 30 minutes; a longer silence, or another session, starts a new episode.
+#[test]
+fn logged_turns_are_cut_into_episodes_by_idle_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MemoryStore::open(&dir.path().join("m.sqlite")).unwrap();
+    let min = 60_000;
+    let t0 = 1_780_000_000_000;
+    let (_, a) = log_turn(&mut store, "ana", Some("s1"), "user", "hola", t0).unwrap();
+    let (_, b) = log_turn(&mut store, "ana", Some("s1"), "assistant", "¡hola!", t0 + 29 * min).unwrap();
+    assert_eq!(a.id, b.id, "29 minutes later: the same episode");
+    let (_, c) = log_turn(&mut store, "ana", Some("s2"), "user", "otra", t0 + 30 * min).unwrap();
+    assert_ne!(c.id, a.id, "another session: a new episode");
+    let (_, d) = log_turn(&mut store, "ana", Some("s1"), "user", "sigo", t0 + 29 * min + EPISODE_IDLE_MS).unwrap();
+    assert_ne!(d.id, a.id, "30 minutes of silence: a new episode");
+    let (_, e) = log_turn(&mut store, "bruno", Some("s1"), "user", "hey", t0 + 29 * min + EPISODE_IDLE_MS).unwrap();
+    assert_ne!(e.id, d.id, "another user: his own episode");
+    assert!(log_turn(&mut store, "ana", None, "robot", "x", t0).is_err(), "an unknown role is refused");
+}
+
 #[test]
 fn recall_returns_what_was_said_then_with_dates() {
     let dir = tempfile::tempdir().unwrap();

@@ -59,6 +59,34 @@ pub fn record_conversation(
     Ok(ep)
 }
 
+/// How long a session may stay silent before its next turn starts a new episode.
+pub const EPISODE_IDLE_MS: i64 = 30 * 60_000;
+
+/// Log one turn of `user`'s conversation in `session` at `at` (ms): it continues the session's
+/// latest episode when that ended less than [`EPISODE_IDLE_MS`] before, else it starts a new
+/// episode. The one place where episodes are cut, for every front-end. Returns the turn and
+/// its episode.
+pub fn log_turn(
+    store: &mut MemoryStore,
+    user: &str,
+    session: Option<&str>,
+    role: &str,
+    text: &str,
+    at: i64,
+) -> Result<(Turn, Episode)> {
+    let recent = store
+        .episodes(user)?
+        .into_iter()
+        .rev()
+        .find(|e| e.session.as_deref() == session && at >= e.ended_at && at - e.ended_at < EPISODE_IDLE_MS);
+    let episode = match recent {
+        Some(e) => e,
+        None => store.start_episode(user, session, None, at)?,
+    };
+    let turn = store.add_turn(user, episode.id, role, text, at)?;
+    Ok((turn, episode))
+}
+
 /// Answer an episodic question for `user` at time `now` (whose zone resolves "ayer").
 pub fn recall<Tz: TimeZone>(
     store: &MemoryStore,

