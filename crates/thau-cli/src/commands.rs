@@ -177,7 +177,7 @@ pub fn train(a: TrainArgs, device: &Device) -> Result<()> {
         s.best_val_loss.map(|l| format!("{l:.4}")).unwrap_or("-".into()),
         summary.checkpoint.dir.display()
     );
-    if let (Some(_), Some(e)) = (req.extend_to, s.extension) {
+    if let Some(e) = summary.extended {
         println!(
             "extended age {} from step {} (learning rate re-warmed from {:.2e} to {:.2e} over {} steps, then decaying \
              again)",

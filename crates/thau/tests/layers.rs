@@ -1,6 +1,7 @@
 //! The library's layering (`thau::LAYERS`, drawn in `lib.rs`): every `crate::…` path in the
-//! sources, in `use` lines and inline, points down a floor or sideways on the same floor
-//! without closing a cycle. A failure names both modules, the file and the line.
+//! sources, in `use` lines, inline, and in doc comments (rustdoc links them too), points down
+//! a floor or sideways on the same floor without closing a cycle. A failure names both
+//! modules, the file and the line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,15 +42,14 @@ fn top_names(rest: &str) -> Vec<String> {
     names
 }
 
-/// Every `crate::` reference in one file's text that leaves `module`, skipping comments.
+/// Every `crate::` reference in one file's text that leaves `module`, comments included.
 fn references_in(module: &str, file: &str, text: &str) -> Vec<Reference> {
     let mut out = Vec::new();
     let mut offset = 0;
     for (n, line) in text.split_inclusive('\n').enumerate() {
-        let code = line.split("//").next().unwrap_or("");
-        for (at, _) in code.match_indices("crate::") {
-            // `thau_server::crate::` does not exist; skip `$crate::` in macros and names ending in `crate`.
-            if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$') {
+        for (at, _) in line.match_indices("crate::") {
+            // Skip `$crate::` in macros and names that end in `crate`.
+            if line[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$') {
                 continue;
             }
             let rest = &text[offset + at + "crate::".len()..];
@@ -164,18 +164,19 @@ fn every_top_level_module_is_on_one_floor() {
     }
 }
 
-/// The checker itself: an upward path (also inside a multi-line group and inline in code),
-/// and a cycle on one floor, are found; comments and root re-exports are not references.
+/// The checker itself: an upward path (in a comment, inside a multi-line group, inline in
+/// code) and a cycle on one floor are found; root re-exports are not module references.
 #[test]
 fn the_checker_finds_upward_paths_and_cycles() {
     let layers: &[&[&str]] = &[&["error"], &["model"], &["export", "import"]];
-    let text = "use crate::error::Result;\n// crate::export in a comment\nuse crate::{\n    error::Error,\n    export::x,\n};\nfn f() { crate::import::g(); crate::Error::x(); }\n";
+    let text = "use crate::error::Result;\n/// see [`crate::export`]\nuse crate::{\n    error::Error,\n    export::x,\n};\nfn f() { crate::import::g(); crate::Error::x(); }\n";
     let refs = references_in("model", "src/model/a.rs", text);
     let tos: Vec<(&str, usize)> = refs.iter().map(|r| (r.to.as_str(), r.line)).collect();
-    assert_eq!(tos, [("error", 1), ("error", 3), ("export", 3), ("import", 7), ("Error", 7)]);
+    assert_eq!(tos, [("error", 1), ("export", 2), ("error", 3), ("export", 3), ("import", 7), ("Error", 7)]);
     let bad = violations(layers, &refs);
-    assert_eq!(bad.len(), 2, "{bad:?}");
-    assert!(bad[0].contains("src/model/a.rs:3: `model` (floor 1) uses `export` (floor 2)"), "{bad:?}");
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    assert!(bad[0].contains("src/model/a.rs:2: `model` (floor 1) uses `export` (floor 2)"), "{bad:?}");
+    assert!(bad[1].contains("src/model/a.rs:3: `model` (floor 1) uses `export` (floor 2)"), "{bad:?}");
 
     let side = |from: &str, to: &str| Reference { from: from.into(), to: to.into(), file: "f.rs".into(), line: 1 };
     assert!(violations(layers, &[side("import", "export")]).is_empty());

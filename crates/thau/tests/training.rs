@@ -225,6 +225,7 @@ fn a_finished_age_trains_further_with_a_larger_budget() {
     let s = train::train(&extend(a.path(), 30), &mut Silent).unwrap();
     assert_eq!((s.state.step, s.state.total_steps), (30, 30));
     let e = s.state.extension.expect("the state records the extension");
+    assert_eq!(s.extended, Some(e), "the summary says this call started it");
     assert_eq!((e.start_step, e.previous_total, e.warmup, e.budget), (10, 10, 2, Budget::Steps(30)));
     assert_eq!(s.state.config.budget, Budget::Steps(30));
 
@@ -242,7 +243,9 @@ fn a_finished_age_trains_further_with_a_larger_budget() {
     assert!(s.interrupted && s.state.step == 18);
     let mut again = request(b.path(), 10);
     again.resume = true;
-    assert_eq!(train::train(&again, &mut Silent).unwrap().state.step, 30);
+    let s = train::train(&again, &mut Silent).unwrap();
+    assert_eq!(s.state.step, 30);
+    assert!(s.state.extension.is_some() && s.extended.is_none(), "continuing an extension does not start one");
     assert_eq!(losses(a.path()), losses(b.path()));
 
     // A budget that does not go beyond the finished one is refused, saying what would.

@@ -7,7 +7,7 @@ use crate::model::Age;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Growth operator family (the operators are in `crate::growth::depth`).
+/// Growth operator family (recorded here; the growth stage, above this floor, applies it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrowthMethod {

@@ -1,5 +1,5 @@
 //! What a checkpoint records besides tensors: the age's progress and the hyperparameters it
-//! trains with (plain data here; the loop that uses them is `crate::train`).
+//! trains with (plain data here; the training loop, a floor above, reads and writes them).
 
 use crate::error::{Error, Result};
 use crate::model::ops::gemm::Precision;
@@ -106,8 +106,8 @@ impl TrainConfig {
 /// A finished age trained further (`thau train --resume` with a larger budget). From
 /// `start_step` on, the learning rate re-warms from `start_lr` (where the finished schedule
 /// ended) to the peak over `warmup` steps, then decays again to the floor over the added
-/// steps (`train::schedule::lr_of`). Saved in the state, so a kill and resume inside the
-/// extension stays on its trajectory.
+/// steps (the training schedule's `lr_of`). Saved in the state, so a kill and resume inside
+/// the extension stays on its trajectory.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Extension {
     pub start_step: u64,

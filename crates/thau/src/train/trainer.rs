@@ -74,6 +74,8 @@ pub struct TrainSummary {
     pub state: TrainState,
     pub checkpoint: Checkpoint,
     pub interrupted: bool,
+    /// The extension this call started (a finished age trained further), if it started one.
+    pub extended: Option<Extension>,
 }
 
 /// Mean loss over fixed validation batches.
@@ -216,8 +218,8 @@ struct Plan {
 fn resolve(req: &TrainRequest) -> Result<Plan> {
     let run = RunDir::new(&req.run);
     // An age that already has a config (a grown age, or a resume) keeps its preset by default.
-    let saved_preset = run.config_path(req.age).exists().then(|| run.load_config(req.age)).transpose()?;
-    let preset = match (req.preset, saved_preset) {
+    let saved = run.config_path(req.age).exists().then(|| run.load_config(req.age)).transpose()?;
+    let preset = match (req.preset, &saved) {
         (Some(p), _) => p,
         (None, Some(saved)) => saved.name.parse()?,
         (None, None) => Preset::Age(req.age),
@@ -253,7 +255,11 @@ fn resolve(req: &TrainRequest) -> Result<Plan> {
     let saved_config = match start {
         Start::Fresh => None,
         Start::Resume(_) | Start::Grown(_) => {
-            let saved = run.load_config(req.age)?;
+            // A checkpoint without its age's config.json: load_config names the missing file.
+            let saved = match saved {
+                Some(saved) => saved,
+                None => run.load_config(req.age)?,
+            };
             let wanted = ModelConfig { vocab_size: saved.vocab_size, ..preset.clone() };
             if !saved.same_architecture(&wanted) {
                 return Err(Error::Incompatible {
@@ -585,5 +591,5 @@ fn finish(s: Session, interrupted: bool, obs: &mut dyn TrainObserver) -> Result<
             ck
         }
     };
-    Ok(TrainSummary { state: s.state, checkpoint, interrupted })
+    Ok(TrainSummary { state: s.state, checkpoint, interrupted, extended: s.start_info.extension })
 }
