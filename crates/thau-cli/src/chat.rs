@@ -1,8 +1,9 @@
 //! `thau generate` and `thau chat`: load a model into the engine thread and stream its text.
 //!
-//! The chat REPL keeps the conversation (the engine reuses the cached positions of earlier
-//! turns), takes `/commands` (see [`HELP`]), and Ctrl-C stops the answer being written, not
-//! the program.
+//! The chat REPL is a front-end over [`thau::assistant::Session`]: the library logs the
+//! conversation, recalls memories and earlier conversations into the prompt, runs the tools
+//! and takes feedback; this file parses flags and `/commands` (see [`HELP`]) and prints.
+//! Ctrl-C stops the answer being written, not the program.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -11,13 +12,13 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use thau::assistant::{Assistant, AssistantEvent, AssistantOptions, Clock, ContextOptions, Reply, Session, Toolbox};
 use thau::checkpoint::RunDir;
-use thau::infer::{
-    Engine, Event, FinishReason, GenerateOptions, InferModel, Prompt, Request, SamplingOptions, WeightDtype,
-};
+use thau::infer::{Engine, FinishReason, GenerateOptions, InferModel, Prompt, Request, SamplingOptions, WeightDtype};
+use thau::memory::{MemoryStore, Retriever};
 use thau::model::Age;
 use thau::tokenizer::{Message, Role};
-use thau::tools::{run_tool_loop, LoopEvent, LoopOptions, Registry, TokenTrie, ToolChoice};
+use thau::tools::{LoopEvent, LoopOptions, Registry, ToolChoice};
 
 /// Which model to load.
 #[derive(Args, Debug, Clone)]
@@ -107,19 +108,87 @@ pub(crate) struct ChatArgs {
     #[command(flatten)]
     pub(crate) model: ModelArgs,
     /// System prompt.
-    #[arg(long, default_value = "Eres THAU, un asistente bilingüe. You are THAU, a bilingual assistant.")]
+    #[arg(long, default_value = thau::assistant::DEFAULT_SYSTEM)]
     pub(crate) system: String,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
     #[command(flatten)]
+    pub(crate) memory: MemoryArgs,
+    #[command(flatten)]
     pub(crate) tools: ToolArgs,
+}
+
+/// Who is talking, and the memory database that keeps their conversations and memories.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct MemoryArgs {
+    /// Whose conversations and memories these are.
+    #[arg(long, default_value = "default")]
+    pub(crate) user: String,
+    /// Memory database (default: $THAU_HOME/memory.sqlite, else ~/.local/share/thau/memory.sqlite,
+    /// used when it exists). Conversations are logged there, and what matters is recalled.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) memory: Option<PathBuf>,
+    /// Chat without the memory database: nothing logged, nothing recalled.
+    #[arg(long, conflicts_with = "memory")]
+    pub(crate) no_memory: bool,
+    /// Continue this stored conversation (see /conversations).
+    #[arg(long, value_name = "ID")]
+    pub(crate) conversation: Option<String>,
+    /// Sentence-embedding model for memory search (a folder or hub id; default:
+    /// $THAU_EMBEDDING_MODEL, else full-text search only).
+    #[arg(long, value_name = "DIR|HUB_ID")]
+    pub(crate) embedding_model: Option<String>,
+    /// Put relevant memories and earlier conversations into the prompt: on (default) or off.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off)]
+    pub(crate) memory_inject: bool,
+    /// Start a manual clock at this time (RFC 3339) instead of the system's; /clock moves it.
+    /// For replays and tests.
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub(crate) clock: Option<String>,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    thau::error::one_of("setting", s, &[("on", true), ("off", false), ("true", true), ("false", false)])
+        .map_err(|e| e.to_string())
+}
+
+impl MemoryArgs {
+    /// The database to use: --memory, else the default one when it exists; None with --no-memory.
+    fn db(&self) -> Option<PathBuf> {
+        if self.no_memory {
+            return None;
+        }
+        self.memory.clone().or_else(|| Some(thau::memory::default_db_path()).filter(|p| p.exists()))
+    }
+
+    fn embedder(&self) -> Result<Option<Arc<thau::memory::Embedder>>> {
+        let e = match &self.embedding_model {
+            Some(spec) => {
+                Some(thau::memory::Embedder::load(spec).with_context(|| format!("loading --embedding-model {spec}"))?)
+            }
+            None => thau::memory::Embedder::from_env()?,
+        };
+        Ok(e.map(Arc::new))
+    }
+
+    fn clock(&self) -> Result<Clock> {
+        match &self.clock {
+            None => Ok(Clock::system()),
+            Some(t) => {
+                Ok(Clock::manual(chrono::DateTime::parse_from_rfc3339(t).with_context(|| {
+                    format!("--clock {t} is not an RFC 3339 time such as 2026-03-02T10:00:00+01:00")
+                })?))
+            }
+        }
+    }
 }
 
 /// Tools the model may call. Off unless one of these flags asks for them.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ToolArgs {
     /// Let the model call the built-in tools: calculator and current_datetime, plus remember /
-    /// recall / search_memory with --memory and generate_image with --image-model.
+    /// recall / search_memory when a memory database is in use and generate_image with
+    /// --image-model.
     #[arg(long)]
     pub(crate) tools: bool,
     /// Offer no tools at all (overrides the other tool flags).
@@ -135,12 +204,6 @@ pub(crate) struct ToolArgs {
     /// Where generate_image saves its images (PNG + JSON sidecar).
     #[arg(long, value_name = "DIR", default_value = "images")]
     pub(crate) image_dir: PathBuf,
-    /// Memory database for remember / recall / search_memory. Implies --tools.
-    #[arg(long, value_name = "PATH")]
-    pub(crate) memory: Option<PathBuf>,
-    /// Whose memories the memory tools use.
-    #[arg(long, default_value = "default")]
-    pub(crate) user: String,
     /// Most rounds of tool calls before the model must answer.
     #[arg(long, default_value_t = 4)]
     pub(crate) max_tool_rounds: usize,
@@ -154,12 +217,12 @@ pub(crate) struct ToolArgs {
 
 impl ToolArgs {
     fn wanted(&self) -> bool {
-        !self.no_tools
-            && (self.tools || self.tools_file.is_some() || self.image_model.is_some() || self.memory.is_some())
+        !self.no_tools && (self.tools || self.tools_file.is_some() || self.image_model.is_some())
     }
 
-    /// The registry the flags describe, or `None` when tools are off.
-    fn registry(&self) -> Result<Option<Registry>> {
+    /// The registry the flags describe, or `None` when tools are off. `memory`: the
+    /// database and user the memory tools work on.
+    fn registry(&self, memory: Option<(thau::memory::Retriever, &str)>) -> Result<Option<Registry>> {
         if !self.wanted() {
             return Ok(None);
         }
@@ -172,10 +235,8 @@ impl ToolArgs {
             None => thau::tools::GenerateImage::unavailable(),
         };
         r.register(Arc::new(image))?;
-        if let Some(path) = &self.memory {
-            let store = thau::memory::MemoryStore::open(path)?;
-            let embedder = thau::memory::Embedder::from_env()?;
-            let access = thau::tools::MemoryAccess::new(thau::memory::Retriever::new(store, embedder)?, &self.user);
+        if let Some((retriever, user)) = memory {
+            let access = thau::tools::MemoryAccess::new(retriever, user);
             for t in access.tools() {
                 r.register(t)?;
             }
@@ -288,14 +349,19 @@ fn speed_line(u: &thau::infer::Usage) -> String {
 
 pub(crate) const HELP: &str = "\
 commands:
-  /reset                 forget the conversation (keeps the system prompt)
-  /system TEXT           set the system prompt (and reset)
+  /reset                 start a new conversation (keeps the system prompt)
+  /system TEXT           set the system prompt (and start a new conversation)
+  /conversations         list your stored conversations
+  /open ID               continue a stored conversation
+  /memories              what THAU remembers about you (newest first)
+  /good, /bad            rate the last answer (feeds the learning loop; needs --run)
+  /fix TEXT              say what the right answer was (a thumbs-down with the correction)
   /save FILE             save the conversation and settings as JSON
   /load FILE             load a conversation saved with /save
   /set KEY VALUE         temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n,
                          max_tokens, seed
   /show                  print the settings
-  /stats                 print the speed of the last answer
+  /stats                 the last answer: speed, and the memories and conversations it used
   /help                  this text
   /quit, /exit           leave (so does Ctrl-D)
 Ctrl-C stops the answer being written.";
@@ -307,8 +373,32 @@ struct Saved {
     options: GenerateOptions,
 }
 
+/// Everything a chat holds between turns.
+struct Chat {
+    engine: Engine,
+    toolbox: Option<Toolbox>,
+    memory: Option<Mutex<Retriever>>,
+    learn: Option<PathBuf>,
+    clock: Clock,
+    options: AssistantOptions,
+    session: Session,
+    last: Option<Reply>,
+}
+
 pub(crate) fn chat(a: ChatArgs) -> Result<()> {
-    let registry = a.tools.registry()?;
+    let db = a.memory.db();
+    let embedder = match &db {
+        Some(_) => a.memory.embedder()?,
+        None => None,
+    };
+    let open = |path: &Path| -> Result<Retriever> {
+        let store = MemoryStore::open(path)?;
+        Ok(Retriever::with_shared_embedder(store, embedder.clone())?)
+    };
+    let memory = db.as_deref().map(open).transpose()?;
+    // The memory tools get a connection of their own to the same database.
+    let tool_memory = db.as_deref().map(open).transpose()?.map(|r| (r, a.memory.user.as_str()));
+    let registry = a.tools.registry(tool_memory)?;
     let engine = load_engine(&a.model)?;
     if registry.is_some() && engine.tokenizer().foreign().is_some() {
         bail!(
@@ -316,8 +406,34 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
             engine.info().name
         );
     }
-    let trie = registry.as_ref().map(|_| Arc::new(TokenTrie::new(engine.tokenizer())));
-    let mut opts = a.sampling.options();
+    let toolbox = registry.map(|r| Toolbox::new(&engine, r));
+    let session = match (&a.memory.conversation, &memory) {
+        (Some(id), Some(r)) => Session::open(r.store(), &a.memory.user, id)?,
+        (Some(_), None) => bail!("--conversation needs the memory database: pass --memory PATH"),
+        (None, _) => Session::new(&a.memory.user)?,
+    };
+    let options = AssistantOptions {
+        system: a.system.clone(),
+        context: ContextOptions { inject: a.memory.memory_inject, ..ContextOptions::default() },
+        remember_requests: true,
+        tool_loop: LoopOptions {
+            generate: a.sampling.options(),
+            choice: ToolChoice::Auto,
+            max_rounds: a.tools.max_tool_rounds,
+            constrained: !a.tools.unconstrained_tools,
+            ..LoopOptions::default()
+        },
+    };
+    let mut chat = Chat {
+        engine,
+        toolbox,
+        memory: memory.map(Mutex::new),
+        learn: a.model.run.clone(),
+        clock: a.memory.clock()?,
+        options,
+        session,
+        last: None,
+    };
     // Ctrl-C cancels the answer in flight; at the prompt it leaves.
     let current: Arc<Mutex<Option<Arc<AtomicBool>>>> = Arc::new(Mutex::new(None));
     {
@@ -331,13 +447,18 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
         })
         .context("installing the Ctrl-C handler")?;
     }
-    eprintln!("{}", describe(&engine));
-    if let Some(r) = &registry {
-        eprintln!("Tools: {}", r.names().join(", "));
+    eprintln!("{}", describe(&chat.engine));
+    if let Some(t) = &chat.toolbox {
+        eprintln!("Tools: {}", t.registry.names().join(", "));
+    }
+    match (&db, chat.session.conversation()) {
+        (Some(p), Some(c)) => {
+            eprintln!("Memory: {} · user {} · continuing {} ({} turns)", p.display(), a.memory.user, c.id, c.turns)
+        }
+        (Some(p), None) => eprintln!("Memory: {} · user {}", p.display(), a.memory.user),
+        (None, _) => eprintln!("Memory: off (nothing is logged; pass --memory PATH to keep conversations)"),
     }
     eprintln!("Type a message, or /help. Ctrl-C stops an answer; Ctrl-D leaves.");
-    let mut messages = vec![Message::system(a.system.clone())];
-    let mut last_usage = None;
     let stdin = std::io::stdin();
     let mut line = String::new();
     loop {
@@ -353,92 +474,57 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
             continue;
         }
         if let Some(cmd) = input.strip_prefix('/') {
-            match command(cmd, &mut messages, &mut opts, last_usage.as_ref()) {
+            match chat.command(cmd) {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(e) => eprintln!("{e:#}"),
             }
             continue;
         }
-        messages.push(Message::user(input));
-        if let (Some(r), Some(trie)) = (&registry, &trie) {
-            let flag = Arc::new(AtomicBool::new(false));
-            *current.lock().unwrap() = Some(flag.clone());
-            let opts = LoopOptions {
-                generate: opts.clone(),
-                choice: ToolChoice::Auto,
-                max_rounds: a.tools.max_tool_rounds,
-                constrained: !a.tools.unconstrained_tools,
-                ..LoopOptions::default()
-            };
-            let outcome = run_tool_loop(&engine, r, trie, &messages, &opts, Some(&flag), &mut show_event);
-            *current.lock().unwrap() = None;
-            match outcome {
-                Ok(o) => {
-                    println!("{}", if o.finish == FinishReason::Cancelled { " [stopped]" } else { "" });
-                    messages.extend(o.messages);
-                    last_usage = Some(o.usage);
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    messages.pop();
-                }
-            }
-            continue;
-        }
-        let stream = engine.submit(Request { prompt: Prompt::Chat(messages.clone()), options: opts.clone() })?;
-        *current.lock().unwrap() = Some(stream.cancel_flag());
-        let mut answer = String::new();
-        let outcome = loop {
-            match stream.next_event() {
-                Some(Event::Started { dropped_messages, .. }) if dropped_messages > 0 => {
-                    eprintln!("(the conversation is longer than the context: the {dropped_messages} oldest messages are left out)")
-                }
-                Some(Event::Started { .. }) => {}
-                Some(Event::Text(t)) => {
-                    print!("{t}");
-                    std::io::stdout().flush()?;
-                    answer.push_str(&t);
-                }
-                Some(Event::Done(c)) => break Ok(c),
-                Some(Event::Failed(e)) => break Err(e),
-                None => bail!("the engine stopped"),
-            }
+        let flag = Arc::new(AtomicBool::new(false));
+        *current.lock().unwrap() = Some(flag.clone());
+        let assistant = Assistant {
+            engine: &chat.engine,
+            tools: chat.toolbox.as_ref(),
+            memory: chat.memory.as_ref(),
+            clock: &chat.clock,
+            options: &chat.options,
         };
+        let outcome = chat.session.send(&assistant, input, Some(&flag), &mut show_event);
         *current.lock().unwrap() = None;
         match outcome {
-            Ok(c) => {
-                if c.finish == FinishReason::Cancelled {
-                    println!(" [stopped]");
-                } else {
-                    println!();
-                }
-                messages.push(Message::assistant(c.text.clone()));
-                last_usage = Some(c.usage);
+            Ok(r) => {
+                println!("{}", if r.finish == FinishReason::Cancelled { " [stopped]" } else { "" });
+                chat.last = Some(r);
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                messages.pop();
-            }
+            Err(e) => eprintln!("error: {e}"),
         }
     }
 }
 
-/// Print what the tool loop does: answer text as it streams, each call and its result.
-fn show_event(ev: LoopEvent<'_>) {
+/// Print what a turn does: answer text as it streams, what was remembered, each call and its
+/// result, and what was cut from the context.
+fn show_event(ev: AssistantEvent<'_>) {
     match ev {
-        LoopEvent::Started { dropped_messages, .. } if dropped_messages > 0 => {
+        AssistantEvent::Logged { .. } => {}
+        AssistantEvent::Remembered(m) => eprintln!("(remembered #{}: {})", m.id, m.text),
+        AssistantEvent::Context(r) => {
+            if let Some(n) = &r.notice {
+                eprintln!("({n})");
+            }
+        }
+        AssistantEvent::Loop(LoopEvent::Started { dropped_messages, .. }) if dropped_messages > 0 => {
             eprintln!(
                 "(the conversation is longer than the context: the {dropped_messages} oldest messages are left out)"
             )
         }
-        LoopEvent::Started { .. } => {}
-        LoopEvent::Text(t) => {
+        AssistantEvent::Loop(LoopEvent::Started { .. }) => {}
+        AssistantEvent::Loop(LoopEvent::Text(t)) => {
             print!("{t}");
             let _ = std::io::stdout().flush();
         }
-        LoopEvent::Call(c) => println!("\n[tool] {}({})", c.name, c.arguments),
-        LoopEvent::Result { call, result } => match result {
+        AssistantEvent::Loop(LoopEvent::Call(c)) => println!("\n[tool] {}({})", c.name, c.arguments),
+        AssistantEvent::Loop(LoopEvent::Result { call, result }) => match result {
             Ok(out) => {
                 for f in &out.files {
                     println!("[{}] saved {}", call.name, f.display());
@@ -449,65 +535,176 @@ fn show_event(ev: LoopEvent<'_>) {
             }
             Err(e) => println!("[{}] error: {e}", call.name),
         },
-        LoopEvent::Malformed(e) => println!("\n[tool] {e}"),
+        AssistantEvent::Loop(LoopEvent::Malformed(e)) => println!("\n[tool] {e}"),
     }
 }
 
-/// Run one /command; `Ok(true)` means leave.
-fn command(
-    cmd: &str,
-    messages: &mut Vec<Message>,
-    opts: &mut GenerateOptions,
-    last: Option<&thau::infer::Usage>,
-) -> Result<bool> {
-    let (name, rest) = cmd.split_once(char::is_whitespace).unwrap_or((cmd, ""));
-    let rest = rest.trim();
-    match name {
-        "quit" | "exit" | "q" => return Ok(true),
-        "help" | "?" => println!("{HELP}"),
-        "reset" => {
-            messages.retain(|m| m.role == Role::System);
-            println!("(conversation cleared)");
+/// The date and time of `ms` in `clock`'s zone, to the minute.
+fn when(clock: &Clock, ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.with_timezone(clock.now().offset()).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+impl Chat {
+    fn retriever(&self) -> Result<std::sync::MutexGuard<'_, Retriever>> {
+        match &self.memory {
+            Some(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner())),
+            None => bail!("memory is off: start thau chat with --memory PATH"),
         }
-        "system" => {
-            if rest.is_empty() {
-                bail!("usage: /system TEXT");
-            }
-            *messages = vec![Message::system(rest)];
-            println!("(system prompt set; conversation cleared)");
-        }
-        "save" => {
-            if rest.is_empty() {
-                bail!("usage: /save FILE");
-            }
-            let saved = Saved { messages: messages.clone(), options: opts.clone() };
-            thau::fs::write_atomic(Path::new(rest), serde_json::to_string_pretty(&saved)?.as_bytes())?;
-            println!("(saved {} messages to {rest})", messages.len());
-        }
-        "load" => {
-            if rest.is_empty() {
-                bail!("usage: /load FILE");
-            }
-            let bytes = std::fs::read(rest).with_context(|| format!("reading {rest}"))?;
-            let saved: Saved = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{rest} is not a conversation saved with /save"))?;
-            saved.options.validate()?;
-            *messages = saved.messages;
-            *opts = saved.options;
-            println!("(loaded {} messages from {rest})", messages.len());
-        }
-        "set" => {
-            let (key, value) = rest.split_once(char::is_whitespace).context("usage: /set KEY VALUE")?;
-            set(opts, key, value.trim())?;
-        }
-        "show" => println!("{}", serde_json::to_string_pretty(opts)?),
-        "stats" => match last {
-            Some(u) => println!("{}", speed_line(u)),
-            None => println!("(no answer yet)"),
-        },
-        other => bail!("unknown command /{other}: try /help"),
     }
-    Ok(false)
+
+    fn rate(&self, rating: i8, correction: Option<&str>) -> Result<()> {
+        let Some(memory) = &self.memory else { bail!("feedback needs the memory database: start with --memory PATH") };
+        let Some(run) = &self.learn else { bail!("feedback feeds a run's learning: start thau chat with --run DIR") };
+        let store = thau::learn::LearnStore::open(run)?;
+        let f = self.session.feedback(memory, &store, None, rating, correction)?;
+        let schedule = thau::learn::schedule::status(run, &store, self.clock.now_ms())?;
+        println!("(feedback #{} on turn {} recorded · learning: {})", f.id, f.turn_id, schedule.reason);
+        Ok(())
+    }
+
+    /// Run one /command; `Ok(true)` means leave.
+    fn command(&mut self, cmd: &str) -> Result<bool> {
+        let (name, rest) = cmd.split_once(char::is_whitespace).unwrap_or((cmd, ""));
+        let rest = rest.trim();
+        match name {
+            "quit" | "exit" | "q" => return Ok(true),
+            "help" | "?" => println!("{HELP}"),
+            "reset" => {
+                self.session.reset();
+                println!("(conversation cleared)");
+            }
+            "system" => {
+                if rest.is_empty() {
+                    bail!("usage: /system TEXT");
+                }
+                self.options.system = rest.to_string();
+                self.session.reset();
+                println!("(system prompt set; conversation cleared)");
+            }
+            "conversations" => {
+                let list = self.retriever()?.store().conversations(self.session.user(), 50)?;
+                if list.is_empty() {
+                    println!("(no stored conversations)");
+                }
+                for c in list {
+                    let here = self.session.conversation().is_some_and(|s| s.id == c.id);
+                    println!(
+                        "{}{}  {}  {} turns  {}",
+                        if here { "* " } else { "  " },
+                        c.id,
+                        when(&self.clock, c.updated_at),
+                        c.turns,
+                        c.title.unwrap_or_default()
+                    );
+                }
+            }
+            "open" => {
+                if rest.is_empty() {
+                    bail!("usage: /open ID (see /conversations)");
+                }
+                let session = Session::open(self.retriever()?.store(), self.session.user(), rest)?;
+                println!("(continuing {rest}: {} turns)", session.history().len());
+                for m in session.history().iter().rev().take(4).rev() {
+                    println!("  {}: {}", m.role.as_str(), thau::memory::first_words(&m.content, 24));
+                }
+                self.session = session;
+            }
+            "memories" => {
+                let list =
+                    self.retriever()?.store().list(self.session.user(), &thau::memory::Filter::default(), Some(20))?;
+                if list.is_empty() {
+                    println!("(no memories yet: say \"recuerda que…\" / \"remember that…\")");
+                }
+                for m in list {
+                    println!("#{} [{}] ({}) {}", m.id, when(&self.clock, m.created_at), m.importance, m.text);
+                }
+            }
+            "good" | "bad" => self.rate(if name == "good" { 1 } else { -1 }, None)?,
+            "fix" => {
+                if rest.is_empty() {
+                    bail!("usage: /fix THE RIGHT ANSWER");
+                }
+                self.rate(-1, Some(rest))?;
+            }
+            "clock" => {
+                let t = chrono::DateTime::parse_from_rfc3339(rest)
+                    .with_context(|| format!("'{rest}' is not an RFC 3339 time"))?;
+                self.clock.set(t)?;
+                println!("(clock: {t})");
+            }
+            "save" => {
+                if rest.is_empty() {
+                    bail!("usage: /save FILE");
+                }
+                let mut messages = vec![Message::system(self.options.system.clone())];
+                messages.extend(self.session.history().iter().cloned());
+                let saved = Saved { messages, options: self.options.tool_loop.generate.clone() };
+                thau::fs::write_atomic(Path::new(rest), serde_json::to_string_pretty(&saved)?.as_bytes())?;
+                println!("(saved {} messages to {rest})", saved.messages.len());
+            }
+            "load" => {
+                if rest.is_empty() {
+                    bail!("usage: /load FILE");
+                }
+                let bytes = std::fs::read(rest).with_context(|| format!("reading {rest}"))?;
+                let saved: Saved = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{rest} is not a conversation saved with /save"))?;
+                saved.options.validate()?;
+                let n = saved.messages.len();
+                let (system, turns): (Vec<Message>, Vec<Message>) =
+                    saved.messages.into_iter().partition(|m| m.role == Role::System);
+                if let Some(s) = system.into_iter().next() {
+                    self.options.system = s.content;
+                }
+                self.session = Session::from_messages(self.session.user(), turns)?;
+                self.options.tool_loop.generate = saved.options;
+                println!("(loaded {n} messages from {rest})");
+            }
+            "set" => {
+                let (key, value) = rest.split_once(char::is_whitespace).context("usage: /set KEY VALUE")?;
+                set(&mut self.options.tool_loop.generate, key, value.trim())?;
+            }
+            "show" => println!("{}", serde_json::to_string_pretty(&self.options.tool_loop.generate)?),
+            "stats" => match &self.last {
+                Some(r) => {
+                    println!("{}", speed_line(&r.usage));
+                    println!("{}", memory_line(&r.memory));
+                    if let Some(t) = r.turn_id {
+                        println!("answer: turn {t} of conversation {}", r.conversation.as_deref().unwrap_or("?"));
+                    }
+                }
+                None => println!("(no answer yet)"),
+            },
+            other => bail!("unknown command /{other}: try /help"),
+        }
+        Ok(false)
+    }
+}
+
+/// The memory report of a turn in a few lines.
+fn memory_line(r: &thau::assistant::MemoryReport) -> String {
+    let mut out = format!(
+        "memory: {} memories, {} earlier conversations in the prompt (query embedding {:.1} ms, assembly {:.1} ms)",
+        r.memories.len(),
+        r.episodes.len(),
+        r.query_embedding_ms,
+        r.assembly_ms
+    );
+    for m in &r.memories {
+        out.push_str(&format!("\n  memory #{}: {}", m.id, m.text));
+    }
+    for e in &r.episodes {
+        out.push_str(&format!("\n  episode #{}: {}", e.id, e.summary));
+    }
+    if r.left_out > 0 {
+        out.push_str(&format!("\n  {} more relevant ones did not fit in the memory budget", r.left_out));
+    }
+    if let Some(n) = &r.notice {
+        out.push_str(&format!("\n  {n}"));
+    }
+    out
 }
 
 /// Change one setting, validating the result before keeping it.

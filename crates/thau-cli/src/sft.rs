@@ -586,14 +586,8 @@ fn demo_image_request(model: InferModel, tok: thau::tokenizer::Tokenizer, run: &
     };
     println!("\nThrough the tool loop ({choice}, calls grammar-constrained):\n> {DEMO_IMAGE_REQUEST}");
     let out =
-        run_tool_loop(
-            &engine,
-            &registry,
-            &trie,
-            &[Message::user(DEMO_IMAGE_REQUEST)],
-            &opts,
-            None,
-            &mut |ev| match ev {
+        run_tool_loop(&engine, &registry, Some(&trie), &[Message::user(DEMO_IMAGE_REQUEST)], &opts, None, &mut |ev| {
+            match ev {
                 LoopEvent::Call(c) => println!("  call: {}({})", c.name, c.arguments),
                 LoopEvent::Result { result: Ok(out), .. } => {
                     for f in &out.files {
@@ -606,8 +600,8 @@ fn demo_image_request(model: InferModel, tok: thau::tokenizer::Tokenizer, run: &
                 LoopEvent::Result { result: Err(e), .. } => println!("  the call failed: {e}"),
                 LoopEvent::Malformed(e) => println!("  malformed call: {e}"),
                 _ => {}
-            },
-        )?;
+            }
+        })?;
     let answer: String = out.answer.trim().chars().take(300).collect();
     let more = if out.answer.trim().chars().count() > 300 { "…" } else { "" };
     println!("  answer: {answer}{more}");

@@ -386,3 +386,54 @@ fn chat_streams_answers_and_keeps_saves_and_loads_the_conversation() {
     fails_with(chat(&run, &["--dtype", "q3"], "hola\n"), &["q3", "q8_0"]);
     fails_with(thau().args(["chat"]).output().unwrap(), &["--run", "--model"]);
 }
+
+/// The assistant scenario through `thau chat` (scripted stdin, manual clock): what ana asks to
+/// be remembered is in the next day's prompt, "¿qué hablamos ayer?" brings the day's episode,
+/// her correction is a gap `thau learn gaps` finds, and bruno sees none of it.
+#[test]
+fn chat_remembers_recalls_and_takes_feedback_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // The demo preset: its 512-token context leaves room for memories beside the conversation.
+    let args: Vec<String> =
+        train_args(&run, 8).into_iter().map(|a| if a == "tiny" { "demo".into() } else { a }).collect();
+    ok(thau().args(args).output().unwrap());
+    let db = dir.path().join("memory.sqlite");
+    let db_s = db.display().to_string();
+    let base = ["--memory", db_s.as_str(), "--clock", "2026-03-02T10:00:00+01:00"];
+    let script = "Recuerda que mi perro se llama Rocky\nHablemos del tiempo en Roma\n/conversations\n\
+                  /clock 2026-03-03T09:30:00+01:00\n/reset\n¿Cómo se llama mi perro?\n/stats\n\
+                  ¿Qué hablamos ayer?\n/stats\n/fix Tu perro se llama Rocky.\n/memories\n/quit\n";
+    let out = ok(chat(&run, &[&base[..], &["--user", "ana"]].concat(), script));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stderr.contains("(remembered #1: Mi perro se llama Rocky.)"), "{stderr}");
+    assert!(stdout.contains("4 turns  Recuerda que mi perro se llama Rocky"), "/conversations lists it: {stdout}");
+    assert!(stdout.contains("memory #1: Mi perro se llama Rocky."), "the memory went into the prompt: {stdout}");
+    assert!(
+        stdout.contains("episode #1: 2026-03-02 10:00–10:00 (4 turns): Recuerda que mi perro se llama Rocky · Hablemos del tiempo en Roma"),
+        "yesterday's episode went into the prompt: {stdout}"
+    );
+    assert!(stdout.contains("(feedback #1 on turn"), "{stdout}{stderr}");
+    assert!(stdout.contains("(8) Mi perro se llama Rocky."), "/memories: {stdout}");
+    let line = stdout.lines().find(|l| l.contains("4 turns")).unwrap();
+    let id = &line[line.find("c-").unwrap()..][..14];
+    // The correction is a gap of ana's conversations.
+    let gaps =
+        ok(thau().args(["learn", "gaps", "--run"]).arg(&run).args(["--db", &db_s, "--user", "ana"]).output().unwrap());
+    assert!(String::from_utf8_lossy(&gaps.stdout).contains("perro"), "{}", String::from_utf8_lossy(&gaps.stdout));
+    // Bruno: none of ana's memories, episodes or conversations.
+    let script = format!("/memories\n¿Cómo se llama mi perro?\n/stats\n/open {id}\n/conversations\n/quit\n");
+    let out = ok(chat(&run, &[&base[..], &["--user", "bruno"]].concat(), &script));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("(no memories yet"), "{stdout}");
+    assert!(stdout.contains("memory: 0 memories, 0 earlier conversations"), "{stdout}");
+    assert!(stderr.contains(&format!("conversation '{id}' not found")), "{stderr}");
+    assert!(!stdout.contains("Rocky"), "{stdout}");
+    // Ana continues her first conversation by id; an unknown one is refused before loading.
+    let out = ok(chat(&run, &[&base[..], &["--user", "ana", "--conversation", &id]].concat(), "/quit\n"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("continuing {id} (4 turns)")));
+    fails_with(
+        chat(&run, &[&base[..], &["--user", "ana", "--conversation", "c-000000000000"]].concat(), ""),
+        &["c-000000000000", "not found"],
+    );
+}

@@ -17,6 +17,10 @@ pub enum Error {
     },
     #[error("{path} not found: {hint}")]
     NotFound { path: PathBuf, hint: String },
+    /// A record a user named (a conversation, a turn) that this user does not have: unknown,
+    /// or another user's (the two read the same, so one user cannot probe another's ids).
+    #[error("{what} '{id}' not found: {hint}")]
+    Unknown { what: String, id: String, hint: String },
     #[error("{path} is corrupt or not a THAU file ({reason}): {hint}")]
     Corrupt { path: PathBuf, reason: String, hint: String },
 
@@ -59,6 +63,9 @@ impl Error {
     }
     pub fn not_found(path: impl Into<PathBuf>, hint: impl Into<String>) -> Self {
         Error::NotFound { path: path.into(), hint: hint.into() }
+    }
+    pub fn unknown(what: impl Into<String>, id: impl std::fmt::Display, hint: impl Into<String>) -> Self {
+        Error::Unknown { what: what.into(), id: id.to_string(), hint: hint.into() }
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!  14  export · import      GGUF / Hugging Face out; GGUF in (a foreign model becomes a run)
-//!  13  learn                self-questions, gaps, feedback, gated fine-tunes, undo; run status
+//!  13  learn · assistant    self-questions, gaps, feedback, gated fine-tunes, undo; run status ·
+//!                           the assistant session: conversations, memory in the prompt, tools, feedback
 //!  12  tool_dataset         bilingual tool-calling conversations (targets from the real tools) + eval
 //!  11  tools                built-ins, user tools, call grammar, constrained calls, the tool loop
 //!  10  memory · vision      long-term facts and episodes (SQLite, BM25 + embeddings) · Stable Diffusion
@@ -26,6 +27,7 @@
 //! compute; the `thau` binary (crate `thau-cli`) and the server (`thau-server`) only parse,
 //! call the library and print.
 
+pub mod assistant;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
@@ -61,7 +63,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["memory", "vision"],
     &["tools"],
     &["tool_dataset"],
-    &["learn"],
+    &["learn", "assistant"],
     &["export", "import"],
 ];
 

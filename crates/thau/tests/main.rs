@@ -1,6 +1,7 @@
 //! Every integration test of `thau` in one binary: each file below is a module, so the
 //! crate and candle are linked once instead of once per file.
 
+mod assistant;
 mod batching;
 mod chat_format;
 mod common;

@@ -385,8 +385,9 @@ fn tokenizer() -> Tokenizer {
 #[test]
 fn context_window_keeps_system_and_tools_and_says_what_it_dropped() {
     let tok = tokenizer();
-    let mut w =
-        ContextWindow::new(512, 32).with_system("Eres THAU, un asistente.").with_tools("tools: [{\"name\":\"clock\"}]");
+    let mut w = ContextWindow::new(1024, 32)
+        .with_system("Eres THAU, un asistente.")
+        .with_tools("tools: [{\"name\":\"clock\"}]");
     for i in 0..40 {
         w.push(Role::User, format!("Pregunta número {i}: ¿cuál es la capital de Francia?"));
         w.push(Role::Assistant, format!("Respuesta {i}: París."));
@@ -404,22 +405,32 @@ fn context_window_keeps_system_and_tools_and_says_what_it_dropped() {
         created_at: 1_700_000_000_000,
         accessed_at: 1_700_000_000_000,
     }];
-    let b = w.build(&tok, &mems).unwrap();
-    assert!(b.ids.len() <= 512 - 32, "{} tokens", b.ids.len());
+    let episodes = vec!["2026-01-02 10:00–10:20 (4 turns): user: hablamos del viaje a Roma".to_string()];
+    let b = w.build(&tok, &mems, &episodes).unwrap();
+    assert!(b.ids.len() <= 1024 - 32, "{} tokens", b.ids.len());
     assert_eq!(b.messages[0].content, "Eres THAU, un asistente.");
     assert!(b.messages[1].content.starts_with("tools:"));
-    assert!(b.messages[2].content.starts_with(MEMORIES_HEADER) && b.messages[2].content.contains("Madrid"));
-    assert_eq!(b.memories_used, 1);
     assert!(b.dropped_turns > 0 && b.summarized);
-    assert!(b.messages[3].content.starts_with(SUMMARY_HEADER), "{:?}", b.messages[3]);
+    assert!(b.messages[2].content.starts_with(SUMMARY_HEADER), "{:?}", b.messages[2]);
     assert!(b.notice.as_deref().unwrap().contains("summarised"));
+    // The memories sit right before the newest user message, after every earlier turn, so the
+    // prefix before them is the same from one turn to the next.
+    let n = b.messages.len();
+    let mem = &b.messages[n - 2];
+    assert!(mem.content.starts_with(MEMORIES_HEADER) && mem.content.contains("Madrid"), "{mem:?}");
+    assert!(mem.content.contains(EPISODES_HEADER) && mem.content.contains("viaje a Roma"), "{mem:?}");
+    assert_eq!((b.memories_used, b.episodes_used), (1, 1));
     assert_eq!(b.messages.last().unwrap().content, "¿Y la de España?");
     // Kept turns are the newest, contiguous.
-    let kept = b.messages.len() - 4;
+    let kept = n - 4;
     assert_eq!(kept + b.dropped_turns, 81);
     assert_eq!(b.ids, thau::tokenizer::render(&tok, &b.messages, true));
+    // Without memories the same turns are kept and nothing sits before the last message.
+    let plain = w.build(&tok, &[], &[]).unwrap();
+    assert_eq!(plain.messages[plain.messages.len() - 2].role, Role::Assistant);
+    assert_eq!((plain.memories_used, plain.episodes_used), (0, 0));
 
-    let d = w.clone().with_overflow(Overflow::Drop).build(&tok, &[]).unwrap();
+    let d = w.clone().with_overflow(Overflow::Drop).build(&tok, &[], &[]).unwrap();
     assert!(!d.summarized && d.dropped_turns > 0);
     assert!(d.notice.unwrap().contains("left out"));
     assert!(d.messages.iter().all(|m| !m.content.starts_with(SUMMARY_HEADER)));
@@ -427,11 +438,11 @@ fn context_window_keeps_system_and_tools_and_says_what_it_dropped() {
     // Everything fits: nothing dropped, no notice.
     let mut small = ContextWindow::new(512, 64).with_system("Sys");
     small.push(Role::User, "Hola");
-    let s = small.build(&tok, &[]).unwrap();
+    let s = small.build(&tok, &[], &[]).unwrap();
     assert_eq!((s.dropped_turns, s.notice), (0, None));
     // A last message that cannot fit is an error, not a silent cut.
     let mut big = ContextWindow::new(64, 16).with_system("Sys");
     big.push(Role::User, "palabra ".repeat(200));
-    assert!(big.build(&tok, &[]).unwrap_err().to_string().contains("shorten"));
-    assert!(ContextWindow::new(64, 16).build(&tok, &[]).is_err());
+    assert!(big.build(&tok, &[], &[]).unwrap_err().to_string().contains("shorten"));
+    assert!(ContextWindow::new(64, 16).build(&tok, &[], &[]).is_err());
 }

@@ -1042,7 +1042,7 @@ fn the_tool_loop_runs_calls_feeds_results_back_and_ends_with_an_answer() {
     let history = vec![Message::user("¿Cuánto es 2+2?")];
     let mut calls = Vec::new();
     let mut results = 0;
-    let out = run_tool_loop(&engine, &r, &trie, &history, &opts, None, &mut |ev| match ev {
+    let out = run_tool_loop(&engine, &r, Some(&trie), &history, &opts, None, &mut |ev| match ev {
         LoopEvent::Call(c) => calls.push(c.clone()),
         LoopEvent::Result { .. } => results += 1,
         _ => {}
@@ -1058,7 +1058,7 @@ fn the_tool_loop_runs_calls_feeds_results_back_and_ends_with_an_answer() {
     assert!(last.tool_calls.is_empty());
     // An unknown named tool is refused up front.
     let bad = LoopOptions { choice: ToolChoice::Named("nope".into()), ..opts };
-    assert!(run_tool_loop(&engine, &r, &trie, &history, &bad, None, &mut |_| {}).is_err());
+    assert!(run_tool_loop(&engine, &r, Some(&trie), &history, &bad, None, &mut |_| {}).is_err());
 }
 
 /// generate_image on the real Stable Diffusion pipeline (tiny random weights): the call's

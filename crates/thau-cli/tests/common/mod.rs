@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 pub fn thau() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_thau"));
     c.env("THAU_LOG", "warn");
+    // A home of its own, so no test reads or writes the memory database of whoever runs them.
+    c.env("THAU_HOME", std::env::temp_dir().join(format!("thau-tests-home-{}", std::process::id())));
     c
 }
 

@@ -29,12 +29,10 @@ pub fn turn_context(memory: &MemoryStore, user: &str, turn_id: i64) -> Result<(S
         .optional()
         .map_err(|e| memory.err(e))?;
     let Some((episode, role)) = row else {
-        return Err(Error::invalid(
+        return Err(Error::unknown(
             "turn",
-            format!(
-                "turn {turn_id} of user '{user}' is not in {}: `thau memory log` shows turn ids",
-                memory.path().display()
-            ),
+            turn_id,
+            format!("user '{user}' has no such turn in {}: `thau memory log` shows turn ids", memory.path().display()),
         ));
     };
     if role != "assistant" {

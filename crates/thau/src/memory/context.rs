@@ -8,6 +8,7 @@
 //! per message, plus BOS and the generation prompt.
 
 use super::store::Memory;
+use super::text::first_words;
 use crate::error::{Error, Result};
 use crate::tokenizer::{fit_to_context, Message, Role, Tokenizer};
 
@@ -40,7 +41,8 @@ pub struct ContextWindow {
 /// The messages to render and what was done to fit them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltContext {
-    /// System prompt, tools, memories, summary (if any), then the kept turns, oldest first.
+    /// System prompt, tools, summary (if any), the kept turns oldest first, and before the
+    /// last of them the memories (if any).
     pub messages: Vec<Message>,
     /// The rendered prompt ids, ending with `<|assistant|>`.
     pub ids: Vec<u32>,
@@ -48,14 +50,18 @@ pub struct BuiltContext {
     pub dropped_turns: usize,
     /// Whether they were summarised (rather than simply left out).
     pub summarized: bool,
-    /// How many retrieved memories fit in their budget.
+    /// How many retrieved memories fit in their budget (the first ones given).
     pub memories_used: usize,
+    /// How many episode summaries fit after them (the first ones given).
+    pub episodes_used: usize,
     /// A sentence saying what was left out, for the user (None when everything fit).
     pub notice: Option<String>,
 }
 
 /// Marks the memories message so a reader (and the model) can tell it from the system prompt.
 pub const MEMORIES_HEADER: &str = "Recuerdos relevantes / Relevant memories:";
+/// Opens the episode summaries inside the memories message.
+pub const EPISODES_HEADER: &str = "Conversaciones anteriores / Earlier conversations:";
 /// Opens a summary of dropped turns.
 pub const SUMMARY_HEADER: &str = "Resumen / Summary";
 
@@ -96,13 +102,23 @@ impl ContextWindow {
         self.turns.push(Message::new(role, text));
     }
 
+    /// Append a turn as a message (an assistant turn keeps its tool calls).
+    pub fn push_message(&mut self, m: Message) {
+        self.turns.push(m);
+    }
+
     pub fn turns(&self) -> &[Message] {
         &self.turns
     }
 
-    /// Build the prompt: fixed messages, up to `memory_budget` tokens of `memories` (in the
-    /// order given, best first), then as many of the newest turns as fit.
-    pub fn build(&self, tok: &Tokenizer, memories: &[Memory]) -> Result<BuiltContext> {
+    /// Build the prompt: the fixed messages; a summary of the oldest turns when not all fit;
+    /// the newest turns that fit; and, right before the last turn (the newest user message),
+    /// one memory message with as many of `memories` and then of `episodes` (summaries of
+    /// earlier conversations, one line each) as fit in `memory_budget`, each list in the order
+    /// given, best first. The memory message comes last so that everything before it (system
+    /// prompt, tools, earlier turns) is the same from one turn to the next, and an engine's
+    /// prefix cache keeps it.
+    pub fn build(&self, tok: &Tokenizer, memories: &[Memory], episodes: &[String]) -> Result<BuiltContext> {
         if self.turns.is_empty() {
             return Err(Error::invalid("conversation", "it has no turns yet: push the user's message first"));
         }
@@ -130,27 +146,11 @@ impl ContextWindow {
                 ),
             ));
         }
-        // Memories: as many as fit in their budget and leave room for the last turn.
-        let mut memories_used = 0;
-        if !memories.is_empty() {
-            let room = self.memory_budget.min(budget - used - last);
-            let mut text = String::from(MEMORIES_HEADER);
-            for m in memories {
-                let date = chrono::DateTime::from_timestamp_millis(m.created_at)
-                    .map(|d| d.format("%Y-%m-%d").to_string())
-                    .unwrap_or_default();
-                let candidate = format!("{text}\n- [{date}] {}", m.text);
-                if tok.encode(&candidate).len() + 2 > room {
-                    break;
-                }
-                text = candidate;
-                memories_used += 1;
-            }
-            if memories_used > 0 {
-                let msg = Message::system(text);
-                used += cost(&msg);
-                fixed.push(msg);
-            }
+        // Memories, then episodes: as many as fit in their budget and leave room for the last turn.
+        let (memory_msg, memories_used, episodes_used) =
+            memory_message(tok, memories, episodes, self.memory_budget.min(budget - used - last));
+        if let Some(m) = &memory_msg {
+            used += cost(m);
         }
         // Turns: newest first while they fit. When not all fit and they are to be summarised,
         // the summary's budget is set aside first.
@@ -184,7 +184,10 @@ impl ContextWindow {
         }
         let mut messages = fixed;
         messages.extend(summary_msg);
-        messages.extend(self.turns[first_kept..].iter().cloned());
+        let newest = self.turns.len() - 1;
+        messages.extend(self.turns[first_kept..newest].iter().cloned());
+        messages.extend(memory_msg);
+        messages.push(self.turns[newest].clone());
         let fit = fit_to_context(tok, &messages, self.ctx, self.reserve)?;
         debug_assert_eq!(fit.dropped_messages, 0);
         debug_assert!(used <= budget);
@@ -198,9 +201,62 @@ impl ContextWindow {
         if let Some(n) = &notice {
             tracing::info!(dropped, summarized, "{n}");
         }
-        Ok(BuiltContext { messages, ids: fit.ids, dropped_turns: dropped, summarized, memories_used, notice })
+        Ok(BuiltContext {
+            messages,
+            ids: fit.ids,
+            dropped_turns: dropped,
+            summarized,
+            memories_used,
+            episodes_used,
+            notice,
+        })
     }
 }
+
+/// The memory message: [`MEMORIES_HEADER`] and a line per memory (with the date it was
+/// learnt), then [`EPISODES_HEADER`] and a line per episode (each header only when its list
+/// has a line), as many of each (in order) as
+/// fit in `room` tokens. Returns it (None when nothing fits or there is nothing) and how many
+/// memories and episodes it holds.
+fn memory_message(
+    tok: &Tokenizer,
+    memories: &[Memory],
+    episodes: &[String],
+    room: usize,
+) -> (Option<Message>, usize, usize) {
+    let fits = |text: &str| tok.encode(text).len() + 2 <= room;
+    let mut text = String::new();
+    let (mut n_mem, mut n_ep) = (0, 0);
+    for m in memories {
+        let date = chrono::DateTime::from_timestamp_millis(m.created_at)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let head = if n_mem == 0 { MEMORIES_HEADER } else { "" };
+        let candidate = format!("{text}{head}\n- [{date}] {}", m.text);
+        if !fits(&candidate) {
+            break;
+        }
+        text = candidate;
+        n_mem += 1;
+    }
+    for e in episodes {
+        let head = match (n_ep, n_mem) {
+            (0, 0) => EPISODES_HEADER.to_string(),
+            (0, _) => format!("\n{EPISODES_HEADER}"),
+            _ => String::new(),
+        };
+        let candidate = format!("{text}{head}\n- {e}");
+        if !fits(&candidate) {
+            break;
+        }
+        text = candidate;
+        n_ep += 1;
+    }
+    ((n_mem + n_ep > 0).then(|| Message::system(text)), n_mem, n_ep)
+}
+
+/// Words of each user turn a summary keeps.
+const SUMMARY_WORDS: usize = 16;
 
 /// An extractive summary of `turns` within `room` tokens: the header, then the first words
 /// of each user turn (newest kept when they do not all fit). `None` if not even the header fits.
@@ -209,14 +265,7 @@ fn summarize(tok: &Tokenizer, turns: &[Message], room: usize) -> Option<Message>
     let lines: Vec<String> = turns
         .iter()
         .filter(|m| m.role == Role::User)
-        .map(|m| {
-            let words: Vec<&str> = m.content.split_whitespace().collect();
-            let mut s = words.iter().take(16).copied().collect::<Vec<_>>().join(" ");
-            if words.len() > 16 {
-                s.push('…');
-            }
-            format!("- user: {s}")
-        })
+        .map(|m| format!("- user: {}", first_words(&m.content, SUMMARY_WORDS)))
         .collect();
     let fits = |text: &str| tok.encode(text).len() + 2 <= room;
     if !fits(&header) {

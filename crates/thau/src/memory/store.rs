@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// `PRAGMA application_id` of a THAU memory database ("THAU" in ASCII).
 pub const APPLICATION_ID: i32 = 0x5448_4155;
 /// The schema version this build writes; older files are migrated on open.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migrations: entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -77,6 +77,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER turns_ad AFTER DELETE ON turns BEGIN
         INSERT INTO turns_fts(turns_fts, rowid, text) VALUES ('delete', old.id, old.text);
     END;
+    "#,
+    // v2: conversations (what a person reopens; their turns are those of the episodes whose
+    // session is the conversation's id) and the tool calls of assistant turns.
+    r#"
+    CREATE TABLE conversations (
+        id         TEXT    PRIMARY KEY,
+        user_id    TEXT    NOT NULL,
+        title      TEXT,
+        client_key TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX conversations_user_time ON conversations(user_id, updated_at);
+    CREATE INDEX conversations_key ON conversations(user_id, client_key);
+    CREATE INDEX episodes_session ON episodes(session_id);
+    ALTER TABLE turns ADD COLUMN calls TEXT;
     "#,
 ];
 
@@ -605,6 +621,13 @@ impl MemoryStore {
             }
             tx.execute(&format!("DELETE FROM episodes WHERE user_id = ?1{cond}"), rusqlite::params_from_iter(args))
                 .map_err(|e| db_error(&p, e))?;
+            // A conversation whose every episode went is gone too.
+            tx.execute(
+                "DELETE FROM conversations WHERE user_id = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM episodes e WHERE e.session_id = conversations.id AND e.user_id = ?1)",
+                [user],
+            )
+            .map_err(|e| db_error(&p, e))?;
         }
         tx.commit().map_err(|e| db_error(&p, e))?;
         Ok(n)

@@ -173,3 +173,14 @@ pub fn is_stopword(w: &str) -> bool {
     ];
     STOP.contains(&w)
 }
+
+/// The first `n` words of `text` on one line, with "…" when some were left out: the one
+/// extractive rule behind every summary made without the model (dropped turns, episodes).
+pub fn first_words(text: &str, n: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut s = words.iter().take(n).copied().collect::<Vec<_>>().join(" ");
+    if words.len() > n {
+        s.push('…');
+    }
+    s
+}

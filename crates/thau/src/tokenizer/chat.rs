@@ -348,6 +348,8 @@ pub fn with_tools(messages: &[Message], tools: &[ToolSpec]) -> Vec<Message> {
     }
     let block = tools_prompt(tools);
     match out.iter_mut().find(|m| m.role == Role::System) {
+        // Already there (a caller that budgets the prompt adds the tools itself).
+        Some(sys) if sys.content.ends_with(&block) => {}
         Some(sys) if sys.content.is_empty() => sys.content = block,
         Some(sys) => {
             sys.content.push_str("\n\n");

@@ -114,19 +114,22 @@ pub fn result_message(result: &std::result::Result<ToolOutput, CallError>) -> St
 }
 
 /// Run the tool loop on `history` (which ends with the user's message). `trie` is the
-/// engine tokenizer's [`TokenTrie`] (build it once and keep it). `cancel`, when set, stops
-/// the generation in progress and the loop.
+/// engine tokenizer's [`TokenTrie`] (build it once and keep it; needed when the registry has
+/// tools). `cancel`, when set, stops the generation in progress and the loop. With an empty
+/// registry it is one plain generation, with calls masked: the one place that drains the
+/// engine's events for a chat turn.
 pub fn run_tool_loop(
     engine: &Engine,
     registry: &Registry,
-    trie: &Arc<TokenTrie>,
+    trie: Option<&Arc<TokenTrie>>,
     history: &[Message],
     opts: &LoopOptions,
     cancel: Option<&AtomicBool>,
     on_event: &mut dyn FnMut(LoopEvent<'_>),
 ) -> Result<LoopOutcome> {
     let specs = registry.specs();
-    if engine.tokenizer().foreign().is_some() {
+    let foreign = engine.tokenizer().foreign().is_some();
+    if foreign && !specs.is_empty() {
         return Err(Error::invalid(
             "tools",
             format!(
@@ -139,6 +142,12 @@ pub fn run_tool_loop(
         Some(Arc::new(Grammar::new(specs, opts.grammar.clone())?))
     } else {
         None
+    };
+    let trie = match (&grammar, trie) {
+        (Some(_), None) => {
+            return Err(Error::invalid("tools", "constrained tool calls need the vocabulary's TokenTrie"));
+        }
+        (_, t) => t,
     };
     if let ToolChoice::Named(n) = &opts.choice {
         if registry.get(n).is_none() {
@@ -162,12 +171,13 @@ pub fn run_tool_loop(
         convo.extend(added.iter().cloned());
         let convo = if specs.is_empty() { convo } else { with_tools(&convo, specs) };
         let request = Request { prompt: Prompt::Chat(convo), options: opts.generate.clone() };
-        let constraint: Option<Box<dyn LogitsConstraint>> = match (&grammar, &choice) {
-            (Some(g), _) => Some(Box::new(
+        let constraint: Option<Box<dyn LogitsConstraint>> = match (&grammar, trie, &choice) {
+            (Some(g), Some(trie), _) => Some(Box::new(
                 CallConstraint::new(g.clone(), trie.clone(), choice.clone())?.with_call_threshold(opts.call_threshold),
             )),
-            (None, ToolChoice::None) => Some(Box::new(NoCalls)),
-            (None, _) => None,
+            // A foreign vocabulary has no call tokens to mask: its ids mean other things.
+            (None, _, ToolChoice::None) if !foreign => Some(Box::new(NoCalls)),
+            _ => None,
         };
         let stream = match constraint {
             Some(c) => engine.submit_constrained(request, c)?,

@@ -1,0 +1,21 @@
+//! The assistant: one session per person and conversation that every front-end (`thau chat`,
+//! `thau serve`, the web page) drives. A turn is logged as it happens, what the person asks
+//! to be remembered is kept, the memories and earlier conversations that matter are put into
+//! the prompt (and reported), the model answers with its tools, and feedback attaches to the
+//! answer's turn id in the same database.
+//!
+//! ```text
+//!  message ─► log turn ─► "recuerda que…"? store ─► retrieve (hybrid, threshold; episodes for
+//!  "ayer") ─► ContextWindow (system+tools │ earlier turns │ memories │ message) ─► tool loop
+//!  ─► log answer, calls, results ─► Reply { answer, turn_id, memory report }
+//! ```
+
+mod clock;
+mod context;
+mod remember;
+mod session;
+
+pub use clock::Clock;
+pub use context::{candidates, is_relevant, Candidates, ContextOptions, MemoryReport, UsedEpisode, UsedMemory};
+pub use remember::{explicit_memory, ExplicitMemory, EXPLICIT_IMPORTANCE, STRESSED_IMPORTANCE};
+pub use session::{Assistant, AssistantEvent, AssistantOptions, Reply, Session, Toolbox, DEFAULT_SYSTEM};
