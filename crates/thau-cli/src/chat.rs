@@ -379,6 +379,7 @@ struct Chat {
     toolbox: Option<Toolbox>,
     memory: Option<Mutex<Retriever>>,
     learn: Option<PathBuf>,
+    memory_db: Option<PathBuf>,
     clock: Clock,
     options: AssistantOptions,
     session: Session,
@@ -429,6 +430,7 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
         toolbox,
         memory: memory.map(Mutex::new),
         learn: a.model.run.clone(),
+        memory_db: db.clone(),
         clock: a.memory.clock()?,
         options,
         session,
@@ -559,7 +561,8 @@ impl Chat {
         let Some(run) = &self.learn else { bail!("feedback feeds a run's learning: start thau chat with --run DIR") };
         let store = thau::learn::LearnStore::open(run)?;
         let f = self.session.feedback(memory, &store, None, rating, correction)?;
-        let schedule = thau::learn::schedule::status(run, &store, self.clock.now_ms())?;
+        let db = self.memory_db.as_deref();
+        let schedule = thau::learn::schedule::status(run, &store, db, self.clock.now_ms())?;
         println!("(feedback #{} on turn {} recorded · learning: {})", f.id, f.turn_id, schedule.reason);
         Ok(())
     }

@@ -152,9 +152,7 @@ pub struct MemArgs {
 
 impl MemArgs {
     fn source(&self, run: &Path) -> Option<MemorySource> {
-        let db = self.db.clone().or_else(|| {
-            [run.join("memory.sqlite"), thau::memory::default_db_path()].into_iter().find(|p| p.exists())
-        })?;
+        let db = learn::schedule::conversation_db(run, self.db.as_deref())?;
         Some(MemorySource { db, user: self.user.clone() })
     }
 }
@@ -306,7 +304,7 @@ pub fn run(cmd: LearnCmd) -> Result<()> {
                 s.user = u;
             }
             learn::schedule::save(&store, &s)?;
-            let st = learn::schedule::status(&run, &store, thau::memory::now_ms())?;
+            let st = learn::schedule::status(&run, &store, None, thau::memory::now_ms())?;
             println!(
                 "automatic learning {}: a run is due after {} new feedback items{}, at least {} h apart — now: {}",
                 if s.enabled { "on" } else { "off" },
@@ -677,7 +675,7 @@ pub fn feedback(a: FeedbackArgs) -> Result<()> {
         eprintln!("note: no memory database found, so the turn's text is not stored with the rating (pass --db FILE)");
     }
     let f = learn::feedback::record(&store, memory.as_ref(), &a.mem.user, a.turn, rating, a.correction.as_deref())?;
-    let st = learn::schedule::status(&a.run, &store, thau::memory::now_ms())?;
+    let st = learn::schedule::status(&a.run, &store, source.as_ref().map(|m| m.db.as_path()), thau::memory::now_ms())?;
     if a.json {
         println!("{}", serde_json::json!({"feedback": f, "schedule": st}));
     } else {

@@ -37,15 +37,29 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, flavor, message)
     }
 
-    /// A library error: bad input (invalid values, prompts that cannot fit) is the client's
-    /// fault (400); a learning run already going is a conflict to retry later (409); anything
-    /// else is ours (500).
+    /// A library error, by whose fault it is: bad input (invalid values, prompts that cannot
+    /// fit) is the client's (400); a conversation or turn the user does not have is 404; a
+    /// learning run already going is a conflict to retry later (409); a damaged or
+    /// incompatible file on the server, a tokenizer or corpus problem, a failed fetch or
+    /// computation is ours (500). Every
+    /// variant is named, so a new one must be placed here.
     pub fn from_thau(flavor: Flavor, e: thau::Error) -> Self {
-        match e {
-            thau::Error::Invalid { .. } => Self::bad_request(flavor, e.to_string()),
-            thau::Error::Busy { .. } => Self::new(StatusCode::CONFLICT, flavor, e.to_string()),
-            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, flavor, other.to_string()),
-        }
+        use thau::Error as E;
+        let status = match &e {
+            E::Invalid { .. } => StatusCode::BAD_REQUEST,
+            E::Unknown { .. } => StatusCode::NOT_FOUND,
+            E::Busy { .. } => StatusCode::CONFLICT,
+            E::Io { .. }
+            | E::NotFound { .. }
+            | E::Corrupt { .. }
+            | E::Incompatible { .. }
+            | E::Fetch { .. }
+            | E::Tokenizer(_)
+            | E::Corpus { .. }
+            | E::Candle(_)
+            | E::Diverged { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, flavor, e.to_string())
     }
 
     /// A body that is not JSON, or not the JSON this route takes.

@@ -1,5 +1,6 @@
 //! THAU's self-learning route: `POST /feedback` records thumbs up or down (and an optional
-//! correction) on an assistant turn of the memory store, in the served run's learning store,
+//! correction) on an assistant turn of the server's memory database (`--memory`, where the
+//! conversations are logged), in the served run's learning store,
 //! and answers with the learning schedule (whether enough feedback has accumulated for a
 //! learning run). When the schedule is on and a run is due, the run starts on a background
 //! thread (never on the request path; one at a time, under the run's lock). The engine keeps
@@ -128,30 +129,53 @@ pub async fn feedback(
         return Err(ApiError::not_found(Flavor::Ollama, "feedback needs a run: start the server with --run DIR"));
     };
     let auto_run = run.clone();
-    let out = tokio::task::spawn_blocking(move || -> thau::Result<Value> {
+    let state = s.clone();
+    let (out, schedule_user) = tokio::task::spawn_blocking(move || -> thau::Result<(Value, String)> {
         let rating = thau::learn::feedback::parse_rating(&req.rating)?;
         let store = thau::learn::LearnStore::open(&run)?;
-        // The conversations live in the run's memory database, else in `thau memory`'s default one.
-        let db = [run.join("memory.sqlite"), thau::memory::default_db_path()].into_iter().find(|p| p.exists());
-        let memory = db.map(|p| thau::memory::MemoryStore::open(&p)).transpose()?;
         let user = req.user.as_deref().unwrap_or("default");
-        let f = thau::learn::feedback::record(
-            &store,
-            memory.as_ref(),
-            user,
-            req.turn_id,
-            rating,
-            req.correction.as_deref(),
-        )?;
-        let schedule = thau::learn::schedule::status(&run, &store, thau::memory::now_ms())?;
-        Ok(json!({"feedback": f, "learning": schedule}))
+        // The turn is read from the database this server logs conversations to (`--memory`);
+        // a server without one falls back to the run's or the default database.
+        let f = match &state.memory {
+            Ok(m) => {
+                let r = m.lock().unwrap_or_else(|e| e.into_inner());
+                thau::learn::feedback::record(
+                    &store,
+                    Some(r.store()),
+                    user,
+                    req.turn_id,
+                    rating,
+                    req.correction.as_deref(),
+                )?
+            }
+            Err(_) => {
+                let db = thau::learn::schedule::conversation_db(&run, None);
+                let memory = db.map(|p| thau::memory::MemoryStore::open(&p)).transpose()?;
+                thau::learn::feedback::record(
+                    &store,
+                    memory.as_ref(),
+                    user,
+                    req.turn_id,
+                    rating,
+                    req.correction.as_deref(),
+                )?
+            }
+        };
+        let db = thau::learn::schedule::conversation_db(&run, state.config.memory_db.as_deref());
+        let schedule = thau::learn::schedule::status(&run, &store, db.as_deref(), thau::memory::now_ms())?;
+        let user = schedule.schedule.user.clone();
+        Ok((json!({"feedback": f, "learning": schedule}), user))
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Flavor::Ollama, e.to_string()))?
     .map_err(|e| ApiError::from_thau(Flavor::Ollama, e))?;
     let mut out = out;
-    let started =
-        out["learning"]["due"].as_bool() == Some(true) && s.auto_learn.start(auto_run, s.config.learn_options.clone());
+    // The learning run reads the conversations where this server logs them.
+    let mut opts = s.config.learn_options.clone();
+    if let (None, Some(db)) = (&opts.memory, &s.config.memory_db) {
+        opts.memory = Some(thau::learn::MemorySource { db: db.clone(), user: schedule_user });
+    }
+    let started = out["learning"]["due"].as_bool() == Some(true) && s.auto_learn.start(auto_run, opts);
     out["auto_learning"] = json!({"started": started, "running": s.auto_learn.running(), "last": s.auto_learn.last()});
     Ok(Json(out))
 }

@@ -4,7 +4,8 @@
 //!  HTTP clients ──► axum router ──► queue slot (429 when full) ──► engine thread (one model)
 //!   OpenAI /v1/*      │                                                  │
 //!   Ollama /api/*     └── SSE / NDJSON ◄── tokio channel ◄── blocking forwarder ◄─┘
-//!   THAU /health, /training/status, /openapi.json, /docs (Swagger UI served from the binary)
+//!   THAU /thau/chat (the assistant: memory, tools, conversations), /health, /training/status,
+//!        /openapi.json, /docs (Swagger UI served from the binary)
 //! ```
 //!
 //! A client that disconnects cancels its generation; concurrent requests decode together in the
@@ -12,6 +13,7 @@
 //! threads beside it.
 
 mod bridge;
+mod chat;
 mod embeddings;
 mod error;
 mod learn;
@@ -49,6 +51,7 @@ use utoipa::OpenApi;
         embeddings::openai_embeddings, embeddings::ollama_embed, embeddings::ollama_embeddings,
         memory::remember, memory::search, memory::recall_route, memory::log, memory::forget, memory::export,
         learn::feedback,
+        chat::chat, chat::conversations, chat::conversation,
     ),
     tags((name = "openai", description = "OpenAI-compatible"), (name = "ollama", description = "Ollama-compatible"),
          (name = "thau", description = "THAU's own"))
@@ -91,6 +94,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/memory/forget", post(memory::forget))
         .route("/memory/export", get(memory::export))
         .route("/feedback", post(learn::feedback))
+        .route("/thau/chat", post(chat::chat))
+        .route("/thau/conversations", get(chat::conversations))
+        .route("/thau/conversations/{id}", get(chat::conversation))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     let mut app = Router::new()
         .merge(api)

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub shutdown_grace: std::time::Duration,
     /// Settings of the learning runs the schedule starts after feedback (with `run_dir`).
     pub learn_options: thau::learn::LearnOptions,
+    /// Where "now" comes from for conversations and "ayer" (the system clock; tests set a
+    /// manual one).
+    pub clock: thau::assistant::Clock,
 }
 
 impl ServerConfig {
@@ -62,6 +65,7 @@ impl ServerConfig {
             max_embed_inputs: 256,
             shutdown_grace: std::time::Duration::from_secs(30),
             learn_options: thau::learn::LearnOptions::default(),
+            clock: thau::assistant::Clock::system(),
         }
     }
 
@@ -101,6 +105,8 @@ pub struct AppState {
     pub embed_lock: tokio::sync::Semaphore,
     /// Learning runs the schedule starts after feedback (`POST /feedback`).
     pub auto_learn: Arc<crate::learn::AutoLearn>,
+    /// The engine vocabulary's trie for constrained tool calls, built on first use.
+    pub trie: std::sync::OnceLock<Arc<thau::tools::TokenTrie>>,
 }
 
 /// A loaded embedding model and the name clients call it by.
@@ -144,16 +150,7 @@ impl AppState {
     /// rest of the server works.
     pub fn with_embedder(engine: Engine, config: ServerConfig, embedder: Option<EmbeddingModel>) -> Arc<Self> {
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let memory = match &config.memory_db {
-            None => Err("memory is off: start thau serve with --memory PATH".to_string()),
-            Some(path) => MemoryStore::open(path)
-                .and_then(|store| Retriever::with_shared_embedder(store, embedder.as_ref().map(|e| e.model.clone())))
-                .map(Mutex::new)
-                .map_err(|e| {
-                    tracing::warn!(path = %path.display(), error = %e, "memory database unavailable");
-                    format!("the memory database is unavailable: {e}")
-                }),
-        };
+        let memory = open_memory(&config, embedder.as_ref());
         Arc::new(Self {
             engine,
             config,
@@ -164,6 +161,7 @@ impl AppState {
             embed_lock: tokio::sync::Semaphore::new(1),
             vision: Default::default(),
             auto_learn: Default::default(),
+            trie: Default::default(),
         })
     }
 
@@ -189,6 +187,26 @@ impl AppState {
     pub fn is_model(&self, name: &str) -> bool {
         let served = &self.config.model_name;
         name.is_empty() || name == served || name.strip_suffix(":latest") == Some(served.as_str())
+    }
+}
+
+/// The memory database of `config`, or why it is not available. Kept out of line: inlined
+/// into [`AppState::with_embedder`], rustc 1.95 at opt-level 2 (non-incremental) emitted an
+/// aligned SSE store at an offset only 8-aligned on its error path, and the process died
+/// with SIGSEGV on a damaged database file.
+#[inline(never)]
+fn open_memory(config: &ServerConfig, embedder: Option<&EmbeddingModel>) -> Result<Mutex<Retriever>, String> {
+    let Some(path) = &config.memory_db else {
+        return Err("memory is off: start thau serve with --memory PATH".to_string());
+    };
+    let opened = MemoryStore::open(path)
+        .and_then(|store| Retriever::with_shared_embedder(store, embedder.map(|e| e.model.clone())));
+    match opened {
+        Ok(r) => Ok(Mutex::new(r)),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "memory database unavailable");
+            Err(format!("the memory database is unavailable: {e}"))
+        }
     }
 }
 

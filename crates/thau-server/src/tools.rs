@@ -7,7 +7,7 @@
 
 use crate::state::AppState;
 use serde_json::{json, Value};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use thau::infer::{Completion, FinishReason, LogitsConstraint};
 use thau::tokenizer::ToolCall;
 use thau::tools::{
@@ -108,25 +108,10 @@ pub fn call_of(v: &Value) -> Result<ToolCall, String> {
     Ok(ToolCall::new(name, arguments))
 }
 
-/// Vocabulary tries by tokenizer address.
-type Tries = std::sync::Mutex<Vec<(usize, Arc<TokenTrie>)>>;
-
-/// The trie of the engine's vocabulary, built on first use (a few ms for 16k tokens).
-fn trie(s: &AppState) -> Arc<TokenTrie> {
-    static TRIES: OnceLock<Tries> = OnceLock::new();
-    // Keyed by the tokenizer's address: tests run several servers in one process.
-    let key = Arc::as_ptr(s.engine.tokenizer()) as usize;
-    let tries = TRIES.get_or_init(Default::default);
-    let mut tries = tries.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, t)) = tries.iter().find(|(k, _)| *k == key) {
-        return t.clone();
-    }
-    let t = Arc::new(TokenTrie::new(s.engine.tokenizer()));
-    tries.push((key, t.clone()));
-    if tries.len() > 8 {
-        tries.remove(0);
-    }
-    t
+/// The trie of the engine's vocabulary, built on first use (a few ms for 16k tokens) and kept
+/// with the server's state: one engine, one vocabulary.
+pub(crate) fn trie(s: &AppState) -> Arc<TokenTrie> {
+    s.trie.get_or_init(|| Arc::new(TokenTrie::new(s.engine.tokenizer()))).clone()
 }
 
 /// The grammar constraint for a request's tools.

@@ -1,5 +1,6 @@
 //! `POST /feedback` in-process: stored tied to the memory store's turn, with the schedule in
-//! the reply; bad ratings, unknown turns and a server without a run are client errors.
+//! the reply; bad ratings, unknown turns and a server without a run are client errors (an
+//! unknown turn, or another user's, is 404).
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -67,8 +68,11 @@ async fn feedback_is_stored_with_its_turn() {
     assert!(v["error"].as_str().unwrap().contains("meh"));
     let (s, v) = post(&app, "/feedback", json!({"turn_id": q.id, "rating": "up", "user": "ana"})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "a user turn: {v}");
+    // A turn the user does not have (none, or another user's) is not found.
     let (s, _) = post(&app, "/feedback", json!({"turn_id": 424242, "rating": "up", "user": "ana"})).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = post(&app, "/feedback", json!({"turn_id": a.id, "rating": "up", "user": "bruno"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = post(&app, "/feedback", json!({"rating": "up"})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "missing turn_id");
 

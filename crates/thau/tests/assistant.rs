@@ -153,7 +153,7 @@ fn the_assistant_remembers_recalls_keeps_users_apart_and_takes_feedback() {
 #[test]
 fn the_memory_block_sits_before_the_newest_message_so_earlier_turns_stay_cached() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = MemoryStore::open(&dir.path().join("memory.sqlite")).unwrap();
+    let store = MemoryStore::open(&dir.path().join("memory.sqlite")).unwrap();
     store.insert(&thau::memory::NewMemory::new("ana", "Mi perro se llama Rocky."), None).unwrap();
     let w = World {
         engine: engine(),

@@ -88,9 +88,15 @@ pub struct ScheduleStatus {
     pub last_failure: Option<Failure>,
 }
 
-/// The run's conversation memory, if it has one.
-pub fn memory_db(run: &Path) -> Option<PathBuf> {
-    Some(run.join("memory.sqlite")).filter(|p| p.exists())
+/// The memory database whose conversations feed `run`'s learning: `explicit` (what `thau
+/// serve --memory` or `--db` names) when given, else the run's `memory.sqlite`, else `thau
+/// memory`'s default database, whichever exists. The one rule for the CLI, the server and
+/// the schedule, so feedback, gaps and learning runs read the database the assistant writes.
+pub fn conversation_db(run: &Path, explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    [run.join("memory.sqlite"), crate::memory::default_db_path()].into_iter().find(|p| p.exists())
 }
 
 pub fn load(store: &LearnStore) -> Result<LearnSchedule> {
@@ -107,8 +113,9 @@ pub fn save(store: &LearnStore, s: &LearnSchedule) -> Result<()> {
     store.set_setting(KEY, &serde_json::to_string(s).map_err(|e| Error::invalid("schedule", e.to_string()))?)
 }
 
-/// The schedule of the run at `run`, at time `now` (ms).
-pub fn status(run: &Path, store: &LearnStore, now: i64) -> Result<ScheduleStatus> {
+/// The schedule of the run at `run`, at time `now` (ms); gaps are counted in `memory` (see
+/// [`conversation_db`]).
+pub fn status(run: &Path, store: &LearnStore, memory: Option<&Path>, now: i64) -> Result<ScheduleStatus> {
     let schedule = load(store)?;
     let pending = store.feedback(0, true)?;
     let negative = pending.iter().filter(|f| f.rating < 0 || f.correction.is_some()).count();
@@ -118,7 +125,7 @@ pub fn status(run: &Path, store: &LearnStore, now: i64) -> Result<ScheduleStatus
         .setting(FAILED_KEY)?
         .and_then(|s| serde_json::from_str::<Failure>(&s).ok())
         .filter(|f| last.is_none_or(|l| f.at > l));
-    let pending_gaps = match memory_db(run) {
+    let pending_gaps = match conversation_db(run, memory).filter(|p| p.exists()) {
         Some(db) => {
             let m = crate::memory::MemoryStore::open(&db)?;
             let opts = DetectOptions { user: schedule.user.clone(), since: last.unwrap_or(0), ..Default::default() };
@@ -186,8 +193,8 @@ pub enum AutoOutcome {
 }
 
 /// Start a learning run on `run` if the schedule says one is due, holding the run's lock for
-/// it (`by` says who started it). Conversations come from the run's `memory.sqlite` (the
-/// schedule's user) unless `opts` names a memory source. A run that fails is remembered, so
+/// it (`by` says who started it). Conversations come from `opts`' memory source, else from
+/// [`conversation_db`] (the schedule's user). A run that fails is remembered, so
 /// the schedule waits its interval before trying again, and the error is returned.
 pub fn run_if_due(
     run: &Path,
@@ -196,7 +203,8 @@ pub fn run_if_due(
     progress: &mut dyn FnMut(LearnProgress),
 ) -> Result<AutoOutcome> {
     let store = LearnStore::open(run)?;
-    let st = status(run, &store, crate::memory::now_ms())?;
+    let memory = conversation_db(run, opts.memory.as_ref().map(|m| m.db.as_path()));
+    let st = status(run, &store, memory.as_deref(), crate::memory::now_ms())?;
     if let Some(r) = st.running {
         return Ok(AutoOutcome::Busy(r));
     }
@@ -215,7 +223,7 @@ pub fn run_if_due(
     };
     let mut opts = opts.clone();
     if opts.memory.is_none() {
-        opts.memory = memory_db(run).map(|db| MemorySource { db, user: st.schedule.user.clone() });
+        opts.memory = memory.map(|db| MemorySource { db, user: st.schedule.user.clone() });
     }
     let res = learn_locked(run, &opts, &lock, progress);
     drop(lock);

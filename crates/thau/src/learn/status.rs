@@ -87,7 +87,7 @@ fn learning_status(run: &std::path::Path) -> Option<super::ScheduleStatus> {
     if !super::learn_dir(run).join("learn.sqlite").exists() {
         return None;
     }
-    let st =
-        super::LearnStore::open(run).and_then(|store| super::schedule::status(run, &store, crate::memory::now_ms()));
+    let st = super::LearnStore::open(run)
+        .and_then(|store| super::schedule::status(run, &store, None, crate::memory::now_ms()));
     st.map_err(|e| tracing::warn!(error = %e, "could not read the learning store")).ok()
 }
