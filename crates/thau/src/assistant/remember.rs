@@ -82,6 +82,7 @@ mod tests {
             "recuerda que",
             "I remember that day",
             "Recuerda que?",
+            "¿Recuerda que mañana es lunes?",
         ] {
             assert_eq!(explicit_memory(no), None, "{no}");
         }

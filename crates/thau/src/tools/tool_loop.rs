@@ -199,14 +199,21 @@ pub fn run_tool_loop(
                 Some(Event::Started { dropped_messages, .. }) => {
                     on_event(LoopEvent::Started { round, dropped_messages })
                 }
+                // Without tools the text is shown as written: a foreign vocabulary's ids (and
+                // its text) may look like THAU's call markup and mean nothing of the kind.
+                Some(Event::Text(t)) if specs.is_empty() => on_event(LoopEvent::Text(&t)),
                 Some(Event::Text(t)) => show(splitter.push(&t), on_event),
                 Some(Event::Done(c)) => break c,
                 Some(Event::Failed(e)) => return Err(e),
                 None => return Err(Error::invalid("engine", "the engine stopped before finishing the answer")),
             }
         };
-        show(splitter.finish(), on_event);
         add_usage(&mut usage, &done.usage);
+        if specs.is_empty() {
+            added.push(Message::assistant(done.text.clone()));
+            return Ok(LoopOutcome { messages: added, answer: done.text, rounds: round, finish: done.finish, usage });
+        }
+        show(splitter.finish(), on_event);
         let parsed = parse_ids(engine.tokenizer(), &done.tokens);
         if parsed.calls.is_empty() || done.finish == FinishReason::Cancelled {
             added.push(Message::assistant(parsed.content.clone()));
