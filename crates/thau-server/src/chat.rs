@@ -10,6 +10,7 @@
 //! `done` (turn_id, conversation, answer, finish, usage, memory) · `error` (message).
 
 use crate::error::{ApiError, Flavor};
+use crate::memory::with_memory;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -75,21 +76,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> thau::Result<T> + Send 
 
 fn memory_off(s: &AppState) -> Option<ApiError> {
     s.memory.as_ref().err().map(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, F, e.clone()))
-}
-
-/// `f` on the server's memory database, on a blocking thread; 503 when it has none.
-async fn on_store<T: Send + 'static>(
-    s: Arc<AppState>,
-    f: impl FnOnce(&thau::memory::MemoryStore) -> thau::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    if let Some(e) = memory_off(&s) {
-        return Err(e);
-    }
-    blocking(move || match &s.memory {
-        Ok(m) => f(m.lock().unwrap_or_else(|e| e.into_inner()).store()),
-        Err(e) => Err(thau::Error::invalid("memory", e.clone())),
-    })
-    .await
 }
 
 /// The tools of a native chat turn for `user`.
@@ -249,7 +235,7 @@ pub async fn conversations(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(F, e.body_text()))?;
     let user = user_of(&q.user);
-    let list = on_store(s, move |store| store.conversations(&user, q.limit.unwrap_or(50).min(1000))).await?;
+    let list = with_memory(&s, move |r| r.store().conversations(&user, q.limit.unwrap_or(50).min(1000))).await?;
     Ok(Json(json!({"conversations": list})))
 }
 
@@ -265,8 +251,9 @@ pub async fn conversation(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(F, e.body_text()))?;
     let user = user_of(&q.user);
-    let (c, messages) =
-        on_store(s, move |store| Ok((store.conversation(&user, &id)?, store.conversation_messages(&user, &id)?)))
-            .await?;
+    let (c, messages) = with_memory(&s, move |r| {
+        Ok((r.store().conversation(&user, &id)?, r.store().conversation_messages(&user, &id)?))
+    })
+    .await?;
     Ok(Json(json!({"conversation": c, "messages": messages})))
 }

@@ -154,8 +154,8 @@ fn limit(field: &str, v: Option<usize>, default: usize) -> Result<usize, ApiErro
     }
 }
 
-/// Run `f` on the memory store on a blocking thread.
-async fn with_memory<T: Send + 'static>(
+/// Run `f` on the memory store on a blocking thread; 503 when the server has none.
+pub(crate) async fn with_memory<T: Send + 'static>(
     s: &Arc<AppState>,
     f: impl FnOnce(&mut Retriever) -> thau::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
