@@ -184,6 +184,14 @@ fn the_memory_block_sits_before_the_newest_message_so_earlier_turns_stay_cached(
         r2.usage.cached_tokens
     );
     let _ = (MEMORIES_HEADER, EPISODES_HEADER, Role::User);
+    // A message too long for the context is refused after it was logged: the session and the
+    // database still agree on the conversation.
+    let long = "palabra ".repeat(3000);
+    assert!(w.try_send(&mut s, &long).unwrap_err().to_string().contains("shorten"));
+    let id = s.conversation().unwrap().id.clone();
+    let stored = w.memory.lock().unwrap().store().conversation_messages("ana", &id).unwrap();
+    assert_eq!(stored.len(), s.history().len());
+    assert_eq!(s.history().last().unwrap().content, long);
 }
 
 #[test]

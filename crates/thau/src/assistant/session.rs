@@ -179,6 +179,13 @@ impl Session {
         self.history.iter().zip(&self.turn_ids).rev().find(|(m, _)| m.role == Role::Assistant).and_then(|(_, id)| *id)
     }
 
+    /// Add a message (logged as `turn_id` at `at`) to the conversation.
+    fn push(&mut self, m: Message, turn_id: Option<i64>, at: i64) {
+        self.history.push(m);
+        self.turn_ids.push(turn_id);
+        self.last_at = at;
+    }
+
     /// Leave this conversation: the next message starts a new one.
     pub fn reset(&mut self) {
         self.conversation = None;
@@ -206,7 +213,10 @@ impl Session {
         let t0 = Instant::now();
         // Log, remember and retrieve under one hold of the database.
         let (user_turn, remembered, cands) = match a.memory {
-            None => (None, None, Default::default()),
+            None => {
+                self.push(user_msg, None, at);
+                (None, None, Default::default())
+            }
             Some(m) => {
                 let mut r = lock(m);
                 let conversation = match &self.conversation {
@@ -214,6 +224,8 @@ impl Session {
                     None => r.store().create_conversation(&self.user, None, at)?,
                 };
                 let (turn, _) = log_message(r.store_mut(), &conversation, &user_msg, at)?;
+                // From here the message is in the conversation, whatever fails after it.
+                self.push(user_msg, Some(turn.id), at);
                 on_event(AssistantEvent::Logged { turn_id: turn.id, conversation: &conversation.id });
                 self.conversation = Some(conversation);
                 let remembered = match explicit_memory(text).filter(|_| a.options.remember_requests) {
@@ -249,7 +261,7 @@ impl Session {
         let info = a.engine.info();
         let reserve = a.options.tool_loop.generate.max_tokens;
         let mut window = ContextWindow::new(info.cfg.max_seq_len, reserve).with_system(system);
-        for m in self.history.iter().chain([&user_msg]) {
+        for m in &self.history {
             window.push_message(m.clone());
         }
         let built = window.build(a.engine.tokenizer(), &cands.memories(), &cands.summaries())?;
@@ -289,17 +301,12 @@ impl Session {
             run_tool_loop(a.engine, registry, trie, &built.messages, &a.options.tool_loop, cancel, &mut |e| {
                 on_event(AssistantEvent::Loop(e))
             });
-        // The user's message stays in the conversation even when the model failed.
-        self.history.push(user_msg);
-        self.turn_ids.push(user_turn);
-        self.last_at = at;
         let outcome = outcome?;
         // Log what the turn added, in order.
         let mut turn_id = None;
         for (i, m) in outcome.messages.iter().enumerate() {
             // Logged when made; at least a ms after the message before, so they sort.
             let when = a.clock.now_ms().max(at + 1 + i as i64);
-            self.last_at = when;
             let id = match (a.memory, &self.conversation) {
                 (Some(mem), Some(c)) => Some(log_message(lock(mem).store_mut(), c, m, when)?.0.id),
                 _ => None,
@@ -307,8 +314,7 @@ impl Session {
             if m.role == Role::Assistant {
                 turn_id = id;
             }
-            self.history.push(m.clone());
-            self.turn_ids.push(id);
+            self.push(m.clone(), id, when);
         }
         Ok(Reply {
             answer: outcome.answer,
