@@ -397,8 +397,11 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
         Ok(Retriever::with_shared_embedder(store, embedder.clone())?)
     };
     let memory = db.as_deref().map(open).transpose()?;
-    // The memory tools get a connection of their own to the same database.
-    let tool_memory = db.as_deref().map(open).transpose()?.map(|r| (r, a.memory.user.as_str()));
+    // The memory tools (only when tools are on) get a connection of their own to the same database.
+    let tool_memory = match &db {
+        Some(path) if a.tools.wanted() => Some((open(path)?, a.memory.user.as_str())),
+        _ => None,
+    };
     let registry = a.tools.registry(tool_memory)?;
     let engine = load_engine(&a.model)?;
     if registry.is_some() && engine.tokenizer().foreign().is_some() {
