@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use thau::assistant::{Assistant, AssistantEvent, AssistantOptions, Clock, ContextOptions, Reply, Session, Toolbox};
-use thau::checkpoint::RunDir;
 use thau::infer::{Engine, FinishReason, GenerateOptions, InferModel, Prompt, Request, SamplingOptions, WeightDtype};
 use thau::memory::{MemoryStore, Retriever};
 use thau::model::Age;
@@ -122,7 +121,7 @@ pub(crate) struct ChatArgs {
 #[derive(Args, Debug, Clone)]
 pub(crate) struct MemoryArgs {
     /// Whose conversations and memories these are.
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = thau::memory::DEFAULT_USER)]
     pub(crate) user: String,
     /// Memory database (default: $THAU_HOME/memory.sqlite, else ~/.local/share/thau/memory.sqlite,
     /// used when it exists). Conversations are logged there, and what matters is recalled.
@@ -147,7 +146,7 @@ pub(crate) struct MemoryArgs {
     pub(crate) clock: Option<String>,
 }
 
-fn on_off(s: &str) -> Result<bool, String> {
+pub(crate) fn on_off(s: &str) -> Result<bool, String> {
     thau::error::one_of("setting", s, &[("on", true), ("off", false), ("true", true), ("false", false)])
         .map_err(|e| e.to_string())
 }
@@ -274,10 +273,7 @@ pub(crate) fn load_engine_batched(args: &ModelArgs, max_batch: usize) -> Result<
         return load_gguf(path, dtype, max_batch);
     }
     let Some(run) = &args.run else { bail!("say which model to use: --run DIR (a THAU run) or --model FILE.gguf") };
-    let (tok, llama, age) = RunDir::new(run).load_latest(args.age, &candle_core::Device::Cpu)?;
-    let model = InferModel::from_llama(&llama, dtype.unwrap_or(WeightDtype::F32))?;
-    drop(llama);
-    Ok(Engine::spawn_batched(format!("{}:{}", run.display(), age.dir_name()), model, tok, max_batch)?)
+    Ok(thau::infer::load_run_engine(run, args.age, dtype.unwrap_or(WeightDtype::F32), max_batch)?.0)
 }
 
 fn load_gguf(path: &Path, dtype: Option<WeightDtype>, max_batch: usize) -> Result<Engine> {

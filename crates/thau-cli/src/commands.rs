@@ -236,6 +236,18 @@ pub fn status(run: &Path, json: bool) -> Result<()> {
             println!("      last checkpoint {}", c.display());
         }
     }
+    if let Some(s) = &st.serving {
+        let when = chrono::DateTime::from_timestamp_millis(s.loaded_at)
+            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        let state = match st.server_running {
+            Some(true) => "serves",
+            Some(false) => "served (that server has stopped)",
+            None => "served",
+        };
+        let what = s.checkpoint.as_ref().map_or_else(|| s.model.clone(), |c| c.display().to_string());
+        println!("thau serve (pid {}) {state} {what}, loaded {when}, {} swaps since it started", s.pid, s.swaps);
+    }
     if let Some(l) = &st.learning {
         println!(
             "self-learning: {} runs ({} kept), {} new feedback items ({} negative); automatic learning {}: {}",

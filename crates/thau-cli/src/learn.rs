@@ -146,7 +146,7 @@ pub struct MemArgs {
     #[arg(long)]
     db: Option<PathBuf>,
     /// Whose conversations.
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = thau::memory::DEFAULT_USER)]
     user: String,
 }
 

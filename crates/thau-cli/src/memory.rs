@@ -16,7 +16,7 @@ pub struct MemoryCommon {
     #[arg(long, global = true)]
     db: Option<PathBuf>,
     /// Whose memories (every query sees only this user's).
-    #[arg(long, global = true, default_value = "default")]
+    #[arg(long, global = true, default_value = thau::memory::DEFAULT_USER)]
     user: String,
     /// Sentence-embedding model: a folder (config.json, tokenizer.json, model.safetensors) or
     /// a Hugging Face id such as intfloat/multilingual-e5-small (default: $THAU_EMBEDDING_MODEL;

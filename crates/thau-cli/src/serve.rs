@@ -11,15 +11,20 @@ use thau::memory::{Embedder, EMBEDDING_MODEL_ENV};
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) model: ModelArgs,
-    /// Address to bind; anything but loopback needs --api-key.
+    /// Address to bind; anything but loopback needs --api-key or --keys.
     #[arg(long, default_value = "127.0.0.1")]
     pub(crate) host: IpAddr,
     /// Port (Ollama's default, so its clients find THAU unchanged).
     #[arg(long, default_value_t = 11434)]
     pub(crate) port: u16,
-    /// Require `Authorization: Bearer KEY` (also THAU_API_KEY).
+    /// Require `Authorization: Bearer KEY` (also THAU_API_KEY); this key is an admin's: it
+    /// may act for any user its requests name.
     #[arg(long, env = "THAU_API_KEY", hide_env_values = true)]
     pub(crate) api_key: Option<String>,
+    /// API keys bound to users, one per line: `KEY user:NAME` (always acts as NAME) or
+    /// `KEY admin` (may name any user). Keys are compared in constant time and never logged.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) keys: Option<PathBuf>,
     /// Requests running or waiting at once; more get 429.
     #[arg(long, default_value_t = 16)]
     pub(crate) max_queue: usize,
@@ -47,6 +52,11 @@ pub(crate) struct ServeArgs {
     /// $THAU_HOME/memory.sqlite, else ~/.local/share/thau/memory.sqlite).
     #[arg(long)]
     pub(crate) memory: Option<PathBuf>,
+    /// Put relevant memories and earlier conversations into the prompts of the OpenAI and
+    /// Ollama chat routes: off (default: those clients keep their own context and get the
+    /// answers they would without memory) or on. /thau/chat injects unless a request says not to.
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = crate::chat::on_off)]
+    pub(crate) memory_inject: bool,
     /// Most texts in one embeddings request.
     #[arg(long, default_value_t = 256)]
     pub(crate) max_embed_inputs: usize,
@@ -56,8 +66,11 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn serve(a: ServeArgs) -> Result<()> {
-    let mut cfg = thau_server::ServerConfig::new(SocketAddr::new(a.host, a.port), a.name);
-    cfg.api_key = a.api_key.filter(|k| !k.is_empty());
+    let mut cfg = thau_server::ServerConfig::new(SocketAddr::new(a.host, a.port), a.name)
+        .with_api_key(a.api_key.as_deref().unwrap_or_default());
+    if let Some(file) = &a.keys {
+        cfg.keys.extend(thau_server::auth::Keys::load(file)?);
+    }
     cfg.max_queue = a.max_queue;
     cfg.cors_origins = a.cors;
     cfg.run_dir = a.model.run.clone();
@@ -69,6 +82,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<()> {
     cfg.images_dir = a.images_dir.clone();
     cfg.memory_db = Some(a.memory.clone().unwrap_or_else(thau::memory::default_db_path));
     cfg.max_embed_inputs = a.max_embed_inputs;
+    cfg.memory_inject = a.memory_inject;
     cfg.shutdown_grace = std::time::Duration::from_secs(a.shutdown_grace);
     // Check the settings before spending time loading the model.
     cfg.validate()?;
@@ -85,6 +99,10 @@ pub(crate) fn serve(a: ServeArgs) -> Result<()> {
         }
         None => None,
     };
-    let engine = load_engine_batched(&a.model, a.max_batch)?;
+    // A run is followed: a kept learning run (or `thau learn undo`) is served without a restart.
+    let engine = match (&a.model.model, &a.model.run) {
+        (None, Some(run)) => thau::infer::LiveEngine::from_run(run, a.model.age, a.model.dtype, Some(a.max_batch))?,
+        _ => thau::infer::LiveEngine::fixed(load_engine_batched(&a.model, a.max_batch)?),
+    };
     thau_server::serve_blocking(cfg, engine, embedder)
 }

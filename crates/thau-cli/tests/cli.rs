@@ -430,7 +430,7 @@ fn chat_remembers_recalls_and_takes_feedback_per_user() {
     assert!(stderr.contains(&format!("conversation '{id}' not found")), "{stderr}");
     assert!(!stdout.contains("Rocky"), "{stdout}");
     // Ana continues her first conversation by id; an unknown one is refused before loading.
-    let out = ok(chat(&run, &[&base[..], &["--user", "ana", "--conversation", &id]].concat(), "/quit\n"));
+    let out = ok(chat(&run, &[&base[..], &["--user", "ana", "--conversation", id]].concat(), "/quit\n"));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("continuing {id} (4 turns)")));
     fails_with(
         chat(&run, &[&base[..], &["--user", "ana", "--conversation", "c-000000000000"]].concat(), ""),

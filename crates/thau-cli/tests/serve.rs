@@ -85,6 +85,15 @@ fn official_openai_and_ollama_clients_work_against_thau_serve() {
     }
     let status = get(port, "/training/status").unwrap();
     assert!(status.contains("200 OK") && status.contains("\"ages\""), "{status}");
+    // `thau status` says which checkpoint the running server serves.
+    let pid = server.0.id();
+    let said = |run: &Path| {
+        let out = thau().arg("status").arg("--run").arg(run).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let st = said(&run);
+    assert!(st.contains(&format!("thau serve (pid {pid}) serves ")) && st.contains("step-"), "{st}");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/official_clients.py");
     // Clients call the embedding model by its folder's name (the parent's for a `model/` folder).
     let embed_name = embedding.as_deref().map(|m| {
@@ -120,6 +129,7 @@ fn official_openai_and_ollama_clients_work_against_thau_serve() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(code.success(), "exit after SIGTERM: {code:?}");
+    assert!(said(&run).contains("(that server has stopped)"));
 }
 
 #[test]
@@ -132,4 +142,20 @@ fn serve_refuses_unsafe_or_bad_settings() {
         thau().args(["serve", "--model", "/nonexistent/m.gguf", "--port", &free_port().to_string()]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("m.gguf") && !err.contains("panicked"), "{err}");
+    // A keys file: a bad line is named; good keys make a public address acceptable.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "# team\nsk-ana-0123456789abcdef user:ana\nsk-short root\n").unwrap();
+    let out = thau().args(["serve", "--model", "x.gguf", "--keys"]).arg(&keys).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("keys.txt") && err.contains("line 3"), "{err}");
+    std::fs::write(&keys, "sk-ana-0123456789abcdef user:ana\n").unwrap();
+    let out = thau()
+        .args(["serve", "--host", "0.0.0.0", "--model", "/nonexistent/m.gguf", "--keys"])
+        .arg(&keys)
+        .env_remove("THAU_API_KEY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !err.contains("--api-key") && err.contains("m.gguf"), "{err}");
 }

@@ -9,15 +9,16 @@
 //! `text` (text) · `tool_call` (name, arguments) · `tool_result` (name, text or error) ·
 //! `done` (turn_id, conversation, answer, finish, usage, memory) · `error` (message).
 
+use crate::auth::Caller;
 use crate::error::{ApiError, Flavor};
 use crate::memory::with_memory;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,7 +37,7 @@ const F: Flavor = Flavor::Ollama;
 pub struct ChatRequest {
     /// What the person says.
     pub message: String,
-    /// Whose conversation (default "default").
+    /// Whose conversation (default "default"; a user-bound key's own user whatever this says).
     pub user: Option<String>,
     /// Continue this stored conversation; without it a new one starts.
     pub conversation: Option<String>,
@@ -56,14 +57,10 @@ pub struct ChatRequest {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct UserQuery {
-    /// Whose conversations (default "default").
+    /// Whose conversations (default "default"; a user-bound key's own user whatever this says).
     pub user: Option<String>,
     /// Most conversations to list (default 50).
     pub limit: Option<usize>,
-}
-
-fn user_of(u: &Option<String>) -> String {
-    u.clone().unwrap_or_else(|| "default".into())
 }
 
 /// A blocking call on the library, its error mapped to a status.
@@ -131,10 +128,12 @@ fn done_json(r: &Reply) -> Value {
               (status = 429, description = "The queue is full")))]
 pub async fn chat(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<ChatRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = req.map_err(|r| ApiError::from_json(F, r))?;
-    let user = user_of(&req.user);
+    let user = caller.user(req.user.as_deref(), &headers);
     if req.message.trim().is_empty() {
         return Err(ApiError::bad_request(F, "message is empty: say something"));
     }
@@ -184,8 +183,10 @@ pub async fn chat(
             }
         };
         let clock = state.config.clock.clone();
+        // The whole turn (every tool round) runs on one set of weights.
+        let engine = state.engine();
         let a = Assistant {
-            engine: &state.engine,
+            engine: &engine,
             tools: toolbox.as_ref(),
             memory: state.memory.as_ref().ok(),
             clock: &clock,
@@ -231,10 +232,12 @@ pub async fn chat(
               (status = 503, description = "The server has no memory database")))]
 pub async fn conversations(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     q: Result<Query<UserQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(F, e.body_text()))?;
-    let user = user_of(&q.user);
+    let user = caller.user(q.user.as_deref(), &headers);
     let list = with_memory(&s, move |r| r.store().conversations(&user, q.limit.unwrap_or(50).min(1000))).await?;
     Ok(Json(json!({"conversations": list})))
 }
@@ -246,11 +249,13 @@ pub async fn conversations(
               (status = 503, description = "The server has no memory database")))]
 pub async fn conversation(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     q: Result<Query<UserQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(F, e.body_text()))?;
-    let user = user_of(&q.user);
+    let user = caller.user(q.user.as_deref(), &headers);
     let (c, messages) = with_memory(&s, move |r| {
         Ok((r.store().conversation(&user, &id)?, r.store().conversation_messages(&user, &id)?))
     })

@@ -3,16 +3,17 @@
 //! conversations are logged), in the served run's learning store,
 //! and answers with the learning schedule (whether enough feedback has accumulated for a
 //! learning run). When the schedule is on and a run is due, the run starts on a background
-//! thread (never on the request path; one at a time, under the run's lock). The engine keeps
-//! the weights it was started with: a kept run's new checkpoint is served after a restart,
-//! which the reply, the log and `GET /feedback/learning` say.
+//! thread (never on the request path; one at a time, under the run's lock). A kept run's new
+//! checkpoint is swapped in by the server's weight check ([`crate::follow_weights`]) between
+//! requests; `/health` says which checkpoint is served.
 
+use crate::auth::Caller;
 use crate::error::{ApiError, Flavor};
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -57,18 +58,14 @@ impl AutoLearn {
             let out = thau::learn::run_if_due(&run, &opts, "thau serve (schedule)", &mut |_| {});
             let note = match out {
                 Ok(thau::learn::AutoOutcome::Ran(rec)) => {
-                    let restart = rec.checkpoint_after.as_ref().map(|c| {
-                        format!(
-                            "new weights in {}: restart thau serve to serve them (this server keeps the weights it started with)",
-                            c.display()
-                        )
+                    let kept = rec.checkpoint_after.as_ref().map(|c| {
+                        format!("new weights in {}: the server swaps them in at its next weight check", c.display())
                     });
-                    match &restart {
-                        Some(r) => tracing::warn!(run = %rec.id, "learning run kept: {r}"),
+                    match &kept {
+                        Some(k) => tracing::info!(run = %rec.id, "learning run kept: {k}"),
                         None => tracing::info!(run = %rec.id, reasons = ?rec.gate.reasons, "learning run rolled back"),
                     }
-                    json!({"run": rec.id, "outcome": rec.outcome, "checkpoint": rec.checkpoint_after,
-                           "restart_needed": restart.is_some(), "message": restart})
+                    json!({"run": rec.id, "outcome": rec.outcome, "checkpoint": rec.checkpoint_after, "message": kept})
                 }
                 Ok(thau::learn::AutoOutcome::NotDue(st)) => json!({"outcome": "not_due", "message": st.reason}),
                 Ok(thau::learn::AutoOutcome::Busy(h)) => {
@@ -110,7 +107,7 @@ pub struct FeedbackRequest {
     /// The right answer, when the turn was wrong.
     #[serde(default)]
     pub correction: Option<String>,
-    /// Whose conversation (default "default").
+    /// Whose conversation (default "default"; a user-bound key's own user whatever this says).
     #[serde(default)]
     pub user: Option<String>,
 }
@@ -122,9 +119,12 @@ pub struct FeedbackRequest {
               (status = 404, description = "The server was not started with a run folder")))]
 pub async fn feedback(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<FeedbackRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(req) = req.map_err(|r| ApiError::from_json(Flavor::Ollama, r))?;
+    let user = caller.user(req.user.as_deref(), &headers);
     let Some(run) = s.config.run_dir.clone() else {
         return Err(ApiError::not_found(Flavor::Ollama, "feedback needs a run: start the server with --run DIR"));
     };
@@ -133,7 +133,7 @@ pub async fn feedback(
     let (out, schedule_user) = tokio::task::spawn_blocking(move || -> thau::Result<(Value, String)> {
         let rating = thau::learn::feedback::parse_rating(&req.rating)?;
         let store = thau::learn::LearnStore::open(&run)?;
-        let user = req.user.as_deref().unwrap_or("default");
+        let user = user.as_str();
         // The turn is read from the database this server logs conversations to (`--memory`);
         // a server without one falls back to the run's or the default database.
         let f = match &state.memory {

@@ -12,6 +12,8 @@
 //! engine's batch (see [`thau::infer::Engine`]). Embeddings and `/memory/*` run on blocking
 //! threads beside it.
 
+mod api_memory;
+pub mod auth;
 mod bridge;
 mod chat;
 mod embeddings;
@@ -27,6 +29,10 @@ mod tools;
 mod vision;
 
 pub use error::{ApiError, Flavor};
+
+/// The conversation an OpenAI or Ollama client's chat request belongs to: sent by a client
+/// that names its own, answered with the id the turn was logged in.
+pub const CONVERSATION_HEADER: &str = "x-thau-conversation";
 pub use state::{AppState, EmbeddingModel, ServerConfig};
 
 use axum::extract::{Request, State};
@@ -36,7 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
-use thau::infer::Engine;
+use thau::infer::LiveEngine;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 
@@ -118,31 +124,30 @@ pub fn router(state: Arc<AppState>) -> Router {
             CorsLayer::new()
                 .allow_origin(origin)
                 .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-                .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    header::HeaderName::from_static(auth::USER_HEADER),
+                    header::HeaderName::from_static(CONVERSATION_HEADER),
+                ])
+                .expose_headers([header::HeaderName::from_static(CONVERSATION_HEADER)]),
         );
     }
     app
 }
 
-/// The API key check: `Authorization: Bearer KEY` when the server has a key.
-async fn require_key(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if let Some(key) = s.config.api_key.as_deref() {
-        let sent = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if sent != Some(key) {
-            let flavor = if req.uri().path().starts_with("/v1/") { Flavor::OpenAi } else { Flavor::Ollama };
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                flavor,
-                "missing or wrong API key: send Authorization: Bearer KEY",
-            )
-            .into_response();
+/// The API key check (`Authorization: Bearer KEY` when the server has keys): 401, or the
+/// request goes on knowing its [`auth::Caller`].
+async fn require_key(State(s): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let flavor = if req.uri().path().starts_with("/v1/") { Flavor::OpenAi } else { Flavor::Ollama };
+    let sent = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match auth::check(&s.config.keys, sent, flavor) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
         }
+        Err(e) => e.into_response(),
     }
-    next.run(req).await
 }
 
 async fn not_found(req: Request) -> Response {
@@ -158,7 +163,11 @@ async fn method_not_allowed(req: Request) -> Response {
 }
 
 /// [`serve`] on a tokio runtime of its own (for the synchronous CLI).
-pub fn serve_blocking(config: ServerConfig, engine: Engine, embedder: Option<EmbeddingModel>) -> anyhow::Result<()> {
+pub fn serve_blocking(
+    config: ServerConfig,
+    engine: LiveEngine,
+    embedder: Option<EmbeddingModel>,
+) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -168,13 +177,14 @@ pub fn serve_blocking(config: ServerConfig, engine: Engine, embedder: Option<Emb
 
 /// Serve until Ctrl-C or SIGTERM; in-flight requests are finished (streams run to the end)
 /// within [`ServerConfig::shutdown_grace`], then cancelled.
-pub async fn serve(config: ServerConfig, engine: Engine, embedder: Option<EmbeddingModel>) -> anyhow::Result<()> {
+pub async fn serve(config: ServerConfig, engine: LiveEngine, embedder: Option<EmbeddingModel>) -> anyhow::Result<()> {
     config.validate()?;
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| {
         anyhow::anyhow!("cannot listen on {}: {e} (is another server using the port? try --port)", config.addr)
     })?;
     let addr = listener.local_addr()?;
     let state = AppState::with_embedder(engine, config, embedder);
+    follow_weights(&state);
     tracing::info!(%addr, "serving");
     eprintln!("THAU serving '{}' on http://{addr} (docs: http://{addr}/docs)", state.config.model_name);
     let grace = state.config.shutdown_grace;
@@ -194,6 +204,35 @@ pub async fn serve(config: ServerConfig, engine: Engine, embedder: Option<Embedd
         () = deadline => eprintln!("requests still running after {}s: cancelled", grace.as_secs()),
     }
     Ok(())
+}
+
+/// For a server of a run: every [`ServerConfig::reload_every`], swap in the run's new weights
+/// if they changed (a kept learning run, `thau learn undo`). Requests keep the weights they
+/// started with; a failed load keeps the old ones and says why.
+pub fn follow_weights(state: &Arc<AppState>) {
+    if !state.model.follows_run() {
+        return;
+    }
+    let state = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            let Some(s) = state.upgrade() else { return };
+            let every = s.config.reload_every;
+            let checked = tokio::task::spawn_blocking(move || s.model.refresh()).await;
+            match checked {
+                Ok(Ok(Some(served))) => eprintln!(
+                    "serving new weights: {}",
+                    served.checkpoint.as_deref().map(|c| c.display().to_string()).unwrap_or_default()
+                ),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the run's new weights could not be loaded; the old ones stay served")
+                }
+                Err(e) => tracing::warn!(error = %e, "the weight check stopped"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -1,14 +1,17 @@
 //! THAU's memory over HTTP: `/memory/remember`, `/search`, `/recall`, `/log`, `/forget` and
 //! `/export`, thin wrappers over [`thau::memory`] on the database of `thau serve --memory PATH`.
-//! Every request names its `user`, and sees and changes only that user's memories. The store
+//! Every request names its `user` (a user-bound API key is always its own user, see
+//! [`crate::auth`]), and sees and changes only that user's memories. The store
 //! is one SQLite connection behind a lock, used on blocking threads.
 
+use crate::auth::Caller;
 use crate::error::{body, ApiError, Flavor};
 use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use chrono::{DateTime, FixedOffset, Local};
 use serde::Deserialize;
@@ -26,8 +29,9 @@ const MAX_RESULTS: usize = 1000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RememberRequest {
-    /// Whose memory (every request sees only its user's).
-    pub user: String,
+    /// Whose memory (every request sees only its user's; a user-bound key's own user
+    /// whatever this says).
+    pub user: Option<String>,
     pub text: String,
     /// fact (default), preference, event, note, ...
     pub kind: Option<String>,
@@ -72,7 +76,7 @@ impl FilterFields {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SearchRequest {
-    pub user: String,
+    pub user: Option<String>,
     pub query: String,
     /// How many memories (default 5, at most 1000).
     pub k: Option<usize>,
@@ -85,7 +89,7 @@ pub struct SearchRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecallRequest {
-    pub user: String,
+    pub user: Option<String>,
     /// A question with a time expression: "¿qué hablamos ayer?", "what did we discuss last week?".
     pub question: String,
     /// Most turns (and memories) to return (default 50, at most 1000).
@@ -97,7 +101,7 @@ pub struct RecallRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogRequest {
-    pub user: String,
+    pub user: Option<String>,
     /// user (default), assistant, system or tool.
     pub role: Option<String>,
     pub text: String,
@@ -108,7 +112,7 @@ pub struct LogRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ForgetRequest {
-    pub user: String,
+    pub user: Option<String>,
     /// One memory by id.
     pub id: Option<i64>,
     /// Every memory of the user (and, with `turns`, every conversation).
@@ -125,10 +129,12 @@ pub struct ForgetRequest {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Whose memories and conversations.
-    pub user: String,
+    pub user: Option<String>,
 }
 
-fn user(u: &str) -> Result<String, ApiError> {
+/// Whose memory a request reaches: a user-bound key's own user, else the one it names.
+fn user(caller: &Caller, named: Option<&str>, headers: &HeaderMap) -> Result<String, ApiError> {
+    let u = caller.named_user(named, headers, F)?;
     let u = u.trim();
     if u.is_empty() {
         return Err(ApiError::bad_request(
@@ -180,12 +186,14 @@ pub(crate) async fn with_memory<T: Send + 'static>(
               (status = 503, description = "The server has no memory database")))]
 pub async fn remember(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<RememberRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let r = body(F, req)?;
     let now = Local::now().fixed_offset();
     let m = NewMemory {
-        user: user(&r.user)?,
+        user: user(&caller, r.user.as_deref(), &headers)?,
         text: r.text,
         kind: r.kind.unwrap_or_else(|| "fact".into()),
         importance: r.importance.unwrap_or(5),
@@ -206,10 +214,12 @@ pub async fn remember(
               (status = 503, description = "The server has no memory database")))]
 pub async fn search(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<SearchRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let r = body(F, req)?;
-    let user = user(&r.user)?;
+    let user = user(&caller, r.user.as_deref(), &headers)?;
     let mode = SearchMode::parse(r.mode.as_deref().unwrap_or("hybrid")).map_err(|e| ApiError::from_thau(F, e))?;
     if r.query.trim().is_empty() {
         return Err(ApiError::bad_request(F, "query is empty: say what to look for"));
@@ -232,10 +242,12 @@ pub async fn search(
               (status = 503, description = "The server has no memory database")))]
 pub async fn recall_route(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<RecallRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let r = body(F, req)?;
-    let user = user(&r.user)?;
+    let user = user(&caller, r.user.as_deref(), &headers)?;
     if r.question.trim().is_empty() {
         return Err(ApiError::bad_request(F, "question is empty: ask e.g. \"¿qué hablamos ayer?\""));
     }
@@ -258,10 +270,12 @@ pub async fn recall_route(
               (status = 503, description = "The server has no memory database")))]
 pub async fn log(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<LogRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let r = body(F, req)?;
-    let user = user(&r.user)?;
+    let user = user(&caller, r.user.as_deref(), &headers)?;
     let role = Role::parse(r.role.as_deref().unwrap_or("user")).map_err(|e| ApiError::from_thau(F, e))?;
     if r.text.trim().is_empty() {
         return Err(ApiError::bad_request(F, "text is empty: nothing to log"));
@@ -288,10 +302,12 @@ pub async fn log(
               (status = 503, description = "The server has no memory database")))]
 pub async fn forget(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<ForgetRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let r = body(F, req)?;
-    let user = user(&r.user)?;
+    let user = user(&caller, r.user.as_deref(), &headers)?;
     match (r.id, r.all, r.filter.is_empty()) {
         (Some(id), false, true) => {
             let u = user.clone();
@@ -322,11 +338,13 @@ pub async fn forget(
               (status = 503, description = "The server has no memory database")))]
 pub async fn export(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     q: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) =
         q.map_err(|e| ApiError::bad_request(F, format!("{}: call /memory/export?user=NAME", e.body_text())))?;
-    let user = user(&q.user)?;
+    let user = user(&caller, q.user.as_deref(), &headers)?;
     let lines = with_memory(&s, move |mem| {
         let mut out = Vec::new();
         thau::memory::export(mem.store(), &[user], &mut out)?;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 /// Liveness, the model, and how many requests are queued.
 #[utoipa::path(get, path = "/health", tag = "thau", responses((status = 200, description = "The server is up")))]
 pub async fn health(State(s): State<Arc<AppState>>) -> Json<Value> {
-    let i = s.engine.info();
+    let engine = s.engine();
+    let i = engine.info();
     Json(json!({
         "status": "ok",
         "model": s.config.model_name,
@@ -19,10 +20,11 @@ pub async fn health(State(s): State<Arc<AppState>>) -> Json<Value> {
         "context": i.cfg.max_seq_len,
         "queued": s.pending.load(Ordering::Relaxed),
         "max_queue": s.config.max_queue,
-        "decoding": s.engine.stats().active.load(Ordering::Relaxed),
+        "decoding": engine.stats().active.load(Ordering::Relaxed),
         "max_batch": i.max_batch,
         "embedding_model": s.embedder.as_ref().map(|e| e.name.as_str()),
         "memory": s.memory.is_ok(),
+        "serving": s.model.served(),
     }))
 }
 

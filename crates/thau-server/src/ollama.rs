@@ -2,15 +2,17 @@
 //! final object with `done`, `done_reason` and durations in nanoseconds), `/api/tags`,
 //! `/api/show`, `/api/ps`, `/api/version`.
 
+use crate::api_memory::ApiTurn;
+use crate::auth::Caller;
 use crate::bridge;
 use crate::error::{body, ApiError, Flavor};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -120,7 +122,7 @@ fn check_model(s: &AppState, model: &str) -> Result<(), ApiError> {
 
 fn options(s: &AppState, o: Option<Options>) -> Result<GenerateOptions, ApiError> {
     let o = o.unwrap_or_default();
-    let ctx = s.engine.info().cfg.max_seq_len;
+    let ctx = s.engine().info().cfg.max_seq_len;
     if let Some(n) = o.num_ctx {
         if n < 1 {
             return Err(ApiError::bad_request(F, format!("num_ctx {n} must be positive")));
@@ -200,11 +202,13 @@ async fn respond(
     stream: bool,
     model: String,
     chat: bool,
+    logged: ApiTurn,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let slot = s.enqueue(F)?;
-    let mut rx =
-        bridge::submit(&s.engine, Request { prompt, options: opts }, slot).map_err(|e| ApiError::from_thau(F, e))?;
+    let on_done = logged.on_done(&s, false);
+    let mut rx = bridge::submit_with(s.engine(), Request { prompt, options: opts }, None, on_done, slot)
+        .map_err(|e| ApiError::from_thau(F, e))?;
     let piece = move |model: &str, text: &str, done: bool| {
         let base = json!({"model": model, "created_at": created_at(), "done": done});
         if chat {
@@ -218,9 +222,7 @@ async fn respond(
         while let Some(ev) = rx.recv().await {
             match ev {
                 Event::Text(t) => text.push_str(&t),
-                Event::Done(c) => {
-                    return Ok(Json(merge(piece(&model, &text, true), stats(&c, started))).into_response())
-                }
+                Event::Done(c) => return Ok(logged.answer(merge(piece(&model, &text, true), stats(&c, started)))),
                 Event::Failed(e) => return Err(ApiError::from_thau(F, e)),
                 Event::Started { .. } => {}
             }
@@ -240,7 +242,7 @@ async fn respond(
         };
         futures_util::future::ready(v.map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n"))))
     });
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
+    Ok(logged.tag(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()))
 }
 
 /// A chat answer with tools offered: calls go in `message.tool_calls` (arguments as objects);
@@ -252,13 +254,15 @@ async fn tool_respond(
     opts: GenerateOptions,
     stream: bool,
     model: String,
+    logged: ApiTurn,
 ) -> Result<Response, ApiError> {
     use crate::tools::{constraint, ollama_calls, read, StreamCalls};
     let started = Instant::now();
     let c = constraint(&s, tools).map_err(|e| ApiError::bad_request(F, e.to_string()))?;
     let prompt = Prompt::Chat(thau::tokenizer::with_tools(&msgs, &tools.specs));
     let slot = s.enqueue(F)?;
-    let mut rx = bridge::submit_with(&s.engine, Request { prompt, options: opts }, Some(c), slot)
+    let on_done = logged.on_done(&s, true);
+    let mut rx = bridge::submit_with(s.engine(), Request { prompt, options: opts }, Some(c), on_done, slot)
         .map_err(|e| ApiError::from_thau(F, e))?;
     let message = |content: &str, calls: &[thau::tokenizer::ToolCall]| {
         let mut m = json!({"role": "assistant", "content": content});
@@ -274,7 +278,7 @@ async fn tool_respond(
                     let (content, calls) = read(&s, &c);
                     let base = json!({"model": model, "created_at": created_at(), "done": true,
                                       "message": message(&content, &calls)});
-                    return Ok(Json(merge(base, stats(&c, started))).into_response());
+                    return Ok(logged.answer(merge(base, stats(&c, started))));
                 }
                 Event::Failed(e) => return Err(ApiError::from_thau(F, e)),
                 Event::Text(_) | Event::Started { .. } => {}
@@ -309,7 +313,7 @@ async fn tool_respond(
         }
         futures_util::stream::iter(out.into_iter().map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n"))))
     });
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
+    Ok(logged.tag(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()))
 }
 
 /// Generate a completion for a prompt.
@@ -342,7 +346,7 @@ pub async fn generate(
         msgs.push(Message::user(req.prompt));
         Prompt::Chat(msgs)
     };
-    respond(s, prompt, opts, req.stream.unwrap_or(true), model, false).await
+    respond(s, prompt, opts, req.stream.unwrap_or(true), model, false, ApiTurn::default()).await
 }
 
 /// Generate the next message of a chat.
@@ -351,6 +355,8 @@ pub async fn generate(
               (status = 400, description = "Invalid request"), (status = 404, description = "Unknown model")))]
 pub async fn chat(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<ChatRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let req = body(F, req)?;
@@ -380,14 +386,18 @@ pub async fn chat(
             Ok(Message { role, content: m.content, tool_calls: calls })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    // Ollama's chat has no user field: the caller's key, else the X-Thau-User header.
+    let (msgs, logged) = crate::api_memory::begin(&s, &caller, &headers, None, msgs, opts.max_tokens, F).await?;
+    let stream = req.stream.unwrap_or(true);
     match tools {
-        Some(t) => tool_respond(s, msgs, &t, opts, req.stream.unwrap_or(true), model).await,
-        None => respond(s, Prompt::Chat(msgs), opts, req.stream.unwrap_or(true), model, true).await,
+        Some(t) => tool_respond(s, msgs, &t, opts, stream, model, logged).await,
+        None => respond(s, Prompt::Chat(msgs), opts, stream, model, true, logged).await,
     }
 }
 
 fn details(s: &AppState) -> Value {
-    let i = s.engine.info();
+    let engine = s.engine();
+    let i = engine.info();
     json!({
         "parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
         "parameter_size": format!("{:.1}M", i.cfg.param_count() as f64 / 1e6),
@@ -399,7 +409,7 @@ fn model_entry(s: &AppState) -> Value {
     let name = format!("{}:latest", s.config.model_name);
     json!({
         "name": name, "model": name, "modified_at": created_at(),
-        "size": s.engine.info().weight_bytes, "digest": digest(s), "details": details(s),
+        "size": s.engine().info().weight_bytes, "digest": digest(s), "details": details(s),
     })
 }
 
@@ -408,7 +418,7 @@ fn digest(s: &AppState) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     s.config.model_name.hash(&mut h);
-    s.engine.info().weight_bytes.hash(&mut h);
+    s.engine().info().weight_bytes.hash(&mut h);
     format!("{:016x}", h.finish())
 }
 
@@ -436,7 +446,8 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let req = body(F, req)?;
     check_model(&s, &req.model)?;
-    let cfg = &s.engine.info().cfg;
+    let engine = s.engine();
+    let cfg = &engine.info().cfg;
     let params = thau::tokenizer::STOP_STRINGS.iter().map(|t| format!("stop \"{t}\"")).collect::<Vec<_>>().join("\n");
     Ok(Json(json!({
         "modelfile": format!("FROM {}\nTEMPLATE \"\"\"{}\"\"\"\n{}\n", s.config.model_name, thau::tokenizer::OLLAMA_TEMPLATE,

@@ -1,14 +1,17 @@
 //! OpenAI-compatible routes: `/v1/chat/completions`, `/v1/completions` (JSON or SSE streaming
 //! ending in `data: [DONE]`) and `/v1/models`.
 
+use crate::api_memory::ApiTurn;
+use crate::auth::Caller;
 use crate::bridge;
 use crate::error::{body, ApiError, Flavor};
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -113,8 +116,8 @@ pub struct ChatCompletionRequest {
     pub n: Option<usize>,
     pub frequency_penalty: Option<f32>,
     pub presence_penalty: Option<f32>,
-    /// Accepted for compatibility; not used.
-    #[allow(dead_code)]
+    /// Whose conversation the server logs this as, when it has a memory database (default
+    /// "default"; a user-bound key's own user whatever this says).
     pub user: Option<String>,
 }
 
@@ -181,7 +184,7 @@ fn options(
     seed: Option<u64>,
     presence: (Option<f32>, Option<f32>),
 ) -> Result<GenerateOptions, ApiError> {
-    let ctx = s.engine.info().cfg.max_seq_len;
+    let ctx = s.engine().info().cfg.max_seq_len;
     let max_tokens = max_tokens.unwrap_or(default_max).min(ctx);
     let penalty = presence.0.unwrap_or(0.0).max(presence.1.unwrap_or(0.0));
     if !(-2.0..=2.0).contains(&penalty) {
@@ -289,6 +292,8 @@ async fn collect(mut rx: tokio::sync::mpsc::Receiver<Event>) -> Result<Completio
               (status = 429, description = "Queue full")))]
 pub async fn chat_completions(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     req: Result<Json<ChatCompletionRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let req = body(F, req)?;
@@ -304,12 +309,14 @@ pub async fn chat_completions(
         req.temperature,
         req.top_p,
         req.max_completion_tokens.or(req.max_tokens),
-        s.engine.info().cfg.max_seq_len,
+        s.engine().info().cfg.max_seq_len,
         req.stop,
         req.seed,
         (req.frequency_penalty, req.presence_penalty),
     )?;
-    let mut msgs = messages(req.messages)?;
+    let msgs = messages(req.messages)?;
+    let (mut msgs, logged) =
+        crate::api_memory::begin(&s, &caller, &headers, req.user.as_deref(), msgs, opts.max_tokens, F).await?;
     let constraint = match &tools {
         Some(t) => {
             msgs = thau::tokenizer::with_tools(&msgs, &t.specs);
@@ -318,26 +325,31 @@ pub async fn chat_completions(
         None => None,
     };
     let slot = s.enqueue(F)?;
-    let rx = bridge::submit_with(&s.engine, Request { prompt: Prompt::Chat(msgs), options: opts }, constraint, slot)
-        .map_err(|e| ApiError::from_thau(F, e))?;
+    let on_done = logged.on_done(&s, tools.is_some());
+    let request = Request { prompt: Prompt::Chat(msgs), options: opts };
+    let rx =
+        bridge::submit_with(s.engine(), request, constraint, on_done, slot).map_err(|e| ApiError::from_thau(F, e))?;
     let id = new_id("chatcmpl");
     let created = now();
     if tools.is_some() {
-        let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-        return tool_answer(&s, rx, req.stream, include_usage, id, created, model).await;
+        let streamed = match req.stream {
+            true => Streamed::Sse { include_usage: req.stream_options.is_some_and(|o| o.include_usage) },
+            false => Streamed::No,
+        };
+        return tool_answer(&s, rx, streamed, id, created, model, &logged).await;
     }
     if !req.stream {
         let c = collect(rx).await?;
-        return Ok(Json(json!({
+        let body = json!({
             "id": id, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
                          "logprobs": null, "finish_reason": finish_reason(c.finish)}],
             "usage": OpenAiUsage::from(&c.usage), "system_fingerprint": null,
-        }))
-        .into_response());
+        });
+        return Ok(logged.answer(body));
     }
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-    Ok(stream_response(rx, include_usage, move |piece, finish| {
+    Ok(logged.tag(stream_response(rx, include_usage, move |piece, finish| {
         let delta = match piece {
             Piece::Start => json!({"role": "assistant", "content": ""}),
             Piece::Text(t) => json!({"content": t}),
@@ -345,7 +357,15 @@ pub async fn chat_completions(
         };
         Some(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                     "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]}))
-    }))
+    })))
+}
+
+/// How an answer is sent.
+enum Streamed {
+    /// One JSON object.
+    No,
+    /// Server-sent chunks, with a usage chunk at the end when asked.
+    Sse { include_usage: bool },
 }
 
 /// The answer to a request that offers tools: an assistant message whose calls are in
@@ -353,14 +373,14 @@ pub async fn chat_completions(
 async fn tool_answer(
     s: &Arc<AppState>,
     rx: tokio::sync::mpsc::Receiver<Event>,
-    stream: bool,
-    include_usage: bool,
+    streamed: Streamed,
     id: String,
     created: u64,
     model: String,
+    logged: &ApiTurn,
 ) -> Result<Response, ApiError> {
     use crate::tools::{openai_calls, openai_finish, read, StreamCalls};
-    if !stream {
+    let Streamed::Sse { include_usage } = streamed else {
         let c = collect(rx).await?;
         let (content, calls) = read(s, &c);
         let mut message = json!({"role": "assistant", "content": content});
@@ -370,14 +390,13 @@ async fn tool_answer(
                 message["content"] = Value::Null;
             }
         }
-        return Ok(Json(json!({
+        return Ok(logged.answer(json!({
             "id": id, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": message, "logprobs": null,
                          "finish_reason": openai_finish(c.finish, !calls.is_empty())}],
             "usage": OpenAiUsage::from(&c.usage), "system_fingerprint": null,
-        }))
-        .into_response());
-    }
+        })));
+    };
     let chunk = move |delta: Value, finish: Option<&str>| {
         json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
@@ -414,7 +433,7 @@ async fn tool_answer(
     let events = events
         .map(|v| Ok::<_, Infallible>(SseEvent::default().data(v.to_string())))
         .chain(stream::iter([Ok(SseEvent::default().data("[DONE]"))]));
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+    Ok(logged.tag(Sse::new(events).keep_alive(KeepAlive::default()).into_response()))
 }
 
 /// What one streamed chunk carries.
@@ -483,7 +502,7 @@ pub async fn completions(
         (req.frequency_penalty, req.presence_penalty),
     )?;
     let slot = s.enqueue(F)?;
-    let rx = bridge::submit(&s.engine, Request { prompt: Prompt::Text(prompt), options: opts }, slot)
+    let rx = bridge::submit(s.engine(), Request { prompt: Prompt::Text(prompt), options: opts }, slot)
         .map_err(|e| ApiError::from_thau(F, e))?;
     let id = new_id("cmpl");
     let created = now();

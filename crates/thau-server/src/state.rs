@@ -6,15 +6,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use thau::infer::Engine;
+use thau::infer::{Engine, LiveEngine};
 use thau::memory::{Embedder, MemoryStore, Retriever};
 
 /// Settings of `thau serve`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
-    /// Required as `Authorization: Bearer KEY` on every route but /health and the docs.
-    pub api_key: Option<String>,
+    /// The API keys, one of which every route but /health and the docs requires as
+    /// `Authorization: Bearer KEY`; each acts as its user or as an admin (see [`crate::auth`]).
+    /// None: any caller, naming any user (loopback only).
+    pub keys: crate::auth::Keys,
     /// Requests waiting for or running on the engine at once; more get 429.
     pub max_queue: usize,
     /// Origins allowed by CORS (`*` for any); none means no CORS headers.
@@ -42,16 +44,32 @@ pub struct ServerConfig {
     pub shutdown_grace: std::time::Duration,
     /// Settings of the learning runs the schedule starts after feedback (with `run_dir`).
     pub learn_options: thau::learn::LearnOptions,
+    /// Put relevant memories and earlier conversations into the prompts of the OpenAI and
+    /// Ollama chat routes (`--memory-inject on`). Off by default: those clients manage their
+    /// own context and get the answers they would get without memory. The native chat
+    /// route chooses per request (on by default).
+    pub memory_inject: bool,
+    /// How often a server of a run checks whether the run's weights changed (a kept
+    /// learning run, `thau learn undo`) and swaps them in.
+    pub reload_every: std::time::Duration,
     /// Where "now" comes from for conversations and "ayer" (the system clock; tests set a
     /// manual one).
     pub clock: thau::assistant::Clock,
 }
 
 impl ServerConfig {
+    /// Accept `key` as an admin key (`--api-key`); an empty key adds nothing.
+    pub fn with_api_key(mut self, key: &str) -> Self {
+        if !key.is_empty() {
+            self.keys.add(key, crate::auth::Role::Admin);
+        }
+        self
+    }
+
     pub fn new(addr: SocketAddr, model_name: impl Into<String>) -> Self {
         Self {
             addr,
-            api_key: None,
+            keys: Default::default(),
             max_queue: 16,
             cors_origins: Vec::new(),
             max_body_bytes: 4 << 20,
@@ -65,16 +83,18 @@ impl ServerConfig {
             max_embed_inputs: 256,
             shutdown_grace: std::time::Duration::from_secs(30),
             learn_options: thau::learn::LearnOptions::default(),
+            memory_inject: false,
+            reload_every: std::time::Duration::from_secs(2),
             clock: thau::assistant::Clock::system(),
         }
     }
 
     /// Refuse settings that would expose the model unprotected.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if !self.addr.ip().is_loopback() && self.api_key.as_deref().is_none_or(str::is_empty) {
+        if !self.addr.ip().is_loopback() && self.keys.is_empty() {
             anyhow::bail!(
                 "binding to {} exposes the server beyond this machine: set an API key with --api-key \
-                 (or THAU_API_KEY), or bind to 127.0.0.1",
+                 (or THAU_API_KEY) or keys per user with --keys FILE, or bind to 127.0.0.1",
                 self.addr
             );
         }
@@ -89,7 +109,8 @@ impl ServerConfig {
 }
 
 pub struct AppState {
-    pub engine: Engine,
+    /// The served model; a run's is swapped when its weights change (see [`AppState::engine`]).
+    pub model: LiveEngine,
     pub config: ServerConfig,
     /// Requests holding a queue slot (running or waiting for the engine).
     pub pending: AtomicUsize,
@@ -142,17 +163,23 @@ impl EmbeddingModel {
 impl AppState {
     /// State without an embedding model (memory search is full-text only).
     pub fn new(engine: Engine, config: ServerConfig) -> Arc<Self> {
-        Self::with_embedder(engine, config, None)
+        Self::with_embedder(LiveEngine::fixed(engine), config, None)
+    }
+
+    /// The engine a new request runs on: hold it until the request ends (a swap of the
+    /// weights leaves it to finish).
+    pub fn engine(&self) -> Arc<Engine> {
+        self.model.engine()
     }
 
     /// State with an embedding model for the embeddings routes and memory search. The memory
     /// database is opened here; when it cannot be, the /memory routes say why (503) and the
     /// rest of the server works.
-    pub fn with_embedder(engine: Engine, config: ServerConfig, embedder: Option<EmbeddingModel>) -> Arc<Self> {
+    pub fn with_embedder(model: LiveEngine, config: ServerConfig, embedder: Option<EmbeddingModel>) -> Arc<Self> {
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let memory = open_memory(&config, embedder.as_ref());
         Arc::new(Self {
-            engine,
+            model,
             config,
             pending: AtomicUsize::new(0),
             started,

@@ -111,12 +111,12 @@ pub fn call_of(v: &Value) -> Result<ToolCall, String> {
 /// The trie of the engine's vocabulary, built on first use (a few ms for 16k tokens) and kept
 /// with the server's state: one engine, one vocabulary.
 pub(crate) fn trie(s: &AppState) -> Arc<TokenTrie> {
-    s.trie.get_or_init(|| Arc::new(TokenTrie::new(s.engine.tokenizer()))).clone()
+    s.trie.get_or_init(|| Arc::new(TokenTrie::new(s.engine().tokenizer()))).clone()
 }
 
 /// The grammar constraint for a request's tools.
 pub fn constraint(s: &AppState, setup: &ToolSetup) -> thau::Result<Box<dyn LogitsConstraint>> {
-    if s.engine.tokenizer().foreign().is_some() {
+    if s.engine().tokenizer().foreign().is_some() {
         return Err(thau::Error::invalid(
             "tools",
             "this model has its own vocabulary, without THAU's tool-call tokens: send the request without tools",
@@ -128,7 +128,7 @@ pub fn constraint(s: &AppState, setup: &ToolSetup) -> thau::Result<Box<dyn Logit
 
 /// A finished generation read as an assistant message: text and calls.
 pub fn read(s: &AppState, c: &Completion) -> (String, Vec<ToolCall>) {
-    let turn = parse_ids(s.engine.tokenizer(), &c.tokens);
+    let turn = parse_ids(s.engine().tokenizer(), &c.tokens);
     for e in turn.calls.iter().filter_map(|c| c.as_ref().err()) {
         tracing::warn!(error = %e, "an unreadable tool call was left out of the answer");
     }

@@ -17,7 +17,7 @@ use thau::tokenizer::Tokenizer;
 use thau_server::{router, AppState, ServerConfig};
 use tower::ServiceExt;
 
-fn engine() -> Engine {
+pub(crate) fn engine() -> Engine {
     let text = thau::data::synthetic::bilingual_corpus(1, 20_000);
     let tok = Tokenizer::train(text.into_iter().map(|d| d.text), 300).unwrap();
     let cfg = ModelConfig { vocab_size: tok.vocab_size(), max_seq_len: 1024, ..ModelConfig::tiny() };

@@ -38,6 +38,13 @@ async fn post(app: &Router, uri: &str, body: Value) -> (StatusCode, Value) {
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+    let resp = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
 #[tokio::test]
 async fn feedback_is_stored_with_its_turn() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,13 +131,14 @@ fn tiny_run(dir: &std::path::Path) -> (std::path::PathBuf, i64) {
 async fn feedback_over_the_threshold_starts_a_learning_run_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let (run, turn) = tiny_run(dir.path());
-    let (tok, llama, _) = thau::checkpoint::RunDir::new(&run).load_latest(None, &candle_core::Device::Cpu).unwrap();
-    let engine = Engine::spawn("tiny", InferModel::from_llama(&llama, WeightDtype::F32).unwrap(), tok).unwrap();
+    // The server follows the run, as `thau serve --run` does.
+    let engine = thau::infer::LiveEngine::from_run(&run, None, None, Some(2)).unwrap();
+    let started_on = engine.served().checkpoint.unwrap();
     let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "thau-test");
     cfg.run_dir = Some(run.clone());
     cfg.learn_options =
         thau::learn::LearnOptions { lr: Some(1e-3), steps: Some(8), max_questions: 8, ..Default::default() };
-    let state = AppState::new(engine, cfg);
+    let state = AppState::with_embedder(engine, cfg, None);
     let app = router(state.clone());
     let store = thau::learn::LearnStore::open(&run).unwrap();
     let fb = json!({"turn_id": turn, "rating": "down"});
@@ -160,8 +168,22 @@ async fn feedback_over_the_threshold_starts_a_learning_run_in_the_background() {
     assert_eq!(hist.len(), 1, "{:?}", state.auto_learn.last());
     let last = state.auto_learn.last().unwrap();
     assert_eq!(last["run"], hist[0].id.as_str(), "{last}");
-    assert_eq!(last["restart_needed"], hist[0].checkpoint_after.is_some(), "{last}");
+    assert_eq!(last["checkpoint"], json!(hist[0].checkpoint_after), "{last}");
     assert!(!state.auto_learn.running() && thau::learn::lock::holder(&run).is_none());
+    // The weight check (what the running server does every few seconds) serves a kept run's
+    // weights without a restart; a rolled-back run leaves the served ones.
+    let swapped = state.model.refresh().unwrap();
+    let (_, health) = get(&app, "/health").await;
+    match &hist[0].checkpoint_after {
+        Some(kept) => {
+            assert_eq!(swapped.unwrap().checkpoint.as_ref(), Some(kept));
+            assert_eq!(health["serving"]["checkpoint"], json!(kept), "{health}");
+        }
+        None => {
+            assert!(swapped.is_none());
+            assert_eq!(health["serving"]["checkpoint"], json!(started_on), "{health}");
+        }
+    }
     // The server still answers.
     let (s, _) = post(&app, "/v1/completions", json!({"model": "thau-test", "prompt": "a", "max_tokens": 2})).await;
     assert_eq!(s, StatusCode::OK);

@@ -47,7 +47,7 @@ fn app(db: Option<&Path>, embedder: Option<EmbeddingModel>, f: impl FnOnce(&mut 
     let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap(), "thau-test");
     cfg.memory_db = db.map(Path::to_path_buf);
     f(&mut cfg);
-    router(AppState::with_embedder(engine(), cfg, embedder))
+    router(AppState::with_embedder(thau::infer::LiveEngine::fixed(engine()), cfg, embedder))
 }
 
 async fn send(app: &Router, method: &str, uri: &str, body: Body) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
@@ -280,7 +280,7 @@ async fn memory_routes_without_a_database_or_key_say_why() {
     assert_eq!(serde_json::from_slice::<Value>(&b).unwrap()["memory"], false);
     // With an API key, memory needs it like every other route.
     let db = dir.path().join("ok.sqlite");
-    let keyed = app(Some(&db), None, |c| c.api_key = Some("k3y".into()));
+    let keyed = app(Some(&db), None, |c| c.keys.add("k3y", thau_server::auth::Role::Admin));
     fails(&keyed, "/memory/remember", json!({"user": "a", "text": "x"}), StatusCode::UNAUTHORIZED).await;
     let req = Request::builder()
         .method("POST")

@@ -221,7 +221,7 @@ async fn ollama_routes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thau_routes_docs_limits_and_keys() {
     let (app, _) = app_with(|c| {
-        c.api_key = Some("s3cret".into());
+        c.keys.add("s3cret", thau_server::auth::Role::Admin);
         c.max_body_bytes = 1000;
     });
     let (st, b, _) = call(&app, "GET", "/health", None).await;
@@ -260,6 +260,7 @@ async fn thau_routes_docs_limits_and_keys() {
     // A non-loopback address without a key is refused at start-up.
     let open = ServerConfig::new("0.0.0.0:8080".parse().unwrap(), "x");
     assert!(open.validate().unwrap_err().to_string().contains("--api-key"));
+    assert!(open.with_api_key("s3cret-enough").validate().is_ok(), "a key makes it safe to bind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

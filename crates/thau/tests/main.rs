@@ -17,6 +17,7 @@ mod inference;
 mod layers;
 mod learn;
 mod linear;
+mod live;
 mod memory;
 mod memory_bench;
 mod memory_e5;

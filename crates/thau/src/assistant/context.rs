@@ -7,8 +7,10 @@
 
 use crate::error::Result;
 use crate::memory::{
-    episode_summary, parse_time_range, Hit, Memory, MemoryStore, Retriever, SearchOptions, TextRole, TimeRange,
+    episode_summary, parse_time_range, BuiltContext, ContextWindow, Hit, Memory, MemoryStore, Retriever, SearchOptions,
+    TextRole, TimeRange,
 };
+use crate::tokenizer::{Message, Tokenizer};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -100,6 +102,53 @@ impl Candidates {
     pub fn summaries(&self) -> Vec<String> {
         self.episodes.iter().map(|e| e.summary.clone()).collect()
     }
+}
+
+/// The prompt of a turn and what memory put into it: `system` pinned, `history` (ending with
+/// the new message) fitted into `ctx` tokens less `reserve` with the oldest turns summarised,
+/// and the candidates' memories and episode summaries (as many as their budget holds) in a
+/// marked block right before the newest message, so everything before it stays a cacheable
+/// prefix. `started` is when the turn's retrieval began (the report's timings).
+pub fn assemble(
+    tok: &Tokenizer,
+    ctx: usize,
+    reserve: usize,
+    system: Option<String>,
+    history: &[Message],
+    cands: &Candidates,
+    started: Instant,
+) -> Result<(BuiltContext, MemoryReport)> {
+    let mut window = ContextWindow::new(ctx, reserve);
+    if let Some(s) = system {
+        window = window.with_system(s);
+    }
+    for m in history {
+        window.push_message(m.clone());
+    }
+    let built = window.build(tok, &cands.memories(), &cands.summaries())?;
+    let report = MemoryReport {
+        memories: cands.hits[..built.memories_used]
+            .iter()
+            .map(|h| UsedMemory {
+                id: h.memory.id,
+                text: h.memory.text.clone(),
+                importance: h.memory.importance,
+                created_at: h.memory.created_at,
+                score: h.score,
+                matched_words: h.fulltext_rank.is_some(),
+                cosine: h.cosine,
+            })
+            .collect(),
+        episodes: cands.episodes[..built.episodes_used].to_vec(),
+        time_range: cands.time_range.clone(),
+        left_out: cands.hits.len() + cands.episodes.len() - built.memories_used - built.episodes_used,
+        dropped_turns: built.dropped_turns,
+        summarized: built.summarized,
+        notice: built.notice.clone(),
+        query_embedding_ms: cands.query_embedding_ms,
+        assembly_ms: (started.elapsed().as_secs_f64() * 1e3 - cands.query_embedding_ms).max(0.0),
+    };
+    Ok((built, report))
 }
 
 /// Whether a search hit is relevant enough to show the model.

@@ -10,12 +10,16 @@
 //!  ─► log answer, calls, results ─► Reply { answer, turn_id, memory report }
 //! ```
 
+mod client;
 mod clock;
 mod context;
 mod remember;
 mod session;
 
+pub use client::{begin_client_turn, finish_client_turn, ClientOptions, ClientTurn, API_SOURCE};
 pub use clock::Clock;
-pub use context::{candidates, is_relevant, Candidates, ContextOptions, MemoryReport, UsedEpisode, UsedMemory};
-pub use remember::{explicit_memory, ExplicitMemory, EXPLICIT_IMPORTANCE, STRESSED_IMPORTANCE};
-pub use session::{Assistant, AssistantEvent, AssistantOptions, Reply, Session, Toolbox, DEFAULT_SYSTEM};
+pub use context::{
+    assemble, candidates, is_relevant, Candidates, ContextOptions, MemoryReport, UsedEpisode, UsedMemory,
+};
+pub use remember::{explicit_memory, remember_request, ExplicitMemory, EXPLICIT_IMPORTANCE, STRESSED_IMPORTANCE};
+pub use session::{Assistant, AssistantEvent, AssistantOptions, Reply, Session, Toolbox, CHAT_SOURCE, DEFAULT_SYSTEM};

@@ -2,7 +2,8 @@
 //! vegetarian". They are stored as memories by the session itself, whether or not the model
 //! calls its `remember` tool, so what a person asks THAU to keep is kept.
 
-use crate::memory::fold;
+use crate::error::Result;
+use crate::memory::{fold, Memory, NewMemory, Retriever};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -56,6 +57,23 @@ pub fn explicit_memory(message: &str) -> Option<ExplicitMemory> {
     let text = format!("{}{}.", first.to_uppercase(), chars.as_str());
     let importance = if stressed_re().is_match(&folded) { STRESSED_IMPORTANCE } else { EXPLICIT_IMPORTANCE };
     Some(ExplicitMemory { text, importance })
+}
+
+/// Store what `message` of `user` explicitly asks to be remembered (in `conversation`, at
+/// `at` ms, from `source`), if it asks for anything.
+pub fn remember_request(
+    r: &mut Retriever,
+    user: &str,
+    message: &str,
+    conversation: Option<&str>,
+    source: &str,
+    at: i64,
+) -> Result<Option<Memory>> {
+    let Some(e) = explicit_memory(message) else { return Ok(None) };
+    let mut new = NewMemory::new(user, e.text).importance(e.importance).created_at(at);
+    new.source = Some(source.into());
+    new.session = conversation.map(Into::into);
+    Ok(Some(r.remember(&new)?))
 }
 
 #[cfg(test)]

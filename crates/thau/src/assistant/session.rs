@@ -4,15 +4,13 @@
 //! server's native chat route and the web page are front-ends over [`Session::send`].
 
 use super::clock::Clock;
-use super::context::{candidates, ContextOptions, MemoryReport, UsedMemory};
-use super::remember::explicit_memory;
+use super::context::{assemble, candidates, ContextOptions, MemoryReport};
+use super::remember::remember_request;
 use crate::error::{Error, Result};
 use crate::infer::{Engine, FinishReason, Usage};
 use crate::learn::feedback::record;
 use crate::learn::{Feedback, LearnStore};
-use crate::memory::{
-    check_conversation_id, log_message, ContextWindow, Conversation, Memory, MemoryStore, NewMemory, Retriever,
-};
+use crate::memory::{check_conversation_id, log_message, Conversation, Memory, MemoryStore, Retriever};
 use crate::tokenizer::{tools_prompt, Message, Role};
 use crate::tools::{run_tool_loop, LoopEvent, LoopOptions, Registry, TokenTrie};
 use serde::{Deserialize, Serialize};
@@ -22,6 +20,9 @@ use std::time::Instant;
 
 /// The system prompt when none is given.
 pub const DEFAULT_SYSTEM: &str = "Eres THAU, un asistente bilingüe. You are THAU, a bilingual assistant.";
+
+/// The `source` of memories a chat message asked for.
+pub const CHAT_SOURCE: &str = "chat";
 
 /// How the assistant answers.
 #[derive(Debug, Clone)]
@@ -227,21 +228,16 @@ impl Session {
                 // From here the message is in the conversation, whatever fails after it.
                 self.push(user_msg, Some(turn.id), at);
                 on_event(AssistantEvent::Logged { turn_id: turn.id, conversation: &conversation.id });
+                let conversation_id = conversation.id.clone();
                 self.conversation = Some(conversation);
-                let remembered = match explicit_memory(text).filter(|_| a.options.remember_requests) {
-                    Some(e) => {
-                        let c = self.conversation.as_ref().map(|c| c.id.clone());
-                        let mut new = NewMemory::new(&self.user, e.text).importance(e.importance).created_at(at);
-                        new.source = Some("chat".into());
-                        new.session = c;
-                        let stored = r.remember(&new)?;
-                        on_event(AssistantEvent::Remembered(&stored));
-                        Some(stored)
-                    }
-                    None => None,
+                let remembered = match a.options.remember_requests {
+                    true => remember_request(&mut r, &self.user, text, Some(&conversation_id), CHAT_SOURCE, at)?,
+                    false => None,
                 };
-                let skip = self.conversation.as_ref().map(|c| c.id.clone());
-                let mut cands = candidates(&mut r, &self.user, text, &now, skip.as_deref(), &a.options.context)?;
+                if let Some(m) = &remembered {
+                    on_event(AssistantEvent::Remembered(m));
+                }
+                let mut cands = candidates(&mut r, &self.user, text, &now, Some(&conversation_id), &a.options.context)?;
                 // What was just remembered is what this message says: no need to show it back.
                 if let Some(m) = &remembered {
                     cands.hits.retain(|h| h.memory.id != m.id);
@@ -260,33 +256,8 @@ impl Session {
         }
         let info = a.engine.info();
         let reserve = a.options.tool_loop.generate.max_tokens;
-        let mut window = ContextWindow::new(info.cfg.max_seq_len, reserve).with_system(system);
-        for m in &self.history {
-            window.push_message(m.clone());
-        }
-        let built = window.build(a.engine.tokenizer(), &cands.memories(), &cands.summaries())?;
-        let report = MemoryReport {
-            memories: cands.hits[..built.memories_used]
-                .iter()
-                .map(|h| UsedMemory {
-                    id: h.memory.id,
-                    text: h.memory.text.clone(),
-                    importance: h.memory.importance,
-                    created_at: h.memory.created_at,
-                    score: h.score,
-                    matched_words: h.fulltext_rank.is_some(),
-                    cosine: h.cosine,
-                })
-                .collect(),
-            episodes: cands.episodes[..built.episodes_used].to_vec(),
-            time_range: cands.time_range.clone(),
-            left_out: cands.hits.len() + cands.episodes.len() - built.memories_used - built.episodes_used,
-            dropped_turns: built.dropped_turns,
-            summarized: built.summarized,
-            notice: built.notice.clone(),
-            query_embedding_ms: cands.query_embedding_ms,
-            assembly_ms: (t0.elapsed().as_secs_f64() * 1e3 - cands.query_embedding_ms).max(0.0),
-        };
+        let (built, report) =
+            assemble(a.engine.tokenizer(), info.cfg.max_seq_len, reserve, Some(system), &self.history, &cands, t0)?;
         on_event(AssistantEvent::Context(&report));
         // The model and its tools (an empty registry: plain text, calls masked).
         let empty;

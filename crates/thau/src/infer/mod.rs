@@ -5,6 +5,7 @@
 mod engine;
 mod generate;
 pub mod kernels;
+mod live;
 mod model;
 pub mod pool;
 pub mod q8;
@@ -15,6 +16,7 @@ pub use engine::{Engine, EngineInfo, EngineStats, Event, Prompt, Request, Stream
 pub use generate::{
     generate_ids, generate_ids_with, text_prompt, Completion, FinishReason, GenerateOptions, LogitsConstraint, Usage,
 };
+pub use live::{load_run_engine, read_serving, write_serving, LiveEngine, Served, SERVING_FILE};
 pub use model::{InferModel, KvState, Logits};
 pub use sampler::{Sampler, SamplingOptions};
 pub use weights::{fallback as storable_dtype, Weight, WeightDtype};

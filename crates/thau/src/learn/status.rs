@@ -38,6 +38,10 @@ pub struct RunStatus {
     pub logged_steps: usize,
     /// Self-learning: learning runs so far and whether one is due (None before `thau learn`).
     pub learning: Option<super::ScheduleStatus>,
+    /// What the last `thau serve` of this run served (None: never served).
+    pub serving: Option<crate::infer::Served>,
+    /// Whether that server is still running (None where this cannot be told).
+    pub server_running: Option<bool>,
 }
 
 /// Collect the status of a run folder.
@@ -70,6 +74,7 @@ pub fn run_status(run: &RunDir) -> Result<RunStatus> {
     }
     let vocab_size = crate::tokenizer::Tokenizer::load(&run.tokenizer_path()).ok().map(|t| t.vocab_size());
     let shards = crate::data::ShardStats::load(&run.data_dir()).ok();
+    let serving = crate::infer::read_serving(&run.root)?;
     Ok(RunStatus {
         run: run.root.clone(),
         vocab_size,
@@ -79,6 +84,8 @@ pub fn run_status(run: &RunDir) -> Result<RunStatus> {
         ages,
         logged_steps: MetricsLog::read(&run.metrics_path())?.len(),
         learning: learning_status(&run.root),
+        server_running: serving.as_ref().and_then(|s| s.process_running()),
+        serving,
     })
 }
 

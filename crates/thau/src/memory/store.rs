@@ -187,7 +187,11 @@ impl NewMemory {
 /// The longest memory text accepted (64 KiB): memories are facts, not documents.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
-pub(crate) fn validate_user(user: &str) -> Result<()> {
+/// The user of a request or command that names none.
+pub const DEFAULT_USER: &str = "default";
+
+/// A user name must say something.
+pub fn validate_user(user: &str) -> Result<()> {
     if user.trim().is_empty() {
         return Err(Error::invalid("user", "it is empty: pass --user NAME (or leave it out for 'default')"));
     }
