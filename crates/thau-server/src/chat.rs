@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use thau::assistant::{Assistant, AssistantEvent, AssistantOptions, ContextOptions, Reply, Session, Toolbox};
 use thau::infer::{GenerateOptions, SamplingOptions};
-use thau::tools::{LoopEvent, LoopOptions, Registry};
+use thau::tools::{LoopEvent, LoopOptions, Registry, ToolChoice};
 use tokio_stream::wrappers::ReceiverStream;
 use utoipa::{IntoParams, ToSchema};
 
@@ -46,6 +46,10 @@ pub struct ChatRequest {
     /// Let the model call the built-in tools (calculator, current_datetime, and the memory
     /// tools when the server has a memory database); default true.
     pub tools: Option<bool>,
+    /// Which tool the first generation must call, as OpenAI's `tool_choice`: "auto"
+    /// (default), "none", "required", or `{"type": "function", "function": {"name": "generate_image"}}`.
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<Value>,
     /// Put relevant memories and earlier conversations into the prompt; default true.
     pub memory_inject: Option<bool>,
     /// Stream NDJSON events (default) or answer with one JSON object.
@@ -75,10 +79,21 @@ fn memory_off(s: &AppState) -> Option<ApiError> {
     s.memory.as_ref().err().map(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, F, e.clone()))
 }
 
-/// The tools of a native chat turn for `user`.
-fn toolbox(s: &AppState, user: &str) -> thau::Result<Toolbox> {
+/// How long one generate_image call may take (Stable Diffusion on a CPU takes minutes).
+const IMAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
+/// The tools of a native chat turn for `user`: generate_image on the server's image model
+/// (when it has one), the memory tools on its database, calculator and date.
+fn toolbox(s: &Arc<AppState>, user: &str) -> thau::Result<Toolbox> {
     let mut r = Registry::new();
-    r.register(Arc::new(thau::tools::GenerateImage::unavailable()))?;
+    let image = match &s.config.image_model {
+        Some(model) => {
+            let backend = crate::vision::ServerImages { state: s.clone(), model: model.clone() };
+            thau::tools::GenerateImage::new(Arc::new(backend), IMAGE_TIMEOUT)
+        }
+        None => thau::tools::GenerateImage::unavailable(),
+    };
+    r.register(Arc::new(image))?;
     if let Some(db) = s.config.memory_db.as_deref().filter(|_| s.memory.is_ok()) {
         // The memory tools get a connection of their own; the embedder is shared.
         let store = thau::memory::MemoryStore::open(db)?;
@@ -106,7 +121,10 @@ fn event_json(ev: AssistantEvent<'_>) -> Option<Value> {
             json!({"type": "tool_call", "name": c.name, "arguments": c.arguments})
         }
         AssistantEvent::Loop(LoopEvent::Result { call, result }) => match result {
-            Ok(out) => json!({"type": "tool_result", "name": call.name, "text": out.text, "files": out.files}),
+            Ok(out) => {
+                let urls: Vec<String> = out.files.iter().map(|f| crate::vision::image_url(f)).collect();
+                json!({"type": "tool_result", "name": call.name, "text": out.text, "files": out.files, "urls": urls})
+            }
             Err(e) => json!({"type": "tool_result", "name": call.name, "error": e.to_string()}),
         },
         AssistantEvent::Loop(LoopEvent::Malformed(e)) => json!({"type": "tool_result", "error": e.to_string()}),
@@ -154,11 +172,15 @@ pub async fn chat(
         generate.sampling = SamplingOptions { seed: generate.sampling.seed, ..SamplingOptions::greedy() };
     }
     generate.validate().map_err(|e| ApiError::from_thau(F, e))?;
+    let choice = crate::tools::choice_of(req.tool_choice.as_ref()).map_err(|e| ApiError::bad_request(F, e))?;
+    if req.tools == Some(false) && !matches!(choice, ToolChoice::Auto | ToolChoice::None) {
+        return Err(ApiError::bad_request(F, "tool_choice asks for a tool call but tools is false"));
+    }
     let options = AssistantOptions {
         system: req.system.clone().unwrap_or_else(|| thau::assistant::DEFAULT_SYSTEM.into()),
         context: ContextOptions { inject: req.memory_inject.unwrap_or(true), ..ContextOptions::default() },
         remember_requests: true,
-        tool_loop: LoopOptions { generate, ..LoopOptions::default() },
+        tool_loop: LoopOptions { generate, choice, ..LoopOptions::default() },
     };
     // Open the session before answering, so an unknown conversation is a 404, not a stream.
     let state = s.clone();

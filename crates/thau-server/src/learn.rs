@@ -162,7 +162,7 @@ pub async fn feedback(
             }
         };
         let db = thau::learn::schedule::conversation_db(&run, state.config.memory_db.as_deref());
-        let schedule = thau::learn::schedule::status(&run, &store, db.as_deref(), thau::memory::now_ms())?;
+        let schedule = thau::learn::schedule::status(&run, &store, db.as_deref(), state.config.clock.now_ms())?;
         let user = schedule.schedule.user.clone();
         Ok((json!({"feedback": f, "learning": schedule}), user))
     })

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
-use chrono::{DateTime, FixedOffset, Local};
+use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -63,13 +63,12 @@ impl FilterFields {
     fn is_empty(&self) -> bool {
         self.session.is_none() && self.kinds.is_empty() && self.since.is_none() && self.until.is_none()
     }
-    fn filter(&self) -> Result<Filter, ApiError> {
-        let now = Local::now().fixed_offset();
+    fn filter(&self, now: &DateTime<FixedOffset>) -> Result<Filter, ApiError> {
         Ok(Filter {
             session: self.session.clone(),
             kinds: self.kinds.clone(),
-            since: self.since.as_deref().map(|s| when("since", s, false, &now)).transpose()?,
-            until: self.until.as_deref().map(|s| when("until", s, true, &now)).transpose()?,
+            since: self.since.as_deref().map(|s| when("since", s, false, now)).transpose()?,
+            until: self.until.as_deref().map(|s| when("until", s, true, now)).transpose()?,
         })
     }
 }
@@ -145,7 +144,7 @@ fn user(caller: &Caller, named: Option<&str>, headers: &HeaderMap) -> Result<Str
     Ok(u.to_string())
 }
 
-/// A time as the client wrote it (see `thau::memory::parse_instant`), in the server's time zone.
+/// A time as the client wrote it (see `thau::memory::parse_instant`), relative to the server's clock.
 fn when(field: &str, s: &str, end: bool, now: &DateTime<FixedOffset>) -> Result<i64, ApiError> {
     thau::memory::parse_instant(field, s, end, now).map_err(|e| ApiError::from_thau(F, e))
 }
@@ -191,7 +190,7 @@ pub async fn remember(
     req: Result<Json<RememberRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let r = body(F, req)?;
-    let now = Local::now().fixed_offset();
+    let now = s.config.clock.now();
     let m = NewMemory {
         user: user(&caller, r.user.as_deref(), &headers)?,
         text: r.text,
@@ -200,7 +199,10 @@ pub async fn remember(
         session: r.session,
         source: r.source,
         tags: r.tags,
-        created_at: r.at.as_deref().map(|a| when("at", a, false, &now)).transpose()?,
+        created_at: Some(match r.at.as_deref() {
+            Some(a) => when("at", a, false, &now)?,
+            None => now.timestamp_millis(),
+        }),
     };
     m.validate().map_err(|e| ApiError::from_thau(F, e))?;
     let (stored, semantic) = with_memory(&s, move |mem| Ok((mem.remember(&m)?, mem.semantic()))).await?;
@@ -224,7 +226,12 @@ pub async fn search(
     if r.query.trim().is_empty() {
         return Err(ApiError::bad_request(F, "query is empty: say what to look for"));
     }
-    let opts = SearchOptions { k: limit("k", r.k, 5)?, mode, filter: r.filter.filter()?, ..SearchOptions::default() };
+    let opts = SearchOptions {
+        k: limit("k", r.k, 5)?,
+        mode,
+        filter: r.filter.filter(&s.config.clock.now())?,
+        ..SearchOptions::default()
+    };
     let query = r.query;
     let (hits, semantic) = with_memory(&s, move |mem| {
         let hits = mem.search(&user, &query, &opts)?;
@@ -253,7 +260,7 @@ pub async fn recall_route(
     }
     let limit = limit("limit", r.limit, 50)?;
     let now = match r.now.as_deref() {
-        None => Local::now().fixed_offset(),
+        None => s.config.clock.now(),
         Some(t) => DateTime::parse_from_rfc3339(t).map_err(|e| {
             ApiError::bad_request(F, format!("now '{t}' is not an RFC 3339 time ({e}): e.g. 2026-11-29T10:00:00+01:00"))
         })?,
@@ -280,10 +287,10 @@ pub async fn log(
     if r.text.trim().is_empty() {
         return Err(ApiError::bad_request(F, "text is empty: nothing to log"));
     }
-    let now = Local::now().fixed_offset();
+    let now = s.config.clock.now();
     let at = match r.at.as_deref() {
         Some(a) => when("at", a, false, &now)?,
-        None => thau::memory::now_ms(),
+        None => now.timestamp_millis(),
     };
     let (session, text) = (r.session, r.text);
     let (turn, episode) = with_memory(&s, move |mem| {
@@ -318,7 +325,7 @@ pub async fn forget(
             }
         }
         (None, true, true) | (None, false, false) => {
-            let filter = r.filter.filter()?;
+            let filter = r.filter.filter(&s.config.clock.now())?;
             let turns = r.turns || r.all;
             let n = with_memory(&s, move |mem| mem.forget(&user, &filter, turns)).await?;
             Ok(Json(json!({"forgotten": n})))

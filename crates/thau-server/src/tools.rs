@@ -54,27 +54,34 @@ fn specs_of(tools: Option<&Value>) -> Result<Vec<ToolSpec>, String> {
     Ok(specs)
 }
 
-/// Read `tools` and `tool_choice` (OpenAI's shapes; Ollama's `tools` are the same); `None`
-/// when the request offers no tools.
-pub fn openai(tools: Option<&Value>, choice: Option<&Value>) -> Result<Option<ToolSetup>, String> {
-    let specs = specs_of(tools)?;
-    let choice =
-        match choice {
-            None | Some(Value::Null) => ToolChoice::Auto,
-            Some(Value::String(s)) => match s.as_str() {
-                "none" => ToolChoice::None,
-                "auto" => ToolChoice::Auto,
-                "required" => ToolChoice::Required,
-                other => return Err(format!("tool_choice '{other}' is not one of none, auto, required")),
-            },
-            Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
+/// A `tool_choice` in OpenAI's shape: none, auto (default), required, or
+/// `{"type": "function", "function": {"name": …}}`.
+pub fn choice_of(choice: Option<&Value>) -> Result<ToolChoice, String> {
+    Ok(match choice {
+        None | Some(Value::Null) => ToolChoice::Auto,
+        Some(Value::String(s)) => match s.as_str() {
+            "none" => ToolChoice::None,
+            "auto" => ToolChoice::Auto,
+            "required" => ToolChoice::Required,
+            other => return Err(format!("tool_choice '{other}' is not one of none, auto, required")),
+        },
+        Some(v) => {
+            match v.pointer("/function/name").and_then(Value::as_str) {
                 Some(name) => ToolChoice::Named(name.to_string()),
                 None => return Err(
                     "tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": …}}"
                         .into(),
                 ),
-            },
-        };
+            }
+        }
+    })
+}
+
+/// Read `tools` and `tool_choice` (OpenAI's shapes; Ollama's `tools` are the same); `None`
+/// when the request offers no tools.
+pub fn openai(tools: Option<&Value>, choice: Option<&Value>) -> Result<Option<ToolSetup>, String> {
+    let specs = specs_of(tools)?;
+    let choice = choice_of(choice)?;
     if specs.is_empty() {
         return match choice {
             ToolChoice::Required | ToolChoice::Named(_) => {

@@ -97,28 +97,59 @@ fn no_model(flavor: Flavor) -> ApiError {
     )
 }
 
-/// Check the server's own limits, then run `req` on the blocking pool.
-async fn run(s: &Arc<AppState>, req: ImageRequest, flavor: Flavor) -> Result<Vec<ImageResult>, ApiError> {
-    let Some(model) = s.config.image_model.clone() else {
-        return Err(no_model(flavor));
-    };
+/// The server's own limits on an image request (size, count), then the library's checks.
+fn check(s: &AppState, req: &ImageRequest) -> thau::Result<()> {
     let max = s.config.image_max_side;
     if req.width > max || req.height > max {
-        return Err(ApiError::bad_request(
-            flavor,
+        return Err(thau::Error::invalid(
+            "image size",
             format!("{}x{} is larger than this server allows ({max}x{max})", req.width, req.height),
         ));
     }
     if req.count > s.config.image_max_count {
-        return Err(ApiError::bad_request(
-            flavor,
+        return Err(thau::Error::invalid(
+            "image count",
             format!(
                 "{} images asked for; this server makes at most {} per request",
                 req.count, s.config.image_max_count
             ),
         ));
     }
-    req.validate().map_err(|e| ApiError::from_thau(flavor, e))?;
+    req.validate()
+}
+
+/// The URL `/vision/image/{file}` serves a saved image at.
+pub(crate) fn image_url(path: &std::path::Path) -> String {
+    format!("/vision/image/{}", path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default())
+}
+
+/// The server's image model as the `generate_image` tool of `/thau/chat`: loaded on first
+/// use like the image routes, held to the same limits, its images saved where
+/// `/vision/image/{file}` serves them.
+pub(crate) struct ServerImages {
+    pub state: Arc<AppState>,
+    pub model: std::path::PathBuf,
+}
+
+impl thau::tools::ImageBackend for ServerImages {
+    fn name(&self) -> String {
+        format!("sd15 ({})", self.model.display())
+    }
+
+    fn generate(&self, req: &ImageRequest, _ctx: &thau::tools::ToolContext) -> thau::Result<Vec<std::path::PathBuf>> {
+        check(&self.state, req)?;
+        let pipeline = self.state.vision.get(&self.model)?;
+        let made = pipeline.generate(req, &self.state.config.images_dir, &mut |_| {})?;
+        Ok(made.into_iter().map(|m| m.path).collect())
+    }
+}
+
+/// Check the server's own limits, then run `req` on the blocking pool.
+async fn run(s: &Arc<AppState>, req: ImageRequest, flavor: Flavor) -> Result<Vec<ImageResult>, ApiError> {
+    let Some(model) = s.config.image_model.clone() else {
+        return Err(no_model(flavor));
+    };
+    check(s, &req).map_err(|e| ApiError::from_thau(flavor, e))?;
     let slot = s.enqueue(flavor)?;
     let state = s.clone();
     let dir = s.config.images_dir.clone();
@@ -138,10 +169,6 @@ async fn run(s: &Arc<AppState>, req: ImageRequest, flavor: Flavor) -> Result<Vec
 /// Read a file on the blocking pool (the server's tokio has no `fs` feature).
 async fn read_file(path: std::path::PathBuf) -> std::io::Result<Vec<u8>> {
     tokio::task::spawn_blocking(move || std::fs::read(path)).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
-}
-
-fn file_name(r: &ImageResult) -> String {
-    r.path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
 }
 
 /// Make images from a prompt; the first image's result (`success`, `path`, metadata) at the
@@ -177,7 +204,7 @@ pub async fn generate(
         .iter()
         .map(|r| {
             let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-            v["url"] = format!("/vision/image/{}", file_name(r)).into();
+            v["url"] = image_url(&r.path).into();
             v
         })
         .collect();
@@ -265,7 +292,7 @@ pub async fn openai_generations(
             })?;
             json!({"b64_json": base64::engine::general_purpose::STANDARD.encode(bytes), "revised_prompt": prompt})
         } else {
-            let rel = format!("/vision/image/{}", file_name(r));
+            let rel = image_url(&r.path);
             let url = host.as_ref().map_or(rel.clone(), |h| format!("http://{h}{rel}"));
             json!({"url": url, "revised_prompt": prompt})
         };

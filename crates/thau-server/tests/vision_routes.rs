@@ -17,7 +17,7 @@ use tower::ServiceExt;
 fn engine() -> Engine {
     let text = thau::data::synthetic::bilingual_corpus(1, 5_000);
     let tok = Tokenizer::train(text.into_iter().map(|d| d.text), 300).unwrap();
-    let cfg = ModelConfig { vocab_size: tok.vocab_size(), max_seq_len: 64, ..ModelConfig::tiny() };
+    let cfg = ModelConfig { vocab_size: tok.vocab_size(), max_seq_len: 1024, ..ModelConfig::tiny() };
     let llama = Llama::new_random(&cfg, 1, &candle_core::Device::Cpu).unwrap();
     Engine::spawn("tiny", InferModel::from_llama(&llama, WeightDtype::F32).unwrap(), tok).unwrap()
 }
@@ -188,4 +188,48 @@ async fn without_an_image_model_the_routes_say_how_to_configure_one() {
     for p in ["/vision/generate", "/vision/image/{file}", "/v1/images/generations"] {
         assert!(doc["paths"][p].is_object(), "{p} missing from /openapi.json");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_chat_draws_with_the_servers_image_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = || {
+        json!({"message": "Dibuja un gato", "stream": false, "max_tokens": 48, "temperature": 0, "seed": 1,
+               "tool_choice": {"type": "function", "function": {"name": "generate_image"}}})
+    };
+    // The model is made to call generate_image; the call runs on the server's pipeline.
+    let (st, b, _) = call(&app(dir.path(), true), "POST", "/thau/chat", Some(body())).await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    let events = v["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["type"] == "tool_call" && e["name"] == "generate_image"), "{v}");
+    let result = events.iter().find(|e| e["type"] == "tool_result").expect("a tool result");
+    match result["urls"].as_array() {
+        // The random model's arguments were within the server's limits: the images are served.
+        Some(urls) => {
+            assert!(!urls.is_empty(), "{result}");
+            for u in urls {
+                let (st, png, _) = call(&app(dir.path(), true), "GET", u.as_str().unwrap(), None).await;
+                assert_eq!(st, StatusCode::OK);
+                assert!(png.starts_with(b"\x89PNG"));
+            }
+        }
+        // Or they were not (a random model's prompt may be empty, its size too large), and the
+        // server's limits or the image request's checks said so: the pipeline was reached.
+        None => {
+            let e = result["error"].as_str().unwrap();
+            assert!(e.starts_with("generate_image failed: invalid") && !e.contains("--image-model"), "{result}");
+        }
+    }
+    // Without an image model the tool says how to get one.
+    let (st, b, _) = call(&app(dir.path(), false), "POST", "/thau/chat", Some(body())).await;
+    assert_eq!(st, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    let result = v["events"].as_array().unwrap().iter().find(|e| e["type"] == "tool_result").cloned().unwrap();
+    assert!(result["error"].as_str().unwrap().contains("--image-model"), "{result}");
+    // A tool call cannot be demanded with tools off.
+    let mut off = body();
+    off["tools"] = json!(false);
+    let (st, _, _) = call(&app(dir.path(), true), "POST", "/thau/chat", Some(off)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
 }

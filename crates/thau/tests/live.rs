@@ -9,21 +9,7 @@ use thau::model::{Age, Llama, ModelConfig};
 use thau::tokenizer::Tokenizer;
 
 fn state(step: u64) -> TrainState {
-    TrainState {
-        age: Age::YOUNGEST,
-        step,
-        total_steps: step,
-        tokens: 0,
-        best_val_loss: None,
-        last_val_loss: None,
-        last_loss: None,
-        train_seconds: 0.0,
-        tokens_per_second: None,
-        config: thau::train::TrainConfig::default(),
-        extension: None,
-        data_sampling: String::new(),
-        thau_version: String::new(),
-    }
+    TrainState { step, total_steps: step, ..TrainState::start(Age::YOUNGEST, Default::default(), "") }
 }
 
 /// The ids sampled for a fixed prompt with a fixed seed, `n` tokens, EOS ignored: the same

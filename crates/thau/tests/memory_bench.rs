@@ -379,6 +379,10 @@ fn memory_benchmark() {
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
     );
     let mut rng = Rng(42);
+    // The assistant's context assembly per turn at each size (a chat tokenizer for the budget).
+    let corpus = thau::data::synthetic::bilingual_corpus(1, 200_000);
+    let tok = thau::tokenizer::Tokenizer::train(corpus.into_iter().map(|d| d.text), 2000).unwrap();
+    let mut assembly = Vec::new();
     let sizes: Vec<usize> = std::env::var("THAU_BENCH_SIZES")
         .unwrap_or_else(|_| "1000,10000,100000".into())
         .split(',')
@@ -424,6 +428,7 @@ fn memory_benchmark() {
         let (h, hc) = lat(SearchMode::Hybrid);
         let (f, _) = lat(SearchMode::FullText);
         let (v, _) = lat(SearchMode::Vector);
+        assembly.push((n, context_assembly(&mut mem, &tok, &qs)));
         report += &format!(
             "| {n} | {:.2} ms | {:.2} ms | {:.2} / {:.2} ms | {:.2} ms | {:.2} ms | {:.0} ms | {:.1} s |\n",
             pct(h.clone(), 0.5),
@@ -434,6 +439,18 @@ fn memory_benchmark() {
             pct(v, 0.95),
             load_ms,
             insert_s
+        );
+    }
+    report += "\ncontext assembly per assistant turn (thau::assistant::candidates + assemble: hybrid search with the relevance threshold, a time question's episodes every 4th turn, the 2048-token budget with 8 earlier turns; the query embedding, computed once per turn, apart)\n| memories | assembly p50 | assembly p95 | query embedding p50 | query embedding p95 | memories injected (mean) | episodes injected (mean) |\n|---|---|---|---|---|---|---|\n";
+    for (n, a) in assembly {
+        report += &format!(
+            "| {n} | {:.2} ms | {:.2} ms | {:.1} ms | {:.1} ms | {:.2} | {:.2} |\n",
+            pct(a.assembly.clone(), 0.5),
+            pct(a.assembly, 0.95),
+            pct(a.embedding.clone(), 0.5),
+            pct(a.embedding, 0.95),
+            a.memories,
+            a.episodes
         );
     }
     // Query encoding, which an end-to-end search adds on top.
@@ -456,4 +473,57 @@ fn memory_benchmark() {
     if let Some(out) = std::env::var_os("THAU_BENCH_OUT") {
         std::fs::write(out, &report).unwrap();
     }
+}
+
+/// Timings of the assistant's context assembly over 200 turns.
+struct Assembly {
+    assembly: Vec<f64>,
+    embedding: Vec<f64>,
+    memories: f64,
+    episodes: f64,
+}
+
+/// 200 assistant turns against `mem` (its memories, plus 60 days of recorded conversations
+/// added here): what `thau::assistant::candidates` and `assemble` take per turn.
+fn context_assembly(mem: &mut Retriever, tok: &thau::tokenizer::Tokenizer, qs: &[&str]) -> Assembly {
+    use chrono::TimeZone;
+    use thau::assistant::{assemble, candidates, ContextOptions};
+    let tz = chrono::FixedOffset::east_opt(3600).unwrap();
+    let now = tz.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).unwrap();
+    let day_ms = 86_400_000;
+    for d in 0..60i64 {
+        for k in 0..3i64 {
+            let at = now.timestamp_millis() - d * day_ms - 3_600_000 * (2 + 3 * k);
+            let turns = [
+                Message::user(format!("{} (día {d})", qs[(d * 3 + k) as usize % qs.len()])),
+                Message::assistant("Vale."),
+            ];
+            record_conversation(mem.store_mut(), "bench", None, &turns, at).unwrap();
+        }
+    }
+    let history: Vec<Message> = (0..8)
+        .map(|i| {
+            if i % 2 == 0 {
+                Message::user(qs[i * 11 % qs.len()])
+            } else {
+                Message::assistant("De acuerdo, lo anoto.")
+            }
+        })
+        .collect();
+    let times = ["¿qué hablamos ayer?", "what did we discuss last week?", "¿de qué hablamos el lunes?", "hace 3 días"];
+    let opts = ContextOptions::default();
+    let mut out = Assembly { assembly: Vec::new(), embedding: Vec::new(), memories: 0.0, episodes: 0.0 };
+    for i in 0..200 {
+        let q = if i % 4 == 3 { times[i / 4 % times.len()] } else { qs[(i * 37) % qs.len()] };
+        let t0 = Instant::now();
+        let cands = candidates(mem, "bench", q, &now, None, &opts).unwrap();
+        let mut turns = history.clone();
+        turns.push(Message::user(q));
+        let (_, report) = assemble(tok, 2048, 256, Some("Eres THAU.".into()), &turns, &cands, t0).unwrap();
+        out.assembly.push(report.assembly_ms);
+        out.embedding.push(report.query_embedding_ms);
+        out.memories += report.memories.len() as f64 / 200.0;
+        out.episodes += report.episodes.len() as f64 / 200.0;
+    }
+    out
 }

@@ -161,21 +161,7 @@ fn finetuning_a_run_adds_a_checkpoint_and_keeps_its_base() {
     let mcfg = cfg(tok.vocab_size());
     run.save_config(Age::YOUNGEST, &mcfg).unwrap();
     let model = Llama::new_random(&mcfg, 3, &Device::Cpu).unwrap();
-    let state = TrainState {
-        age: Age::YOUNGEST,
-        step: 40,
-        total_steps: 40,
-        tokens: 0,
-        best_val_loss: None,
-        last_val_loss: None,
-        last_loss: None,
-        train_seconds: 0.0,
-        tokens_per_second: None,
-        config: thau::train::TrainConfig::default(),
-        extension: None,
-        data_sampling: String::new(),
-        thau_version: String::new(),
-    };
+    let state = TrainState { step: 40, total_steps: 40, ..TrainState::start(Age::YOUNGEST, Default::default(), "") };
     let base = run.save_checkpoint(&model, &[], &state, 2).unwrap();
     let config = SftConfig { steps: 3, batch_size: 2, ..SftConfig::default() };
     // This run has no pretraining shard: replay is refused, naming the missing file.

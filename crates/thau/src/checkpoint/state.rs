@@ -144,3 +144,25 @@ pub struct TrainState {
     pub data_sampling: String,
     pub thau_version: String,
 }
+
+impl TrainState {
+    /// The state of an age before its first step: trained with `config`, its data drawn as
+    /// `data_sampling` says (or where its weights came from).
+    pub fn start(age: Age, config: TrainConfig, data_sampling: impl Into<String>) -> Self {
+        Self {
+            age,
+            step: 0,
+            total_steps: 0,
+            tokens: 0,
+            best_val_loss: None,
+            last_val_loss: None,
+            last_loss: None,
+            train_seconds: 0.0,
+            tokens_per_second: None,
+            config,
+            extension: None,
+            data_sampling: data_sampling.into(),
+            thau_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}

@@ -359,20 +359,10 @@ pub fn import_gguf(path: &Path, run: &RunDir, device: &Device) -> Result<Checkpo
     let model = g.to_llama(device, path)?;
     g.tokenizer.save(&run.tokenizer_path())?;
     run.save_config(Age::YOUNGEST, &g.cfg)?;
-    let state = TrainState {
-        age: Age::YOUNGEST,
-        step: 0,
-        total_steps: 0,
-        tokens: 0,
-        best_val_loss: None,
-        last_val_loss: None,
-        last_loss: None,
-        train_seconds: 0.0,
-        tokens_per_second: None,
-        config: crate::train::TrainConfig::default(),
-        extension: None,
-        data_sampling: format!("imported from {} ({})", path.display(), g.name),
-        thau_version: env!("CARGO_PKG_VERSION").into(),
-    };
+    let state = TrainState::start(
+        Age::YOUNGEST,
+        crate::train::TrainConfig::default(),
+        format!("imported from {} ({})", path.display(), g.name),
+    );
     run.save_checkpoint(&model, &[], &state, 1)
 }

@@ -411,21 +411,8 @@ fn prepare_session(req: &TrainRequest, plan: Plan) -> Result<Session> {
             model = Llama::new_random(&mcfg, cfg.seed, dev)?;
             run.save_config(req.age, &mcfg)?;
             opt = AdamW::new(adam, &model.named_vars());
-            state = TrainState {
-                age: req.age,
-                step: 0,
-                total_steps: 0,
-                tokens: 0,
-                best_val_loss: None,
-                last_val_loss: None,
-                last_loss: None,
-                train_seconds: 0.0,
-                tokens_per_second: None,
-                config: cfg.clone(),
-                extension: None,
-                data_sampling: "stateless: window start = splitmix64(seed, step, micro, row)".into(),
-                thau_version: env!("CARGO_PKG_VERSION").into(),
-            };
+            state =
+                TrainState::start(req.age, cfg.clone(), "stateless: window start = splitmix64(seed, step, micro, row)");
         }
     }
     let mut model = model;
