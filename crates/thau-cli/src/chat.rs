@@ -400,11 +400,8 @@ pub(crate) fn chat(a: ChatArgs) -> Result<()> {
     };
     let registry = a.tools.registry(tool_memory)?;
     let engine = load_engine(&a.model)?;
-    if registry.is_some() && engine.tokenizer().foreign().is_some() {
-        bail!(
-            "{} has its own vocabulary, without THAU's tool-call tokens: chat with it without the tool flags",
-            engine.info().name
-        );
+    if registry.is_some() {
+        thau::tools::require_call_tokens(&engine)?;
     }
     let toolbox = registry.map(|r| Toolbox::new(&engine, r));
     let session = match (&a.memory.conversation, &memory) {

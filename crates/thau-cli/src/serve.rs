@@ -69,7 +69,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<()> {
     let mut cfg = thau_server::ServerConfig::new(SocketAddr::new(a.host, a.port), a.name)
         .with_api_key(a.api_key.as_deref().unwrap_or_default());
     if let Some(file) = &a.keys {
-        cfg.keys.extend(thau_server::auth::Keys::load(file)?);
+        cfg.keys.extend(thau_server::auth::Keys::load(file)?).map_err(anyhow::Error::msg)?;
     }
     cfg.max_queue = a.max_queue;
     cfg.cors_origins = a.cors;

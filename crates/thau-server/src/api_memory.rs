@@ -43,7 +43,7 @@ pub(crate) async fn begin(
     if s.memory.is_err() {
         return Ok((msgs, ApiTurn::default()));
     }
-    let user = caller.user(named_user, headers);
+    let user = caller.user(named_user, headers, flavor)?;
     let name = match headers.get(CONVERSATION_HEADER).map(HeaderValue::to_str) {
         None => None,
         Some(Ok(v)) => Some(v.trim().to_string()),

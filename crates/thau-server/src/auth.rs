@@ -69,9 +69,13 @@ impl Keys {
         self.entries.push((digest(key), role));
     }
 
-    /// Accept `other`'s keys too.
-    pub fn extend(&mut self, other: Keys) {
+    /// Accept `other`'s keys too; a key already accepted is refused (which role would it have?).
+    pub fn extend(&mut self, other: Keys) -> Result<(), String> {
+        if other.entries.iter().any(|(d, _)| self.entries.iter().any(|(k, _)| bool::from(k.ct_eq(d)))) {
+            return Err("a key of the keys file is also the --api-key: give each key one role".into());
+        }
         self.entries.extend(other.entries);
+        Ok(())
     }
 
     /// Read a keys file (see the module docs); errors name the file and line.
@@ -106,7 +110,8 @@ impl Keys {
                     thau::memory::validate_user(name).map_err(|e| at(e.to_string()))?;
                     Role::User(name.to_string())
                 }
-                _ => return Err(at(format!("'{who}' is not user:NAME or admin"))),
+                // Not echoed: a line with its fields swapped would print the key.
+                _ => return Err(at("the second field is not user:NAME or admin".into())),
             };
             if keys.find(key).is_some() {
                 return Err(at("this key is already listed above".into()));
@@ -144,32 +149,45 @@ pub enum Caller {
 
 impl Caller {
     /// The user this request acts as: a user-bound key's own; otherwise the user the request
-    /// names in `named` or the `X-Thau-User` header, else "default".
-    pub fn user(&self, named: Option<&str>, headers: &HeaderMap) -> String {
-        match self {
-            Caller::User(u) => u.clone(),
-            Caller::Open | Caller::Admin => named
-                .map(str::to_string)
-                .or_else(|| header_user(headers))
-                .unwrap_or_else(|| thau::memory::DEFAULT_USER.to_string()),
-        }
+    /// names in `named` or the `X-Thau-User` header (trimmed), else "default".
+    pub fn user(&self, named: Option<&str>, headers: &HeaderMap, flavor: Flavor) -> Result<String, ApiError> {
+        Ok(self.resolve(named, headers, flavor)?.unwrap_or_else(|| thau::memory::DEFAULT_USER.to_string()))
     }
 
     /// [`Caller::user`] for routes where an admin must name the user (the `/memory` routes).
     pub fn named_user(&self, named: Option<&str>, headers: &HeaderMap, flavor: Flavor) -> Result<String, ApiError> {
-        match self {
-            Caller::User(u) => Ok(u.clone()),
-            Caller::Open | Caller::Admin => {
-                named.map(str::to_string).or_else(|| header_user(headers)).ok_or_else(|| {
-                    ApiError::bad_request(flavor, "user is missing: name whose memory this is (\"user\": \"ana\")")
-                })
+        self.resolve(named, headers, flavor)?.ok_or_else(|| {
+            ApiError::bad_request(flavor, "user is missing: name whose memory this is (\"user\": \"ana\")")
+        })
+    }
+
+    /// The one rule of both: a user-bound key's user; else the field, else the header; a
+    /// named user is trimmed and must not be empty.
+    fn resolve(&self, named: Option<&str>, headers: &HeaderMap, flavor: Flavor) -> Result<Option<String>, ApiError> {
+        if let Caller::User(u) = self {
+            return Ok(Some(u.clone()));
+        }
+        let from_header = match headers.get(USER_HEADER) {
+            None => None,
+            // Names are UTF-8 ("José"): read the bytes, not only the ASCII that to_str takes.
+            Some(v) => Some(std::str::from_utf8(v.as_bytes()).map_err(|_| {
+                ApiError::bad_request(flavor, "the X-Thau-User header is not UTF-8: send the user's name as UTF-8")
+            })?),
+        };
+        match named.or(from_header) {
+            None => Ok(None),
+            Some(u) => {
+                let u = u.trim();
+                if u.is_empty() {
+                    return Err(ApiError::bad_request(
+                        flavor,
+                        "user is empty: name the user (e.g. \"user\": \"ana\"), or leave it out for \"default\"",
+                    ));
+                }
+                Ok(Some(u.to_string()))
             }
         }
     }
-}
-
-fn header_user(headers: &HeaderMap) -> Option<String> {
-    headers.get(USER_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 /// The caller behind `authorization` (the request's header), or 401.
@@ -205,7 +223,7 @@ mod tests {
         for (text, says) in [
             ("sk-ana-0123456789ab", "line 1: expected two fields"),
             ("short user:ana", "line 1: the key is shorter"),
-            ("# c\nsk-ana-0123456789ab root", "line 2: 'root' is not"),
+            ("# c\nsk-ana-0123456789ab root", "line 2: the second field is not"),
             ("sk-ana-0123456789ab user:", "line 1"),
             ("sk-ana-0123456789ab user:ana\nsk-ana-0123456789ab admin", "line 2: this key is already"),
             ("# nothing\n", "lists no keys"),
@@ -219,12 +237,21 @@ mod tests {
     fn a_user_bound_key_acts_as_its_user_whatever_it_names() {
         let mut h = HeaderMap::new();
         h.insert(USER_HEADER, "bruno".parse().unwrap());
+        let f = Flavor::Ollama;
+        let none = HeaderMap::new();
         let ana = Caller::User("ana".into());
-        assert_eq!(ana.user(Some("bruno"), &h), "ana");
-        assert_eq!(ana.named_user(None, &HeaderMap::new(), Flavor::Ollama).unwrap(), "ana");
-        assert_eq!(Caller::Admin.user(Some("carla"), &h), "carla");
-        assert_eq!(Caller::Admin.user(None, &h), "bruno");
-        assert_eq!(Caller::Open.user(None, &HeaderMap::new()), "default");
-        assert!(Caller::Admin.named_user(None, &HeaderMap::new(), Flavor::Ollama).is_err());
+        assert_eq!(ana.user(Some("bruno"), &h, f).unwrap(), "ana");
+        assert_eq!(ana.named_user(None, &none, f).unwrap(), "ana");
+        assert_eq!(Caller::Admin.user(Some(" carla "), &h, f).unwrap(), "carla");
+        assert_eq!(Caller::Admin.user(None, &h, f).unwrap(), "bruno");
+        assert_eq!(Caller::Open.user(None, &none, f).unwrap(), "default");
+        assert!(Caller::Admin.named_user(None, &none, f).is_err());
+        assert!(Caller::Admin.user(Some("  "), &none, f).is_err(), "an empty name is refused");
+        let mut jose = HeaderMap::new();
+        jose.insert(USER_HEADER, axum::http::HeaderValue::from_bytes("José".as_bytes()).unwrap());
+        assert_eq!(Caller::Open.user(None, &jose, f).unwrap(), "José", "UTF-8 names in the header");
+        let mut k = Keys::default();
+        k.add("sk-same-0123456789ab", Role::Admin);
+        assert!(k.extend(Keys::parse("sk-same-0123456789ab user:ana").unwrap()).is_err());
     }
 }

@@ -75,10 +75,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> thau::Result<T> + Send 
         .map_err(|e| ApiError::from_thau(F, e))
 }
 
-fn memory_off(s: &AppState) -> Option<ApiError> {
-    s.memory.as_ref().err().map(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, F, e.clone()))
-}
-
 /// How long one generate_image call may take (Stable Diffusion on a CPU takes minutes).
 const IMAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
@@ -151,14 +147,12 @@ pub async fn chat(
     req: Result<Json<ChatRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = req.map_err(|r| ApiError::from_json(F, r))?;
-    let user = caller.user(req.user.as_deref(), &headers);
+    let user = caller.user(req.user.as_deref(), &headers, F)?;
     if req.message.trim().is_empty() {
         return Err(ApiError::bad_request(F, "message is empty: say something"));
     }
     if req.conversation.is_some() {
-        if let Some(e) = memory_off(&s) {
-            return Err(e);
-        }
+        crate::memory::available(&s)?;
     }
     let mut generate = GenerateOptions::default();
     if let Some(n) = req.max_tokens {
@@ -259,7 +253,7 @@ pub async fn conversations(
     q: Result<Query<UserQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(F, e.body_text()))?;
-    let user = caller.user(q.user.as_deref(), &headers);
+    let user = caller.user(q.user.as_deref(), &headers, F)?;
     let list = with_memory(&s, move |r| r.store().conversations(&user, q.limit.unwrap_or(50).min(1000))).await?;
     Ok(Json(json!({"conversations": list})))
 }
@@ -277,7 +271,7 @@ pub async fn conversation(
     q: Result<Query<UserQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(F, e.body_text()))?;
-    let user = caller.user(q.user.as_deref(), &headers);
+    let user = caller.user(q.user.as_deref(), &headers, F)?;
     let (c, messages) = with_memory(&s, move |r| {
         Ok((r.store().conversation(&user, &id)?, r.store().conversation_messages(&user, &id)?))
     })

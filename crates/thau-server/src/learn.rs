@@ -124,7 +124,7 @@ pub async fn feedback(
     req: Result<Json<FeedbackRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(req) = req.map_err(|r| ApiError::from_json(Flavor::Ollama, r))?;
-    let user = caller.user(req.user.as_deref(), &headers);
+    let user = caller.user(req.user.as_deref(), &headers, Flavor::Ollama)?;
     let Some(run) = s.config.run_dir.clone() else {
         return Err(ApiError::not_found(Flavor::Ollama, "feedback needs a run: start the server with --run DIR"));
     };

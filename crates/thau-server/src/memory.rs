@@ -133,15 +133,7 @@ pub struct ExportQuery {
 
 /// Whose memory a request reaches: a user-bound key's own user, else the one it names.
 fn user(caller: &Caller, named: Option<&str>, headers: &HeaderMap) -> Result<String, ApiError> {
-    let u = caller.named_user(named, headers, F)?;
-    let u = u.trim();
-    if u.is_empty() {
-        return Err(ApiError::bad_request(
-            F,
-            "user is empty: every memory request names its user (e.g. \"user\": \"ana\")",
-        ));
-    }
-    Ok(u.to_string())
+    caller.named_user(named, headers, F)
 }
 
 /// A time as the client wrote it (see `thau::memory::parse_instant`), relative to the server's clock.
@@ -159,14 +151,20 @@ fn limit(field: &str, v: Option<usize>, default: usize) -> Result<usize, ApiErro
     }
 }
 
+/// 503 when the server has no memory database (saying why), else Ok.
+pub(crate) fn available(s: &AppState) -> Result<(), ApiError> {
+    match &s.memory {
+        Ok(_) => Ok(()),
+        Err(why) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, F, why.clone())),
+    }
+}
+
 /// Run `f` on the memory store on a blocking thread; 503 when the server has none.
 pub(crate) async fn with_memory<T: Send + 'static>(
     s: &Arc<AppState>,
     f: impl FnOnce(&mut Retriever) -> thau::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    if let Err(why) = &s.memory {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, F, why.clone()));
-    }
+    available(s)?;
     let s = s.clone();
     tokio::task::spawn_blocking(move || {
         let Ok(lock) = &s.memory else { unreachable!("checked above") };

@@ -6,7 +6,7 @@ use crate::api_memory::ApiTurn;
 use crate::auth::Caller;
 use crate::bridge;
 use crate::error::{body, ApiError, Flavor};
-use crate::state::AppState;
+use crate::state::{AppState, QueueSlot};
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -194,18 +194,25 @@ fn merge(mut a: Value, b: Value) -> Value {
     a
 }
 
+/// Where an answer goes: the model name the client used, streamed or one object, the
+/// conversation turn it is logged as, and its place in the queue.
+struct Answer {
+    model: String,
+    stream: bool,
+    logged: ApiTurn,
+    slot: QueueSlot,
+}
+
 /// Run a request and answer in Ollama's format, as NDJSON lines or one object.
 async fn respond(
     s: Arc<AppState>,
     prompt: Prompt,
     opts: GenerateOptions,
-    stream: bool,
-    model: String,
     chat: bool,
-    logged: ApiTurn,
+    answer: Answer,
 ) -> Result<Response, ApiError> {
+    let Answer { model, stream, logged, slot } = answer;
     let started = Instant::now();
-    let slot = s.enqueue(F)?;
     let on_done = logged.on_done(&s, false);
     let mut rx = bridge::submit_with(s.engine(), Request { prompt, options: opts }, None, on_done, slot)
         .map_err(|e| ApiError::from_thau(F, e))?;
@@ -252,15 +259,13 @@ async fn tool_respond(
     msgs: Vec<Message>,
     tools: &crate::tools::ToolSetup,
     opts: GenerateOptions,
-    stream: bool,
-    model: String,
-    logged: ApiTurn,
+    c: Box<dyn thau::infer::LogitsConstraint>,
+    answer: Answer,
 ) -> Result<Response, ApiError> {
-    use crate::tools::{constraint, ollama_calls, read, StreamCalls};
+    let Answer { model, stream, logged, slot } = answer;
+    use crate::tools::{ollama_calls, read, StreamCalls};
     let started = Instant::now();
-    let c = constraint(&s, tools).map_err(|e| ApiError::bad_request(F, e.to_string()))?;
     let prompt = Prompt::Chat(thau::tokenizer::with_tools(&msgs, &tools.specs));
-    let slot = s.enqueue(F)?;
     let on_done = logged.on_done(&s, true);
     let mut rx = bridge::submit_with(s.engine(), Request { prompt, options: opts }, Some(c), on_done, slot)
         .map_err(|e| ApiError::from_thau(F, e))?;
@@ -346,7 +351,8 @@ pub async fn generate(
         msgs.push(Message::user(req.prompt));
         Prompt::Chat(msgs)
     };
-    respond(s, prompt, opts, req.stream.unwrap_or(true), model, false, ApiTurn::default()).await
+    let answer = Answer { model, stream: req.stream.unwrap_or(true), logged: ApiTurn::default(), slot: s.enqueue(F)? };
+    respond(s, prompt, opts, false, answer).await
 }
 
 /// Generate the next message of a chat.
@@ -386,12 +392,18 @@ pub async fn chat(
             Ok(Message { role, content: m.content, tool_calls: calls })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    // Ollama's chat has no user field: the caller's key, else the X-Thau-User header.
+    let constraint = match &tools {
+        Some(t) => Some(crate::tools::constraint(&s, t).map_err(|e| ApiError::bad_request(F, e.to_string()))?),
+        None => None,
+    };
+    // Logged only once the request is sure to run (checked, and in the queue). Ollama's chat
+    // has no user field: the caller's key, else the X-Thau-User header.
+    let slot = s.enqueue(F)?;
     let (msgs, logged) = crate::api_memory::begin(&s, &caller, &headers, None, msgs, opts.max_tokens, F).await?;
-    let stream = req.stream.unwrap_or(true);
-    match tools {
-        Some(t) => tool_respond(s, msgs, &t, opts, stream, model, logged).await,
-        None => respond(s, Prompt::Chat(msgs), opts, stream, model, true, logged).await,
+    let answer = Answer { model, stream: req.stream.unwrap_or(true), logged, slot };
+    match (tools, constraint) {
+        (Some(t), Some(c)) => tool_respond(s, msgs, &t, opts, c, answer).await,
+        _ => respond(s, Prompt::Chat(msgs), opts, true, answer).await,
     }
 }
 

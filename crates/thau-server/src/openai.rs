@@ -315,16 +315,17 @@ pub async fn chat_completions(
         (req.frequency_penalty, req.presence_penalty),
     )?;
     let msgs = messages(req.messages)?;
-    let (mut msgs, logged) =
-        crate::api_memory::begin(&s, &caller, &headers, req.user.as_deref(), msgs, opts.max_tokens, F).await?;
     let constraint = match &tools {
-        Some(t) => {
-            msgs = thau::tokenizer::with_tools(&msgs, &t.specs);
-            Some(crate::tools::constraint(&s, t).map_err(|e| ApiError::bad_request(F, e.to_string()))?)
-        }
+        Some(t) => Some(crate::tools::constraint(&s, t).map_err(|e| ApiError::bad_request(F, e.to_string()))?),
         None => None,
     };
+    // Logged only once the request is sure to run (checked, and in the queue).
     let slot = s.enqueue(F)?;
+    let (mut msgs, logged) =
+        crate::api_memory::begin(&s, &caller, &headers, req.user.as_deref(), msgs, opts.max_tokens, F).await?;
+    if let Some(t) = &tools {
+        msgs = thau::tokenizer::with_tools(&msgs, &t.specs);
+    }
     let on_done = logged.on_done(&s, tools.is_some());
     let request = Request { prompt: Prompt::Chat(msgs), options: opts };
     let rx =

@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use thau::infer::{Completion, FinishReason, LogitsConstraint};
 use thau::tokenizer::ToolCall;
-use thau::tools::{
-    parse_ids, CallConstraint, CallSplitter, Grammar, GrammarOptions, Piece, TokenTrie, ToolChoice, ToolSpec,
-};
+use thau::tools::{call_constraint, parse_ids, CallSplitter, GrammarOptions, Piece, TokenTrie, ToolChoice, ToolSpec};
 
 /// The tools a request offers and whether it must call one.
 #[derive(Debug, Clone)]
@@ -123,14 +121,8 @@ pub(crate) fn trie(s: &AppState) -> Arc<TokenTrie> {
 
 /// The grammar constraint for a request's tools.
 pub fn constraint(s: &AppState, setup: &ToolSetup) -> thau::Result<Box<dyn LogitsConstraint>> {
-    if s.engine().tokenizer().foreign().is_some() {
-        return Err(thau::Error::invalid(
-            "tools",
-            "this model has its own vocabulary, without THAU's tool-call tokens: send the request without tools",
-        ));
-    }
-    let grammar = Arc::new(Grammar::new(&setup.specs, GrammarOptions::default())?);
-    Ok(Box::new(CallConstraint::new(grammar, trie(s), setup.choice.clone())?.with_max_calls(setup.max_calls)))
+    let c = call_constraint(&s.engine(), &trie(s), &setup.specs, setup.choice.clone(), &GrammarOptions::default())?;
+    Ok(Box::new(c.with_max_calls(setup.max_calls)))
 }
 
 /// A finished generation read as an assistant message: text and calls.

@@ -57,7 +57,9 @@ async fn call(
 async fn openai(app: &Router, key: &str, body: Value) -> (String, Value) {
     let mut body = body;
     body["max_tokens"] = json!(3);
-    body["temperature"] = json!(0);
+    if body.get("temperature").is_none() {
+        body["temperature"] = json!(0);
+    }
     let (st, h, text) = call(app, key, "POST", "/v1/chat/completions", &[], Some(body)).await;
     assert_eq!(st, StatusCode::OK, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
@@ -87,6 +89,7 @@ async fn api_clients_are_logged_once_per_turn_for_the_user_their_key_names() {
     assert!(x["memory"].is_null(), "injection is off by default: {x}");
     assert!(x["turn_id"].is_i64(), "the answer is logged before the reply: {x}");
     let conv = x["conversation"].as_str().unwrap().to_string();
+    let rocky = x["remembered"]["id"].clone();
 
     // The client resends its growing history ten times: each turn is stored once.
     history.push(json!({"role": "assistant", "content": answer}));
@@ -108,11 +111,23 @@ async fn api_clients_are_logged_once_per_turn_for_the_user_their_key_names() {
 
     // Regenerating the last answer (the history cut back) forks a new conversation; the
     // stored one is left as it was.
-    let (_, x) = openai(&plain, ANA, json!({"messages": history[..history.len() - 1]})).await;
+    // (Sampled, so the regenerated answer differs from the stored one.)
+    let regenerate = json!({"messages": history[..history.len() - 1], "temperature": 1.0, "seed": 11});
+    let (_, x) = openai(&plain, ANA, regenerate).await;
     assert_ne!(x["conversation"], conv.as_str());
     assert_eq!(x["logged"].as_array().unwrap().len(), history.len() - 2, "{x}");
     let (_, v) = get(&plain, ANA, &format!("/thau/conversations/{conv}")).await;
     assert_eq!(v["messages"].as_array().unwrap().len(), stored.len());
+    // The full history again, one message on: it goes back to the conversation it continues.
+    let mut more = history.clone();
+    more.push(json!({"role": "user", "content": "¿Seguimos?"}));
+    let (_, x) = openai(&plain, ANA, json!({"messages": more})).await;
+    assert_eq!(x["conversation"], conv.as_str(), "{x}");
+    assert_eq!(x["logged"].as_array().unwrap().len(), 1, "{x}");
+    // Asked again in another chat, the memory is the one already stored.
+    let again = json!([{"role": "user", "content": "Recuerda que mi perro se llama Rocky"}]);
+    let (_, x) = openai(&plain, ANA, json!({"messages": again})).await;
+    assert_eq!(x["remembered"]["id"], rocky, "not stored twice: {x}");
 
     // Bruno's key sees none of it, whatever user it names; an admin names ana.
     let (st, _) = get(&plain, BRUNO, &format!("/thau/conversations/{conv}?user=ana")).await;
@@ -125,7 +140,7 @@ async fn api_clients_are_logged_once_per_turn_for_the_user_their_key_names() {
     let (_, _, text) = call(&plain, ADMIN, "POST", "/memory/search", &[], Some(search.clone())).await;
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["hits"][0]["memory"]["text"], "Mi perro se llama Rocky.");
     let (_, v) = get(&plain, ADMIN, "/thau/conversations?user=ana").await;
-    assert_eq!(v["conversations"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["conversations"].as_array().unwrap().len(), 3, "{v}");
     let (st, _, _) = call(&plain, "sk-nobody-0123456789abcdef", "POST", "/memory/search", &[], Some(search)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 

@@ -78,6 +78,7 @@ fn a_live_engine_swaps_in_new_weights_and_lets_running_requests_finish() {
     let broken = run.save_checkpoint(&Llama::new_random(&cfg, 3, &Device::Cpu).unwrap(), &[], &state(30), 3).unwrap();
     std::fs::write(broken.dir.join("model.safetensors"), b"not weights").unwrap();
     assert!(live.refresh().is_err());
+    assert!(live.refresh().unwrap().is_none(), "a checkpoint that failed is not loaded again");
     assert_eq!(live.served().checkpoint.as_deref(), Some(first.dir.as_path()));
     assert_eq!(greedy(&live.engine(), 12), before);
 

@@ -14,6 +14,7 @@
 use super::clock::Clock;
 use super::context::{assemble, candidates, ContextOptions, MemoryReport};
 use super::remember::remember_request;
+use super::session::lock;
 use crate::error::Result;
 use crate::infer::Engine;
 use crate::memory::{
@@ -54,10 +55,6 @@ pub struct ClientTurn {
     /// When this request's messages were logged (ms); the answer is logged after it.
     #[serde(skip)]
     at: i64,
-}
-
-fn lock(m: &Mutex<Retriever>) -> std::sync::MutexGuard<'_, Retriever> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Log `messages` (a client's whole history, ending with the new message) for `user` in the

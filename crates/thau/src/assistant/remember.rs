@@ -60,7 +60,8 @@ pub fn explicit_memory(message: &str) -> Option<ExplicitMemory> {
 }
 
 /// Store what `message` of `user` explicitly asks to be remembered (in `conversation`, at
-/// `at` ms, from `source`), if it asks for anything.
+/// `at` ms, from `source`), if it asks for anything. Asked again (or resent by an API client),
+/// the memory already stored is returned, not stored twice.
 pub fn remember_request(
     r: &mut Retriever,
     user: &str,
@@ -70,6 +71,9 @@ pub fn remember_request(
     at: i64,
 ) -> Result<Option<Memory>> {
     let Some(e) = explicit_memory(message) else { return Ok(None) };
+    if let Some(m) = r.store().find_text(user, &e.text)? {
+        return Ok(Some(m));
+    }
     let mut new = NewMemory::new(user, e.text).importance(e.importance).created_at(at);
     new.source = Some(source.into());
     new.session = conversation.map(Into::into);

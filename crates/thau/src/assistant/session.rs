@@ -120,7 +120,8 @@ pub struct Session {
     last_at: i64,
 }
 
-fn lock(m: &Mutex<Retriever>) -> MutexGuard<'_, Retriever> {
+/// The memory database, even after a panic in another holder (its writes are transactions).
+pub(super) fn lock(m: &Mutex<Retriever>) -> MutexGuard<'_, Retriever> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

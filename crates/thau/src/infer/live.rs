@@ -59,8 +59,9 @@ pub struct LiveEngine {
     current: RwLock<Arc<Engine>>,
     served: Mutex<Served>,
     source: Option<RunSource>,
-    /// One reload at a time.
-    reloading: Mutex<()>,
+    /// One reload at a time; holds the checkpoint that last failed to load, so a bad one is
+    /// not loaded again every check (a newer one is).
+    reloading: Mutex<Option<PathBuf>>,
 }
 
 fn now_ms() -> i64 {
@@ -106,7 +107,7 @@ impl LiveEngine {
             current: RwLock::new(Arc::new(engine)),
             served: Mutex::new(served),
             source: None,
-            reloading: Mutex::new(()),
+            reloading: Mutex::new(None),
         }
     }
 
@@ -135,7 +136,7 @@ impl LiveEngine {
             current: RwLock::new(Arc::new(engine)),
             served: Mutex::new(served),
             source: Some(source),
-            reloading: Mutex::new(()),
+            reloading: Mutex::new(None),
         })
     }
 
@@ -157,16 +158,23 @@ impl LiveEngine {
 
     /// Serve the run's newest checkpoint of the served age if it is not the one served now:
     /// Some(what is served after the swap), or None when nothing changed (or the engine is
-    /// fixed). On an error the old weights stay served.
+    /// fixed). On an error the old weights stay served, and that checkpoint is not tried
+    /// again until a newer one appears.
     pub fn refresh(&self) -> Result<Option<Served>> {
         let Some(src) = &self.source else { return Ok(None) };
-        let _one = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failed = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let newest = RunDir::new(&src.run).latest(src.age)?.dir;
         let old = self.served();
-        if old.checkpoint.as_deref() == Some(newest.as_path()) {
+        if old.checkpoint.as_deref() == Some(newest.as_path()) || failed.as_deref() == Some(newest.as_path()) {
             return Ok(None);
         }
-        let (engine, checkpoint, _) = load_run_engine(&src.run, Some(src.age), src.dtype, src.max_batch)?;
+        let (engine, checkpoint, _) = match load_run_engine(&src.run, Some(src.age), src.dtype, src.max_batch) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                *failed = Some(newest);
+                return Err(e);
+            }
+        };
         let served = Served {
             model: engine.info().name.clone(),
             checkpoint: Some(checkpoint),
@@ -178,7 +186,10 @@ impl LiveEngine {
         let retired =
             std::mem::replace(&mut *self.current.write().unwrap_or_else(|e| e.into_inner()), Arc::new(engine));
         *self.served.lock().unwrap_or_else(|e| e.into_inner()) = served.clone();
-        write_serving(&src.run, &served)?;
+        // The new weights are served whether or not the record can be written.
+        if let Err(e) = write_serving(&src.run, &served) {
+            tracing::warn!(error = %e, "cannot record which checkpoint is served");
+        }
         tracing::info!(from = ?old.checkpoint, to = ?served.checkpoint, "serving new weights");
         // The old engine finishes the requests holding it, then stops with the last of them.
         drop(retired);

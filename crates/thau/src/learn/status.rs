@@ -74,7 +74,11 @@ pub fn run_status(run: &RunDir) -> Result<RunStatus> {
     }
     let vocab_size = crate::tokenizer::Tokenizer::load(&run.tokenizer_path()).ok().map(|t| t.vocab_size());
     let shards = crate::data::ShardStats::load(&run.data_dir()).ok();
-    let serving = crate::infer::read_serving(&run.root)?;
+    // Advisory: a damaged record is logged, not fatal (the server writes it again).
+    let serving = crate::infer::read_serving(&run.root).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read which checkpoint is served");
+        None
+    });
     Ok(RunStatus {
         run: run.root.clone(),
         vocab_size,

@@ -138,6 +138,18 @@ impl MemoryStore {
             })
     }
 
+    /// `user`'s conversations with this client key, most recently active first (at most 50).
+    pub fn conversations_by_key(&self, user: &str, key: &str) -> Result<Vec<Conversation>> {
+        let mut st = self
+            .conn()
+            .prepare(&format!(
+                "{SELECT} WHERE c.user_id = ?1 AND c.client_key = ?2 ORDER BY c.updated_at DESC, c.id DESC LIMIT 50"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map(params![user, key], row_to_conversation).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// `user`'s conversation with this client key, if there is one (the newest).
     pub fn conversation_by_key(&self, user: &str, key: &str) -> Result<Option<Conversation>> {
         self.conn()
@@ -269,9 +281,9 @@ pub fn log_history(store: &mut MemoryStore, c: &Conversation, history: &[Message
 
 /// Log the history an API client resent, under `user`'s conversation with `key` (the name
 /// the client gave it, or [`client_key`] of the history): only the messages past those
-/// stored. A history that does not continue the stored one (the client regenerated or
-/// edited an answer, or another chat starts alike) opens a new conversation with the same
-/// key, which later requests then find (the newest with a key wins). A name that is the id
+/// stored. A history that continues no stored conversation with that key (the client
+/// regenerated or edited an answer, or another chat starts alike) opens a new one with the
+/// same key; a later request goes to the conversation whose stored turns it continues. A name that is the id
 /// of a conversation of `user` made elsewhere (the native chat) continues that one. New turns
 /// are logged at `at`, or just after the newest stored one when that is later. Returns the
 /// conversation and the turns written.
@@ -283,23 +295,30 @@ pub fn log_client_history(
     at: i64,
 ) -> Result<(Conversation, Vec<Turn>)> {
     validate_user(user)?;
-    let found = match store.conversation_by_key(user, key)? {
-        Some(c) => Some(c),
-        None => match store.conversation(user, key) {
-            Ok(c) => Some(c),
-            Err(Error::Unknown { .. } | Error::Invalid { .. }) => None,
+    let mut found = store.conversations_by_key(user, key)?;
+    if found.is_empty() {
+        match store.conversation(user, key) {
+            Ok(c) => found.push(c),
+            Err(Error::Unknown { .. } | Error::Invalid { .. }) => {}
             Err(e) => return Err(e),
-        },
-    };
-    let turns: Vec<&Message> = history.iter().filter(|m| m.role != Role::System).collect();
-    if let Some(c) = found {
-        let stored = store.conversation_messages(user, &c.id)?;
-        if let Some(done) = already_stored(&stored, &turns) {
-            // After the stored turns even if the clock says otherwise, so they keep their order.
-            let at = stored.last().map_or(at, |l| at.max(l.created_at + 1));
-            let written = log_all(store, &c, &turns[done..], at)?;
-            return Ok((c, written));
         }
+    }
+    let turns: Vec<&Message> = history.iter().filter(|m| m.role != Role::System).collect();
+    // The one this history continues: two chats that start alike share a key, and each
+    // request goes back to its own (the longest stored start of it).
+    let mut best: Option<(Conversation, Vec<LoggedMessage>)> = None;
+    for c in found {
+        let stored = store.conversation_messages(user, &c.id)?;
+        let longer = best.as_ref().is_none_or(|(_, b)| stored.len() > b.len());
+        if already_stored(&stored, &turns).is_some() && longer {
+            best = Some((c, stored));
+        }
+    }
+    if let Some((c, stored)) = best {
+        // After the stored turns even if the clock says otherwise, so they keep their order.
+        let at = stored.last().map_or(at, |l| at.max(l.created_at + 1));
+        let written = log_all(store, &c, &turns[stored.len()..], at)?;
+        return Ok((c, written));
     }
     let c = store.create_conversation(user, Some(key), at)?;
     let written = log_all(store, &c, &turns, at)?;

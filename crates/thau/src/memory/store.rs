@@ -467,6 +467,16 @@ impl MemoryStore {
         Ok(ids)
     }
 
+    /// `user`'s memory whose text is exactly `text`, if there is one (the oldest).
+    pub fn find_text(&self, user: &str, text: &str) -> Result<Option<Memory>> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.user_id = ?1 AND m.text = ?2 ORDER BY m.id LIMIT 1"
+            ))
+            .and_then(|mut st| st.query_row(params![user, text], row_to_memory).optional())
+            .map_err(|e| self.err(e))
+    }
+
     /// The memories with these ids that belong to `user`, in the order of `ids`.
     pub fn get_many(&self, user: &str, ids: &[i64]) -> Result<Vec<Memory>> {
         let mut out = Vec::with_capacity(ids.len());

@@ -34,7 +34,10 @@ pub use memory::{MemoryAccess, Recall, Remember, SearchMemory};
 pub use parse::{parse_call_json, parse_ids, parse_text, CallSplitter, ParsedTurn, Piece, CALL_CLOSE, CALL_OPEN};
 pub use registry::{check_name, CallError, Registry, Tool, ToolContext, ToolOutput};
 pub use spec::{builtin_specs, tools_prompt, ToolSpec};
-pub use tool_loop::{result_message, run_tool_loop, LoopEvent, LoopOptions, LoopOutcome, NoCalls, MAX_RESULT_CHARS};
+pub use tool_loop::{
+    call_constraint, require_call_tokens, result_message, run_tool_loop, LoopEvent, LoopOptions, LoopOutcome, NoCalls,
+    MAX_RESULT_CHARS,
+};
 pub use user::{load_tools_file, parse_tools, UserTool, MAX_OUTPUT_BYTES};
 
 /// The spec of the built-in tool `name` (one of [`builtin_specs`]).

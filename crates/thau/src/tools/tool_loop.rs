@@ -12,7 +12,7 @@ use crate::infer::{
 use crate::tokenizer::{with_tools, Message, ToolCall, TOOL_CALL, TOOL_CALL_END};
 use crate::tools::{
     parse_ids, CallConstraint, CallError, CallSplitter, Grammar, GrammarOptions, Piece, Registry, TokenTrie,
-    ToolChoice, ToolOutput,
+    ToolChoice, ToolOutput, ToolSpec,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -113,11 +113,40 @@ pub fn result_message(result: &std::result::Result<ToolOutput, CallError>) -> St
     }
 }
 
+/// Tools can be offered only to a model with THAU's tool-call tokens: a foreign vocabulary
+/// (an imported GGUF's) has none, and its ids mean other things.
+pub fn require_call_tokens(engine: &Engine) -> Result<()> {
+    if engine.tokenizer().foreign().is_some() {
+        return Err(Error::invalid(
+            "tools",
+            format!(
+                "model '{}' has its own vocabulary, without THAU's tool-call tokens: chat with it without tools",
+                engine.info().name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The constraint that makes `engine`'s calls parse as calls of `specs`, chosen by `choice`.
+pub fn call_constraint(
+    engine: &Engine,
+    trie: &Arc<TokenTrie>,
+    specs: &[ToolSpec],
+    choice: ToolChoice,
+    grammar: &GrammarOptions,
+) -> Result<CallConstraint> {
+    require_call_tokens(engine)?;
+    CallConstraint::new(Arc::new(Grammar::new(specs, grammar.clone())?), trie.clone(), choice)
+}
+
 /// Run the tool loop on `history` (which ends with the user's message). `trie` is the
 /// engine tokenizer's [`TokenTrie`] (build it once and keep it; needed when the registry has
 /// tools). `cancel`, when set, stops the generation in progress and the loop. With an empty
 /// registry it is one plain generation, with calls masked: the one place that drains the
 /// engine's events for a chat turn.
+///
+/// Offering tools needs THAU's call tokens (see [`require_call_tokens`]).
 pub fn run_tool_loop(
     engine: &Engine,
     registry: &Registry,
@@ -129,14 +158,8 @@ pub fn run_tool_loop(
 ) -> Result<LoopOutcome> {
     let specs = registry.specs();
     let foreign = engine.tokenizer().foreign().is_some();
-    if foreign && !specs.is_empty() {
-        return Err(Error::invalid(
-            "tools",
-            format!(
-                "model '{}' has its own vocabulary, without THAU's tool-call tokens: chat with it without tools",
-                engine.info().name
-            ),
-        ));
+    if !specs.is_empty() {
+        require_call_tokens(engine)?;
     }
     let grammar = if opts.constrained && !specs.is_empty() {
         Some(Arc::new(Grammar::new(specs, opts.grammar.clone())?))
