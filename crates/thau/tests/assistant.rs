@@ -222,3 +222,30 @@ fn an_api_client_resending_its_history_has_each_turn_stored_once() {
     // Another user with the same key gets a conversation of their own.
     assert!(store.conversation_by_key("bruno", &key(&history)).unwrap().is_none());
 }
+
+#[test]
+fn a_client_naming_a_conversation_by_id_continues_it_and_comes_back_after_a_fork() {
+    use thau::memory::log_client_history;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MemoryStore::open(&dir.path().join("memory.sqlite")).unwrap();
+    // A conversation the native chat made (no key), then named by an API client.
+    let native = store.create_conversation("ana", None, 1_000).unwrap();
+    let start = vec![Message::user("hola"), Message::assistant("¡hola!")];
+    log_history(&mut store, &native, &start, 1_000).unwrap();
+    let mut on = start.clone();
+    on.push(Message::user("¿qué tal?"));
+    let (c, written) = log_client_history(&mut store, "ana", &native.id, &on, 2_000).unwrap();
+    assert_eq!((c.id.as_str(), written.len()), (native.id.as_str(), 1), "continued, only the new turn");
+    // An edited history forks under the name; the original history then comes back to it.
+    let edited = vec![Message::user("hola"), Message::assistant("buenas")];
+    let (fork, _) = log_client_history(&mut store, "ana", &native.id, &edited, 3_000).unwrap();
+    assert_ne!(fork.id, native.id);
+    on.push(Message::assistant("bien"));
+    on.push(Message::user("me alegro"));
+    let (back, written) = log_client_history(&mut store, "ana", &native.id, &on, 4_000).unwrap();
+    assert_eq!((back.id.as_str(), written.len()), (native.id.as_str(), 2), "back to the conversation it continues");
+    // Another user naming the same id gets a conversation of their own.
+    let (theirs, _) = log_client_history(&mut store, "bruno", &native.id, &on, 5_000).unwrap();
+    assert_ne!(theirs.id, native.id);
+    assert_eq!(store.conversation("ana", &native.id).unwrap().turns, 5);
+}

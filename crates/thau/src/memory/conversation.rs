@@ -283,8 +283,9 @@ pub fn log_history(store: &mut MemoryStore, c: &Conversation, history: &[Message
 /// the client gave it, or [`client_key`] of the history): only the messages past those
 /// stored. A history that continues no stored conversation with that key (the client
 /// regenerated or edited an answer, or another chat starts alike) opens a new one with the
-/// same key; a later request goes to the conversation whose stored turns it continues. A name that is the id
-/// of a conversation of `user` made elsewhere (the native chat) continues that one. New turns
+/// same key; a later request goes to the conversation whose stored turns it continues. A
+/// name that is the id of a conversation of `user` made elsewhere (the native chat) continues
+/// that one. New turns
 /// are logged at `at`, or just after the newest stored one when that is later. Returns the
 /// conversation and the turns written.
 pub fn log_client_history(
@@ -296,12 +297,11 @@ pub fn log_client_history(
 ) -> Result<(Conversation, Vec<Turn>)> {
     validate_user(user)?;
     let mut found = store.conversations_by_key(user, key)?;
-    if found.is_empty() {
-        match store.conversation(user, key) {
-            Ok(c) => found.push(c),
-            Err(Error::Unknown { .. } | Error::Invalid { .. }) => {}
-            Err(e) => return Err(e),
-        }
+    // The conversation whose id the name is, too (its forks carry the name as their key).
+    match store.conversation(user, key) {
+        Ok(c) if !found.iter().any(|f| f.id == c.id) => found.push(c),
+        Ok(_) | Err(Error::Unknown { .. } | Error::Invalid { .. }) => {}
+        Err(e) => return Err(e),
     }
     let turns: Vec<&Message> = history.iter().filter(|m| m.role != Role::System).collect();
     // The one this history continues: two chats that start alike share a key, and each
