@@ -69,7 +69,9 @@ pub(crate) fn serve(a: ServeArgs) -> Result<()> {
     let mut cfg = thau_server::ServerConfig::new(SocketAddr::new(a.host, a.port), a.name)
         .with_api_key(a.api_key.as_deref().unwrap_or_default());
     if let Some(file) = &a.keys {
-        cfg.keys.extend(thau_server::auth::Keys::load(file)?).map_err(anyhow::Error::msg)?;
+        cfg.keys
+            .extend(thau_server::auth::Keys::load(file)?)
+            .map_err(|e| anyhow::anyhow!("keys file {}: {e}", file.display()))?;
     }
     cfg.max_queue = a.max_queue;
     cfg.cors_origins = a.cors;

@@ -136,31 +136,16 @@ pub async fn feedback(
         let user = user.as_str();
         // The turn is read from the database this server logs conversations to (`--memory`);
         // a server without one falls back to the run's or the default database.
-        let f = match &state.memory {
-            Ok(m) => {
-                let r = m.lock().unwrap_or_else(|e| e.into_inner());
-                thau::learn::feedback::record(
-                    &store,
-                    Some(r.store()),
-                    user,
-                    req.turn_id,
-                    rating,
-                    req.correction.as_deref(),
-                )?
-            }
-            Err(_) => {
-                let db = thau::learn::schedule::conversation_db(&run, None);
-                let memory = db.map(|p| thau::memory::MemoryStore::open(&p)).transpose()?;
-                thau::learn::feedback::record(
-                    &store,
-                    memory.as_ref(),
-                    user,
-                    req.turn_id,
-                    rating,
-                    req.correction.as_deref(),
-                )?
-            }
+        let served = state.memory.as_ref().ok().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
+        let fallback = match &served {
+            Some(_) => None,
+            None => thau::learn::schedule::conversation_db(&run, None)
+                .map(|p| thau::memory::MemoryStore::open(&p))
+                .transpose()?,
         };
+        let memory = served.as_ref().map(|r| r.store()).or(fallback.as_ref());
+        let f = thau::learn::feedback::record(&store, memory, user, req.turn_id, rating, req.correction.as_deref())?;
+        drop(served);
         let db = thau::learn::schedule::conversation_db(&run, state.config.memory_db.as_deref());
         let schedule = thau::learn::schedule::status(&run, &store, db.as_deref(), state.config.clock.now_ms())?;
         let user = schedule.schedule.user.clone();
