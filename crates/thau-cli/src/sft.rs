@@ -29,16 +29,18 @@ pub fn data_tools(out: &Path, count: usize, heldout: usize, seed: u64, chat_corp
         }
         None => tool_dataset::ChatPool::default(),
     };
-    let d = tool_dataset::generate_with_chat(&ToolDatasetConfig { train: count, heldout, seed }, &pool)?;
+    let d = tool_dataset::generate_with_chat(&ToolDatasetConfig::new(count, heldout, seed), &pool)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     sft::write_jsonl(&out.join("train.jsonl"), &d.train)?;
     sft::write_jsonl(&out.join("heldout.jsonl"), &d.heldout)?;
+    sft::write_jsonl(&out.join(GROUNDED_HELDOUT_FILE), &d.grounded_heldout)?;
     thau::fs::write_atomic(&out.join("stats.json"), serde_json::to_string_pretty(&d.stats)?.as_bytes())?;
     let s = &d.stats;
     println!(
-        "wrote {} training and {} held-out examples to {} (seed {})",
+        "wrote {} training, {} held-out and {} memory-grounded held-out examples to {} (seed {})",
         s.train.examples,
         s.heldout.examples,
+        s.grounded_heldout.examples,
         out.display(),
         s.seed
     );
@@ -175,7 +177,10 @@ pub enum OnOff {
 fn eval_examples(data: Option<&Path>) -> Result<Vec<SftExample>> {
     Ok(match data {
         Some(p) => sft::read_jsonl(p)?,
-        None => tool_dataset::generate(&ToolDatasetConfig { train: 0, heldout: 500, seed: 1337 })?.heldout,
+        None => {
+            tool_dataset::generate(&ToolDatasetConfig { grounded_heldout: 0, ..ToolDatasetConfig::new(0, 500, 1337) })?
+                .heldout
+        }
     })
 }
 
@@ -297,12 +302,39 @@ pub fn print_report(r: &ToolEvalReport) {
     for (k, v) in &r.argument_keys {
         println!("  {:<32} {:>6} / {:<6} {}", k, v.exact, v.total, pct(v.rate));
     }
+    if let Some(g) = &r.grounded {
+        print_grounded(g);
+    }
     if !r.misses.is_empty() {
         println!("some misses:");
         for m in r.misses.iter().take(8) {
             let want = m.expected.as_ref().map(|e| e.to_string()).unwrap_or("no call".into());
             println!("  {:?}\n     expected {want}\n     got {}", m.request, m.got);
         }
+    }
+}
+
+/// The memory-grounded held-out file `thau data tools` and the demo write beside heldout.jsonl.
+pub const GROUNDED_HELDOUT_FILE: &str = "grounded-heldout.jsonl";
+
+fn print_grounded(g: &tool_eval::GroundedReport) {
+    println!(
+        "memory-grounded answers ({} examples): the injected value in {} ({} of {}); a value of an unrelated \
+         injected memory in {} ({} of {})",
+        g.examples,
+        pct(g.with_value.rate),
+        g.with_value.exact,
+        g.with_value.total,
+        pct(g.with_unrelated.rate),
+        g.with_unrelated.exact,
+        g.with_unrelated.total
+    );
+    for (kind, r) in &g.per_kind {
+        println!("  {kind:<10} {:>4} / {:<4} {}", r.exact, r.total, pct(r.rate));
+    }
+    for m in g.misses.iter().take(4) {
+        let want = m.expected.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        println!("  {:?}\n     expected {want}\n     got {}", m.request, m.got);
     }
 }
 
@@ -328,10 +360,10 @@ pub fn answer_with_tools(
     ctx: usize,
     request: &str,
 ) -> Result<String> {
-    let ex = SftExample {
-        tools: thau::tools::builtin_specs(),
-        messages: vec![thau::tokenizer::Message::user(request), thau::tokenizer::Message::assistant("")],
-    };
+    let ex = SftExample::new(
+        thau::tools::builtin_specs(),
+        vec![thau::tokenizer::Message::user(request), thau::tokenizer::Message::assistant("")],
+    );
     let (prompt, _) = tool_eval::target_prompt(tok, &ex, ctx, 96)?;
     let ids = decoder.turn(&prompt, &ex.tools)?;
     let turn = tool_eval::split_turn(tok, &ids);
@@ -355,7 +387,7 @@ const DEMO_EVAL_EXAMPLES: usize = 200;
 const DEMO_PRETRAIN_CONVERSATIONS: usize = 400;
 
 fn demo_dataset(chat: &tool_dataset::ChatPool) -> Result<tool_dataset::ToolDataset> {
-    let cfg = ToolDatasetConfig { train: DEMO_SFT_EXAMPLES, heldout: DEMO_EVAL_EXAMPLES, seed: 1337 };
+    let cfg = ToolDatasetConfig::new(DEMO_SFT_EXAMPLES, DEMO_EVAL_EXAMPLES, 1337);
     Ok(tool_dataset::generate_with_chat(&cfg, chat)?)
 }
 
@@ -425,6 +457,7 @@ pub fn demo_tools(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     sft::write_jsonl(&dir.join("train.jsonl"), &data.train)?;
     sft::write_jsonl(&dir.join("heldout.jsonl"), &data.heldout)?;
+    sft::write_jsonl(&dir.join(GROUNDED_HELDOUT_FILE), &data.grounded_heldout)?;
     let rd = RunDir::new(run);
     let tok = thau::tokenizer::Tokenizer::load(&rd.tokenizer_path())?;
     let ctx = rd.load_config(Age::YOUNGEST)?.max_seq_len;
@@ -476,10 +509,21 @@ pub fn demo_tools(
         pct(r.arguments_exact.rate),
         pct(r.schema.valid_rate)
     );
+    let g = score_model(&model, &tok, &data.grounded_heldout, 96, DEMO_CONSTRAINTS)?;
+    if let Some(g) = &g.grounded {
+        println!(
+            "With memories injected as a conversation does, on {} held-out questions: the answer holds the remembered \
+             value in {} and a value of an unrelated memory in {}.",
+            g.examples,
+            pct(g.with_value.rate),
+            pct(g.with_unrelated.rate)
+        );
+    }
     println!(
-        "Full report: `thau eval tools --run {} --data {} --constrained on`.",
+        "Full reports: `thau eval tools --run {0} --data {1} --constrained on` (and --data {2}).",
         run.display(),
-        dir.join("heldout.jsonl").display()
+        dir.join("heldout.jsonl").display(),
+        dir.join(GROUNDED_HELDOUT_FILE).display()
     );
     demo_image_request(model, tok, run, image)
 }

@@ -37,23 +37,17 @@ fn cfg(vocab: usize) -> ModelConfig {
 fn examples() -> Vec<SftExample> {
     let calc = builtin_specs().into_iter().filter(|t| t.name == "calculator").collect::<Vec<_>>();
     vec![
-        SftExample {
-            tools: vec![],
-            messages: vec![Message::user("¿Cómo te llamas?"), Message::assistant("Me llamo THAU.")],
-        },
-        SftExample {
-            tools: vec![],
-            messages: vec![Message::user("What day is it after Monday?"), Message::assistant("Tuesday.")],
-        },
-        SftExample {
-            tools: calc.clone(),
-            messages: vec![
+        SftExample::new(vec![], vec![Message::user("¿Cómo te llamas?"), Message::assistant("Me llamo THAU.")]),
+        SftExample::new(vec![], vec![Message::user("What day is it after Monday?"), Message::assistant("Tuesday.")]),
+        SftExample::new(
+            calc.clone(),
+            vec![
                 Message::user("Calcula 12 por 7"),
                 Message::assistant_calls("", vec![ToolCall::new("calculator", json!({"expression": "12*7"}))]),
                 Message::tool("84"),
                 Message::assistant("12 por 7 son 84."),
             ],
-        },
+        ),
     ]
 }
 

@@ -58,7 +58,7 @@ pub struct Dataset {
 
 /// A question → answer example.
 pub fn qa_example(question: &str, answer: &str) -> SftExample {
-    SftExample { tools: Vec::new(), messages: vec![Message::user(question), Message::assistant(answer)] }
+    SftExample::new(Vec::new(), vec![Message::user(question), Message::assistant(answer)])
 }
 
 /// The passage sentence that best answers `question`: the most content words in common

@@ -225,27 +225,19 @@ fn memory_message(
     room: usize,
 ) -> (Option<Message>, usize, usize) {
     let fits = |text: &str| tok.encode(text).len() + 2 <= room;
-    let mut text = String::new();
+    let lines: Vec<String> = memories.iter().map(|m| memory_line(m.created_at, &m.text)).collect();
     let (mut n_mem, mut n_ep) = (0, 0);
-    for m in memories {
-        let date = chrono::DateTime::from_timestamp_millis(m.created_at)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        let head = if n_mem == 0 { MEMORIES_HEADER } else { "" };
-        let candidate = format!("{text}{head}\n- [{date}] {}", m.text);
+    let mut text = String::new();
+    while n_mem < lines.len() {
+        let candidate = memory_block(&lines[..n_mem + 1], &[]);
         if !fits(&candidate) {
             break;
         }
         text = candidate;
         n_mem += 1;
     }
-    for e in episodes {
-        let head = match (n_ep, n_mem) {
-            (0, 0) => EPISODES_HEADER.to_string(),
-            (0, _) => format!("\n{EPISODES_HEADER}"),
-            _ => String::new(),
-        };
-        let candidate = format!("{text}{head}\n- {e}");
+    while n_ep < episodes.len() {
+        let candidate = memory_block(&lines[..n_mem], &episodes[..n_ep + 1]);
         if !fits(&candidate) {
             break;
         }
@@ -253,6 +245,41 @@ fn memory_message(
         n_ep += 1;
     }
     ((n_mem + n_ep > 0).then(|| Message::system(text)), n_mem, n_ep)
+}
+
+/// One memory as the memory message lists it: `- [2026-12-06] Mi perro se llama Rocky.`
+/// (the date it was learnt, UTC).
+pub fn memory_line(created_at_ms: i64, text: &str) -> String {
+    let date = chrono::DateTime::from_timestamp_millis(created_at_ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    format!("- [{date}] {text}")
+}
+
+/// The text of the memory message: [`MEMORIES_HEADER`] and the memory lines (from
+/// [`memory_line`]), then [`EPISODES_HEADER`] and a line per episode summary, each header only
+/// when its list has a line. The training data of [`crate::tool_dataset`] is written with it, so
+/// the model learns on exactly what a session injects.
+pub fn memory_block(memory_lines: &[String], episodes: &[String]) -> String {
+    let mut text = String::new();
+    if !memory_lines.is_empty() {
+        text.push_str(MEMORIES_HEADER);
+        for l in memory_lines {
+            text.push('\n');
+            text.push_str(l);
+        }
+    }
+    if !episodes.is_empty() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(EPISODES_HEADER);
+        for e in episodes {
+            text.push_str("\n- ");
+            text.push_str(e);
+        }
+    }
+    text
 }
 
 /// Words of each user turn a summary keeps.

@@ -12,7 +12,9 @@ mod retrieve;
 mod store;
 mod text;
 
-pub use context::{BuiltContext, ContextWindow, Overflow, EPISODES_HEADER, MEMORIES_HEADER, SUMMARY_HEADER};
+pub use context::{
+    memory_block, memory_line, BuiltContext, ContextWindow, Overflow, EPISODES_HEADER, MEMORIES_HEADER, SUMMARY_HEADER,
+};
 pub use conversation::{
     check_conversation_id, client_key, log_client_history, log_history, log_message, Conversation, LoggedMessage,
     TITLE_CHARS,

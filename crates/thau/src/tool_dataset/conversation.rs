@@ -72,7 +72,7 @@ pub(super) fn example(r: &mut Rng, split: Split, specs: &[ToolSpec], pool: &Chat
     push_exchange(r, &mut messages, lang, user, answer, with_result);
     let called: Vec<&str> = messages.iter().flat_map(|m| &m.tool_calls).map(|c| c.name.as_str()).collect();
     let tools = offered_tools(r, specs, &called);
-    (SftExample { tools, messages }, lang)
+    (SftExample::new(tools, messages), lang)
 }
 
 /// All built-ins, or (one time in five) a subset of two to four that includes those called.

@@ -10,7 +10,9 @@
 //! - which tool: accuracy of the first call's name where a call was expected, and the share of
 //!   all examples whose decision (no tool, or which tool) is right;
 //! - arguments: whole-object exact match, and exact match per `tool.key`;
-//! - schema validity: emitted calls that parse, name an offered tool and fit its schema.
+//! - schema validity: emitted calls that parse, name an offered tool and fit its schema;
+//! - memory-grounded answers (examples with a [`Grounding`] key): the answer contains the
+//!   injected value that answers the question, and none of the unrelated injected memories'.
 //!
 //! How a turn is generated is the caller's choice, so the same scoring serves both plain greedy
 //! decoding and grammar-constrained decoding ([`TurnDecoder`] does either).
@@ -19,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::infer::{generate_ids_with, GenerateOptions, InferModel, KvState, LogitsConstraint, SamplingOptions};
 use crate::tokenizer::{fit_to_context, Message, Tokenizer, ToolCall, END, EOS, TOOL_CALL, TOOL_CALL_END};
 use crate::tools::{spec::ToolSpec, CallConstraint, Grammar, GrammarOptions, TokenTrie, ToolChoice};
-use crate::train::sft::SftExample;
+use crate::train::sft::{Grounding, GroundingKind, SftExample};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -115,6 +117,60 @@ pub struct ToolEvalReport {
     pub misses: Vec<Miss>,
     /// Every detection error: a call where none was expected, or text where a call was.
     pub detection_errors: Vec<Miss>,
+    /// Memory-grounded answers (absent when no example has a grounding key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grounded: Option<GroundedReport>,
+}
+
+/// How answers use the memory block in their prompt ([`crate::tool_dataset::grounded`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GroundedReport {
+    pub examples: usize,
+    /// Answers containing the injected value that answers the question (`exact`: how many),
+    /// over the examples where the block holds it.
+    pub with_value: Rate,
+    /// Answers containing a value of an unrelated injected memory (`exact`: how many), over the
+    /// examples that inject unrelated memories.
+    pub with_unrelated: Rate,
+    /// `with_value` per kind (answer, episodes) and, for `unrelated`, answers with no
+    /// unrelated value.
+    pub per_kind: BTreeMap<String, Rate>,
+    /// Up to [`MAX_MISSES`] wrong answers.
+    pub misses: Vec<Miss>,
+}
+
+impl GroundedReport {
+    /// Score one answer (`text`: what the model wrote, calls left out) against its key.
+    pub fn add(&mut self, request: &str, key: &Grounding, text: &str) {
+        use crate::tool_dataset::grounded::contains_value;
+        self.examples += 1;
+        let found = key.value.as_deref().map(|v| contains_value(text, v));
+        if let Some(f) = found {
+            self.with_value.add(f);
+        }
+        let leaked = key.unrelated.iter().any(|v| contains_value(text, v));
+        if !key.unrelated.is_empty() {
+            self.with_unrelated.add(leaked);
+        }
+        let right = found.unwrap_or(true) && !leaked;
+        let kind_ok = match key.kind {
+            GroundingKind::Unrelated => !leaked,
+            _ => found.unwrap_or(false),
+        };
+        self.per_kind.entry(key.kind.as_str().to_string()).or_default().add(kind_ok);
+        if !right && self.misses.len() < MAX_MISSES {
+            let expected = serde_json::json!({ "value": key.value, "unrelated": key.unrelated });
+            self.misses.push(Miss { request: request.to_string(), expected: Some(expected), got: text.to_string() });
+        }
+    }
+
+    fn finish(&mut self) {
+        self.with_value.finish();
+        self.with_unrelated.finish();
+        for r in self.per_kind.values_mut() {
+            r.finish();
+        }
+    }
 }
 
 /// How many wrong answers the report keeps.
@@ -316,6 +372,10 @@ pub fn evaluate_tools(
             t.right_tool += (!called) as usize;
             t.exact_arguments += (!called) as usize;
         }
+        if let Some(key) = &ex.grounding {
+            let g = rep.grounded.get_or_insert_with(GroundedReport::default);
+            g.add(&ex.messages[target - 1].content, key, turn.text.trim());
+        }
         let all_right = right_decision && expected.is_none_or(|e| got.is_some_and(|g| g.arguments == e.arguments));
         let detected_wrong = called != expected.is_some();
         if (!all_right && rep.misses.len() < MAX_MISSES) || detected_wrong {
@@ -350,6 +410,9 @@ pub fn evaluate_tools(
     rep.schema.parse_rate = ratio(rep.schema.parsed, rep.schema.calls);
     rep.schema.valid_rate = ratio(rep.schema.valid, rep.schema.calls);
     rep.schema.complete_valid_rate = ratio(rep.schema.valid, rep.schema.calls - rep.schema.cut);
+    if let Some(g) = rep.grounded.as_mut() {
+        g.finish();
+    }
     Ok(rep)
 }
 
@@ -454,7 +517,7 @@ mod tests {
             Some(c) => Message::assistant_calls("", vec![c]),
             None => Message::assistant("¡Hola!"),
         };
-        SftExample { tools: builtin_specs(), messages: vec![Message::user(request), answer] }
+        SftExample::new(builtin_specs(), vec![Message::user(request), answer])
     }
 
     /// The ids a model would emit for `text` then `calls` (each as a tool-call span).
@@ -467,6 +530,55 @@ mod tests {
         }
         ids.push(END);
         ids
+    }
+
+    #[test]
+    fn grounded_answers_are_scored_on_the_value_and_the_unrelated_ones() {
+        let t = tok();
+        let grounded = |kind, value: Option<&str>, unrelated: &[&str]| {
+            let mut ex = example("¿Cómo se llama mi perro?", None);
+            ex.messages.insert(0, Message::system("Recuerdos relevantes / Relevant memories:\n- [2026-12-06] x"));
+            ex.grounding = Some(Grounding {
+                kind,
+                value: value.map(String::from),
+                unrelated: unrelated.iter().map(|s| s.to_string()).collect(),
+            });
+            ex
+        };
+        let examples = vec![
+            grounded(GroundingKind::Answer, Some("Rocky"), &["Luna"]),
+            grounded(GroundingKind::Answer, Some("Rocky"), &[]),
+            grounded(GroundingKind::Unrelated, None, &["Luna", "Lima"]),
+            grounded(GroundingKind::Episodes, Some("Roma"), &[]),
+            example("Hola", None),
+        ];
+        // The answers a model gave, in order: right; the unrelated value instead; an unrelated
+        // value where it should not know; right; no key.
+        let answers = ["Tu perro se llama rocky.", "Se llama Luna.", "Vives en Lima.", "Hablamos de Roma.", "Hola"];
+        let mut i = 0;
+        let r = evaluate_tools(
+            &t,
+            &examples,
+            4096,
+            32,
+            |_, _| {
+                i += 1;
+                Ok(emit(&t, answers[i - 1], &[]))
+            },
+            |_, _| {},
+        )
+        .unwrap();
+        let g = r.grounded.unwrap();
+        assert_eq!(g.examples, 4);
+        assert_eq!((g.with_value.exact, g.with_value.total), (2, 3));
+        assert_eq!((g.with_unrelated.exact, g.with_unrelated.total), (1, 2));
+        assert_eq!(g.per_kind["answer"].exact, 1);
+        assert_eq!(g.per_kind["unrelated"].exact, 0);
+        assert_eq!(g.per_kind["episodes"].exact, 1);
+        assert_eq!(g.misses.len(), 2);
+        // Without keys there is no grounded report.
+        let plain = evaluate_tools(&t, &examples[4..], 4096, 32, |_, _| Ok(emit(&t, "Hola", &[])), |_, _| {}).unwrap();
+        assert!(plain.grounded.is_none());
     }
 
     #[test]

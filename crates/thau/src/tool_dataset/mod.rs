@@ -22,6 +22,11 @@
 //! remember, late) in statements, questions about famous paintings, and requests that turn a
 //! tool down, so that a verb alone does not decide a call.
 //!
+//! Memory-grounded conversations ([`grounded`]) are mixed into training: the memory message a
+//! session injects holds the answer ("Tu perro se llama Rocky."), or only unrelated memories,
+//! or the summaries of yesterday's conversations. Their held-out set is its own file, so the
+//! tool figures of earlier rounds stay comparable.
+//!
 //! The held-out split is written only with phrasings listed as held-out in [`phrasings`], so
 //! the evaluation measures wordings the model never trained on. Generation is deterministic:
 //! the same seed gives the same files, byte for byte.
@@ -31,6 +36,7 @@ mod conversation;
 mod corpus_chat;
 pub mod eval;
 mod frames;
+pub mod grounded;
 mod image;
 mod lexicon;
 mod near_miss;
@@ -72,14 +78,30 @@ pub enum Split {
 pub struct ToolDatasetConfig {
     pub train: usize,
     pub heldout: usize,
+    /// Memory-grounded conversations mixed into the training split (on top of `train`).
+    pub grounded_train: usize,
+    /// Memory-grounded held-out conversations (their own file).
+    pub grounded_heldout: usize,
     pub seed: u64,
+}
+
+impl ToolDatasetConfig {
+    /// `train` and `heldout` tool examples; a quarter as many grounded ones mixed into
+    /// training, and [`GROUNDED_HELDOUT`] held out.
+    pub fn new(train: usize, heldout: usize, seed: u64) -> Self {
+        Self { train, heldout, grounded_train: train / 4, grounded_heldout: GROUNDED_HELDOUT, seed }
+    }
 }
 
 impl Default for ToolDatasetConfig {
     fn default() -> Self {
-        Self { train: 5000, heldout: 500, seed: 1337 }
+        Self::new(5000, 500, 1337)
     }
 }
+
+/// Size of the memory-grounded held-out set (the committed evaluation file is this many at
+/// seed 1337).
+pub const GROUNDED_HELDOUT: usize = 300;
 
 /// What one split contains.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -97,13 +119,19 @@ pub struct SplitStats {
     pub tool_subsets: usize,
     /// Distinct requests (last user messages).
     pub distinct_requests: usize,
+    /// Memory-grounded examples by kind (answer, unrelated, episodes).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub grounded: BTreeMap<String, usize>,
 }
 
 /// The generated dataset and its statistics.
 #[derive(Debug, Clone)]
 pub struct ToolDataset {
+    /// Tool examples with the grounded ones mixed in.
     pub train: Vec<SftExample>,
     pub heldout: Vec<SftExample>,
+    /// Memory-grounded held-out examples.
+    pub grounded_heldout: Vec<SftExample>,
     pub stats: ToolDatasetStats,
 }
 
@@ -113,6 +141,7 @@ pub struct ToolDatasetStats {
     pub seed: u64,
     pub train: SplitStats,
     pub heldout: SplitStats,
+    pub grounded_heldout: SplitStats,
     /// Request phrasings available to each split (the two sets are disjoint).
     pub train_phrasings: usize,
     pub heldout_phrasings: usize,
@@ -135,24 +164,55 @@ pub fn generate(cfg: &ToolDatasetConfig) -> Result<ToolDataset> {
 /// [`corpus_chat`]) when it has some for that language. The held-out split draws from neither,
 /// so it is the same with or without a pool.
 pub fn generate_with_chat(cfg: &ToolDatasetConfig, pool: &ChatPool) -> Result<ToolDataset> {
-    if cfg.train == 0 && cfg.heldout == 0 {
+    if cfg.train + cfg.grounded_train == 0 && cfg.heldout + cfg.grounded_heldout == 0 {
         return Err(Error::invalid("tool dataset size", "both splits are empty: ask for at least one example"));
     }
     let specs = builtin_specs();
-    let train = split_examples(cfg.train, cfg.seed, Split::Train, &specs, pool);
+    let tools = split_examples(cfg.train, cfg.seed, Split::Train, &specs, pool);
     let no_pool = ChatPool::default();
     let heldout = split_examples(cfg.heldout, cfg.seed ^ 0x4845_4c44_4f55_5421, Split::Heldout, &specs, &no_pool);
+    // The grounded examples come from streams of their own, so adding them leaves every tool
+    // example (and the tool held-out file) as it was.
+    let grounded_train = grounded_examples(cfg.grounded_train, cfg.seed ^ 0x4752_4f55_4e44_4544, Split::Train, &specs);
+    let grounded_heldout =
+        grounded_examples(cfg.grounded_heldout, cfg.seed ^ 0x4752_4f55_4e44_4844, Split::Heldout, &specs);
+    let train = interleave(tools, grounded_train, cfg.seed ^ 0x4d49_58);
     let (train_phrasings, heldout_phrasings) = phrasing_counts();
     let stats = ToolDatasetStats {
         seed: cfg.seed,
         train: split_stats(&train, specs.len()),
         heldout: split_stats(&heldout, specs.len()),
+        grounded_heldout: split_stats(&grounded_heldout, specs.len()),
         train_phrasings,
         heldout_phrasings,
         corpus_chats: pool.len(),
     };
     let strip = |v: Vec<(SftExample, Lang)>| v.into_iter().map(|(e, _)| e).collect();
-    Ok(ToolDataset { train: strip(train), heldout: strip(heldout), stats })
+    Ok(ToolDataset { train: strip(train), heldout: strip(heldout), grounded_heldout: strip(grounded_heldout), stats })
+}
+
+fn grounded_examples(count: usize, seed: u64, split: Split, specs: &[ToolSpec]) -> Vec<(SftExample, Lang)> {
+    let mut r = Rng(seed);
+    (0..count).map(|_| grounded::example(&mut r, split, specs)).collect()
+}
+
+/// `a` and `b` shuffled together, each keeping its own order (every interleaving equally likely).
+fn interleave<T>(a: Vec<T>, b: Vec<T>, seed: u64) -> Vec<T> {
+    let mut r = Rng(seed);
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    let (mut left_a, mut left_b) = (a.len(), b.len());
+    let mut out = Vec::with_capacity(left_a + left_b);
+    while left_a + left_b > 0 {
+        let from_a = r.below(left_a + left_b) < left_a;
+        let next = if from_a { a.next() } else { b.next() };
+        if from_a {
+            left_a -= 1;
+        } else {
+            left_b -= 1;
+        }
+        out.extend(next);
+    }
+    out
 }
 
 fn split_examples(
@@ -192,7 +252,8 @@ fn phrasing_counts() -> (usize, usize) {
         + phrasings::PROBLEMS_EN_HELDOUT.len()
         + phrasings::CHAT_ES_HELDOUT.len()
         + phrasings::CHAT_EN_HELDOUT.len();
-    (train, heldout)
+    let grounded = grounded::phrasing_counts();
+    (train + grounded.0, heldout + grounded.1)
 }
 
 /// A conversation as plain text for a pretraining corpus: the tool list, then one line per
@@ -247,6 +308,9 @@ fn split_stats(examples: &[(SftExample, Lang)], all_tools: usize) -> SplitStats 
         }
         if ex.tools.len() < all_tools {
             s.tool_subsets += 1;
+        }
+        if let Some(g) = &ex.grounding {
+            *s.grounded.entry(g.kind.as_str().to_string()).or_default() += 1;
         }
     }
     s.distinct_requests = requests.len();

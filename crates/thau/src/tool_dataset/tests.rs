@@ -3,7 +3,7 @@ use super::*;
 use crate::tokenizer::Role;
 
 fn small() -> ToolDataset {
-    generate(&ToolDatasetConfig { train: 3000, heldout: 600, seed: 7 }).unwrap()
+    generate(&ToolDatasetConfig::new(3000, 600, 7)).unwrap()
 }
 
 fn last_request(ex: &SftExample) -> (&str, Option<&ToolCall>) {
@@ -13,7 +13,7 @@ fn last_request(ex: &SftExample) -> (&str, Option<&ToolCall>) {
 
 #[test]
 fn same_seed_same_data_other_seed_other_data() {
-    let cfg = ToolDatasetConfig { train: 200, heldout: 50, seed: 11 };
+    let cfg = ToolDatasetConfig::new(200, 50, 11);
     let a = generate(&cfg).unwrap();
     let b = generate(&cfg).unwrap();
     let json = |v: &[SftExample]| serde_json::to_string(v).unwrap();
@@ -64,7 +64,9 @@ fn every_tool_is_called_and_a_third_need_none() {
             let n = split.by_tool.get(tool).copied().unwrap_or(0);
             assert!(n * 50 > split.examples, "{tool}: {n} of {}", split.examples);
         }
-        let none = split.by_tool["none"] as f64 / split.examples as f64;
+        // The memory-grounded examples answer in text too; the share is over the tool examples.
+        let grounded: usize = split.grounded.values().sum();
+        let none = (split.by_tool["none"] - grounded) as f64 / (split.examples - grounded) as f64;
         assert!((0.25..0.45).contains(&none), "share without a tool: {none}");
         assert!(split.spanish * 3 > split.examples && split.english * 3 > split.examples);
         assert!(split.with_result > 0 && split.with_history > 0 && split.tool_subsets > 0);
@@ -215,19 +217,20 @@ fn typos_touch_template_words_only() {
 
 #[test]
 fn empty_request_is_an_error() {
-    let e = generate(&ToolDatasetConfig { train: 0, heldout: 0, seed: 1 }).unwrap_err();
+    let e = generate(&ToolDatasetConfig { grounded_train: 0, grounded_heldout: 0, ..ToolDatasetConfig::new(0, 0, 1) })
+        .unwrap_err();
     assert!(e.to_string().contains("at least one"), "{e}");
 }
 
 #[test]
 fn plain_text_keeps_the_tool_list_turns_and_calls() {
-    let ex = SftExample {
-        tools: builtin_specs()[..1].to_vec(),
-        messages: vec![
+    let ex = SftExample::new(
+        builtin_specs()[..1].to_vec(),
+        vec![
             Message::user("Dibuja un gato"),
             Message::assistant_calls("", vec![ToolCall::new("generate_image", json!({"prompt": "a cat"}))]),
         ],
-    };
+    );
     let text = as_plain_text(&ex);
     assert!(text.starts_with("Herramientas / Tools:\n- generate_image("), "{text}");
     assert!(
@@ -244,7 +247,7 @@ fn a_chat_pool_feeds_training_no_tool_requests_only() {
         es: vec![ChatPair { user: "¿Te gusta el fútbol?".into(), answer: "Me encanta.".into() }],
         en: vec![ChatPair { user: "Who wrote Hamlet?".into(), answer: "Shakespeare did.".into() }],
     };
-    let cfg = ToolDatasetConfig { train: 600, heldout: 100, seed: 5 };
+    let cfg = ToolDatasetConfig::new(600, 100, 5);
     let plain = generate(&cfg).unwrap();
     let mixed = generate_with_chat(&cfg, &pool).unwrap();
     let json = |v: &[SftExample]| serde_json::to_string(v).unwrap();
@@ -275,4 +278,125 @@ fn near_miss_statements_open_some_training_calls() {
     assert!(train > 30, "{train} training calls open with a statement");
     let held: Vec<_> = d.heldout.iter().filter(|e| opens(e).is_some()).map(|e| last_request(e).0).collect();
     assert!(held.is_empty(), "{held:?}");
+}
+
+#[test]
+fn grounded_heldout_questions_never_appear_in_training() {
+    let held: HashSet<&str> = grounded::heldout_questions().into_iter().collect();
+    let d = small();
+    let question = |e: &SftExample| last_request(e).0.to_string();
+    let train: HashSet<String> = d.train.iter().filter(|e| e.grounding.is_some()).map(question).collect();
+    assert!(train.len() > 300, "{} distinct grounded training questions", train.len());
+    let leaked: Vec<String> = d.grounded_heldout.iter().map(question).filter(|q| train.contains(q)).collect();
+    // Time questions share their time expressions with training; the fact questions must not.
+    let facts_leaked: Vec<&String> = leaked
+        .iter()
+        .filter(|q| {
+            !d.grounded_heldout.iter().any(|e| {
+                question(e) == **q
+                    && e.grounding.as_ref().is_some_and(|g| g.kind == crate::train::sft::GroundingKind::Episodes)
+            })
+        })
+        .collect();
+    assert!(facts_leaked.is_empty(), "held-out grounded questions also in training: {facts_leaked:?}");
+    for ex in d.train.iter().filter(|e| e.grounding.is_some()) {
+        let q = crate::memory::fold(&question(ex));
+        for h in &held {
+            let stem = crate::memory::fold(h.split("{r}").next().unwrap_or(h));
+            assert!(stem.len() < 8 || !q.contains(stem.trim_end_matches(['?', ' '])), "{q} uses held-out {h}");
+        }
+    }
+}
+
+#[test]
+fn grounded_examples_hold_their_value_in_the_block_and_the_answer() {
+    use crate::memory::{EPISODES_HEADER, MEMORIES_HEADER};
+    use crate::train::sft::GroundingKind;
+    let d = small();
+    let grounded: Vec<&SftExample> =
+        d.train.iter().chain(&d.grounded_heldout).filter(|e| e.grounding.is_some()).collect();
+    assert_eq!(grounded.len(), 750 + GROUNDED_HELDOUT);
+    let mut kinds = BTreeMap::new();
+    for ex in grounded {
+        let g = ex.grounding.as_ref().unwrap();
+        *kinds.entry(g.kind).or_insert(0) += 1;
+        let t = target_turn(ex).unwrap();
+        let (block, answer) = (&ex.messages[t - 2], &ex.messages[t].content);
+        assert_eq!(block.role, Role::System, "{ex:?}");
+        assert!(block.content.starts_with(MEMORIES_HEADER) || block.content.starts_with(EPISODES_HEADER));
+        assert!(ex.messages[t].tool_calls.is_empty());
+        // With the tools added as a session adds them, the block stays a message of its own.
+        let rendered = crate::tokenizer::with_tools(&ex.messages, &ex.tools);
+        assert!(rendered[0].content.contains("Herramientas / Tools:"), "{:?}", rendered[0]);
+        assert_eq!(rendered[t - 2].content, block.content);
+        match &g.value {
+            Some(v) => {
+                assert!(grounded::contains_value(&block.content, v), "{v} not in {}", block.content);
+                assert!(grounded::contains_value(answer, v), "{v} not in {answer}");
+            }
+            None => assert_eq!(g.kind, GroundingKind::Unrelated),
+        }
+        for u in &g.unrelated {
+            assert!(grounded::contains_value(&block.content, u), "{u} not in {}", block.content);
+            assert!(!grounded::contains_value(answer, u), "{answer} uses unrelated {u}");
+            assert!(g.value.as_deref() != Some(u.as_str()));
+        }
+        if g.kind == GroundingKind::Unrelated {
+            assert!(!g.unrelated.is_empty());
+        }
+        if g.kind == GroundingKind::Episodes {
+            assert!(block.content.contains(EPISODES_HEADER), "{}", block.content);
+        }
+    }
+    // About 55% answerable, 20% unrelated, 25% time questions.
+    let n = (750 + GROUNDED_HELDOUT) as f64;
+    for (kind, share) in
+        [(GroundingKind::Answer, 0.55), (GroundingKind::Unrelated, 0.2), (GroundingKind::Episodes, 0.25)]
+    {
+        let got = kinds[&kind] as f64 / n;
+        assert!((got - share).abs() < 0.05, "{kind:?}: {got:.2}");
+    }
+}
+
+#[test]
+fn grounded_examples_leave_the_tool_examples_as_they_were() {
+    let with = generate(&ToolDatasetConfig::new(400, 100, 3)).unwrap();
+    let without =
+        generate(&ToolDatasetConfig { grounded_train: 0, grounded_heldout: 0, ..ToolDatasetConfig::new(400, 100, 3) })
+            .unwrap();
+    let tools: Vec<&SftExample> = with.train.iter().filter(|e| e.grounding.is_none()).collect();
+    assert_eq!(tools, without.train.iter().collect::<Vec<_>>());
+    assert_eq!(with.heldout, without.heldout);
+    assert_eq!(with.train.len(), 500);
+    // Mixed in, not appended.
+    assert!(with.train[..250].iter().any(|e| e.grounding.is_some()));
+}
+
+/// The memory-grounded evaluation file is committed (its hash is in BENCHMARKS.md, written
+/// before any training against it); the generator must still write it byte for byte.
+#[test]
+fn committed_grounded_heldout_file_is_what_the_generator_writes() {
+    let d = generate(&ToolDatasetConfig { train: 0, heldout: 0, ..ToolDatasetConfig::default() }).unwrap();
+    let mut text = String::new();
+    for ex in &d.grounded_heldout {
+        text.push_str(&serde_json::to_string(ex).unwrap());
+        text.push('\n');
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/memory_grounded_heldout.jsonl");
+    if std::env::var_os("THAU_WRITE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert!(committed == text, "{} differs from what the generator writes", path.display());
+}
+
+#[test]
+fn a_value_counts_as_whole_words_ignoring_case_and_accents() {
+    use grounded::contains_value;
+    assert!(contains_value("Tu perro se llama Rocky.", "Rocky"));
+    assert!(contains_value("vives en bogota", "Bogotá"));
+    assert!(contains_value("Your birthday is on May 12.", "May 12"));
+    assert!(!contains_value("Anabel", "Ana"));
+    assert!(!contains_value("Tienes 123 años", "12"));
+    assert!(!contains_value("anything", ""));
 }

@@ -34,6 +34,52 @@ pub struct SftExample {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolSpec>,
     pub messages: Vec<Message>,
+    /// For a memory-grounded example: what its answer must contain and must not (the
+    /// evaluation's key; training ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding: Option<Grounding>,
+}
+
+impl SftExample {
+    /// A conversation with `tools` offered and no grounding key.
+    pub fn new(tools: Vec<ToolSpec>, messages: Vec<Message>) -> Self {
+        Self { tools, messages, grounding: None }
+    }
+}
+
+/// What a memory block in the prompt holds for the question after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroundingKind {
+    /// A memory answers the question ("Tu perro se llama Rocky.").
+    Answer,
+    /// Only unrelated memories: the answer says it does not know and uses none of them.
+    Unrelated,
+    /// Summaries of earlier conversations answer a time question ("¿qué hablamos ayer?").
+    Episodes,
+}
+
+impl GroundingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answer => "answer",
+            Self::Unrelated => "unrelated",
+            Self::Episodes => "episodes",
+        }
+    }
+}
+
+/// The key of a memory-grounded example.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grounding {
+    pub kind: GroundingKind,
+    /// The injected value the answer must contain (None for [`GroundingKind::Unrelated`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Values of injected memories that do not answer the question: the answer must contain
+    /// none of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrelated: Vec<String>,
 }
 
 /// Read a JSONL file of [`SftExample`]s. Blank lines are skipped; a bad line is an error that
