@@ -145,3 +145,108 @@ fn bad_input_gets_clear_errors() {
     assert!(e.contains("/nonexistent/model") && e.contains("config.json"), "{e}");
     assert!(err(&thau(dir.path(), &["stats"])).contains("folder"));
 }
+
+/// POST `body` (JSON) to `path` over plain HTTP/1.0; the status line and body.
+fn post(port: u16, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The rules both front-ends need live once, in the library: a time as a person writes it
+/// (`thau::memory::parse_instant`) and the 30-minute episode cut (`thau::memory::log_turn`).
+/// The same turns, logged at the same written times through `thau memory log` and through a
+/// running `thau serve`'s `POST /memory/log`, must land at the same instants in the same
+/// conversations, and the same bad time must be refused by both.
+#[test]
+fn the_cli_and_the_server_resolve_times_and_cut_episodes_by_the_same_rules() {
+    use crate::serve::{free_port, get, Server};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../thau/tests/golden/tokenizer/corpus.txt");
+    let out = crate::common::thau()
+        .args(["train", "--quiet", "--preset", "tiny", "--vocab-size", "512", "--batch-size", "4", "--seq-len", "32"])
+        .args(["--steps", "2", "--run"])
+        .arg(&run)
+        .arg("--corpus")
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cli_db, server_db) = (dir.path().join("cli.sqlite"), dir.path().join("server.sqlite"));
+    let port = free_port();
+    let _server = Server(
+        crate::common::thau()
+            .args(["serve", "--port", &port.to_string(), "--run"])
+            .arg(&run)
+            .arg("--memory")
+            .arg(&server_db)
+            .env_remove("THAU_EMBEDDING_MODEL")
+            .env("TZ", "UTC")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    while get(port, "/health").is_none_or(|r| !r.contains("200 OK")) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "thau serve did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Times 29 minutes apart stay in one conversation, 36 minutes apart start another;
+    // dates, RFC 3339 with offsets, and words in both languages.
+    let times = [
+        "2026-11-30",
+        "2026-11-30T00:29:00Z",
+        "2026-11-30T01:05:00+00:00",
+        "2026-11-30T02:35:00+01:00",
+        "hace 3 días",
+        "last week",
+        "ayer",
+        "yesterday",
+        "el lunes",
+    ];
+    for (i, at) in times.iter().enumerate() {
+        let text = format!("turn {i}");
+        let cli = Command::new(env!("CARGO_BIN_EXE_thau"))
+            .args(["memory", "log", &text, "--user", "ana", "--at", at, "--db"])
+            .arg(&cli_db)
+            .env_remove("THAU_EMBEDDING_MODEL")
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        ok(&cli);
+        let body = serde_json::json!({"user": "ana", "text": text, "at": at}).to_string();
+        let r = post(port, "/memory/log", &body);
+        assert!(r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"), "{at}: {r}");
+    }
+    // The same bad time is refused by both, naming it.
+    let bad = Command::new(env!("CARGO_BIN_EXE_thau"))
+        .args(["memory", "log", "x", "--user", "ana", "--at", "someday", "--db"])
+        .arg(&cli_db)
+        .output()
+        .unwrap();
+    assert!(err(&bad).contains("'someday' is not a time"));
+    let r = post(port, "/memory/log", r#"{"user": "ana", "text": "x", "at": "someday"}"#);
+    assert!(r.contains(" 400 ") && r.contains("'someday' is not a time"), "{r}");
+    // Read both databases back: the same instants, the same conversations.
+    let export = |db: &Path| -> Vec<serde_json::Value> {
+        let out = ok(&thau(db, &["export", "--user", "ana"]));
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    drop(_server);
+    let (a, b) = (export(&cli_db), export(&server_db));
+    assert_eq!(a.len(), times.len(), "{a:?}");
+    assert_eq!(a, b, "the CLI and the server logged differently");
+    let episode = |i: usize| a[i]["episode"].as_i64().unwrap();
+    assert_eq!(episode(0), episode(1), "29 minutes apart: one conversation");
+    assert_ne!(episode(1), episode(2), "36 minutes apart: a new conversation");
+}
