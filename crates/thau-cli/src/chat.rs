@@ -226,22 +226,12 @@ impl ToolArgs {
             return Ok(None);
         }
         let timeout = std::time::Duration::from_secs(self.tool_timeout.max(1));
-        // The built-ins in the order of `builtin_specs`, the order the tool list has in
-        // every training example (`thau data tools`), so the system prompt reads as in training.
-        let mut r = Registry::new().with_default_timeout(timeout);
         let image = match &self.image_model {
             Some(dir) => image_backend(dir, &self.image_dir, timeout * 10)?,
             None => thau::tools::GenerateImage::unavailable(),
         };
-        r.register(Arc::new(image))?;
-        if let Some((retriever, user)) = memory {
-            let access = thau::tools::MemoryAccess::new(retriever, user);
-            for t in access.tools() {
-                r.register(t)?;
-            }
-        }
-        r.register(Arc::new(thau::tools::Calculator))?;
-        r.register(Arc::new(thau::tools::CurrentDatetime))?;
+        let memory = memory.map(|(retriever, user)| thau::tools::MemoryAccess::new(retriever, user));
+        let mut r = Registry::builtins(image, memory)?.with_default_timeout(timeout);
         if let Some(file) = &self.tools_file {
             for t in thau::tools::load_tools_file(file)? {
                 r.register(t).with_context(|| format!("registering the tools of {}", file.display()))?;

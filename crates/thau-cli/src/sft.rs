@@ -596,15 +596,9 @@ fn demo_image_request(model: InferModel, tok: thau::tokenizer::Tokenizer, run: &
         }
     };
     let timeout = std::time::Duration::from_secs(600);
-    let mut registry = Registry::new().with_default_timeout(std::time::Duration::from_secs(30));
-    registry.register(Arc::new(GenerateImage::new(backend, timeout)))?;
     let store = thau::memory::MemoryStore::open(&run.join("memory.db"))?;
     let access = thau::tools::MemoryAccess::new(thau::memory::Retriever::new(store, None)?, "demo");
-    for t in access.tools() {
-        registry.register(t)?;
-    }
-    registry.register(Arc::new(thau::tools::Calculator))?;
-    registry.register(Arc::new(thau::tools::CurrentDatetime))?;
+    let registry = Registry::builtins(GenerateImage::new(backend, timeout), Some(access))?;
     let engine = thau::infer::Engine::spawn_batched("demo", model, tok, 1)?;
     let trie = Arc::new(thau::tools::TokenTrie::new(engine.tokenizer()));
     let opts = LoopOptions {

@@ -81,7 +81,6 @@ const IMAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 6
 /// The tools of a native chat turn for `user`: generate_image on the server's image model
 /// (when it has one), the memory tools on its database, calculator and date.
 fn toolbox(s: &Arc<AppState>, user: &str) -> thau::Result<Toolbox> {
-    let mut r = Registry::new();
     let image = match &s.config.image_model {
         Some(model) => {
             let backend = crate::vision::ServerImages { state: s.clone(), model: model.clone() };
@@ -89,19 +88,16 @@ fn toolbox(s: &Arc<AppState>, user: &str) -> thau::Result<Toolbox> {
         }
         None => thau::tools::GenerateImage::unavailable(),
     };
-    r.register(Arc::new(image))?;
-    if let Some(db) = s.config.memory_db.as_deref().filter(|_| s.memory.is_ok()) {
+    let memory = match s.config.memory_db.as_deref().filter(|_| s.memory.is_ok()) {
         // The memory tools get a connection of their own; the embedder is shared.
-        let store = thau::memory::MemoryStore::open(db)?;
-        let retriever =
-            thau::memory::Retriever::with_shared_embedder(store, s.embedder.as_ref().map(|e| e.model.clone()))?;
-        for t in thau::tools::MemoryAccess::new(retriever, user).tools() {
-            r.register(t)?;
+        Some(db) => {
+            let store = thau::memory::MemoryStore::open(db)?;
+            let embedder = s.embedder.as_ref().map(|e| e.model.clone());
+            Some(thau::tools::MemoryAccess::new(thau::memory::Retriever::with_shared_embedder(store, embedder)?, user))
         }
-    }
-    r.register(Arc::new(thau::tools::Calculator))?;
-    r.register(Arc::new(thau::tools::CurrentDatetime))?;
-    Ok(Toolbox { registry: r, trie: crate::tools::trie(s) })
+        None => None,
+    };
+    Ok(Toolbox { registry: Registry::builtins(image, memory)?, trie: crate::tools::trie(s) })
 }
 
 /// An assistant event as the JSON line a client reads (None: nothing to send).

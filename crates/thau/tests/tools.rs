@@ -1084,3 +1084,16 @@ fn generate_image_runs_the_vision_pipeline() {
     assert!(std::fs::read(&out.files[0]).unwrap().starts_with(b"\x89PNG"));
     assert_eq!(out.text, out.files[0].display().to_string());
 }
+
+/// The CLI's chat, the server's native chat and the demo all register the built-ins through
+/// `Registry::builtins`: in the order every training example lists them.
+#[test]
+fn builtins_are_registered_in_the_order_training_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = thau::memory::MemoryStore::open(&dir.path().join("m.sqlite")).unwrap();
+    let access = thau::tools::MemoryAccess::new(thau::memory::Retriever::new(store, None).unwrap(), "ana");
+    let all = thau::tools::Registry::builtins(thau::tools::GenerateImage::unavailable(), Some(access)).unwrap();
+    assert_eq!(all.specs(), thau::tools::builtin_specs().as_slice());
+    let bare = thau::tools::Registry::builtins(thau::tools::GenerateImage::unavailable(), None).unwrap();
+    assert_eq!(bare.names(), ["generate_image", "calculator", "current_datetime"]);
+}

@@ -154,6 +154,20 @@ impl Registry {
         Self { tools: Vec::new(), specs: Vec::new(), default_timeout: Duration::from_secs(30) }
     }
 
+    /// The built-in tools in the order of [`builtin_specs`](super::builtin_specs), the order
+    /// every training example lists them (`thau data tools`), so the system prompt reads as in
+    /// training: `image`, the memory tools on `memory` when given, calculator, current_datetime.
+    pub fn builtins(image: super::GenerateImage, memory: Option<Arc<super::MemoryAccess>>) -> Result<Self> {
+        let mut r = Self::new();
+        r.register(Arc::new(image))?;
+        for t in memory.map(|m| m.tools()).unwrap_or_default() {
+            r.register(t)?;
+        }
+        r.register(Arc::new(super::Calculator))?;
+        r.register(Arc::new(super::CurrentDatetime))?;
+        Ok(r)
+    }
+
     /// Set the timeout of tools that do not declare their own.
     pub fn with_default_timeout(mut self, t: Duration) -> Self {
         self.default_timeout = t;
