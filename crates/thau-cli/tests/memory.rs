@@ -168,20 +168,9 @@ fn post(port: u16, path: &str, body: &str) -> String {
 /// conversations, and the same bad time must be refused by both.
 #[test]
 fn the_cli_and_the_server_resolve_times_and_cut_episodes_by_the_same_rules() {
-    use crate::serve::{free_port, get, Server};
-    use std::time::{Duration, Instant};
+    use crate::serve::{free_port, tiny_run, wait_healthy, Server};
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../thau/tests/golden/tokenizer/corpus.txt");
-    let out = crate::common::thau()
-        .args(["train", "--quiet", "--preset", "tiny", "--vocab-size", "512", "--batch-size", "4", "--seq-len", "32"])
-        .args(["--steps", "2", "--run"])
-        .arg(&run)
-        .arg("--corpus")
-        .arg(&corpus)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = tiny_run(dir.path(), 2);
     let (cli_db, server_db) = (dir.path().join("cli.sqlite"), dir.path().join("server.sqlite"));
     let port = free_port();
     let _server = Server(
@@ -196,11 +185,7 @@ fn the_cli_and_the_server_resolve_times_and_cut_episodes_by_the_same_rules() {
             .spawn()
             .unwrap(),
     );
-    let t0 = Instant::now();
-    while get(port, "/health").is_none_or(|r| !r.contains("200 OK")) {
-        assert!(t0.elapsed() < Duration::from_secs(60), "thau serve did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_healthy(port);
     // Times 29 minutes apart stay in one conversation, 36 minutes apart start another;
     // dates, RFC 3339 with offsets, and words in both languages.
     let times = [

@@ -40,6 +40,31 @@ pub(crate) fn get(port: u16, path: &str) -> Option<String> {
     Some(out)
 }
 
+/// A tiny model trained `steps` steps on the golden tokenizer corpus, in `dir/run`.
+pub(crate) fn tiny_run(dir: &Path, steps: u32) -> PathBuf {
+    let run = dir.join("run");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../thau/tests/golden/tokenizer/corpus.txt");
+    let out = thau()
+        .args(["train", "--quiet", "--preset", "tiny", "--vocab-size", "512", "--batch-size", "4", "--seq-len", "32"])
+        .args(["--steps", &steps.to_string(), "--run"])
+        .arg(&run)
+        .arg("--corpus")
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run
+}
+
+/// Wait until the server on `port` answers /health.
+pub(crate) fn wait_healthy(port: u16) {
+    let t0 = Instant::now();
+    while get(port, "/health").is_none_or(|r| !r.contains("200 OK")) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "thau serve did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub(crate) struct Server(pub(crate) Child);
 impl Drop for Server {
     fn drop(&mut self) {
@@ -52,17 +77,7 @@ impl Drop for Server {
 fn official_openai_and_ollama_clients_work_against_thau_serve() {
     let Some(python) = client_python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../thau/tests/golden/tokenizer/corpus.txt");
-    let out = thau()
-        .args(["train", "--quiet", "--preset", "tiny", "--vocab-size", "512", "--batch-size", "4", "--seq-len", "32"])
-        .args(["--steps", "10", "--run"])
-        .arg(&run)
-        .arg("--corpus")
-        .arg(&corpus)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = tiny_run(dir.path(), 10);
     let port = free_port();
     // The test embedding model (.ci/run fetches it) makes the embeddings checks real; without
     // it the clients must get a clear "no embedding model" error.
@@ -78,11 +93,7 @@ fn official_openai_and_ollama_clients_work_against_thau_serve() {
         cmd.args(["--embedding-model", m]);
     }
     let server = Server(cmd.spawn().unwrap());
-    let t0 = Instant::now();
-    while get(port, "/health").is_none_or(|r| !r.contains("200 OK")) {
-        assert!(t0.elapsed() < Duration::from_secs(60), "thau serve did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_healthy(port);
     let status = get(port, "/training/status").unwrap();
     assert!(status.contains("200 OK") && status.contains("\"ages\""), "{status}");
     // `thau status` says which checkpoint the running server serves.

@@ -86,7 +86,7 @@ pub(crate) const NUM_EN: [&str; 21] = [
 const DAYS_ES: [&str; 7] = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"];
 const DAYS_EN: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 /// Months, January first.
-const MONTHS_ES: [&str; 12] = [
+pub(crate) const MONTHS_ES: [&str; 12] = [
     "enero",
     "febrero",
     "marzo",
@@ -100,7 +100,7 @@ const MONTHS_ES: [&str; 12] = [
     "noviembre",
     "diciembre",
 ];
-const MONTHS_EN: [&str; 12] = [
+pub(crate) const MONTHS_EN: [&str; 12] = [
     "January",
     "February",
     "March",

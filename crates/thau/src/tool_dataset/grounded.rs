@@ -16,6 +16,7 @@
 //! held-out phrasings (disjoint lists), as the rest of the dataset is.
 
 use super::*;
+use crate::data::synthetic::{MONTHS_EN, MONTHS_ES};
 use crate::memory::{episode_summary, memory_block, memory_line, Episode, Turn};
 use crate::train::sft::{Grounding, GroundingKind};
 
@@ -51,35 +52,6 @@ const CITIES: &[&str] = &[
     "Valencia", "Sevilla", "Bilbao", "Lima", "Bogotá", "Boston", "Dublin", "Toronto", "Madrid", "Quito", "Oporto",
     "Lisboa", "Granada", "Córdoba", "Rosario", "Cusco", "Chicago", "Denver", "Glasgow", "Berlín", "Málaga", "Vigo",
 ];
-const MONTHS_ES: &[&str] = &[
-    "enero",
-    "febrero",
-    "marzo",
-    "abril",
-    "mayo",
-    "junio",
-    "julio",
-    "agosto",
-    "septiembre",
-    "octubre",
-    "noviembre",
-    "diciembre",
-];
-const MONTHS_EN: &[&str] = &[
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
 const KINDS_ES: &[FactKind] = &[
     FactKind {
         memory: &["Mi {r} se llama {v}.", "El nombre de mi {r} es {v}."],
@@ -377,8 +349,8 @@ fn value(r: &mut Rng, lang: Lang, values: Values) -> String {
         Values::Date => {
             let day = r.range(1, 28);
             match lang {
-                Lang::Es => format!("{day} de {}", r.pick(MONTHS_ES)),
-                Lang::En => format!("{} {day}", r.pick(MONTHS_EN)),
+                Lang::Es => format!("{day} de {}", r.pick(&MONTHS_ES)),
+                Lang::En => format!("{} {day}", r.pick(&MONTHS_EN)),
             }
         }
         Values::Age => r.range(16, 90).to_string(),
