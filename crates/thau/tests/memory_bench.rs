@@ -383,6 +383,7 @@ fn memory_benchmark() {
     let corpus = thau::data::synthetic::bilingual_corpus(1, 200_000);
     let tok = thau::tokenizer::Tokenizer::train(corpus.into_iter().map(|d| d.text), 2000).unwrap();
     let mut assembly = Vec::new();
+    let mut turn_latency = None;
     let sizes: Vec<usize> = std::env::var("THAU_BENCH_SIZES")
         .unwrap_or_else(|_| "1000,10000,100000".into())
         .split(',')
@@ -429,6 +430,9 @@ fn memory_benchmark() {
         let (f, _) = lat(SearchMode::FullText);
         let (v, _) = lat(SearchMode::Vector);
         assembly.push((n, context_assembly(&mut mem, &tok, &qs)));
+        if n == 10_000 {
+            turn_latency = Some(time_to_first_token(&mut mem, &qs));
+        }
         report += &format!(
             "| {n} | {:.2} ms | {:.2} ms | {:.2} / {:.2} ms | {:.2} ms | {:.2} ms | {:.0} ms | {:.1} s |\n",
             pct(h.clone(), 0.5),
@@ -452,6 +456,9 @@ fn memory_benchmark() {
             a.memories,
             a.episodes
         );
+    }
+    if let Some(t) = turn_latency {
+        report += &t;
     }
     // Query encoding, which an end-to-end search adds on top.
     let e = Embedder::load(&model.to_string_lossy()).unwrap();
@@ -526,4 +533,98 @@ fn context_assembly(mem: &mut Retriever, tok: &thau::tokenizer::Tokenizer, qs: &
         out.episodes += report.episodes.len() as f64 / 200.0;
     }
     out
+}
+
+/// Where a turn's memory message goes in the prompt.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// No memory at all.
+    NoMemory,
+    /// Right before the newest user message (what `assemble` does).
+    BeforeNewest,
+    /// Right after the system prompt: the alternative, which changes the prompt's prefix
+    /// every turn.
+    AfterSystem,
+}
+
+/// Time to first token of an assistant turn with 10k memories stored: the turn's retrieval
+/// and assembly, then the engine's prefill (its prefix cache on) and one token, on an age-0
+/// model (random weights: the timing does not depend on them) with the six built-in tools in
+/// the system prompt; a 16-turn conversation per layout, the first turn (cold cache) not
+/// counted.
+fn time_to_first_token(mem: &mut Retriever, qs: &[&str]) -> String {
+    use chrono::TimeZone;
+    use thau::assistant::{assemble, candidates, Candidates, ContextOptions};
+    use thau::infer::{Engine, GenerateOptions, InferModel, Prompt, Request, SamplingOptions, WeightDtype};
+    use thau::model::{Age, Llama, ModelConfig};
+    const TURNS: usize = 16;
+    let tools = thau::tokenizer::tools_prompt(&thau::tools::builtin_specs());
+    let system = format!("Eres THAU, un asistente útil.\n\n{tools}");
+    // A tokenizer that knows the tool list, as a run's does after the demo's pretraining.
+    let corpus = thau::data::synthetic::bilingual_corpus(2, 200_000).into_iter().map(|d| d.text);
+    let tok = thau::tokenizer::Tokenizer::train(corpus.chain(std::iter::repeat_n(tools.clone(), 50)), 4000).unwrap();
+    let cfg = ModelConfig { vocab_size: tok.vocab_size(), ..ModelConfig::age(Age::YOUNGEST) };
+    let ctx = cfg.max_seq_len;
+    let llama = Llama::new_random(&cfg, 7, &candle_core::Device::Cpu).unwrap();
+    let model = InferModel::from_llama(&llama, WeightDtype::F32).unwrap();
+    let params = cfg.param_count();
+    let engine = Engine::spawn("bench", model, tok.clone()).unwrap();
+    let tz = chrono::FixedOffset::east_opt(3600).unwrap();
+    let now = tz.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).unwrap();
+    let opts = ContextOptions::default();
+    let gen = GenerateOptions { max_tokens: 1, sampling: SamplingOptions::greedy(), ..Default::default() };
+    let mut report = format!(
+        "\ntime to first token per assistant turn, 10k memories stored (age-0 model, {:.1}M parameters, f32, \
+         random weights; the six tools in the system prompt; a {TURNS}-turn conversation per layout, the first \
+         turn not counted; retrieval = query embedding + search + assembly)\n\
+         | memory message | TTFT p50 | TTFT p95 | retrieval p50 | prefill p50 | prompt tokens (mean) | \
+         reused from the cache (mean) | memories injected (mean) |\n|---|---|---|---|---|---|---|---|\n",
+        params as f64 / 1e6
+    );
+    for (layout, label) in [
+        (Layout::NoMemory, "none (memory off)"),
+        (Layout::BeforeNewest, "before the newest message (THAU)"),
+        (Layout::AfterSystem, "after the system prompt"),
+    ] {
+        let mut history: Vec<Message> = Vec::new();
+        let (mut ttft, mut retrieval, mut prefill) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut prompt_tokens, mut cached, mut injected) = (0.0, 0.0, 0.0);
+        for i in 0..TURNS {
+            let q = qs[(i * 53 + 7) % qs.len()];
+            history.push(Message::user(q));
+            let t0 = Instant::now();
+            let cands = match layout {
+                Layout::NoMemory => Candidates::default(),
+                _ => candidates(mem, "bench", q, &now, None, &opts).unwrap(),
+            };
+            let (built, rep) = assemble(&tok, ctx, 64, Some(system.clone()), &history, &cands, t0).unwrap();
+            let mut messages = built.messages;
+            if layout == Layout::AfterSystem && !(rep.memories.is_empty() && rep.episodes.is_empty()) {
+                // Move the memory message (right before the newest) to right after the system prompt.
+                let block = messages.remove(messages.len() - 2);
+                messages.insert(1, block);
+            }
+            let t_retrieval = t0.elapsed().as_secs_f64() * 1e3;
+            let c = engine.generate(Request { prompt: Prompt::Chat(messages), options: gen.clone() }, |_| {}).unwrap();
+            let total = t0.elapsed().as_secs_f64() * 1e3;
+            if i > 0 {
+                ttft.push(total);
+                retrieval.push(t_retrieval);
+                prefill.push(c.usage.prefill_secs * 1e3);
+                let n = (TURNS - 1) as f64;
+                prompt_tokens += c.usage.prompt_tokens as f64 / n;
+                cached += c.usage.cached_tokens as f64 / n;
+                injected += rep.memories.len() as f64 / n;
+            }
+            history.push(Message::assistant("De acuerdo, lo tengo en cuenta."));
+        }
+        report += &format!(
+            "| {label} | {:.0} ms | {:.0} ms | {:.1} ms | {:.0} ms | {prompt_tokens:.0} | {cached:.0} | {injected:.1} |\n",
+            pct(ttft.clone(), 0.5),
+            pct(ttft, 0.95),
+            pct(retrieval, 0.5),
+            pct(prefill, 0.5),
+        );
+    }
+    report
 }

@@ -199,7 +199,7 @@ fn grounded_examples(count: usize, seed: u64, split: Split, specs: &[ToolSpec]) 
 /// `a` and `b` shuffled together, each keeping its own order (every interleaving equally likely).
 fn interleave<T>(a: Vec<T>, b: Vec<T>, seed: u64) -> Vec<T> {
     let mut r = Rng(seed);
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
     let (mut left_a, mut left_b) = (a.len(), b.len());
     let mut out = Vec::with_capacity(left_a + left_b);
     while left_a + left_b > 0 {
