@@ -29,8 +29,9 @@ pub enum DataCmd {
     },
     /// List the known sources: name, language, client, package, license.
     Sources,
-    /// Generate the bilingual tool-calling dataset: train.jsonl, heldout.jsonl (phrasings
-    /// never used in training) and stats.json.
+    /// Generate the bilingual tool-calling dataset: train.jsonl (with memory-grounded
+    /// conversations mixed in), heldout.jsonl and grounded-heldout.jsonl (phrasings never used
+    /// in training) and stats.json.
     Tools {
         /// Output folder.
         #[arg(long, default_value = "data/tools")]

@@ -258,8 +258,8 @@ pub fn memory_line(created_at_ms: i64, text: &str) -> String {
 
 /// The text of the memory message: [`MEMORIES_HEADER`] and the memory lines (from
 /// [`memory_line`]), then [`EPISODES_HEADER`] and a line per episode summary, each header only
-/// when its list has a line. The training data of [`crate::tool_dataset`] is written with it, so
-/// the model learns on exactly what a session injects.
+/// when its list has a line. The tool dataset's memory-grounded conversations are written with
+/// it, so the model learns on exactly what a session injects.
 pub fn memory_block(memory_lines: &[String], episodes: &[String]) -> String {
     let mut text = String::new();
     if !memory_lines.is_empty() {
