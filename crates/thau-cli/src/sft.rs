@@ -14,7 +14,7 @@ use thau::tool_dataset::{self, ToolDatasetConfig};
 use thau::tools::{GrammarOptions, ToolChoice};
 use thau::train::sft::{self, SftConfig, SftExample};
 
-/// `thau data tools`: write train.jsonl, heldout.jsonl and stats.json into `out`.
+/// `thau data tools`: write train.jsonl, heldout.jsonl, grounded-heldout.jsonl and stats.json into `out`.
 pub fn data_tools(out: &Path, count: usize, heldout: usize, seed: u64, chat_corpus: Option<&Path>) -> Result<()> {
     let pool = match chat_corpus {
         Some(dir) => {

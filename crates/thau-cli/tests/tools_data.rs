@@ -17,9 +17,10 @@ fn data_tools_is_deterministic_and_keeps_heldout_phrasings_apart() {
             .arg(out)
             .output()
             .unwrap());
-        assert!(String::from_utf8_lossy(&o.stdout).contains("300 training and 60 held-out"));
+        let said = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(said.contains("300 training, 60 held-out and 300 memory-grounded held-out"), "{said}");
     }
-    for f in ["train.jsonl", "heldout.jsonl", "stats.json"] {
+    for f in ["train.jsonl", "heldout.jsonl", "grounded-heldout.jsonl", "stats.json"] {
         assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f}");
     }
     let train = std::fs::read_to_string(a.join("train.jsonl")).unwrap();
@@ -28,6 +29,9 @@ fn data_tools_is_deterministic_and_keeps_heldout_phrasings_apart() {
     let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("stats.json")).unwrap()).unwrap();
     assert_eq!(stats["heldout"]["examples"], 60);
     assert!(stats["heldout_phrasings"].as_u64().unwrap() > 10);
+    // A fifth of training answers from an injected memory block, with its key.
+    assert_eq!(train.lines().filter(|l| l.contains("\"grounding\"")).count(), 60);
+    assert_eq!(stats["grounded_heldout"]["examples"], 300);
 }
 
 /// A tiny run and a few short examples that fit its context (only the calculator offered).

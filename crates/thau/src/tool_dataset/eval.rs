@@ -132,11 +132,19 @@ pub struct GroundedReport {
     /// Answers containing a value of an unrelated injected memory (`exact`: how many), over the
     /// examples that inject unrelated memories.
     pub with_unrelated: Rate,
-    /// `with_value` per kind (answer, episodes) and, for `unrelated`, answers with no
-    /// unrelated value.
+    /// `with_value` per kind (answer, episodes) and, for `unrelated`, answers that say they do
+    /// not know and use no unrelated value.
     pub per_kind: BTreeMap<String, Rate>,
     /// Up to [`MAX_MISSES`] wrong answers.
     pub misses: Vec<Miss>,
+}
+
+/// Whether an answer says it does not know ("No lo sé", "I don't know", "no me lo has dicho").
+fn says_unknown(text: &str) -> bool {
+    let t = crate::memory::fold(text);
+    ["no lo se", "no se", "don't know", "do not know", "no me lo has", "you haven't told", "you never told"]
+        .iter()
+        .any(|m| t.contains(m))
 }
 
 impl GroundedReport {
@@ -152,12 +160,11 @@ impl GroundedReport {
         if !key.unrelated.is_empty() {
             self.with_unrelated.add(leaked);
         }
-        let right = found.unwrap_or(true) && !leaked;
-        let kind_ok = match key.kind {
-            GroundingKind::Unrelated => !leaked,
-            _ => found.unwrap_or(false),
+        let right = match key.kind {
+            GroundingKind::Unrelated => says_unknown(text) && !leaked,
+            _ => found.unwrap_or(false) && !leaked,
         };
-        self.per_kind.entry(key.kind.as_str().to_string()).or_default().add(kind_ok);
+        self.per_kind.entry(key.kind.as_str().to_string()).or_default().add(right);
         if !right && self.misses.len() < MAX_MISSES {
             let expected = serde_json::json!({ "value": key.value, "unrelated": key.unrelated });
             self.misses.push(Miss { request: request.to_string(), expected: Some(expected), got: text.to_string() });
@@ -574,6 +581,18 @@ mod tests {
         assert_eq!((g.with_unrelated.exact, g.with_unrelated.total), (1, 2));
         assert_eq!(g.per_kind["answer"].exact, 1);
         assert_eq!(g.per_kind["unrelated"].exact, 0);
+        // An invented value where it should not know is wrong even when it leaks nothing.
+        let invented =
+            evaluate_tools(&t, &examples[2..3], 4096, 32, |_, _| Ok(emit(&t, "Se llama Max.", &[])), |_, _| {})
+                .unwrap()
+                .grounded
+                .unwrap();
+        assert_eq!((invented.per_kind["unrelated"].exact, invented.with_unrelated.exact), (0, 0));
+        let unknown = evaluate_tools(&t, &examples[2..3], 4096, 32, |_, _| Ok(emit(&t, "No lo sé.", &[])), |_, _| {})
+            .unwrap()
+            .grounded
+            .unwrap();
+        assert_eq!(unknown.per_kind["unrelated"].exact, 1);
         assert_eq!(g.per_kind["episodes"].exact, 1);
         assert_eq!(g.misses.len(), 2);
         // Without keys there is no grounded report.

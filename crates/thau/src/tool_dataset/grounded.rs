@@ -9,7 +9,8 @@
 //! - **unrelated**: only unrelated memories are injected (the cat's name when the question is
 //!   about the dog): the answer says it does not know and uses none of them;
 //! - **episodes**: a time question ("¿qué hablamos ayer?") with the summaries of that time's
-//!   conversations, written by [`crate::memory::episode_summary`]: the answer names their topics.
+//!   conversations, written by [`crate::memory::episode_summary`]: the answer names their topics
+//!   (the key holds the first one's value).
 //!
 //! Every example carries its key ([`Grounding`]): the value the answer must contain and the
 //! values of the unrelated memories it must not. Questions are worded from training or
@@ -142,11 +143,11 @@ const KINDS_ES: &[FactKind] = &[
         relations: &[],
         values: Values::List(&[
             "las nueces",
-            "el polen",
+            "las gramíneas",
             "la penicilina",
             "los gatos",
-            "el marisco",
-            "el gluten",
+            "los mariscos",
+            "los cacahuetes",
             "la lactosa",
             "las fresas",
         ]),
@@ -207,7 +208,12 @@ const KINDS_EN: &[FactKind] = &[
     },
     FactKind {
         memory: &["I work as a {v}.", "I'm a {v} by profession."],
-        questions: &["What do I do for work?", "What's my job?", "What is my profession?", "Where do I work?"],
+        questions: &[
+            "What do I do for work?",
+            "What's my job?",
+            "What is my profession?",
+            "What kind of work do I do?",
+        ],
         questions_heldout: &["Do you know what my job is?", "What do I do for a living?"],
         answer: "You work as a {v}.",
         relations: &[],
@@ -219,9 +225,9 @@ const KINDS_EN: &[FactKind] = &[
             "cook",
             "baker",
             "plumber",
-            "architect",
+            "builder",
             "journalist",
-            "electrician",
+            "mechanic",
             "vet",
             "firefighter",
         ]),
@@ -366,10 +372,12 @@ fn fact(r: &mut Rng, lang: Lang, kind: usize) -> Fact {
     Fact { kind, relation, value, memory }
 }
 
-/// Whether `value` occurs in `text` as whole words, ignoring case and accents.
+/// Whether `value` occurs in `text` as whole words, ignoring case, accents and a leading
+/// article of the value ("la paella" is found in "es paella", "los gatos" in "a gatos").
 pub fn contains_value(text: &str, value: &str) -> bool {
     let (text, value) = (crate::memory::fold(text), crate::memory::fold(value));
     let value = value.trim();
+    let value = ["el ", "la ", "los ", "las ", "the "].iter().find_map(|a| value.strip_prefix(a)).unwrap_or(value);
     if value.is_empty() {
         return false;
     }
@@ -381,8 +389,9 @@ pub fn contains_value(text: &str, value: &str) -> bool {
 }
 
 /// Up to `n` facts unlike `asked` (another kind, or the same kind about someone else) and
-/// unlike each other, whose values appear in none of `avoid`.
-fn others(r: &mut Rng, lang: Lang, asked: (usize, &str), n: usize, avoid: &[&str]) -> Vec<Fact> {
+/// unlike each other, whose values appear in none of `avoid` and whose lines hold none of
+/// `answers` (the values the answer must contain).
+fn others(r: &mut Rng, lang: Lang, asked: (usize, &str), n: usize, avoid: &[&str], answers: &[&str]) -> Vec<Fact> {
     let mut out: Vec<Fact> = Vec::new();
     for _ in 0..n * 20 {
         if out.len() == n {
@@ -397,6 +406,7 @@ fn others(r: &mut Rng, lang: Lang, asked: (usize, &str), n: usize, avoid: &[&str
         let clash = same_as(asked.0, asked.1)
             || out.iter().any(|o| same_as(o.kind, o.relation))
             || avoid.iter().any(|a| contains_value(a, &f.value))
+            || answers.iter().any(|v| contains_value(&f.memory, v))
             || out.iter().any(|o| contains_value(&o.memory, &f.value) || contains_value(&f.memory, &o.value));
         if !clash {
             out.push(f);
@@ -430,7 +440,8 @@ fn fact_question(r: &mut Rng, split: Split, lang: Lang, answerable: bool) -> (St
     let question = wrap(r, lang, template, &[("{r}", asked.relation)]);
     let answer_text = k.answer.replace("{r}", asked.relation).replace("{v}", &asked.value);
     let n_others = if answerable { r.below(3) } else { r.range(1, 3) };
-    let others = others(r, lang, (asked.kind, asked.relation), n_others, &[&question, &answer_text, &asked.memory]);
+    let avoid = [question.as_str(), answer_text.as_str(), asked.memory.as_str()];
+    let others = others(r, lang, (asked.kind, asked.relation), n_others, &avoid, &[&asked.value]);
     let unrelated: Vec<String> = others.iter().map(|f| f.value.clone()).collect();
     let (block, value, answer) = if answerable {
         // The memory that answers comes first two times in three (as retrieval ranks it),
@@ -514,7 +525,8 @@ fn episode_question(r: &mut Rng, split: Split, lang: Lang) -> (String, String, S
     let summaries: Vec<String> = eps.iter().map(|(s, _, _)| s.clone()).collect();
     let avoid: Vec<&str> = summaries.iter().map(String::as_str).chain([question.as_str()]).collect();
     let n_others = r.below(3);
-    let others = others(r, lang, (usize::MAX, ""), n_others, &avoid);
+    let values: Vec<&str> = eps.iter().map(|(_, _, v)| v.as_str()).collect();
+    let others = others(r, lang, (usize::MAX, ""), n_others, &avoid, &values);
     let facts: Vec<&Fact> = others.iter().collect();
     let l = lines(r, &facts);
     let topics: Vec<&str> = eps.iter().map(|(_, t, _)| t.as_str()).collect();

@@ -76,9 +76,10 @@ pub enum Split {
 /// How many examples of each split, and the seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ToolDatasetConfig {
+    /// Tool (and no-tool) training examples.
     pub train: usize,
     pub heldout: usize,
-    /// Memory-grounded conversations mixed into the training split (on top of `train`).
+    /// Memory-grounded conversations mixed into the training split.
     pub grounded_train: usize,
     /// Memory-grounded held-out conversations (their own file).
     pub grounded_heldout: usize,
@@ -86,10 +87,11 @@ pub struct ToolDatasetConfig {
 }
 
 impl ToolDatasetConfig {
-    /// `train` and `heldout` tool examples; a quarter as many grounded ones mixed into
-    /// training, and [`GROUNDED_HELDOUT`] held out.
+    /// `train` training examples, a fifth of them memory-grounded; `heldout` tool examples and
+    /// [`GROUNDED_HELDOUT`] grounded ones held out.
     pub fn new(train: usize, heldout: usize, seed: u64) -> Self {
-        Self { train, heldout, grounded_train: train / 4, grounded_heldout: GROUNDED_HELDOUT, seed }
+        let grounded_train = train / 5;
+        Self { train: train - grounded_train, heldout, grounded_train, grounded_heldout: GROUNDED_HELDOUT, seed }
     }
 }
 
