@@ -132,8 +132,8 @@ pub struct GroundedReport {
     /// Answers containing a value of an unrelated injected memory (`exact`: how many), over the
     /// examples that inject unrelated memories.
     pub with_unrelated: Rate,
-    /// `with_value` per kind (answer, episodes) and, for `unrelated`, answers that say they do
-    /// not know and use no unrelated value.
+    /// Right answers per kind: for `answer` and `episodes` the value and no unrelated one; for
+    /// `unrelated`, saying it does not know and using no unrelated value.
     pub per_kind: BTreeMap<String, Rate>,
     /// Up to [`MAX_MISSES`] wrong answers.
     pub misses: Vec<Miss>,
@@ -142,7 +142,7 @@ pub struct GroundedReport {
 /// Whether an answer says it does not know ("No lo sé", "I don't know", "no me lo has dicho").
 fn says_unknown(text: &str) -> bool {
     let t = crate::memory::fold(text);
-    ["no lo se", "no se", "don't know", "do not know", "no me lo has", "you haven't told", "you never told"]
+    ["no lo se", "don't know", "do not know", "no me lo has", "you haven't told", "you never told"]
         .iter()
         .any(|m| t.contains(m))
 }
