@@ -203,7 +203,7 @@ fn an_api_client_resending_its_history_has_each_turn_stored_once() {
     for i in 0..10 {
         history.push(Message::user(format!("pregunta {i}")));
         let k = key(&history);
-        let c = match store.conversation_by_key("ana", &k).unwrap() {
+        let c = match store.conversations_by_key("ana", &k).unwrap().into_iter().next() {
             Some(c) => c,
             None => store.create_conversation("ana", Some(&k), 1_000 + i).unwrap(),
         };
@@ -211,7 +211,9 @@ fn an_api_client_resending_its_history_has_each_turn_stored_once() {
         assert_eq!(written.len(), if i == 0 { 1 } else { 2 }, "turn {i}: the last answer and the new question");
         history.push(Message::assistant(format!("respuesta {i}")));
     }
-    let c = store.conversation_by_key("ana", &key(&history)).unwrap().unwrap();
+    let found = store.conversations_by_key("ana", &key(&history)).unwrap();
+    assert_eq!(found.len(), 1, "one conversation for the whole resent history");
+    let c = found.into_iter().next().unwrap();
     assert_eq!(c.turns, 19);
     let logged = store.conversation_messages("ana", &c.id).unwrap();
     assert_eq!(logged.iter().filter(|m| m.message.role == Role::User).count(), 10);
@@ -220,7 +222,7 @@ fn an_api_client_resending_its_history_has_each_turn_stored_once() {
     assert!(log_history(&mut store, &c, &other, 5_000).is_err());
     assert_eq!(store.conversation("ana", &c.id).unwrap().turns, 19);
     // Another user with the same key gets a conversation of their own.
-    assert!(store.conversation_by_key("bruno", &key(&history)).unwrap().is_none());
+    assert!(store.conversations_by_key("bruno", &key(&history)).unwrap().is_empty());
 }
 
 #[test]

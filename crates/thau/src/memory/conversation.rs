@@ -150,18 +150,6 @@ impl MemoryStore {
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// `user`'s conversation with this client key, if there is one (the newest).
-    pub fn conversation_by_key(&self, user: &str, key: &str) -> Result<Option<Conversation>> {
-        self.conn()
-            .query_row(
-                &format!("{SELECT} WHERE c.user_id = ?1 AND c.client_key = ?2 ORDER BY c.updated_at DESC LIMIT 1"),
-                params![user, key],
-                row_to_conversation,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
     /// `user`'s conversations, most recently active first.
     pub fn conversations(&self, user: &str, limit: usize) -> Result<Vec<Conversation>> {
         let mut st = self
